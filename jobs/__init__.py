@@ -1,0 +1,1 @@
+"""Scheduled deadline work (arrives with the deadlines issue)."""

@@ -1,0 +1,127 @@
+"""The in-memory backend: the same contract as SQL, for tests and quick experiments.
+
+Write units of work are serialised by one lock (the analogue of SQLite's write lock) and stage
+their changes, which become visible only on :meth:`MemoryUnitOfWork.commit`; leaving without a
+commit discards them, exactly like a rolled-back transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import TracebackType
+
+from workflow.audit import AuditRecord
+from workflow.case import Case, Transition
+from workflow.ports import StoredResult
+
+
+@dataclass
+class MemoryStore:
+    cases: dict[str, Case] = field(default_factory=dict)
+    audit: list[AuditRecord] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+    keys: dict[str, StoredResult] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _Cases:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, case_id: str, *, lock: bool = False) -> Case | None:
+        return self._uow.staged_cases.get(case_id)
+
+    def add(self, case: Case) -> None:
+        if case.id in self._uow.staged_cases:
+            raise ValueError(f"case {case.id} exists")
+        self._uow.staged_cases[case.id] = case
+
+    def update(self, case: Case, *, expected_version: int, expected_audit_count: int) -> bool:
+        current = self._uow.staged_cases.get(case.id)
+        if current is None or (current.version, current.audit_count) != (expected_version, expected_audit_count):
+            return False
+        self._uow.staged_cases[case.id] = case
+        return True
+
+    def list(self, state: str | None = None) -> list[Case]:
+        cases = sorted(self._uow.staged_cases.values(), key=lambda c: (c.opened_at, c.id))
+        return [c for c in cases if state is None or c.state == state]
+
+
+class _Audit:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def append(self, record: AuditRecord) -> None:
+        self._uow.new_audit.append(record)
+
+    def _all(self) -> list[AuditRecord]:
+        return self._uow.store.audit + self._uow.new_audit
+
+    def for_case(self, case_id: str) -> list[AuditRecord]:
+        return [r for r in self._all() if r.case_id == case_id]
+
+    def since(self, recorded_from: datetime | None) -> Iterator[AuditRecord]:
+        return iter([r for r in self._all() if recorded_from is None or r.recorded_at >= recorded_from])
+
+
+class _Transitions:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, transition: Transition) -> None:
+        self._uow.new_transitions.append(transition)
+
+    def for_case(self, case_id: str) -> list[Transition]:
+        every = self._uow.store.transitions + self._uow.new_transitions
+        return sorted((t for t in every if t.case_id == case_id), key=lambda t: t.version)
+
+
+class _Keys:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, key: str) -> StoredResult | None:
+        return self._uow.new_keys.get(key) or self._uow.store.keys.get(key)
+
+    def put(self, stored: StoredResult) -> None:
+        self._uow.new_keys[stored.key] = stored
+
+
+class MemoryUnitOfWork:
+    def __init__(self, store: MemoryStore, write: bool) -> None:
+        self.store = store
+        self._write = write
+
+    def __enter__(self) -> MemoryUnitOfWork:
+        if self._write:
+            self.store.lock.acquire()
+        self.staged_cases = dict(self.store.cases)
+        self.new_audit: list[AuditRecord] = []
+        self.new_transitions: list[Transition] = []
+        self.new_keys: dict[str, StoredResult] = {}
+        self.cases = _Cases(self)
+        self.audit = _Audit(self)
+        self.transitions = _Transitions(self)
+        self.keys = _Keys(self)
+        return self
+
+    def commit(self) -> None:
+        if not self._write:
+            raise RuntimeError("read-only unit of work")
+        store = self.store
+        start = len(store.audit)
+        store.audit.extend(replace(r, sequence=start + i) for i, r in enumerate(self.new_audit, start=1))
+        store.transitions.extend(self.new_transitions)
+        store.keys.update(self.new_keys)
+        store.cases = self.staged_cases
+        self.new_audit, self.new_transitions, self.new_keys = [], [], {}
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._write:
+            self.store.lock.release()

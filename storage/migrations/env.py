@@ -1,0 +1,16 @@
+"""Alembic environment: always run with a connection handed in by :func:`storage.db.upgrade`
+(or by the drift test), so the schema, the search path and the transaction are the caller's."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from storage.tables import METADATA
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through `second-opinion init` (storage.db.upgrade)")
+
+context.configure(connection=connection, target_metadata=METADATA, render_as_batch=connection.dialect.name == "sqlite")
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,112 @@
+"""The schema, as SQLModel tables; Alembic migrations must match it (tests check the drift)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Dialect, Integer, Text, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from workflow.clock import UTC
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in, aware UTC out, on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the value is stored as UTC
+    text and the zone re-attached on the way out. A naive datetime is refused, never guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: store timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+_BIGINT = BigInteger().with_variant(Integer(), "sqlite")  # SQLite's rowid alias must be INTEGER
+
+
+def _ts() -> Any:
+    return Field(sa_type=UTCDateTime, nullable=False)
+
+
+class CaseRow(SQLModel, table=True):
+    __tablename__ = "cases"
+
+    id: str = Field(primary_key=True, max_length=64)
+    patient_ref: str = Field(max_length=64)
+    route: str = Field(max_length=32)
+    state: str = Field(max_length=64, index=True)
+    version: int
+    opened_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    audit_head: str = Field(max_length=64)
+    audit_count: int
+
+
+class TransitionRow(SQLModel, table=True):
+    __tablename__ = "case_transitions"
+    __table_args__ = (UniqueConstraint("case_id", "version"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_BIGINT, primary_key=True, autoincrement=True))
+    case_id: str = Field(foreign_key="cases.id", max_length=64)
+    version: int
+    event: str = Field(max_length=64)
+    from_state: str | None = Field(default=None, max_length=64)
+    to_state: str = Field(max_length=64)
+    occurred_at: datetime = _ts()
+    audit_seq: int
+
+
+class AuditRow(SQLModel, table=True):
+    """Append-only: triggers created by the migration refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_records"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+    sequence: int | None = Field(default=None, sa_column=Column(_BIGINT, primary_key=True, autoincrement=True))
+    case_id: str = Field(foreign_key="cases.id", max_length=64)
+    seq: int
+    event: str = Field(max_length=64)
+    outcome: str = Field(max_length=16)
+    from_state: str | None = Field(default=None, max_length=64)
+    to_state: str | None = Field(default=None, max_length=64)
+    actor_id: str = Field(max_length=64)
+    actor_role: str = Field(max_length=64)
+    on_behalf_of: str | None = Field(default=None, max_length=64)
+    occurred_at: datetime = _ts()
+    recorded_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    payload: str = Field(sa_type=Text)
+    reason: str | None = Field(default=None, sa_type=Text)
+    refusal: str | None = Field(default=None, sa_type=Text)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class IdempotencyRow(SQLModel, table=True):
+    __tablename__ = "idempotency_keys"
+
+    key: str = Field(primary_key=True, max_length=200)
+    fingerprint: str = Field(max_length=64)
+    case_id: str = Field(foreign_key="cases.id", max_length=64)
+    result: str = Field(sa_type=Text)
+    created_at: datetime = _ts()
+
+
+METADATA = SQLModel.metadata

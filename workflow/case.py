@@ -1,0 +1,54 @@
+"""The case as the domain sees it: immutable snapshots, replaced on every change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who issues a command: their id in the caller's system, their role, and for whom."""
+
+    id: str
+    role: str
+    on_behalf_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One second-opinion case.
+
+    ``version`` counts accepted transitions (1 when opened) and is what optimistic locking
+    compares; ``audit_head``/``audit_count`` pin the end of the case's audit chain so that a
+    removed tail record is detectable.
+    """
+
+    id: str
+    patient_ref: str
+    route: str
+    state: str
+    version: int
+    opened_at: datetime
+    updated_at: datetime
+    audit_head: str
+    audit_count: int
+
+    def moved(self, to_state: str, at: datetime) -> Case:
+        return replace(self, state=to_state, version=self.version + 1, updated_at=at)
+
+    def chained(self, head: str) -> Case:
+        return replace(self, audit_head=head, audit_count=self.audit_count + 1)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A persisted state change: the case's ``version`` after it, and the audit record behind it."""
+
+    case_id: str
+    version: int
+    event: str
+    from_state: str
+    to_state: str
+    occurred_at: datetime
+    audit_seq: int

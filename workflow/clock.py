@@ -1,0 +1,79 @@
+"""The one source of "now".
+
+Deadlines and audit timestamps must be reproducible: a test, a replayed script or a deadline
+job run "as of" a chosen moment all need the same answer to "what time is it". So nothing in
+the library calls ``datetime.now()`` except :class:`SystemClock`; everything else is handed a
+:class:`Clock`. Times are always timezone-aware UTC; conversion to Europe/Amsterdam happens
+only where a person reads them (:func:`local`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from .errors import ValidationError
+
+UTC = timezone.utc
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Current time, timezone-aware, in UTC."""
+        ...
+
+
+class SystemClock:
+    """Wall-clock time (freezegun can freeze it in tests)."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock that stands still until told to move: for tests, scripts and "as of" runs."""
+
+    def __init__(self, at: datetime) -> None:
+        self._at = as_utc(at, "clock time")
+
+    def now(self) -> datetime:
+        return self._at
+
+    def advance(self, delta: timedelta) -> datetime:
+        self._at = self._at + delta
+        return self._at
+
+    def set(self, at: datetime) -> None:
+        self._at = as_utc(at, "clock time")
+
+
+def as_utc(value: datetime, what: str) -> datetime:
+    """Normalise an aware datetime to UTC; a naive one is ambiguous and refused."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(what, f"{value.isoformat()} has no timezone; give an offset such as +01:00 or Z")
+    return value.astimezone(UTC)
+
+
+def parse_instant(text: str, what: str) -> datetime:
+    """Parse an ISO 8601 timestamp with an explicit offset, as users type it."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValidationError(what, f"{text!r} is not an ISO 8601 timestamp such as 2026-11-23T09:30:00+01:00") from None
+    return as_utc(value, what)
+
+
+def utc_iso(value: datetime) -> str:
+    """UTC, microsecond precision, 'Z' suffix: one spelling per instant, whatever the backend.
+
+    The audit hash is computed over this text, so it must not vary with how a backend hands a
+    timestamp back (offset, precision, tz object).
+    """
+    return as_utc(value, "timestamp").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def local(value: datetime) -> datetime:
+    """The same instant as a Dutch reader sees it."""
+    return value.astimezone(AMSTERDAM)

@@ -1,0 +1,124 @@
+"""Every refusal the library can give, as one hierarchy.
+
+Callers catch :class:`SecondOpinionError` to handle anything the library refuses on purpose;
+anything else escaping is a bug or an infrastructure failure (a lost database connection), and
+must not be mistaken for a business answer::
+
+    SecondOpinionError
+    ├── ValidationError            bad input: names the field and what is wrong with it
+    ├── UnknownCase                no case has that id
+    ├── UnknownEvent               the event is not in the definition table
+    ├── InvalidTransition          the event is not allowed in the case's current state
+    │   └── GuardRefused           allowed in that state, but a guard of the table said no
+    ├── PermissionDenied           the actor's role may not fire that event
+    ├── ConcurrentUpdate           the case moved since the caller read it (optimistic locking)
+    ├── IdempotencyConflict        an idempotency key reused for a different request
+    ├── AuditIntegrityError        the audit trail does not verify
+    └── StorageNotReady            the database is not initialised or not at the code's schema
+
+Each error carries ``outcome``: the word the audit trail records when the refusal is written
+(``rejected`` or ``denied``). Messages are complete sentences meant for the person at the
+terminal; they name the offending value and what would have been accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class SecondOpinionError(Exception):
+    """Root of every deliberate refusal."""
+
+    outcome = "rejected"
+
+
+class ValidationError(SecondOpinionError):
+    """Input that can never be accepted as given, whatever the case's state."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"invalid {field}: {problem}")
+
+
+class UnknownCase(SecondOpinionError):
+    def __init__(self, case_id: str) -> None:
+        self.case_id = case_id
+        super().__init__(f"unknown case {case_id!r}")
+
+
+class UnknownEvent(SecondOpinionError):
+    def __init__(self, event: str, known: Sequence[str]) -> None:
+        self.event = event
+        self.known = tuple(known)
+        super().__init__(f"unknown event {event!r}; known events: {', '.join(self.known)}")
+
+
+class InvalidTransition(SecondOpinionError):
+    """The event exists but the case's state does not allow it."""
+
+    def __init__(self, event: str, state: str, allowed: Sequence[str], detail: str = "") -> None:
+        self.event = event
+        self.state = state
+        self.allowed = tuple(allowed)
+        options = ", ".join(self.allowed) if self.allowed else "none (the case is closed)"
+        text = f"cannot {event} a case in state {state!r}; allowed there: {options}"
+        super().__init__(f"{text}: {detail}" if detail else text)
+
+
+class GuardRefused(InvalidTransition):
+    """A guard from the definition table refused; ``guard`` names it, ``reason`` says why."""
+
+    def __init__(self, event: str, state: str, allowed: Sequence[str], guard: str, reason: str) -> None:
+        self.guard = guard
+        self.reason = reason
+        super().__init__(event, state, allowed, f"guard {guard!r} refused: {reason}")
+
+
+class PermissionDenied(SecondOpinionError):
+    outcome = "denied"
+
+    def __init__(self, role: str, event: str, permitted: Sequence[str]) -> None:
+        self.role = role
+        self.event = event
+        self.permitted = tuple(permitted)
+        super().__init__(
+            f"role {role!r} may not {event}; permitted roles: {', '.join(self.permitted) or 'none'}"
+        )
+
+
+class ConcurrentUpdate(SecondOpinionError):
+    def __init__(self, case_id: str, expected: int, actual: int) -> None:
+        self.case_id = case_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"case {case_id} is at version {actual}, not the expected {expected}: "
+            "it changed since you read it; re-read and decide again"
+        )
+
+
+class IdempotencyConflict(SecondOpinionError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(
+            f"idempotency key {key!r} was already used for a different request; "
+            "use a new key for a new request"
+        )
+
+
+class AuditIntegrityError(SecondOpinionError):
+    """Raised by callers that want verification failures as exceptions."""
+
+    def __init__(self, case_id: str, seq: int | None, problem: str) -> None:
+        self.case_id = case_id
+        self.seq = seq
+        self.problem = problem
+        where = f"record {seq} of case {case_id}" if seq is not None else f"case {case_id}"
+        super().__init__(f"audit trail broken at {where}: {problem}")
+
+
+class StorageNotReady(SecondOpinionError):
+    def __init__(self, url: str, problem: str) -> None:
+        self.url = url
+        super().__init__(f"database {url} {problem}")

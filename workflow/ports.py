@@ -1,0 +1,90 @@
+"""What the domain needs from storage, and nothing more.
+
+The service layer talks only to these protocols; :mod:`storage` implements them for SQLite and
+PostgreSQL, and ships an in-memory implementation for tests. A unit of work is one
+transaction: everything done through it is committed by :meth:`UnitOfWork.commit` or, on any
+exit without it, rolled back, so a failure between two writes leaves no partial case behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol
+
+from .audit import AuditRecord
+from .case import Case, Transition
+
+
+class KeyTaken(Exception):
+    """Storage found an idempotency key inserted by a concurrent transaction; retry the command."""
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """The first result given for an idempotency key, with the fingerprint of its request."""
+
+    key: str
+    fingerprint: str
+    case_id: str
+    result: dict[str, Any]
+    created_at: datetime
+
+
+class CaseRepository(Protocol):
+    def get(self, case_id: str, *, lock: bool = False) -> Case | None:
+        """Load a case; ``lock`` holds it against concurrent writers until the unit ends."""
+        ...
+
+    def add(self, case: Case) -> None: ...
+
+    def update(self, case: Case, *, expected_version: int, expected_audit_count: int) -> bool:
+        """Write ``case`` if the stored row is still at the expected version and chain length."""
+        ...
+
+    def list(self, state: str | None = None) -> list[Case]: ...
+
+
+class AuditLog(Protocol):
+    def append(self, record: AuditRecord) -> None: ...
+
+    def for_case(self, case_id: str) -> list[AuditRecord]:
+        """The case's records in storage order (global sequence)."""
+        ...
+
+    def since(self, recorded_from: datetime | None) -> Iterator[AuditRecord]: ...
+
+
+class TransitionLog(Protocol):
+    def add(self, transition: Transition) -> None: ...
+
+    def for_case(self, case_id: str) -> list[Transition]: ...
+
+
+class IdempotencyStore(Protocol):
+    def get(self, key: str) -> StoredResult | None: ...
+
+    def put(self, stored: StoredResult) -> None:
+        """Remember a result; raise :class:`KeyTaken` if a concurrent writer got there first."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    cases: CaseRepository
+    audit: AuditLog
+    transitions: TransitionLog
+    keys: IdempotencyStore
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[bool], UnitOfWork]
+"""``factory(write)``: a new unit of work; ``write=True`` takes the write lock up front."""

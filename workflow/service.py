@@ -1,0 +1,320 @@
+"""The one entry point: every CLI command, HTTP request and scheduled job goes through here.
+
+Each public method is one transaction. The order inside :meth:`CaseService.fire` is the heart of
+the library: lock the case, decide with the engine (no side effects), then write case row,
+transition row and audit record together. A refusal writes exactly one thing, the audit
+record that says it was refused, and re-raises the error for the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from . import privacy
+from .audit import ACCEPTED, GENESIS, AuditRecord, Finding, VerifyReport, seal, verify_case
+from .case import Actor, Case, Transition
+from .clock import Clock, as_utc, utc_iso
+from .definitions import OPEN_EVENT
+from .engine import Engine
+from .errors import (
+    ConcurrentUpdate,
+    IdempotencyConflict,
+    PermissionDenied,
+    SecondOpinionError,
+    UnknownCase,
+    ValidationError,
+)
+from .ports import KeyTaken, StoredResult, UnitOfWork, UnitOfWorkFactory
+
+_ACTOR_ID = privacy.PATIENT_REF_PATTERN
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What an accepted command did; what an idempotent retry gets back unchanged."""
+
+    case_id: str
+    event: str
+    from_state: str | None
+    to_state: str
+    version: int
+    seq: int
+    occurred_at: str
+    recorded_at: str
+    replayed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class CaseService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        engine: Engine | None = None,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._engine = engine or Engine()
+        self._new_id = new_id
+        self.definition = self._engine.definition
+
+    # --- commands -----------------------------------------------------------------------------
+
+    def open_case(
+        self,
+        patient_ref: str,
+        *,
+        actor: Actor,
+        route: str = "domestic",
+        occurred_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """Register a new case in the initial state."""
+        self._check_actor(actor)
+        self._check_key(idempotency_key)
+        privacy.check_patient_ref(patient_ref)
+        if route not in self.definition.route_names:
+            raise ValidationError("route", f"{route!r} is not a route; known: {', '.join(self.definition.route_names)}")
+        if actor.role not in self.definition.open_roles:
+            raise PermissionDenied(actor.role, OPEN_EVENT, self.definition.open_roles)
+        now = self._clock.now()
+        occurred = self._occurred(occurred_at, now)
+        fingerprint = _fingerprint(OPEN_EVENT, patient_ref, route, actor, occurred_at)
+        return self._retrying(lambda: self._open(patient_ref, route, actor, occurred, now, idempotency_key, fingerprint))
+
+    def fire(
+        self,
+        case_id: str,
+        event: str,
+        *,
+        actor: Actor,
+        reason: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        expect_version: int | None = None,
+        occurred_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """Move a case by ``event``; raises the refusal (after recording it) if not allowed."""
+        self._check_actor(actor)
+        self._check_key(idempotency_key)
+        data = dict(data or {})
+        fingerprint = _fingerprint(case_id, event, actor, reason, data, expect_version, occurred_at)
+        return self._retrying(
+            lambda: self._fire(case_id, event, actor, reason, data, expect_version, occurred_at,
+                               idempotency_key, fingerprint)
+        )
+
+    # --- queries ------------------------------------------------------------------------------
+
+    def case(self, case_id: str) -> Case:
+        with self._uow(False) as uow:
+            case = uow.cases.get(case_id)
+        if case is None:
+            raise UnknownCase(case_id)
+        return case
+
+    def cases(self, state: str | None = None) -> list[Case]:
+        if state is not None and state not in [s.name for s in self.definition.states]:
+            known = ", ".join(s.name for s in self.definition.states)
+            raise ValidationError("state", f"{state!r} is not a state; known: {known}")
+        with self._uow(False) as uow:
+            return uow.cases.list(state)
+
+    def history(self, case_id: str) -> list[AuditRecord]:
+        with self._uow(False) as uow:
+            if uow.cases.get(case_id) is None:
+                raise UnknownCase(case_id)
+            return uow.audit.for_case(case_id)
+
+    def export(self, recorded_from: datetime | None = None) -> Iterator[AuditRecord]:
+        with self._uow(False) as uow:
+            yield from uow.audit.since(recorded_from)
+
+    def verify(self, case_id: str | None = None) -> VerifyReport:
+        """Recompute every chain and replay every case; collect the first problem of each."""
+        findings: list[Finding] = []
+        records_seen = 0
+        with self._uow(False) as uow:
+            if case_id is not None:
+                one = uow.cases.get(case_id)
+                if one is None:
+                    raise UnknownCase(case_id)
+                cases = [one]
+            else:
+                cases = uow.cases.list()
+            for case in cases:
+                records = uow.audit.for_case(case.id)
+                records_seen += len(records)
+                finding = verify_case(case, records, uow.transitions.for_case(case.id), self.definition)
+                if finding:
+                    findings.append(finding)
+        return VerifyReport(cases=len(cases), records=records_seen, findings=tuple(findings))
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _retrying(self, command: Callable[[], Receipt]) -> Receipt:
+        """Run once more if a concurrent writer took our idempotency key: the rerun replays it."""
+        try:
+            return command()
+        except KeyTaken:
+            return command()
+
+    def _open(
+        self, patient_ref: str, route: str, actor: Actor, occurred: datetime, now: datetime,
+        key: str | None, fingerprint: str,
+    ) -> Receipt:
+        with self._uow(True) as uow:
+            replayed = _replay(uow, key, fingerprint)
+            if replayed:
+                return replayed
+            case_id = self._new_id()
+            record = seal(
+                case_id=case_id, seq=1, event=OPEN_EVENT, outcome=ACCEPTED, from_state=None,
+                to_state=self.definition.initial, actor_id=actor.id, actor_role=actor.role,
+                on_behalf_of=actor.on_behalf_of, occurred_at=occurred, recorded_at=now,
+                idempotency_key=key, payload={"patient_ref": patient_ref, "route": route},
+                reason=None, refusal=None, prev_hash=GENESIS,
+            )
+            case = Case(
+                id=case_id, patient_ref=patient_ref, route=route, state=self.definition.initial,
+                version=1, opened_at=occurred, updated_at=now, audit_head=record.hash, audit_count=1,
+            )
+            uow.cases.add(case)
+            uow.transitions.add(Transition(case_id, 1, OPEN_EVENT, None, case.state, occurred, 1))
+            uow.audit.append(record)
+            receipt = _receipt(record, case.version)
+            _remember(uow, key, fingerprint, receipt, now)
+            uow.commit()
+            return receipt
+
+    def _fire(
+        self, case_id: str, event: str, actor: Actor, reason: str | None, data: dict[str, Any],
+        expect_version: int | None, occurred_at: datetime | None, key: str | None, fingerprint: str,
+    ) -> Receipt:
+        now = self._clock.now()
+        with self._uow(True) as uow:
+            case = uow.cases.get(case_id, lock=True)
+            if case is None:
+                raise UnknownCase(case_id)
+            try:
+                replayed = _replay(uow, key, fingerprint)
+                if replayed:
+                    return replayed
+                if expect_version is not None and expect_version != case.version:
+                    raise ConcurrentUpdate(case_id, expect_version, case.version)
+                occurred = self._occurred(occurred_at, now, not_before=case.opened_at)
+                if reason is not None:
+                    privacy.check_text("reason", reason)
+                privacy.check_payload(data)
+                decision = self._engine.decide(case.state, event, actor.role, reason, data)
+            except SecondOpinionError as refusal:
+                self._record_refusal(uow, case, event, actor, now, key, refusal)
+                raise
+            record = seal(
+                case_id=case_id, seq=case.audit_count + 1, event=event, outcome=ACCEPTED,
+                from_state=decision.from_state, to_state=decision.to_state, actor_id=actor.id,
+                actor_role=actor.role, on_behalf_of=actor.on_behalf_of, occurred_at=occurred,
+                recorded_at=now, idempotency_key=key, payload=data, reason=reason, refusal=None,
+                prev_hash=case.audit_head,
+            )
+            moved = case.moved(decision.to_state, now).chained(record.hash)
+            if not uow.cases.update(moved, expected_version=case.version, expected_audit_count=case.audit_count):
+                raise ConcurrentUpdate(case_id, case.version, case.version + 1)
+            uow.transitions.add(
+                Transition(case_id, moved.version, event, decision.from_state, decision.to_state, occurred, record.seq)
+            )
+            uow.audit.append(record)
+            receipt = _receipt(record, moved.version)
+            _remember(uow, key, fingerprint, receipt, now)
+            uow.commit()
+            return receipt
+
+    def _record_refusal(
+        self, uow: UnitOfWork, case: Case, event: str, actor: Actor, now: datetime, key: str | None,
+        refusal: SecondOpinionError,
+    ) -> None:
+        """Append the refusal to the case's chain and commit; the command's data is not kept,
+        since it may be what was refused (an identity leak, say)."""
+        record = seal(
+            case_id=case.id, seq=case.audit_count + 1, event=event, outcome=refusal.outcome,
+            from_state=case.state, to_state=case.state, actor_id=actor.id, actor_role=actor.role,
+            on_behalf_of=actor.on_behalf_of, occurred_at=now, recorded_at=now, idempotency_key=key,
+            payload={}, reason=None, refusal=f"{type(refusal).__name__}: {refusal}", prev_hash=case.audit_head,
+        )
+        if not uow.cases.update(case.chained(record.hash), expected_version=case.version,
+                                expected_audit_count=case.audit_count):
+            raise ConcurrentUpdate(case.id, case.version, case.version + 1)
+        uow.audit.append(record)
+        uow.commit()
+
+    @staticmethod
+    def _check_key(key: str | None) -> None:
+        if key is not None and not (1 <= len(key) <= 200 and key.isprintable()):
+            raise ValidationError("idempotency key", "must be 1-200 printable characters")
+
+    def _check_actor(self, actor: Actor) -> None:
+        for what, value in (("actor id", actor.id), ("on-behalf-of", actor.on_behalf_of)):
+            if value is not None and not _ACTOR_ID.fullmatch(value):
+                raise ValidationError(what, "must be 3-64 characters of letters, digits and . _ : -")
+            if value is not None:
+                privacy.check_text(what, value)
+        if actor.role not in self.definition.role_names:
+            raise ValidationError("role", f"{actor.role!r} is not a role; known: {', '.join(self.definition.role_names)}")
+
+    def _occurred(self, occurred_at: datetime | None, now: datetime, not_before: datetime | None = None) -> datetime:
+        if occurred_at is None:
+            return now
+        occurred = as_utc(occurred_at, "occurred_at")
+        if occurred > now:
+            raise ValidationError("occurred_at", f"{utc_iso(occurred)} is in the future (now is {utc_iso(now)})")
+        if not_before is not None and occurred < not_before:
+            raise ValidationError("occurred_at", f"{utc_iso(occurred)} is before the case was opened ({utc_iso(not_before)})")
+        return occurred
+
+
+def _fingerprint(*parts: Any) -> str:
+    """A stable digest of a request, so a retry can be told from a different request."""
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return utc_iso(as_utc(value, "occurred_at"))
+        if isinstance(value, Actor):
+            return [value.id, value.role, value.on_behalf_of]
+        return value
+
+    text = json.dumps([encode(p) for p in parts], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _receipt(record: AuditRecord, version: int) -> Receipt:
+    assert record.to_state is not None
+    return Receipt(
+        case_id=record.case_id, event=record.event, from_state=record.from_state, to_state=record.to_state,
+        version=version, seq=record.seq, occurred_at=utc_iso(record.occurred_at),
+        recorded_at=utc_iso(record.recorded_at),
+    )
+
+
+def _replay(uow: UnitOfWork, key: str | None, fingerprint: str) -> Receipt | None:
+    if key is None:
+        return None
+    stored = uow.keys.get(key)
+    if stored is None:
+        return None
+    if stored.fingerprint != fingerprint:
+        raise IdempotencyConflict(key)
+    return Receipt(**{**stored.result, "replayed": True})
+
+
+def _remember(uow: UnitOfWork, key: str | None, fingerprint: str, receipt: Receipt, now: datetime) -> None:
+    if key is not None:
+        uow.keys.put(StoredResult(key, fingerprint, receipt.case_id, receipt.as_dict(), now))
