@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
+
+
+def new_case_id() -> str:
+    """80 random bits as 16 lower-case base32 characters: short enough to type, and collision
+    odds below 1e-10 even at ten million cases."""
+    return "so-" + base64.b32encode(secrets.token_bytes(10)).decode().lower()
 
 
 @dataclass(frozen=True)

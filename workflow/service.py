@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -18,7 +17,7 @@ from typing import Any
 
 from . import privacy
 from .audit import ACCEPTED, GENESIS, AuditRecord, Finding, VerifyReport, seal, verify_case
-from .case import Actor, Case, Transition
+from .case import Actor, Case, Transition, new_case_id
 from .clock import Clock, as_utc, utc_iso
 from .definitions import OPEN_EVENT
 from .engine import Engine
@@ -59,13 +58,30 @@ class CaseService:
         uow: UnitOfWorkFactory,
         clock: Clock,
         engine: Engine | None = None,
-        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        new_id: Callable[[], str] = new_case_id,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self._uow = uow
+        self._on_close = on_close
         self._clock = clock
         self._engine = engine or Engine()
         self._new_id = new_id
         self.definition = self._engine.definition
+
+    def close(self) -> None:
+        """Release the storage behind this service (connection pools)."""
+        if self._on_close is not None:
+            self._on_close()
+
+    def __enter__(self) -> CaseService:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
 
     # --- commands -----------------------------------------------------------------------------
 

@@ -1,0 +1,65 @@
+"""second-opinion: Dutch second-opinion cases as persisted state machines.
+
+The one import users need::
+
+    from second_opinion import connect, Actor
+    service = connect("sqlite:///cases.sqlite3")      # after `second-opinion init`
+    receipt = service.open_case("PX-0001", actor=Actor("desk-7", "coordinator"))
+    service.fire(receipt.case_id, "refer", actor=Actor("gp-12", "referrer"))
+"""
+
+from workflow import (
+    DEFINITION,
+    Actor,
+    AuditIntegrityError,
+    AuditRecord,
+    Case,
+    CaseService,
+    Clock,
+    ConcurrentUpdate,
+    Finding,
+    FixedClock,
+    GuardRefused,
+    IdempotencyConflict,
+    InvalidTransition,
+    PermissionDenied,
+    Receipt,
+    SecondOpinionError,
+    StorageNotReady,
+    SystemClock,
+    UnknownCase,
+    UnknownEvent,
+    ValidationError,
+    VerifyReport,
+)
+
+from .bootstrap import connect, init
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFINITION",
+    "Actor",
+    "AuditIntegrityError",
+    "AuditRecord",
+    "Case",
+    "CaseService",
+    "Clock",
+    "ConcurrentUpdate",
+    "Finding",
+    "FixedClock",
+    "GuardRefused",
+    "IdempotencyConflict",
+    "InvalidTransition",
+    "PermissionDenied",
+    "Receipt",
+    "SecondOpinionError",
+    "StorageNotReady",
+    "SystemClock",
+    "UnknownCase",
+    "UnknownEvent",
+    "ValidationError",
+    "VerifyReport",
+    "connect",
+    "init",
+]

@@ -1,0 +1,241 @@
+"""The ``second-opinion`` command line.
+
+Every command is a thin shell over :class:`~workflow.service.CaseService`: parse, call, print.
+User errors (anything derived from :class:`~workflow.errors.SecondOpinionError`) print one line
+on stderr, no traceback, and exit 1; under ``--json`` stdout also gets ``{"error": {...}}`` so
+scripts can parse every outcome. Exit 2 is reserved for command-line usage errors.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, time
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from storage import DEFAULT_URL
+from storage.db import redact
+from workflow.case import Actor
+from workflow.clock import AMSTERDAM, parse_instant
+from workflow.definitions import DEFINITION
+from workflow.docs import mermaid, states_markdown
+from workflow.errors import SecondOpinionError, ValidationError
+from workflow.service import CaseService
+
+from . import render
+from .bootstrap import ENV_DB, connect, database_url, init
+
+# Piped output has no terminal width; rich would assume 80 columns and truncate ids and states.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False)
+
+app = typer.Typer(
+    name="second-opinion",
+    help="Run Dutch second-opinion cases as persisted state machines with a verifiable audit trail.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+audit_app = typer.Typer(help="Verify and export the audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+_EVENTS_HELP = "; ".join(f"{e.name}: {e.description}" for e in DEFINITION.events)
+
+Db = Annotated[str | None, typer.Option("--db", help=f"Database URL (default ${ENV_DB} or {DEFAULT_URL}).")]
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+ActorId = Annotated[str | None, typer.Option("--actor", help="Who acts (default $SECOND_OPINION_ACTOR or user:<login>).")]
+Role = Annotated[str, typer.Option("--role", envvar="SECOND_OPINION_ROLE",
+                                   help=f"Role of the actor: {', '.join(DEFINITION.role_names)}.")]
+OnBehalf = Annotated[str | None, typer.Option("--on-behalf-of", help="Whom the actor acts for.")]
+Key = Annotated[str | None, typer.Option("--idempotency-key", help="Retry-safe key: a repeat returns the first result.")]
+Occurred = Annotated[str | None, typer.Option("--occurred-at", help="When it happened (ISO 8601 with offset); default now.")]
+
+
+@contextmanager
+def _guard(as_json: bool = False) -> Iterator[None]:
+    try:
+        yield
+    except SecondOpinionError as exc:
+        if as_json:
+            out.print_json(data={"error": {"type": type(exc).__name__, "message": str(exc)}})
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+
+
+def _actor(actor: str | None, role: str, on_behalf_of: str | None) -> Actor:
+    if actor is None:
+        actor = os.environ.get("SECOND_OPINION_ACTOR") or "user:" + re.sub(r"[^A-Za-z0-9._-]", "_", getpass.getuser())
+    return Actor(actor, role, on_behalf_of)
+
+
+def _occurred(text: str | None) -> datetime | None:
+    return parse_instant(text, "--occurred-at") if text else None
+
+
+def _emit(as_json: bool, data: Any, human: Any) -> None:
+    if as_json:
+        out.print(render.dumps(data), markup=False)
+    else:
+        out.print(human)
+
+
+def _service(db: str | None) -> CaseService:
+    return connect(db)
+
+
+@app.command("init")
+def init_command(db: Db = None) -> None:
+    """Create the database schema, or upgrade it to this version's."""
+    with _guard():
+        revision = init(db)
+        out.print(f"initialised {redact(database_url(db))} at schema revision {revision}", markup=False)
+
+
+@app.command("open")
+def open_command(
+    patient_ref: Annotated[str, typer.Option("--patient-ref", help="Pseudonymous patient reference (never a name or BSN).")],
+    route: Annotated[str, typer.Option(help=f"Route: {', '.join(DEFINITION.route_names)}.")] = "domestic",
+    actor: ActorId = None, role: Role = "coordinator", on_behalf_of: OnBehalf = None,
+    occurred_at: Occurred = None, idempotency_key: Key = None, db: Db = None, as_json: Json = False,
+) -> None:
+    """Open a case in state 'requested'; prints the case id."""
+    with _guard(as_json), _service(db) as service:
+        receipt = service.open_case(patient_ref, actor=_actor(actor, role, on_behalf_of), route=route,
+                                    occurred_at=_occurred(occurred_at), idempotency_key=idempotency_key)
+        _emit(as_json, receipt.as_dict(), receipt.case_id)
+
+
+@app.command("fire", help=f"Fire EVENT on case CASE. Events: {_EVENTS_HELP}.")
+def fire_command(
+    case: Annotated[str, typer.Argument(help="Case id.")],
+    event: Annotated[str, typer.Argument(help=f"One of: {', '.join(DEFINITION.event_names)}.")],
+    reason: Annotated[str | None, typer.Option(help="Reason (required for withdraw and decline).")] = None,
+    data: Annotated[str | None, typer.Option(help="Event data as a JSON object.")] = None,
+    expect_version: Annotated[int | None, typer.Option(help="Refuse unless the case is at this version.")] = None,
+    actor: ActorId = None, role: Role = "coordinator", on_behalf_of: OnBehalf = None,
+    occurred_at: Occurred = None, idempotency_key: Key = None, db: Db = None, as_json: Json = False,
+) -> None:
+    with _guard(as_json), _service(db) as service:
+        payload = _json_object(data)
+        receipt = service.fire(case, event, actor=_actor(actor, role, on_behalf_of), reason=reason, data=payload,
+                               expect_version=expect_version, occurred_at=_occurred(occurred_at),
+                               idempotency_key=idempotency_key)
+        note = " (replayed: nothing new written)" if receipt.replayed else ""
+        _emit(as_json, receipt.as_dict(),
+              f"{receipt.case_id}: {receipt.from_state} -> {receipt.to_state} (version {receipt.version}){note}")
+
+
+@app.command("show")
+def show_command(case: str, db: Db = None, as_json: Json = False) -> None:
+    """Show one case and the events allowed in its state."""
+    with _guard(as_json), _service(db) as service:
+        found = service.case(case)
+        _emit(as_json, render.case_json(found, service.definition), render.case_table(found, service.definition))
+
+
+@app.command("cases")
+def cases_command(
+    state: Annotated[str | None, typer.Option(help="Only cases in this state.")] = None,
+    db: Db = None, as_json: Json = False,
+) -> None:
+    """List cases, oldest first."""
+    with _guard(as_json), _service(db) as service:
+        found = service.cases(state)
+        _emit(as_json, [render.case_json(c, service.definition) for c in found], render.cases_table(found))
+
+
+@app.command("history")
+def history_command(case: str, db: Db = None, as_json: Json = False) -> None:
+    """Every command on a case, accepted or refused, from its audit trail."""
+    with _guard(as_json), _service(db) as service:
+        records = service.history(case)
+        _emit(as_json, [render.record_json(r) for r in records], render.history_table(case, records))
+
+
+@audit_app.command("verify")
+def verify_command(
+    case: Annotated[str | None, typer.Option("--case", help="Verify one case only.")] = None,
+    db: Db = None, as_json: Json = False,
+) -> None:
+    """Recompute every hash chain and replay every case; exit 1 naming the first bad record."""
+    with _guard(as_json), _service(db) as service:
+        report = service.verify(case)
+    if as_json:
+        out.print(render.dumps(render.verify_json(report)), markup=False)
+    elif report.ok:
+        out.print(f"audit trail verified: {report.cases} case(s), {report.records} record(s), no problems", markup=False)
+    for finding in report.findings:
+        err.print(f"audit verification FAILED: {finding}", markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+class ExportFormat(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+@audit_app.command("export")
+def export_command(
+    format: Annotated[ExportFormat, typer.Option("--format", help="jsonl or csv.")] = ExportFormat.jsonl,
+    since: Annotated[str | None, typer.Option(help="Only records stored from this date (Amsterdam) or instant.")] = None,
+    db: Db = None,
+) -> None:
+    """Write audit records, in storage order, to stdout."""
+    with _guard(), _service(db) as service:
+        records = service.export(_since(since))
+        text = render.export_csv(records) if format is ExportFormat.csv else render.export_jsonl(records)
+    sys.stdout.write(text)
+
+
+@app.command("diagram")
+def diagram_command(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the whole docs/states.md instead.")] = False,
+) -> None:
+    """Print the state diagram (Mermaid), generated from the definition table."""
+    sys.stdout.write(states_markdown() if markdown else mermaid())
+
+
+@app.command("demo")
+def demo_command(db: Db = None) -> None:
+    """Initialise the database and walk a few cases through the life cycle."""
+    from .demo import run_demo
+
+    with _guard():
+        raise typer.Exit(run_demo(database_url(db), out))
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError("--data", f"not valid JSON ({exc.msg} at position {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise ValidationError("--data", "must be a JSON object such as '{\"key\": \"value\"}'")
+    return value
+
+
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        try:
+            return datetime.combine(datetime.fromisoformat(text).date(), time(0), AMSTERDAM)
+        except ValueError:
+            raise ValidationError("--since", f"{text!r} is not a calendar date") from None
+    return parse_instant(text, "--since")
+
+
+def main() -> None:
+    app()

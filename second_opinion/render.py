@@ -1,0 +1,122 @@
+"""How cases and records look: stable JSON for programs, rich tables for people.
+
+The JSON shapes here are a documented contract (``docs/cli.md``); timestamps in JSON are UTC
+ISO 8601 with a ``Z``. Tables show the same instants in Europe/Amsterdam.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from rich.table import Table
+
+from workflow.audit import AuditRecord, VerifyReport
+from workflow.case import Case
+from workflow.clock import local, utc_iso
+from workflow.definitions import Definition
+
+AUDIT_COLUMNS = (
+    "sequence", "case_id", "seq", "event", "outcome", "from_state", "to_state", "actor_id", "actor_role",
+    "on_behalf_of", "occurred_at", "recorded_at", "idempotency_key", "payload", "reason", "refusal",
+    "prev_hash", "hash",
+)
+
+
+def shown(value: datetime) -> str:
+    """Minutes in Europe/Amsterdam for tables (JSON and exports keep full UTC precision)."""
+    return local(value).strftime("%Y-%m-%d %H:%M")
+
+
+TIMES_NOTE = "times in Europe/Amsterdam"
+
+
+def case_json(case: Case, definition: Definition) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "patient_ref": case.patient_ref,
+        "route": case.route,
+        "state": case.state,
+        "version": case.version,
+        "opened_at": utc_iso(case.opened_at),
+        "updated_at": utc_iso(case.updated_at),
+        "audit_count": case.audit_count,
+        "audit_head": case.audit_head,
+        "allowed_events": list(definition.events_from(case.state)),
+    }
+
+
+def record_json(record: AuditRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for column in AUDIT_COLUMNS:
+        value = getattr(record, column)
+        out[column] = utc_iso(value) if isinstance(value, datetime) else value
+    out["payload"] = dict(record.payload)
+    return out
+
+
+def verify_json(report: VerifyReport) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "cases": report.cases,
+        "records": report.records,
+        "findings": [{"case_id": f.case_id, "seq": f.seq, "problem": f.problem} for f in report.findings],
+    }
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def cases_table(cases: Iterable[Case]) -> Table:
+    table = Table(title="Cases", caption=TIMES_NOTE)
+    table.add_column("case", no_wrap=True)
+    for column in ("patient ref", "route", "state", "v", "opened"):
+        table.add_column(column)
+    for case in cases:
+        table.add_row(case.id, case.patient_ref, case.route, case.state, str(case.version), shown(case.opened_at))
+    return table
+
+
+def case_table(case: Case, definition: Definition) -> Table:
+    table = Table(title=f"Case {case.id}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    allowed = ", ".join(definition.events_from(case.state)) or "none (closed)"
+    for field, value in (
+        ("patient ref", case.patient_ref), ("route", case.route), ("state", case.state),
+        ("version", str(case.version)), ("opened", shown(case.opened_at)), ("last change", shown(case.updated_at)),
+        ("audit records", str(case.audit_count)), ("allowed events", allowed),
+    ):
+        table.add_row(field, value)
+    return table
+
+
+def history_table(case_id: str, records: Iterable[AuditRecord]) -> Table:
+    table = Table(title=f"History of case {case_id}", caption=TIMES_NOTE)
+    for column in ("#", "occurred", "event", "outcome", "now in", "actor (role)", "reason / refusal"):
+        table.add_column(column)
+    for r in records:
+        actor = f"{r.actor_id} ({r.actor_role})" + (f" for {r.on_behalf_of}" if r.on_behalf_of else "")
+        table.add_row(str(r.seq), shown(r.occurred_at), r.event, r.outcome, r.to_state or "-", actor,
+                      r.refusal or r.reason or "")
+    return table
+
+
+def export_csv(records: Iterable[AuditRecord]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=AUDIT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        row = record_json(record)
+        row["payload"] = json.dumps(row["payload"], sort_keys=True, ensure_ascii=False)
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def export_jsonl(records: Iterable[AuditRecord]) -> str:
+    return "".join(json.dumps(record_json(r), sort_keys=True, ensure_ascii=False) + "\n" for r in records)

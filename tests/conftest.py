@@ -1,0 +1,96 @@
+"""Shared fixtures: one service per backend (memory, SQLite file, PostgreSQL schema).
+
+PostgreSQL: ``SECOND_OPINION_TEST_PG`` (default ``postgresql://postgres@127.0.0.1:5432/test``).
+Every test that uses it gets a fresh schema, dropped afterwards. When no server answers, those
+tests skip with the reason locally; under ``CI=true`` they fail instead, so CI can never pass
+on SQLite alone.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from storage import initialise
+from storage.db import make_engine
+from workflow import Actor, CaseService, FixedClock
+from second_opinion import connect
+
+PG_URL = os.environ.get("SECOND_OPINION_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+DESK = Actor("desk-1", "coordinator")
+DOCTOR = Actor("dr-1", "second_opinion_doctor")
+
+BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+_pg_problem: str | None = None
+_pg_checked = False
+
+
+def _require_postgres() -> None:
+    global _pg_checked, _pg_problem
+    if not _pg_checked:
+        _pg_checked = True
+        try:
+            psycopg.connect(PG_URL, connect_timeout=3).close()
+        except psycopg.Error as exc:
+            _pg_problem = f"PostgreSQL at {PG_URL} does not answer: {str(exc).strip().splitlines()[0]}"
+    if _pg_problem:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{_pg_problem} (CI=true requires PostgreSQL)")
+        pytest.skip(_pg_problem)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A URL whose search_path is a brand-new schema, initialised to the head revision."""
+    _require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    try:
+        yield url
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cases.sqlite3'}"
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest) -> str:
+    """URL of an initialised database of the kind named by the test's ``backend`` parameter."""
+    kind = request.param if hasattr(request, "param") else "sqlite"
+    if kind == "memory":
+        return "memory://"
+    url = request.getfixturevalue("pg_url" if kind == "postgres" else "sqlite_url")
+    initialise(url)
+    return url
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+@pytest.fixture
+def service(db_url: str, clock: FixedClock) -> Iterator[CaseService]:
+    with connect(db_url, clock=clock) as svc:
+        yield svc
+
+
+def sql_engine(url: str):  # type: ignore[no-untyped-def]
+    """A raw engine on the same database, for tests that must look under the service."""
+    return make_engine(url)
