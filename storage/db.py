@@ -31,7 +31,7 @@ def normalise_url(url: str) -> str:
     """Accept the URLs people paste (``postgresql://``, ``postgres://``) and pick psycopg 3."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -50,15 +50,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         raise ValidationError("database URL", f"{url!r} is not a URL such as {DEFAULT_URL}") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:"):
-            raise ValidationError("database URL", "an in-memory SQLite database is not shared between "
-                                  "connections; use a file, or memory:// for the in-memory backend")
+            raise ValidationError(
+                "database URL",
+                "an in-memory SQLite database is not shared between "
+                "connections; use a file, or memory:// for the in-memory backend",
+            )
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         _sqlite_discipline(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(url, pool_size=10, max_overflow=20, **kwargs)
-    raise ValidationError("database URL", f"backend {parsed.get_backend_name()!r} is not supported; "
-                          "use sqlite:///FILE, postgresql://... or memory://")
+    raise ValidationError(
+        "database URL",
+        f"backend {parsed.get_backend_name()!r} is not supported; use sqlite:///FILE, postgresql://... or memory://",
+    )
 
 
 def _sqlite_discipline(engine: Engine) -> None:

@@ -93,9 +93,15 @@ def drop_append_only_ddl(dialect: str, table: str) -> list[str]:
 def _case(row: Row[Any]) -> Case:
     m = row._mapping
     return Case(
-        id=m["id"], patient_ref=m["patient_ref"], route=m["route"], state=m["state"],
-        version=m["version"], opened_at=m["opened_at"], updated_at=m["updated_at"],
-        audit_head=m["audit_head"], audit_count=m["audit_count"],
+        id=m["id"],
+        patient_ref=m["patient_ref"],
+        route=m["route"],
+        state=m["state"],
+        version=m["version"],
+        opened_at=m["opened_at"],
+        updated_at=m["updated_at"],
+        audit_head=m["audit_head"],
+        audit_count=m["audit_count"],
     )
 
 
@@ -133,9 +139,14 @@ class _SqlCases:
         result = self._conn.execute(
             _UPDATE_CASE,
             {
-                "b_id": case.id, "b_version": expected_version, "b_count": expected_audit_count,
-                "state": case.state, "version": case.version, "updated_at": case.updated_at,
-                "audit_head": case.audit_head, "audit_count": case.audit_count,
+                "b_id": case.id,
+                "b_version": expected_version,
+                "b_count": expected_audit_count,
+                "state": case.state,
+                "version": case.version,
+                "updated_at": case.updated_at,
+                "audit_head": case.audit_head,
+                "audit_count": case.audit_count,
             },
         )
         return result.rowcount == 1
@@ -192,8 +203,11 @@ class _SqlKeys:
             self._conn.execute(
                 _INSERT_KEY,
                 {
-                    "key": stored.key, "fingerprint": stored.fingerprint, "case_id": stored.case_id,
-                    "result": encode_payload(stored.result), "created_at": stored.created_at,
+                    "key": stored.key,
+                    "fingerprint": stored.fingerprint,
+                    "case_id": stored.case_id,
+                    "result": encode_payload(stored.result),
+                    "created_at": stored.created_at,
                 },
             )
         except IntegrityError:

@@ -11,19 +11,19 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from second_opinion import connect
 from storage import initialise
 from storage.db import make_engine
 from workflow import Actor, CaseService, FixedClock
-from second_opinion import connect
 
 PG_URL = os.environ.get("SECOND_OPINION_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 DESK = Actor("desk-1", "coordinator")
 DOCTOR = Actor("dr-1", "second_opinion_doctor")
 

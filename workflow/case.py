@@ -56,7 +56,7 @@ class Transition:
     case_id: str
     version: int
     event: str
-    from_state: str
+    from_state: str | None
     to_state: str
     occurred_at: datetime
     audit_seq: int

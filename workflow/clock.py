@@ -9,13 +9,13 @@ only where a person reads them (:func:`local`).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from .errors import ValidationError
 
-UTC = timezone.utc
+UTC = UTC
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
@@ -61,7 +61,9 @@ def parse_instant(text: str, what: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise ValidationError(what, f"{text!r} is not an ISO 8601 timestamp such as 2026-11-23T09:30:00+01:00") from None
+        raise ValidationError(
+            what, f"{text!r} is not an ISO 8601 timestamp such as 2026-11-23T09:30:00+01:00"
+        ) from None
     return as_utc(value, what)
 
 

@@ -117,9 +117,7 @@ class Definition:
             problems.append("no routes")
         if problems:
             raise ValueError("invalid definition: " + "; ".join(problems))
-        by_state = {
-            s.name: tuple(ev.name for ev in self.events if s.name in ev.sources) for s in self.states
-        }
+        by_state = {s.name: tuple(ev.name for ev in self.events if s.name in ev.sources) for s in self.states}
         object.__setattr__(self, "_events_by_state", by_state)
 
     def state(self, name: str) -> State:
@@ -186,20 +184,62 @@ _DESK = "coordinator"
 _DOCTOR = "second_opinion_doctor"
 
 EVENTS = (
-    Event("refer", ("requested",), "referred", "Record the referral by the treating doctor or GP.",
-          roles=(_DESK, "referrer"), source="000, 001"),
-    Event("receive_dossier", ("referred",), "dossier_received", "Record that the dossier has arrived.",
-          roles=(_DESK, _DOCTOR), source="002, 003"),
-    Event("review", ("dossier_received",), "reviewed", "Record that the review is done.",
-          roles=(_DESK, _DOCTOR), source="002"),
-    Event("return_advice", ("reviewed",), "advice_returned", "Record that the advice was given.",
-          roles=(_DESK, _DOCTOR), source="002, 004"),
-    Event("hand_back", ("advice_returned",), "back_to_first_provider",
-          "The patient returns to the first provider with the advice.", roles=(_DESK,), source="000, 003"),
-    Event("withdraw", _OPEN, "withdrawn", "Stop the case; a reason is required.",
-          roles=(_DESK, "patient"), reason_required=True),
-    Event("decline", ("requested", "referred"), "declined", "Decline the request; a reason is required.",
-          roles=(_DESK, _DOCTOR), reason_required=True),
+    Event(
+        "refer",
+        ("requested",),
+        "referred",
+        "Record the referral by the treating doctor or GP.",
+        roles=(_DESK, "referrer"),
+        source="000, 001",
+    ),
+    Event(
+        "receive_dossier",
+        ("referred",),
+        "dossier_received",
+        "Record that the dossier has arrived.",
+        roles=(_DESK, _DOCTOR),
+        source="002, 003",
+    ),
+    Event(
+        "review",
+        ("dossier_received",),
+        "reviewed",
+        "Record that the review is done.",
+        roles=(_DESK, _DOCTOR),
+        source="002",
+    ),
+    Event(
+        "return_advice",
+        ("reviewed",),
+        "advice_returned",
+        "Record that the advice was given.",
+        roles=(_DESK, _DOCTOR),
+        source="002, 004",
+    ),
+    Event(
+        "hand_back",
+        ("advice_returned",),
+        "back_to_first_provider",
+        "The patient returns to the first provider with the advice.",
+        roles=(_DESK,),
+        source="000, 003",
+    ),
+    Event(
+        "withdraw",
+        _OPEN,
+        "withdrawn",
+        "Stop the case; a reason is required.",
+        roles=(_DESK, "patient"),
+        reason_required=True,
+    ),
+    Event(
+        "decline",
+        ("requested", "referred"),
+        "declined",
+        "Decline the request; a reason is required.",
+        roles=(_DESK, _DOCTOR),
+        reason_required=True,
+    ),
 )
 
 ROUTES = (

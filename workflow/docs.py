@@ -40,9 +40,17 @@ def states_markdown(definition: Definition = DEFINITION) -> str:
         f"| `{s.name}` | {'yes' if s.terminal else 'no'} | {s.description} | {s.source or '-'} |"
         for s in definition.states
     ]
-    out += ["", "## Events", "", "| event | from | to | roles | requires | guards | seed |", "|---|---|---|---|---|---|---|"]
-    out.append(f"| `{OPEN_EVENT}` | - | `{definition.initial}` | {', '.join(definition.open_roles)} "
-               "| patient reference, route | - | - |")
+    out += [
+        "",
+        "## Events",
+        "",
+        "| event | from | to | roles | requires | guards | seed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    out.append(
+        f"| `{OPEN_EVENT}` | - | `{definition.initial}` | {', '.join(definition.open_roles)} "
+        "| patient reference, route | - | - |"
+    )
     for e in definition.events:
         needs = (["reason"] if e.reason_required else []) + [f"data.{k}" for k in e.required_data]
         guards = "; ".join(f"`{g.name}`: {g.description}" for g in e.guards)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from transitions import EventData, Machine, MachineError
 
@@ -35,7 +35,7 @@ class Decision:
 class _Probe:
     """The plain object the shared machine is triggered on; lives for one decision."""
 
-    __slots__ = ("state", "refused_by", "refusal")
+    __slots__ = ("refusal", "refused_by", "state")
 
     def __init__(self, state: str) -> None:
         self.state = state
@@ -45,7 +45,7 @@ class _Probe:
 
 def _condition(guard: Guard) -> Any:
     def check(event_data: EventData) -> bool:
-        probe: _Probe = event_data.model
+        probe = cast(_Probe, event_data.model)
         reason = guard.check(event_data.kwargs["guard_input"])
         if reason is None:
             return True
@@ -79,9 +79,7 @@ class Engine:
             send_event=True,
         )
 
-    def decide(
-        self, state: str, event: str, role: str, reason: str | None, data: Mapping[str, Any]
-    ) -> Decision:
+    def decide(self, state: str, event: str, role: str, reason: str | None, data: Mapping[str, Any]) -> Decision:
         """Return where ``event`` takes a case in ``state``, or raise the precise refusal.
 
         Checks run from the most basic to the most specific, so the error names the first thing

@@ -82,9 +82,7 @@ class PermissionDenied(SecondOpinionError):
         self.role = role
         self.event = event
         self.permitted = tuple(permitted)
-        super().__init__(
-            f"role {role!r} may not {event}; permitted roles: {', '.join(self.permitted) or 'none'}"
-        )
+        super().__init__(f"role {role!r} may not {event}; permitted roles: {', '.join(self.permitted) or 'none'}")
 
 
 class ConcurrentUpdate(SecondOpinionError):
@@ -102,8 +100,7 @@ class IdempotencyConflict(SecondOpinionError):
     def __init__(self, key: str) -> None:
         self.key = key
         super().__init__(
-            f"idempotency key {key!r} was already used for a different request; "
-            "use a new key for a new request"
+            f"idempotency key {key!r} was already used for a different request; use a new key for a new request"
         )
 
 

@@ -72,10 +72,17 @@ class IdempotencyStore(Protocol):
 
 
 class UnitOfWork(Protocol):
-    cases: CaseRepository
-    audit: AuditLog
-    transitions: TransitionLog
-    keys: IdempotencyStore
+    @property
+    def cases(self) -> CaseRepository: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def transitions(self) -> TransitionLog: ...
+
+    @property
+    def keys(self) -> IdempotencyStore: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -18,8 +18,22 @@ from .errors import ValidationError
 PATIENT_REF_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{2,63}")
 _DIGIT_RUNS = re.compile(r"(?<!\d)\d{8,9}(?!\d)")
 _FORBIDDEN_KEYS = frozenset(
-    {"bsn", "burgerservicenummer", "name", "naam", "patient_name", "first_name", "last_name",
-     "surname", "achternaam", "voornaam", "birth_date", "date_of_birth", "geboortedatum", "dob"}
+    {
+        "bsn",
+        "burgerservicenummer",
+        "name",
+        "naam",
+        "patient_name",
+        "first_name",
+        "last_name",
+        "surname",
+        "achternaam",
+        "voornaam",
+        "birth_date",
+        "date_of_birth",
+        "geboortedatum",
+        "dob",
+    }
 )
 
 
@@ -28,7 +42,7 @@ def is_bsn(digits: str) -> bool:
     digits = digits.zfill(9)
     if len(digits) != 9 or not digits.isdigit():
         return False
-    total = sum(int(d) * w for d, w in zip(digits[:8], range(9, 1, -1))) - int(digits[8])
+    total = sum(int(d) * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - int(digits[8])
     return total != 0 and total % 11 == 0
 
 
@@ -40,8 +54,8 @@ def check_patient_ref(ref: str) -> str:
     if not PATIENT_REF_PATTERN.fullmatch(ref):
         raise ValidationError(
             "patient reference",
-            f"{ref!r} must be 3-64 characters of letters, digits and . _ : - "
-            "(a pseudonym from your own system, never a name)",
+            "must be 3-64 characters of letters, digits and . _ : - "
+            "(a pseudonym from your own system, never a name); the value is not repeated here",
         )
     if contains_bsn(ref):
         raise ValidationError("patient reference", "looks like a BSN; use a pseudonymous reference")

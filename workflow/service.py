@@ -105,7 +105,9 @@ class CaseService:
         now = self._clock.now()
         occurred = self._occurred(occurred_at, now)
         fingerprint = _fingerprint(OPEN_EVENT, patient_ref, route, actor, occurred_at)
-        return self._retrying(lambda: self._open(patient_ref, route, actor, occurred, now, idempotency_key, fingerprint))
+        return self._retrying(
+            lambda: self._open(patient_ref, route, actor, occurred, now, idempotency_key, fingerprint)
+        )
 
     def fire(
         self,
@@ -125,8 +127,9 @@ class CaseService:
         data = dict(data or {})
         fingerprint = _fingerprint(case_id, event, actor, reason, data, expect_version, occurred_at)
         return self._retrying(
-            lambda: self._fire(case_id, event, actor, reason, data, expect_version, occurred_at,
-                               idempotency_key, fingerprint)
+            lambda: self._fire(
+                case_id, event, actor, reason, data, expect_version, occurred_at, idempotency_key, fingerprint
+            )
         )
 
     # --- queries ------------------------------------------------------------------------------
@@ -185,8 +188,14 @@ class CaseService:
             return command()
 
     def _open(
-        self, patient_ref: str, route: str, actor: Actor, occurred: datetime, now: datetime,
-        key: str | None, fingerprint: str,
+        self,
+        patient_ref: str,
+        route: str,
+        actor: Actor,
+        occurred: datetime,
+        now: datetime,
+        key: str | None,
+        fingerprint: str,
     ) -> Receipt:
         with self._uow(True) as uow:
             replayed = _replay(uow, key, fingerprint)
@@ -194,15 +203,33 @@ class CaseService:
                 return replayed
             case_id = self._new_id()
             record = seal(
-                case_id=case_id, seq=1, event=OPEN_EVENT, outcome=ACCEPTED, from_state=None,
-                to_state=self.definition.initial, actor_id=actor.id, actor_role=actor.role,
-                on_behalf_of=actor.on_behalf_of, occurred_at=occurred, recorded_at=now,
-                idempotency_key=key, payload={"patient_ref": patient_ref, "route": route},
-                reason=None, refusal=None, prev_hash=GENESIS,
+                case_id=case_id,
+                seq=1,
+                event=OPEN_EVENT,
+                outcome=ACCEPTED,
+                from_state=None,
+                to_state=self.definition.initial,
+                actor_id=actor.id,
+                actor_role=actor.role,
+                on_behalf_of=actor.on_behalf_of,
+                occurred_at=occurred,
+                recorded_at=now,
+                idempotency_key=key,
+                payload={"patient_ref": patient_ref, "route": route},
+                reason=None,
+                refusal=None,
+                prev_hash=GENESIS,
             )
             case = Case(
-                id=case_id, patient_ref=patient_ref, route=route, state=self.definition.initial,
-                version=1, opened_at=occurred, updated_at=now, audit_head=record.hash, audit_count=1,
+                id=case_id,
+                patient_ref=patient_ref,
+                route=route,
+                state=self.definition.initial,
+                version=1,
+                opened_at=occurred,
+                updated_at=now,
+                audit_head=record.hash,
+                audit_count=1,
             )
             uow.cases.add(case)
             uow.transitions.add(Transition(case_id, 1, OPEN_EVENT, None, case.state, occurred, 1))
@@ -213,8 +240,16 @@ class CaseService:
             return receipt
 
     def _fire(
-        self, case_id: str, event: str, actor: Actor, reason: str | None, data: dict[str, Any],
-        expect_version: int | None, occurred_at: datetime | None, key: str | None, fingerprint: str,
+        self,
+        case_id: str,
+        event: str,
+        actor: Actor,
+        reason: str | None,
+        data: dict[str, Any],
+        expect_version: int | None,
+        occurred_at: datetime | None,
+        key: str | None,
+        fingerprint: str,
     ) -> Receipt:
         now = self._clock.now()
         with self._uow(True) as uow:
@@ -236,10 +271,21 @@ class CaseService:
                 self._record_refusal(uow, case, event, actor, now, key, refusal)
                 raise
             record = seal(
-                case_id=case_id, seq=case.audit_count + 1, event=event, outcome=ACCEPTED,
-                from_state=decision.from_state, to_state=decision.to_state, actor_id=actor.id,
-                actor_role=actor.role, on_behalf_of=actor.on_behalf_of, occurred_at=occurred,
-                recorded_at=now, idempotency_key=key, payload=data, reason=reason, refusal=None,
+                case_id=case_id,
+                seq=case.audit_count + 1,
+                event=event,
+                outcome=ACCEPTED,
+                from_state=decision.from_state,
+                to_state=decision.to_state,
+                actor_id=actor.id,
+                actor_role=actor.role,
+                on_behalf_of=actor.on_behalf_of,
+                occurred_at=occurred,
+                recorded_at=now,
+                idempotency_key=key,
+                payload=data,
+                reason=reason,
+                refusal=None,
                 prev_hash=case.audit_head,
             )
             moved = case.moved(decision.to_state, now).chained(record.hash)
@@ -255,19 +301,38 @@ class CaseService:
             return receipt
 
     def _record_refusal(
-        self, uow: UnitOfWork, case: Case, event: str, actor: Actor, now: datetime, key: str | None,
+        self,
+        uow: UnitOfWork,
+        case: Case,
+        event: str,
+        actor: Actor,
+        now: datetime,
+        key: str | None,
         refusal: SecondOpinionError,
     ) -> None:
         """Append the refusal to the case's chain and commit; the command's data is not kept,
         since it may be what was refused (an identity leak, say)."""
         record = seal(
-            case_id=case.id, seq=case.audit_count + 1, event=event, outcome=refusal.outcome,
-            from_state=case.state, to_state=case.state, actor_id=actor.id, actor_role=actor.role,
-            on_behalf_of=actor.on_behalf_of, occurred_at=now, recorded_at=now, idempotency_key=key,
-            payload={}, reason=None, refusal=f"{type(refusal).__name__}: {refusal}", prev_hash=case.audit_head,
+            case_id=case.id,
+            seq=case.audit_count + 1,
+            event=event,
+            outcome=refusal.outcome,
+            from_state=case.state,
+            to_state=case.state,
+            actor_id=actor.id,
+            actor_role=actor.role,
+            on_behalf_of=actor.on_behalf_of,
+            occurred_at=now,
+            recorded_at=now,
+            idempotency_key=key,
+            payload={},
+            reason=None,
+            refusal=f"{type(refusal).__name__}: {refusal}",
+            prev_hash=case.audit_head,
         )
-        if not uow.cases.update(case.chained(record.hash), expected_version=case.version,
-                                expected_audit_count=case.audit_count):
+        if not uow.cases.update(
+            case.chained(record.hash), expected_version=case.version, expected_audit_count=case.audit_count
+        ):
             raise ConcurrentUpdate(case.id, case.version, case.version + 1)
         uow.audit.append(record)
         uow.commit()
@@ -284,7 +349,9 @@ class CaseService:
             if value is not None:
                 privacy.check_text(what, value)
         if actor.role not in self.definition.role_names:
-            raise ValidationError("role", f"{actor.role!r} is not a role; known: {', '.join(self.definition.role_names)}")
+            raise ValidationError(
+                "role", f"{actor.role!r} is not a role; known: {', '.join(self.definition.role_names)}"
+            )
 
     def _occurred(self, occurred_at: datetime | None, now: datetime, not_before: datetime | None = None) -> datetime:
         if occurred_at is None:
@@ -293,7 +360,9 @@ class CaseService:
         if occurred > now:
             raise ValidationError("occurred_at", f"{utc_iso(occurred)} is in the future (now is {utc_iso(now)})")
         if not_before is not None and occurred < not_before:
-            raise ValidationError("occurred_at", f"{utc_iso(occurred)} is before the case was opened ({utc_iso(not_before)})")
+            raise ValidationError(
+                "occurred_at", f"{utc_iso(occurred)} is before the case was opened ({utc_iso(not_before)})"
+            )
         return occurred
 
 
@@ -314,8 +383,13 @@ def _fingerprint(*parts: Any) -> str:
 def _receipt(record: AuditRecord, version: int) -> Receipt:
     assert record.to_state is not None
     return Receipt(
-        case_id=record.case_id, event=record.event, from_state=record.from_state, to_state=record.to_state,
-        version=version, seq=record.seq, occurred_at=utc_iso(record.occurred_at),
+        case_id=record.case_id,
+        event=record.event,
+        from_state=record.from_state,
+        to_state=record.to_state,
+        version=version,
+        seq=record.seq,
+        occurred_at=utc_iso(record.occurred_at),
         recorded_at=utc_iso(record.recorded_at),
     )
 

@@ -1,0 +1,32 @@
+"""Generated documentation is never stale: docs/states.md is exactly what the table produces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from workflow.definitions import DEFINITION
+from workflow.docs import mermaid, states_markdown
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_states_doc_matches_the_table() -> None:
+    committed = (DOCS / "states.md").read_text()
+    assert committed == states_markdown(), (
+        "docs/states.md is stale: run `second-opinion diagram --markdown > docs/states.md`"
+    )
+
+
+def test_diagram_has_every_transition_of_the_table() -> None:
+    diagram = mermaid()
+    for event in DEFINITION.events:
+        for source in event.sources:
+            assert f"{source} --> {event.dest}: {event.name}" in diagram
+    for state in DEFINITION.states:
+        assert (f"{state.name} --> [*]" in diagram) is state.terminal
+
+
+def test_every_table_row_is_documented() -> None:
+    doc = states_markdown()
+    for name in [*DEFINITION.event_names, *(s.name for s in DEFINITION.states), *DEFINITION.role_names]:
+        assert f"`{name}`" in doc
