@@ -18,7 +18,7 @@ from workflow.ports import UnitOfWork
 
 from .db import DEFAULT_URL, check_ready, make_engine, normalise_url, redact, upgrade
 from .memory import MemoryStore, MemoryUnitOfWork
-from .sql import SqlUnitOfWork
+from .sql import Compiled, SqlUnitOfWork
 
 MEMORY_URL = "memory://"
 
@@ -31,9 +31,13 @@ class Backend:
     engine: Engine | None = None
     store: MemoryStore | None = None
 
+    def __post_init__(self) -> None:
+        self._compiled = Compiled(self.engine) if self.engine is not None else None
+
     def unit_of_work(self, write: bool) -> UnitOfWork:
         if self.engine is not None:
-            return SqlUnitOfWork(self.engine, write)
+            assert self._compiled is not None
+            return SqlUnitOfWork(self.engine, self._compiled, write)
         assert self.store is not None
         return MemoryUnitOfWork(self.store, write)
 

@@ -1,22 +1,29 @@
 """All SQL of the relational backends (SQLite and PostgreSQL), in one place.
 
-The hot path uses SQLAlchemy Core statements built once at import, so each command pays for
-parameter binding only, not for an ORM session or statement construction. A write unit of work
-takes its lock up front: ``BEGIN IMMEDIATE`` on SQLite (see :mod:`storage.db`), ``SELECT ... FOR
+Statements are written once, as SQLAlchemy Core against the SQLModel tables, and compiled once
+per dialect (:class:`Compiled`). A unit of work then runs them on the pooled DBAPI connection
+itself: a ``fire`` is five short statements, and SQLAlchemy's per-statement execution machinery
+would cost more than the database work (``bench/fire_vs_raw.py`` measures the difference).
+Values crossing that boundary are converted here, in one place: timestamps go in as aware UTC
+and come out as aware UTC on both backends, naive ones are refused.
+
+A write unit of work takes its lock up front: ``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR
 UPDATE`` on the case row on PostgreSQL; either way concurrent commands on one case are
-serialised and none is lost.
+serialised and none is lost. Read units on PostgreSQL run at REPEATABLE READ so that a
+verification sees the case rows and their records as of one instant.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, bindparam, select
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.sql.expression import ClauseElement
 
 from workflow.audit import AuditRecord
 from workflow.case import Case, Transition
@@ -31,7 +38,7 @@ KEYS = IdempotencyRow.__table__  # type: ignore[attr-defined]
 
 _GET_CASE = select(CASES).where(CASES.c.id == bindparam("id"))
 _GET_CASE_FOR_UPDATE = _GET_CASE.with_for_update()
-_INSERT_CASE = CASES.insert()
+_INSERT_CASE = CASES.insert().inline()
 _UPDATE_CASE = (
     CASES.update()
     .where(
@@ -48,15 +55,19 @@ _UPDATE_CASE = (
     )
 )
 _LIST_CASES = select(CASES).order_by(CASES.c.opened_at, CASES.c.id)
-_INSERT_AUDIT = AUDIT.insert()
+_LIST_CASES_IN_STATE = (
+    select(CASES).where(CASES.c.state == bindparam("state")).order_by(CASES.c.opened_at, CASES.c.id)
+)
+_INSERT_AUDIT = AUDIT.insert().inline()
 _AUDIT_FOR_CASE = select(AUDIT).where(AUDIT.c.case_id == bindparam("case_id")).order_by(AUDIT.c.sequence)
 _AUDIT_ALL = select(AUDIT).order_by(AUDIT.c.sequence)
-_INSERT_TRANSITION = TRANSITIONS.insert()
+_AUDIT_SINCE = select(AUDIT).where(AUDIT.c.recorded_at >= bindparam("since")).order_by(AUDIT.c.sequence)
+_INSERT_TRANSITION = TRANSITIONS.insert().inline()
 _TRANSITIONS_FOR_CASE = (
     select(TRANSITIONS).where(TRANSITIONS.c.case_id == bindparam("case_id")).order_by(TRANSITIONS.c.version)
 )
 _GET_KEY = select(KEYS).where(KEYS.c.key == bindparam("key"))
-_INSERT_KEY = KEYS.insert()
+_INSERT_KEY = KEYS.insert().inline()
 
 # Append-only enforcement, created by the initial migration. The message is what a user sees
 # when something tries to rewrite history.
@@ -87,34 +98,66 @@ def drop_append_only_ddl(dialect: str, table: str) -> list[str]:
     return [f"DROP FUNCTION IF EXISTS {table}_append_only() CASCADE"]
 
 
-# --- row <-> domain ---------------------------------------------------------------------------
+# --- compiled statements and value conversion --------------------------------------------------
+
+_TIMESTAMPS = frozenset({"opened_at", "updated_at", "occurred_at", "recorded_at", "created_at"})
+_SQLITE_NAMED = sqlite.dialect(paramstyle="named")
 
 
-def _case(row: Row[Any]) -> Case:
-    m = row._mapping
-    return Case(
-        id=m["id"],
-        patient_ref=m["patient_ref"],
-        route=m["route"],
-        state=m["state"],
-        version=m["version"],
-        opened_at=m["opened_at"],
-        updated_at=m["updated_at"],
-        audit_head=m["audit_head"],
-        audit_count=m["audit_count"],
-    )
+def _columns(table: Any, *skip: str) -> list[str]:
+    return [c.name for c in table.columns if c.name not in skip]
 
 
-def _record(row: Row[Any]) -> AuditRecord:
-    m = dict(row._mapping)
-    m["payload"] = json.loads(m["payload"])
-    return AuditRecord(**m)
+_STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
+    "get_case": (_GET_CASE, None),
+    "get_case_for_update": (_GET_CASE_FOR_UPDATE, None),
+    "insert_case": (_INSERT_CASE, _columns(CASES)),
+    "update_case": (_UPDATE_CASE, None),
+    "list_cases": (_LIST_CASES, None),
+    "list_cases_in_state": (_LIST_CASES_IN_STATE, None),
+    "insert_audit": (_INSERT_AUDIT, _columns(AUDIT, "sequence")),
+    "audit_for_case": (_AUDIT_FOR_CASE, None),
+    "audit_all": (_AUDIT_ALL, None),
+    "audit_since": (_AUDIT_SINCE, None),
+    "insert_transition": (_INSERT_TRANSITION, _columns(TRANSITIONS, "id")),
+    "transitions_for_case": (_TRANSITIONS_FOR_CASE, None),
+    "get_key": (_GET_KEY, None),
+    "insert_key": (_INSERT_KEY, _columns(KEYS)),
+}
 
 
-def _transition(row: Row[Any]) -> Transition:
-    m = dict(row._mapping)
-    del m["id"]
-    return Transition(**m)
+class Compiled:
+    """Every statement above as SQL text for one engine's dialect, and its value conversions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.dialect = engine.dialect.name
+        compile_for = _SQLITE_NAMED if self.dialect == "sqlite" else engine.dialect
+        self.sql = {
+            name: str(stmt.compile(dialect=compile_for, column_keys=keys))
+            for name, (stmt, keys) in _STATEMENTS.items()
+        }
+        self.integrity_error: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
+
+    def ts_in(self, value: datetime) -> Any:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime refused: store timezone-aware UTC")
+        value = value.astimezone(UTC)
+        # SQLite has no timestamp type: fixed-width UTC text sorts and compares correctly
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f") if self.dialect == "sqlite" else value
+
+    def ts_out(self, value: Any) -> datetime:
+        if isinstance(value, str):
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+    def params(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {k: self.ts_in(v) if k in _TIMESTAMPS and v is not None else v for k, v in values.items()}
+
+    def row(self, names: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+        return {
+            name: self.ts_out(value) if name in _TIMESTAMPS and value is not None else value
+            for name, value in zip(names, values, strict=True)
+        }
 
 
 def encode_payload(payload: Any) -> str:
@@ -124,128 +167,173 @@ def encode_payload(payload: Any) -> str:
 # --- repositories -----------------------------------------------------------------------------
 
 
+class _Runner:
+    """Executes compiled statements on one DBAPI cursor."""
+
+    def __init__(self, compiled: Compiled, cursor: Any) -> None:
+        self.compiled = compiled
+        self.cursor = cursor
+
+    def run(self, name: str, values: dict[str, Any]) -> Any:
+        self.cursor.execute(self.compiled.sql[name], self.compiled.params(values))
+        return self.cursor
+
+    def rows(self, name: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+        cursor = self.run(name, values)
+        names = [d[0] for d in cursor.description]
+        return [self.compiled.row(names, r) for r in cursor.fetchall()]
+
+
+def _case(m: dict[str, Any]) -> Case:
+    return Case(**m)
+
+
+def _record(m: dict[str, Any]) -> AuditRecord:
+    m["payload"] = json.loads(m["payload"])
+    return AuditRecord(**m)
+
+
+def _transition(m: dict[str, Any]) -> Transition:
+    del m["id"]
+    return Transition(**m)
+
+
 class _SqlCases:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, runner: _Runner) -> None:
+        self._run = runner
 
     def get(self, case_id: str, *, lock: bool = False) -> Case | None:
-        row = self._conn.execute(_GET_CASE_FOR_UPDATE if lock else _GET_CASE, {"id": case_id}).first()
-        return _case(row) if row else None
+        found = self._run.rows("get_case_for_update" if lock else "get_case", {"id": case_id})
+        return _case(found[0]) if found else None
 
     def add(self, case: Case) -> None:
-        self._conn.execute(_INSERT_CASE, case.__dict__)
+        self._run.run("insert_case", dict(case.__dict__))
 
     def update(self, case: Case, *, expected_version: int, expected_audit_count: int) -> bool:
-        result = self._conn.execute(
-            _UPDATE_CASE,
-            {
-                "b_id": case.id,
-                "b_version": expected_version,
-                "b_count": expected_audit_count,
-                "state": case.state,
-                "version": case.version,
-                "updated_at": case.updated_at,
-                "audit_head": case.audit_head,
-                "audit_count": case.audit_count,
-            },
-        )
-        return result.rowcount == 1
+        values = {
+            "b_id": case.id,
+            "b_version": expected_version,
+            "b_count": expected_audit_count,
+            "state": case.state,
+            "version": case.version,
+            "updated_at": case.updated_at,
+            "audit_head": case.audit_head,
+            "audit_count": case.audit_count,
+        }
+        return self._run.run("update_case", values).rowcount == 1  # type: ignore[no-any-return]
 
     def list(self, state: str | None = None) -> list[Case]:
-        stmt = _LIST_CASES if state is None else _LIST_CASES.where(CASES.c.state == state)
-        return [_case(row) for row in self._conn.execute(stmt)]
+        if state is None:
+            return [_case(m) for m in self._run.rows("list_cases", {})]
+        return [_case(m) for m in self._run.rows("list_cases_in_state", {"state": state})]
 
 
 class _SqlAudit:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, runner: _Runner) -> None:
+        self._run = runner
 
     def append(self, record: AuditRecord) -> None:
         values = dict(record.__dict__)
         del values["sequence"]
         values["payload"] = encode_payload(record.payload)
-        self._conn.execute(_INSERT_AUDIT, values)
+        self._run.run("insert_audit", values)
 
     def for_case(self, case_id: str) -> list[AuditRecord]:
-        return [_record(row) for row in self._conn.execute(_AUDIT_FOR_CASE, {"case_id": case_id})]
+        return [_record(m) for m in self._run.rows("audit_for_case", {"case_id": case_id})]
 
     def since(self, recorded_from: datetime | None) -> Iterator[AuditRecord]:
-        stmt = _AUDIT_ALL if recorded_from is None else _AUDIT_ALL.where(AUDIT.c.recorded_at >= recorded_from)
-        for row in self._conn.execute(stmt):
-            yield _record(row)
+        rows = (
+            self._run.rows("audit_all", {})
+            if recorded_from is None
+            else self._run.rows("audit_since", {"since": recorded_from})
+        )
+        return (_record(m) for m in rows)
 
 
 class _SqlTransitions:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, runner: _Runner) -> None:
+        self._run = runner
 
     def add(self, transition: Transition) -> None:
-        self._conn.execute(_INSERT_TRANSITION, transition.__dict__)
+        self._run.run("insert_transition", dict(transition.__dict__))
 
     def for_case(self, case_id: str) -> list[Transition]:
-        return [_transition(row) for row in self._conn.execute(_TRANSITIONS_FOR_CASE, {"case_id": case_id})]
+        return [_transition(m) for m in self._run.rows("transitions_for_case", {"case_id": case_id})]
 
 
 class _SqlKeys:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, runner: _Runner) -> None:
+        self._run = runner
 
     def get(self, key: str) -> StoredResult | None:
-        row = self._conn.execute(_GET_KEY, {"key": key}).first()
-        if row is None:
+        found = self._run.rows("get_key", {"key": key})
+        if not found:
             return None
-        m = row._mapping
+        m = found[0]
         return StoredResult(m["key"], m["fingerprint"], m["case_id"], json.loads(m["result"]), m["created_at"])
 
     def put(self, stored: StoredResult) -> None:
+        values = {
+            "key": stored.key,
+            "fingerprint": stored.fingerprint,
+            "case_id": stored.case_id,
+            "result": encode_payload(stored.result),
+            "created_at": stored.created_at,
+        }
         # No savepoint: a clash means the whole command reruns (and then replays the key).
         try:
-            self._conn.execute(
-                _INSERT_KEY,
-                {
-                    "key": stored.key,
-                    "fingerprint": stored.fingerprint,
-                    "case_id": stored.case_id,
-                    "result": encode_payload(stored.result),
-                    "created_at": stored.created_at,
-                },
-            )
-        except IntegrityError:
+            self._run.run("insert_key", values)
+        except self._run.compiled.integrity_error:
             raise KeyTaken(stored.key) from None
 
 
 class SqlUnitOfWork:
-    """One connection, one transaction; rolled back unless :meth:`commit` was called."""
+    """One pooled DBAPI connection, one transaction; rolled back unless :meth:`commit` ran."""
 
-    def __init__(self, engine: Engine, write: bool) -> None:
+    def __init__(self, engine: Engine, compiled: Compiled, write: bool) -> None:
         self._engine = engine
+        self._compiled = compiled
         self._write = write
         self._committed = False
+        self._dbapi: Any = None
 
     def __enter__(self) -> SqlUnitOfWork:
-        conn = self._engine.connect()
-        if self._write:
-            conn = conn.execution_options(second_opinion_write=True)
-        elif self._engine.dialect.name == "postgresql":
-            # verification reads several tables: give it one consistent snapshot
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        self._conn = conn
-        self._tx = conn.begin()
-        self.cases = _SqlCases(conn)
-        self.audit = _SqlAudit(conn)
-        self.transitions = _SqlTransitions(conn)
-        self.keys = _SqlKeys(conn)
+        self._pooled = self._engine.raw_connection()
+        try:
+            self._dbapi = self._pooled.driver_connection
+            cursor = self._dbapi.cursor()
+            if self._compiled.dialect == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
+            elif not self._write:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        except BaseException:
+            self._pooled.close()
+            raise
+        runner = _Runner(self._compiled, cursor)
+        self._cursor = cursor
+        self.cases = _SqlCases(runner)
+        self.audit = _SqlAudit(runner)
+        self.transitions = _SqlTransitions(runner)
+        self.keys = _SqlKeys(runner)
         return self
 
     def commit(self) -> None:
-        self._tx.commit()
+        if self._compiled.dialect == "sqlite":
+            self._cursor.execute("COMMIT")
+        else:
+            self._dbapi.commit()
         self._committed = True
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            if not self._committed and self._tx.is_active:
-                self._tx.rollback()
+            if not self._committed:
+                if self._compiled.dialect == "sqlite":
+                    if self._dbapi.in_transaction:
+                        self._cursor.execute("ROLLBACK")
+                else:
+                    self._dbapi.rollback()
         finally:
-            self._conn.close()
+            self._cursor.close()
+            self._pooled.close()

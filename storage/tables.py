@@ -10,7 +10,6 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
-
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC in, aware UTC out, on every backend.
 
