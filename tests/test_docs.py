@@ -30,3 +30,18 @@ def test_every_table_row_is_documented() -> None:
     doc = states_markdown()
     for name in [*DEFINITION.event_names, *(s.name for s in DEFINITION.states), *DEFINITION.role_names]:
         assert f"`{name}`" in doc
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    root = DOCS.parent
+    readme = (root / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if line.startswith("python3 -m venv") and "pytest" in line)
+    assert command in (root / ".ci" / "run").read_text().splitlines()
+
+
+def test_readme_python_example_runs(capsys) -> None:
+    readme = (DOCS.parent / "README.md").read_text()
+    block = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block.replace('"sqlite:///cases.sqlite3"', '"memory://"'), "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "cannot hand_back a case in state 'referred'; allowed there: receive_dossier, withdraw, decline" in printed
