@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -46,7 +46,7 @@ def timed(fn: Callable[[], None], n: int) -> float:
 
 
 def library_fire(url: str, n: int) -> float:
-    clock = FixedClock(datetime(2026, 11, 23, 9, tzinfo=timezone.utc))
+    clock = FixedClock(datetime(2026, 11, 23, 9, tzinfo=UTC))
     service = connect(url, clock=clock)
     cases = [service.open_case("PX-BENCH", actor=DESK).case_id for _ in range(-(-n * ROUNDS // len(PATH)))]
     pending = [(case_id, event) for case_id in cases for event in reversed(PATH)]
@@ -63,7 +63,7 @@ def library_fire(url: str, n: int) -> float:
 
 
 def _row_values(case_id: str, seq: int) -> tuple:
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     digest = hashlib.sha256(f"{case_id}{seq}".encode()).hexdigest()
     return now, digest, json.dumps({})
 

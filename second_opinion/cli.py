@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, time
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -52,12 +52,22 @@ _EVENTS_HELP = "; ".join(f"{e.name}: {e.description}" for e in DEFINITION.events
 
 Db = Annotated[str | None, typer.Option("--db", help=f"Database URL (default ${ENV_DB} or {DEFAULT_URL}).")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-ActorId = Annotated[str | None, typer.Option("--actor", help="Who acts (default $SECOND_OPINION_ACTOR or user:<login>).")]
-Role = Annotated[str, typer.Option("--role", envvar="SECOND_OPINION_ROLE",
-                                   help=f"Role of the actor: {', '.join(DEFINITION.role_names)}.")]
+ActorId = Annotated[
+    str | None, typer.Option("--actor", help="Who acts (default $SECOND_OPINION_ACTOR or user:<login>).")
+]
+Role = Annotated[
+    str,
+    typer.Option(
+        "--role", envvar="SECOND_OPINION_ROLE", help=f"Role of the actor: {', '.join(DEFINITION.role_names)}."
+    ),
+]
 OnBehalf = Annotated[str | None, typer.Option("--on-behalf-of", help="Whom the actor acts for.")]
-Key = Annotated[str | None, typer.Option("--idempotency-key", help="Retry-safe key: a repeat returns the first result.")]
-Occurred = Annotated[str | None, typer.Option("--occurred-at", help="When it happened (ISO 8601 with offset); default now.")]
+Key = Annotated[
+    str | None, typer.Option("--idempotency-key", help="Retry-safe key: a repeat returns the first result.")
+]
+Occurred = Annotated[
+    str | None, typer.Option("--occurred-at", help="When it happened (ISO 8601 with offset); default now.")
+]
 
 
 @contextmanager
@@ -102,15 +112,27 @@ def init_command(db: Db = None) -> None:
 
 @app.command("open")
 def open_command(
-    patient_ref: Annotated[str, typer.Option("--patient-ref", help="Pseudonymous patient reference (never a name or BSN).")],
+    patient_ref: Annotated[
+        str, typer.Option("--patient-ref", help="Pseudonymous patient reference (never a name or BSN).")
+    ],
     route: Annotated[str, typer.Option(help=f"Route: {', '.join(DEFINITION.route_names)}.")] = "domestic",
-    actor: ActorId = None, role: Role = "coordinator", on_behalf_of: OnBehalf = None,
-    occurred_at: Occurred = None, idempotency_key: Key = None, db: Db = None, as_json: Json = False,
+    actor: ActorId = None,
+    role: Role = "coordinator",
+    on_behalf_of: OnBehalf = None,
+    occurred_at: Occurred = None,
+    idempotency_key: Key = None,
+    db: Db = None,
+    as_json: Json = False,
 ) -> None:
     """Open a case in state 'requested'; prints the case id."""
     with _guard(as_json), _service(db) as service:
-        receipt = service.open_case(patient_ref, actor=_actor(actor, role, on_behalf_of), route=route,
-                                    occurred_at=_occurred(occurred_at), idempotency_key=idempotency_key)
+        receipt = service.open_case(
+            patient_ref,
+            actor=_actor(actor, role, on_behalf_of),
+            route=route,
+            occurred_at=_occurred(occurred_at),
+            idempotency_key=idempotency_key,
+        )
         _emit(as_json, receipt.as_dict(), receipt.case_id)
 
 
@@ -121,17 +143,32 @@ def fire_command(
     reason: Annotated[str | None, typer.Option(help="Reason (required for withdraw and decline).")] = None,
     data: Annotated[str | None, typer.Option(help="Event data as a JSON object.")] = None,
     expect_version: Annotated[int | None, typer.Option(help="Refuse unless the case is at this version.")] = None,
-    actor: ActorId = None, role: Role = "coordinator", on_behalf_of: OnBehalf = None,
-    occurred_at: Occurred = None, idempotency_key: Key = None, db: Db = None, as_json: Json = False,
+    actor: ActorId = None,
+    role: Role = "coordinator",
+    on_behalf_of: OnBehalf = None,
+    occurred_at: Occurred = None,
+    idempotency_key: Key = None,
+    db: Db = None,
+    as_json: Json = False,
 ) -> None:
     with _guard(as_json), _service(db) as service:
         payload = _json_object(data)
-        receipt = service.fire(case, event, actor=_actor(actor, role, on_behalf_of), reason=reason, data=payload,
-                               expect_version=expect_version, occurred_at=_occurred(occurred_at),
-                               idempotency_key=idempotency_key)
+        receipt = service.fire(
+            case,
+            event,
+            actor=_actor(actor, role, on_behalf_of),
+            reason=reason,
+            data=payload,
+            expect_version=expect_version,
+            occurred_at=_occurred(occurred_at),
+            idempotency_key=idempotency_key,
+        )
         note = " (replayed: nothing new written)" if receipt.replayed else ""
-        _emit(as_json, receipt.as_dict(),
-              f"{receipt.case_id}: {receipt.from_state} -> {receipt.to_state} (version {receipt.version}){note}")
+        _emit(
+            as_json,
+            receipt.as_dict(),
+            f"{receipt.case_id}: {receipt.from_state} -> {receipt.to_state} (version {receipt.version}){note}",
+        )
 
 
 @app.command("show")
@@ -145,7 +182,8 @@ def show_command(case: str, db: Db = None, as_json: Json = False) -> None:
 @app.command("cases")
 def cases_command(
     state: Annotated[str | None, typer.Option(help="Only cases in this state.")] = None,
-    db: Db = None, as_json: Json = False,
+    db: Db = None,
+    as_json: Json = False,
 ) -> None:
     """List cases, oldest first."""
     with _guard(as_json), _service(db) as service:
@@ -164,7 +202,8 @@ def history_command(case: str, db: Db = None, as_json: Json = False) -> None:
 @audit_app.command("verify")
 def verify_command(
     case: Annotated[str | None, typer.Option("--case", help="Verify one case only.")] = None,
-    db: Db = None, as_json: Json = False,
+    db: Db = None,
+    as_json: Json = False,
 ) -> None:
     """Recompute every hash chain and replay every case; exit 1 naming the first bad record."""
     with _guard(as_json), _service(db) as service:
@@ -172,14 +211,16 @@ def verify_command(
     if as_json:
         out.print(render.dumps(render.verify_json(report)), markup=False)
     elif report.ok:
-        out.print(f"audit trail verified: {report.cases} case(s), {report.records} record(s), no problems", markup=False)
+        out.print(
+            f"audit trail verified: {report.cases} case(s), {report.records} record(s), no problems", markup=False
+        )
     for finding in report.findings:
         err.print(f"audit verification FAILED: {finding}", markup=False)
     if not report.ok:
         raise typer.Exit(1)
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(StrEnum):
     jsonl = "jsonl"
     csv = "csv"
 
@@ -187,7 +228,9 @@ class ExportFormat(str, Enum):
 @audit_app.command("export")
 def export_command(
     format: Annotated[ExportFormat, typer.Option("--format", help="jsonl or csv.")] = ExportFormat.jsonl,
-    since: Annotated[str | None, typer.Option(help="Only records stored from this date (Amsterdam) or instant.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only records stored from this date (Amsterdam) or instant.")
+    ] = None,
     db: Db = None,
 ) -> None:
     """Write audit records, in storage order, to stdout."""
@@ -222,7 +265,7 @@ def _json_object(text: str | None) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ValidationError("--data", f"not valid JSON ({exc.msg} at position {exc.pos})") from None
     if not isinstance(value, dict):
-        raise ValidationError("--data", "must be a JSON object such as '{\"key\": \"value\"}'")
+        raise ValidationError("--data", 'must be a JSON object such as \'{"key": "value"}\'')
     return value
 
 

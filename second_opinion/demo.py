@@ -38,16 +38,19 @@ def run_demo(url: str, console: Console) -> int:
         try:
             service.fire(refused, "review", actor=DOCTOR)
         except SecondOpinionError as exc:
-            console.print(f"[bold]4.[/] an illegal event was refused (and recorded): [red]{type(exc).__name__}[/]: ",
-                          end="")
+            console.print(
+                f"[bold]4.[/] an illegal event was refused (and recorded): [red]{type(exc).__name__}[/]: ", end=""
+            )
             console.print(str(exc), markup=False)
 
         console.print(render.cases_table(service.cases()))
         console.print(render.history_table(full, service.history(full)))
         report = service.verify()
     if report.ok:
-        console.print(f"[bold green]audit trail verified[/]: {report.cases} case(s), {report.records} record(s), "
-                      "every hash chain intact and every state equal to its replay")
+        console.print(
+            f"[bold green]audit trail verified[/]: {report.cases} case(s), {report.records} record(s), "
+            "every hash chain intact and every state equal to its replay"
+        )
         return 0
     for finding in report.findings:
         console.print(f"[bold red]audit verification FAILED[/]: {finding}", markup=True)

@@ -21,9 +21,24 @@ from workflow.clock import local, utc_iso
 from workflow.definitions import Definition
 
 AUDIT_COLUMNS = (
-    "sequence", "case_id", "seq", "event", "outcome", "from_state", "to_state", "actor_id", "actor_role",
-    "on_behalf_of", "occurred_at", "recorded_at", "idempotency_key", "payload", "reason", "refusal",
-    "prev_hash", "hash",
+    "sequence",
+    "case_id",
+    "seq",
+    "event",
+    "outcome",
+    "from_state",
+    "to_state",
+    "actor_id",
+    "actor_role",
+    "on_behalf_of",
+    "occurred_at",
+    "recorded_at",
+    "idempotency_key",
+    "payload",
+    "reason",
+    "refusal",
+    "prev_hash",
+    "hash",
 )
 
 
@@ -88,9 +103,14 @@ def case_table(case: Case, definition: Definition) -> Table:
     table.add_column("value")
     allowed = ", ".join(definition.events_from(case.state)) or "none (closed)"
     for field, value in (
-        ("patient ref", case.patient_ref), ("route", case.route), ("state", case.state),
-        ("version", str(case.version)), ("opened", shown(case.opened_at)), ("last change", shown(case.updated_at)),
-        ("audit records", str(case.audit_count)), ("allowed events", allowed),
+        ("patient ref", case.patient_ref),
+        ("route", case.route),
+        ("state", case.state),
+        ("version", str(case.version)),
+        ("opened", shown(case.opened_at)),
+        ("last change", shown(case.updated_at)),
+        ("audit records", str(case.audit_count)),
+        ("allowed events", allowed),
     ):
         table.add_row(field, value)
     return table
@@ -102,8 +122,9 @@ def history_table(case_id: str, records: Iterable[AuditRecord]) -> Table:
         table.add_column(column)
     for r in records:
         actor = f"{r.actor_id} ({r.actor_role})" + (f" for {r.on_behalf_of}" if r.on_behalf_of else "")
-        table.add_row(str(r.seq), shown(r.occurred_at), r.event, r.outcome, r.to_state or "-", actor,
-                      r.refusal or r.reason or "")
+        table.add_row(
+            str(r.seq), shown(r.occurred_at), r.event, r.outcome, r.to_state or "-", actor, r.refusal or r.reason or ""
+        )
     return table
 
 

@@ -11,7 +11,7 @@ from freezegun import freeze_time
 
 from second_opinion import connect
 from tests.conftest import BACKENDS, DESK, DOCTOR, T0
-from workflow import Actor, PermissionDenied, SystemClock, UnknownCase, ValidationError
+from workflow import Actor, InvalidTransition, PermissionDenied, SystemClock, UnknownCase, ValidationError
 from workflow.clock import AMSTERDAM
 
 
@@ -132,3 +132,23 @@ def test_cases_filter_by_state(service):
     assert [c.id for c in service.cases("declined")] == [b]
     with pytest.raises(ValidationError, match="'nowhere' is not a state"):
         service.cases("nowhere")
+
+
+@pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [({"when": datetime(2026, 1, 1)}, "plain JSON"), ({"x": float("nan")}, "plain JSON"), ({1: "a"}, "keys")],
+)
+def test_non_json_data_is_refused_before_anything_is_written(service, data, message):
+    case_id = service.open_case("PX-1", actor=DESK).case_id
+    with pytest.raises(ValidationError, match=message):
+        service.fire(case_id, "refer", actor=DESK, data=data)
+    assert service.case(case_id).audit_count == 1
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+def test_closed_case_says_closed_before_asking_for_a_reason(service):
+    case_id = service.open_case("PX-1", actor=DESK).case_id
+    service.fire(case_id, "decline", actor=DOCTOR, reason="out of scope")
+    with pytest.raises(InvalidTransition, match="none \\(the case is closed\\)"):
+        service.fire(case_id, "withdraw", actor=DESK)

@@ -87,6 +87,7 @@ class Definition:
     initial: str
     open_roles: tuple[str, ...]
     _events_by_state: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    _events_by_name: dict[str, Event] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.states]
@@ -119,6 +120,7 @@ class Definition:
             raise ValueError("invalid definition: " + "; ".join(problems))
         by_state = {s.name: tuple(ev.name for ev in self.events if s.name in ev.sources) for s in self.states}
         object.__setattr__(self, "_events_by_state", by_state)
+        object.__setattr__(self, "_events_by_name", {ev.name: ev for ev in self.events})
 
     def state(self, name: str) -> State:
         for s in self.states:
@@ -127,10 +129,7 @@ class Definition:
         raise KeyError(name)
 
     def event(self, name: str) -> Event | None:
-        for ev in self.events:
-            if ev.name == name:
-                return ev
-        return None
+        return self._events_by_name.get(name)
 
     def events_from(self, state: str) -> tuple[str, ...]:
         """Events the table allows in ``state`` (before roles and guards)."""

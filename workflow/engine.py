@@ -82,26 +82,29 @@ class Engine:
     def decide(self, state: str, event: str, role: str, reason: str | None, data: Mapping[str, Any]) -> Decision:
         """Return where ``event`` takes a case in ``state``, or raise the precise refusal.
 
-        Checks run from the most basic to the most specific, so the error names the first thing
-        the caller must fix: unknown event, missing data, role, state, then guards.
+        Checks run from the most fundamental to the most specific, so the error names the first
+        thing that must change: an unknown event, a role that may never fire it, a state that
+        does not allow it, missing reason or data, and last the table's guards.
         """
         definition = self.definition
         ev = definition.event(event)
         if ev is None:
             raise UnknownEvent(event, definition.event_names)
+        if role not in ev.roles:
+            raise PermissionDenied(role, event, ev.roles)
+        allowed = definition.events_from(state)
+        if event not in allowed:
+            raise InvalidTransition(event, state, allowed)
         if ev.reason_required and not (reason and reason.strip()):
             raise ValidationError("reason", f"{event} requires a reason (--reason)")
         missing = [key for key in ev.required_data if key not in data]
         if missing:
             raise ValidationError("data", f"{event} requires data field(s): {', '.join(missing)}")
-        if role not in ev.roles:
-            raise PermissionDenied(role, event, ev.roles)
-        allowed = definition.events_from(state)
         probe = _Probe(state)
         guard_input = GuardInput(state=state, event=event, role=role, reason=reason, data=data)
         try:
             moved = self._machine.events[event].trigger(probe, guard_input=guard_input)
-        except MachineError:
+        except MachineError:  # the table and the machine disagree: a bug, but never a silent move
             raise InvalidTransition(event, state, allowed) from None
         if not moved:
             raise GuardRefused(event, state, allowed, probe.refused_by or "?", probe.refusal or "refused")

@@ -72,7 +72,7 @@ def check_payload(data: Mapping[str, Any], path: str = "data") -> None:
     """Refuse identity-bearing keys and BSN-like values anywhere in a JSON-like payload."""
     for key, value in data.items():
         where = f"{path}.{key}"
-        if key.lower() in _FORBIDDEN_KEYS:
+        if str(key).lower() in _FORBIDDEN_KEYS:
             raise ValidationError(where, "patient identity may not be stored; use the pseudonymous patient reference")
         _check_value(where, value)
 

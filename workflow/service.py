@@ -125,6 +125,7 @@ class CaseService:
         self._check_actor(actor)
         self._check_key(idempotency_key)
         data = dict(data or {})
+        _check_json(data)
         fingerprint = _fingerprint(case_id, event, actor, reason, data, expect_version, occurred_at)
         return self._retrying(
             lambda: self._fire(
@@ -251,11 +252,11 @@ class CaseService:
         key: str | None,
         fingerprint: str,
     ) -> Receipt:
-        now = self._clock.now()
         with self._uow(True) as uow:
             case = uow.cases.get(case_id, lock=True)
             if case is None:
                 raise UnknownCase(case_id)
+            now = self._clock.now()  # after the lock: recorded_at never runs backwards in a chain
             try:
                 replayed = _replay(uow, key, fingerprint)
                 if replayed:
@@ -364,6 +365,18 @@ class CaseService:
                 "occurred_at", f"{utc_iso(occurred)} is before the case was opened ({utc_iso(not_before)})"
             )
         return occurred
+
+
+def _check_json(data: Mapping[str, Any]) -> None:
+    """Event data is stored and hashed as JSON: refuse what JSON cannot carry, before writing."""
+    try:
+        json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            "data", f"must be plain JSON (objects, lists, strings, numbers, booleans): {exc}"
+        ) from None
+    if any(not isinstance(key, str) for key in data):
+        raise ValidationError("data", "keys must be strings")
 
 
 def _fingerprint(*parts: Any) -> str:
