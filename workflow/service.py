@@ -271,23 +271,18 @@ class CaseService:
             except SecondOpinionError as refusal:
                 self._record_refusal(uow, case, event, actor, now, key, refusal)
                 raise
-            record = seal(
-                case_id=case_id,
-                seq=case.audit_count + 1,
-                event=event,
+            record = _next_record(
+                case,
+                event,
+                actor,
+                now,
+                key,
                 outcome=ACCEPTED,
-                from_state=decision.from_state,
                 to_state=decision.to_state,
-                actor_id=actor.id,
-                actor_role=actor.role,
-                on_behalf_of=actor.on_behalf_of,
                 occurred_at=occurred,
-                recorded_at=now,
-                idempotency_key=key,
                 payload=data,
                 reason=reason,
                 refusal=None,
-                prev_hash=case.audit_head,
             )
             moved = case.moved(decision.to_state, now).chained(record.hash)
             if not uow.cases.update(moved, expected_version=case.version, expected_audit_count=case.audit_count):
@@ -313,23 +308,18 @@ class CaseService:
     ) -> None:
         """Append the refusal to the case's chain and commit; the command's data is not kept,
         since it may be what was refused (an identity leak, say)."""
-        record = seal(
-            case_id=case.id,
-            seq=case.audit_count + 1,
-            event=event,
+        record = _next_record(
+            case,
+            event,
+            actor,
+            now,
+            key,
             outcome=refusal.outcome,
-            from_state=case.state,
             to_state=case.state,
-            actor_id=actor.id,
-            actor_role=actor.role,
-            on_behalf_of=actor.on_behalf_of,
             occurred_at=now,
-            recorded_at=now,
-            idempotency_key=key,
             payload={},
             reason=None,
             refusal=f"{type(refusal).__name__}: {refusal}",
-            prev_hash=case.audit_head,
         )
         if not uow.cases.update(
             case.chained(record.hash), expected_version=case.version, expected_audit_count=case.audit_count
@@ -365,6 +355,23 @@ class CaseService:
                 "occurred_at", f"{utc_iso(occurred)} is before the case was opened ({utc_iso(not_before)})"
             )
         return occurred
+
+
+def _next_record(case: Case, event: str, actor: Actor, now: datetime, key: str | None, **fields: Any) -> AuditRecord:
+    """The record that extends ``case``'s chain by one command issued from its current state."""
+    return seal(
+        case_id=case.id,
+        seq=case.audit_count + 1,
+        prev_hash=case.audit_head,
+        event=event,
+        from_state=case.state,
+        actor_id=actor.id,
+        actor_role=actor.role,
+        on_behalf_of=actor.on_behalf_of,
+        recorded_at=now,
+        idempotency_key=key,
+        **fields,
+    )
 
 
 def _check_json(data: Mapping[str, Any]) -> None:
