@@ -36,7 +36,7 @@ from .bootstrap import ENV_DB, connect, database_url, init
 
 # Piped output has no terminal width; rich would assume 80 columns and truncate ids and states.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line: never wrapped
 
 app = typer.Typer(
     name="second-opinion",
@@ -48,7 +48,7 @@ app = typer.Typer(
 audit_app = typer.Typer(help="Verify and export the audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
-_EVENTS_HELP = "; ".join(f"{e.name}: {e.description}" for e in DEFINITION.events)
+_EVENTS_HELP = "\n\n".join(f"{e.name}: {e.description}" for e in DEFINITION.events)
 
 Db = Annotated[str | None, typer.Option("--db", help=f"Database URL (default ${ENV_DB} or {DEFAULT_URL}).")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
@@ -136,7 +136,7 @@ def open_command(
         _emit(as_json, receipt.as_dict(), receipt.case_id)
 
 
-@app.command("fire", help=f"Fire EVENT on case CASE. Events: {_EVENTS_HELP}.")
+@app.command("fire", help=f"Fire EVENT on case CASE.\n\nEvents (from the definition table):\n\n{_EVENTS_HELP}")
 def fire_command(
     case: Annotated[str, typer.Argument(help="Case id.")],
     event: Annotated[str, typer.Argument(help=f"One of: {', '.join(DEFINITION.event_names)}.")],
