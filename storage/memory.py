@@ -9,13 +9,28 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
 from types import TracebackType
+from typing import Any, TypeVar
 
 from workflow.audit import AuditRecord
 from workflow.case import Case, Transition
 from workflow.ports import StoredResult
+
+_T = TypeVar("_T")
+
+
+def _utc(value: _T) -> _T:
+    """What the SQL backends do on the way in and out: aware UTC, naive refused."""
+    changes: dict[str, Any] = {}
+    for f in fields(value):  # type: ignore[arg-type]
+        at = getattr(value, f.name)
+        if isinstance(at, datetime):
+            if at.tzinfo is None or at.utcoffset() is None:
+                raise ValueError("naive datetime refused: store timezone-aware UTC")
+            changes[f.name] = at.astimezone(UTC)
+    return replace(value, **changes) if changes else value  # type: ignore[type-var]
 
 
 @dataclass
@@ -37,13 +52,13 @@ class _Cases:
     def add(self, case: Case) -> None:
         if case.id in self._uow.staged_cases:
             raise ValueError(f"case {case.id} exists")
-        self._uow.staged_cases[case.id] = case
+        self._uow.staged_cases[case.id] = _utc(case)
 
     def update(self, case: Case, *, expected_version: int, expected_audit_count: int) -> bool:
         current = self._uow.staged_cases.get(case.id)
         if current is None or (current.version, current.audit_count) != (expected_version, expected_audit_count):
             return False
-        self._uow.staged_cases[case.id] = case
+        self._uow.staged_cases[case.id] = _utc(case)
         return True
 
     def list(self, state: str | None = None) -> list[Case]:
@@ -56,7 +71,7 @@ class _Audit:
         self._uow = uow
 
     def append(self, record: AuditRecord) -> None:
-        self._uow.new_audit.append(record)
+        self._uow.new_audit.append(_utc(record))
 
     def _all(self) -> list[AuditRecord]:
         return self._uow.store.audit + self._uow.new_audit
@@ -73,7 +88,7 @@ class _Transitions:
         self._uow = uow
 
     def add(self, transition: Transition) -> None:
-        self._uow.new_transitions.append(transition)
+        self._uow.new_transitions.append(_utc(transition))
 
     def for_case(self, case_id: str) -> list[Transition]:
         every = self._uow.store.transitions + self._uow.new_transitions
@@ -88,7 +103,7 @@ class _Keys:
         return self._uow.new_keys.get(key) or self._uow.store.keys.get(key)
 
     def put(self, stored: StoredResult) -> None:
-        self._uow.new_keys[stored.key] = stored
+        self._uow.new_keys[stored.key] = _utc(stored)
 
 
 class MemoryUnitOfWork:

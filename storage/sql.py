@@ -55,9 +55,7 @@ _UPDATE_CASE = (
     )
 )
 _LIST_CASES = select(CASES).order_by(CASES.c.opened_at, CASES.c.id)
-_LIST_CASES_IN_STATE = (
-    select(CASES).where(CASES.c.state == bindparam("state")).order_by(CASES.c.opened_at, CASES.c.id)
-)
+_LIST_CASES_IN_STATE = select(CASES).where(CASES.c.state == bindparam("state")).order_by(CASES.c.opened_at, CASES.c.id)
 _INSERT_AUDIT = AUDIT.insert().inline()
 _AUDIT_FOR_CASE = select(AUDIT).where(AUDIT.c.case_id == bindparam("case_id")).order_by(AUDIT.c.sequence)
 _AUDIT_ALL = select(AUDIT).order_by(AUDIT.c.sequence)
@@ -133,8 +131,7 @@ class Compiled:
         self.dialect = engine.dialect.name
         compile_for = _SQLITE_NAMED if self.dialect == "sqlite" else engine.dialect
         self.sql = {
-            name: str(stmt.compile(dialect=compile_for, column_keys=keys))
-            for name, (stmt, keys) in _STATEMENTS.items()
+            name: str(stmt.compile(dialect=compile_for, column_keys=keys)) for name, (stmt, keys) in _STATEMENTS.items()
         }
         self.integrity_error: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
 
