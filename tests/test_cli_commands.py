@@ -245,3 +245,16 @@ def test_json_errors_are_json_on_stdout(cli):
 def test_usage_errors_exit_2(cli):
     result = CliRunner().invoke(app, ["fire", "--db", cli.db])
     assert result.exit_code == 2
+
+
+def test_documented_independent_hash_check_accepts_an_export(cli, tmp_path):
+    """docs/cli.md promises an export can be checked with json + hashlib alone; run its script."""
+    case_id = opened(cli)
+    cli("fire", case_id, "refer", "--data", '{"brief": "één"}')
+    cli("fire", case_id, "review", code=1)
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
+    script = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    exported = cli("audit", "export").stdout
+    namespace = {"sys": type("S", (), {"stdin": io.StringIO(exported)})}
+    exec(compile(script.replace("import hashlib, json, sys", "import hashlib, json"), "cli.md", "exec"), namespace)
+    assert namespace["heads"][case_id] == json.loads(exported.splitlines()[-1])["hash"]
