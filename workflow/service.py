@@ -233,12 +233,7 @@ class CaseService:
                 audit_count=1,
             )
             uow.cases.add(case)
-            uow.transitions.add(Transition(case_id, 1, OPEN_EVENT, None, case.state, occurred, 1))
-            uow.audit.append(record)
-            receipt = _receipt(record, case.version)
-            _remember(uow, key, fingerprint, receipt, now)
-            uow.commit()
-            return receipt
+            return _write_accepted(uow, record, case.version, fingerprint)
 
     def _fire(
         self,
@@ -287,14 +282,7 @@ class CaseService:
             moved = case.moved(decision.to_state, now).chained(record.hash)
             if not uow.cases.update(moved, expected_version=case.version, expected_audit_count=case.audit_count):
                 raise ConcurrentUpdate(case_id, case.version, case.version + 1)
-            uow.transitions.add(
-                Transition(case_id, moved.version, event, decision.from_state, decision.to_state, occurred, record.seq)
-            )
-            uow.audit.append(record)
-            receipt = _receipt(record, moved.version)
-            _remember(uow, key, fingerprint, receipt, now)
-            uow.commit()
-            return receipt
+            return _write_accepted(uow, record, moved.version, fingerprint)
 
     def _record_refusal(
         self,
@@ -425,6 +413,19 @@ def _replay(uow: UnitOfWork, key: str | None, fingerprint: str) -> Receipt | Non
     return Receipt(**{**stored.result, "replayed": True})
 
 
-def _remember(uow: UnitOfWork, key: str | None, fingerprint: str, receipt: Receipt, now: datetime) -> None:
-    if key is not None:
-        uow.keys.put(StoredResult(key, fingerprint, receipt.case_id, receipt.as_dict(), now))
+def _write_accepted(uow: UnitOfWork, record: AuditRecord, version: int, fingerprint: str) -> Receipt:
+    """After the case row: the transition row, the audit record and the idempotency key of an
+    accepted command, then commit; all of them land together or none does."""
+    assert record.to_state is not None
+    uow.transitions.add(
+        Transition(record.case_id, version, record.event, record.from_state, record.to_state, record.occurred_at,
+                   record.seq)
+    )  # fmt: skip
+    uow.audit.append(record)
+    receipt = _receipt(record, version)
+    if record.idempotency_key is not None:
+        uow.keys.put(
+            StoredResult(record.idempotency_key, fingerprint, record.case_id, receipt.as_dict(), record.recorded_at)
+        )
+    uow.commit()
+    return receipt
