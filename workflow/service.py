@@ -104,7 +104,7 @@ class CaseService:
             raise PermissionDenied(actor.role, OPEN_EVENT, self.definition.open_roles)
         now = self._clock.now()
         occurred = self._occurred(occurred_at, now)
-        fingerprint = _fingerprint(OPEN_EVENT, patient_ref, route, actor, occurred_at)
+        fingerprint = _fingerprint(idempotency_key, OPEN_EVENT, patient_ref, route, actor, occurred_at)
         return self._retrying(
             lambda: self._open(patient_ref, route, actor, occurred, now, idempotency_key, fingerprint)
         )
@@ -126,7 +126,7 @@ class CaseService:
         self._check_key(idempotency_key)
         data = dict(data or {})
         _check_json(data)
-        fingerprint = _fingerprint(case_id, event, actor, reason, data, expect_version, occurred_at)
+        fingerprint = _fingerprint(idempotency_key, case_id, event, actor, reason, data, expect_version, occurred_at)
         return self._retrying(
             lambda: self._fire(
                 case_id, event, actor, reason, data, expect_version, occurred_at, idempotency_key, fingerprint
@@ -374,8 +374,11 @@ def _check_json(data: Mapping[str, Any]) -> None:
         raise ValidationError("data", "keys must be strings")
 
 
-def _fingerprint(*parts: Any) -> str:
-    """A stable digest of a request, so a retry can be told from a different request."""
+def _fingerprint(key: str | None, *parts: Any) -> str:
+    """A stable digest of a request, so a retry can be told from a different request; only
+    needed (and only computed) when the caller gave an idempotency key."""
+    if key is None:
+        return ""
 
     def encode(value: Any) -> Any:
         if isinstance(value, datetime):
