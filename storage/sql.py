@@ -27,7 +27,7 @@ from sqlalchemy.sql.expression import ClauseElement
 
 from workflow.audit import AuditRecord
 from workflow.case import Case, Transition
-from workflow.ports import KeyTaken, StoredResult
+from workflow.ports import KeyTaken, StoredResult, UnreadableRow
 
 from .tables import AuditRow, CaseRow, IdempotencyRow, TransitionRow
 
@@ -178,7 +178,24 @@ class _Runner:
     def rows(self, name: str, values: dict[str, Any]) -> list[dict[str, Any]]:
         cursor = self.run(name, values)
         names = [d[0] for d in cursor.description]
-        return [self.compiled.row(names, r) for r in cursor.fetchall()]
+        out = []
+        for raw in cursor.fetchall():
+            try:
+                row = self.compiled.row(names, raw)
+                if "payload" in row:
+                    row["payload"] = json.loads(row["payload"])
+            except (ValueError, TypeError, AttributeError) as exc:
+                raise UnreadableRow(_describe(dict(zip(names, raw, strict=True))), str(exc)) from None
+            out.append(row)
+        return out
+
+
+def _describe(raw: dict[str, Any]) -> str:
+    if "hash" in raw:
+        return f"audit record {raw['seq']} of case {raw['case_id']}"
+    if "audit_seq" in raw:
+        return f"transition {raw['version']} of case {raw['case_id']}"
+    return f"row {raw.get('id') or raw.get('key')} of {'cases' if 'patient_ref' in raw else 'idempotency_keys'}"
 
 
 def _case(m: dict[str, Any]) -> Case:
@@ -186,7 +203,6 @@ def _case(m: dict[str, Any]) -> Case:
 
 
 def _record(m: dict[str, Any]) -> AuditRecord:
-    m["payload"] = json.loads(m["payload"])
     return AuditRecord(**m)
 
 
@@ -267,7 +283,11 @@ class _SqlKeys:
         if not found:
             return None
         m = found[0]
-        return StoredResult(m["key"], m["fingerprint"], m["case_id"], json.loads(m["result"]), m["created_at"])
+        try:
+            result = json.loads(m["result"])
+        except ValueError as exc:
+            raise UnreadableRow(f"idempotency key {key!r}", str(exc)) from None
+        return StoredResult(m["key"], m["fingerprint"], m["case_id"], result, m["created_at"])
 
     def put(self, stored: StoredResult) -> None:
         values = {

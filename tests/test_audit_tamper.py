@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from second_opinion.cli import app
 from storage.sql import APPEND_ONLY_TABLES, append_only_ddl, drop_append_only_ddl
 from tests.conftest import DESK, DOCTOR, SQL_BACKENDS, sql_engine
-from workflow import InvalidTransition
+from workflow import AuditIntegrityError, InvalidTransition
 from workflow.audit import compute_hash
 
 on_sql = pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
@@ -177,3 +177,27 @@ def test_cli_verify_names_the_first_bad_record(db_url, case_id, service):
     bad = runner.invoke(app, ["audit", "verify", "--db", db_url, "--case", case_id])
     assert bad.exit_code == 1
     assert f"case {case_id}, record 4" in bad.output and "FAILED" in bad.output
+
+
+@on_sql
+def test_unreadable_payload_is_reported_not_crashed_on(db_url, case_id, service):
+    sql(db_url, "UPDATE audit_records SET payload = '{not json' WHERE seq = 2", bypass=True)
+    finding = first_finding(service)
+    assert finding.seq is None and f"audit record 2 of case {case_id} cannot be read" in finding.problem
+    with pytest.raises(AuditIntegrityError, match="stored history cannot be trusted: audit record 2"):
+        service.history(case_id)
+    result = CliRunner().invoke(app, ["history", case_id, "--db", db_url])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith("error: stored history cannot be trusted") and result.stderr.count("\n") == 1
+    verify = CliRunner().invoke(app, ["audit", "verify", "--db", db_url])
+    assert verify.exit_code == 1 and "cannot be read" in verify.stderr
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_unreadable_timestamp_is_reported(db_url, case_id, service):
+    """Only SQLite can hold a non-timestamp in a timestamp column (PostgreSQL refuses it)."""
+    sql(db_url, "UPDATE audit_records SET recorded_at = 'last tuesday' WHERE seq = 3", bypass=True)
+    assert "audit record 3" in first_finding(service).problem
+    sql(db_url, "UPDATE cases SET updated_at = 'soon' WHERE id = :c", c=case_id)
+    with pytest.raises(AuditIntegrityError, match=f"row {case_id} of cases cannot be read"):
+        service.verify()

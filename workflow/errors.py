@@ -105,14 +105,11 @@ class IdempotencyConflict(SecondOpinionError):
 
 
 class AuditIntegrityError(SecondOpinionError):
-    """Raised by callers that want verification failures as exceptions."""
+    """Stored history that cannot even be read back; ``audit verify`` tells the whole story."""
 
-    def __init__(self, case_id: str, seq: int | None, problem: str) -> None:
-        self.case_id = case_id
-        self.seq = seq
+    def __init__(self, problem: str) -> None:
         self.problem = problem
-        where = f"record {seq} of case {case_id}" if seq is not None else f"case {case_id}"
-        super().__init__(f"audit trail broken at {where}: {problem}")
+        super().__init__(f"stored history cannot be trusted: {problem}; run `second-opinion audit verify`")
 
 
 class StorageNotReady(SecondOpinionError):

@@ -22,6 +22,16 @@ class KeyTaken(Exception):
     """Storage found an idempotency key inserted by a concurrent transaction; retry the command."""
 
 
+class UnreadableRow(Exception):
+    """A stored row cannot be turned back into a domain object (a timestamp or payload that is
+    not one): only tampering or a foreign writer produces this, so verification reports it."""
+
+    def __init__(self, what: str, problem: str) -> None:
+        self.what = what
+        self.problem = problem
+        super().__init__(f"{what} cannot be read ({problem})")
+
+
 @dataclass(frozen=True)
 class StoredResult:
     """The first result given for an idempotency key, with the fingerprint of its request."""

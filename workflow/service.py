@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from .clock import Clock, as_utc, utc_iso
 from .definitions import OPEN_EVENT
 from .engine import Engine
 from .errors import (
+    AuditIntegrityError,
     ConcurrentUpdate,
     IdempotencyConflict,
     PermissionDenied,
@@ -29,7 +31,7 @@ from .errors import (
     UnknownCase,
     ValidationError,
 )
-from .ports import KeyTaken, StoredResult, UnitOfWork, UnitOfWorkFactory
+from .ports import KeyTaken, StoredResult, UnitOfWork, UnitOfWorkFactory, UnreadableRow
 
 _ACTOR_ID = privacy.PATIENT_REF_PATTERN
 
@@ -136,7 +138,7 @@ class CaseService:
     # --- queries ------------------------------------------------------------------------------
 
     def case(self, case_id: str) -> Case:
-        with self._uow(False) as uow:
+        with _readable(), self._uow(False) as uow:
             case = uow.cases.get(case_id)
         if case is None:
             raise UnknownCase(case_id)
@@ -146,24 +148,25 @@ class CaseService:
         if state is not None and state not in [s.name for s in self.definition.states]:
             known = ", ".join(s.name for s in self.definition.states)
             raise ValidationError("state", f"{state!r} is not a state; known: {known}")
-        with self._uow(False) as uow:
+        with _readable(), self._uow(False) as uow:
             return uow.cases.list(state)
 
     def history(self, case_id: str) -> list[AuditRecord]:
-        with self._uow(False) as uow:
+        with _readable(), self._uow(False) as uow:
             if uow.cases.get(case_id) is None:
                 raise UnknownCase(case_id)
             return uow.audit.for_case(case_id)
 
-    def export(self, recorded_from: datetime | None = None) -> Iterator[AuditRecord]:
-        with self._uow(False) as uow:
-            yield from uow.audit.since(recorded_from)
+    def export(self, recorded_from: datetime | None = None) -> list[AuditRecord]:
+        """Audit records in storage order, from ``recorded_from`` on (all when None)."""
+        with _readable(), self._uow(False) as uow:
+            return list(uow.audit.since(recorded_from))
 
     def verify(self, case_id: str | None = None) -> VerifyReport:
         """Recompute every chain and replay every case; collect the first problem of each."""
         findings: list[Finding] = []
         records_seen = 0
-        with self._uow(False) as uow:
+        with _readable(), self._uow(False) as uow:
             if case_id is not None:
                 one = uow.cases.get(case_id)
                 if one is None:
@@ -172,9 +175,14 @@ class CaseService:
             else:
                 cases = uow.cases.list()
             for case in cases:
-                records = uow.audit.for_case(case.id)
+                try:
+                    records = uow.audit.for_case(case.id)
+                    transitions = uow.transitions.for_case(case.id)
+                except UnreadableRow as unreadable:
+                    findings.append(Finding(case.id, None, str(unreadable)))
+                    continue
                 records_seen += len(records)
-                finding = verify_case(case, records, uow.transitions.for_case(case.id), self.definition)
+                finding = verify_case(case, records, transitions, self.definition)
                 if finding:
                     findings.append(finding)
         return VerifyReport(cases=len(cases), records=records_seen, findings=tuple(findings))
@@ -183,10 +191,11 @@ class CaseService:
 
     def _retrying(self, command: Callable[[], Receipt]) -> Receipt:
         """Run once more if a concurrent writer took our idempotency key: the rerun replays it."""
-        try:
-            return command()
-        except KeyTaken:
-            return command()
+        with _readable():
+            try:
+                return command()
+            except KeyTaken:
+                return command()
 
     def _open(
         self,
@@ -343,6 +352,15 @@ class CaseService:
                 "occurred_at", f"{utc_iso(occurred)} is before the case was opened ({utc_iso(not_before)})"
             )
         return occurred
+
+
+@contextmanager
+def _readable() -> Iterator[None]:
+    """A row storage cannot read back is a matter for the auditor, reported as one clear error."""
+    try:
+        yield
+    except UnreadableRow as unreadable:
+        raise AuditIntegrityError(str(unreadable)) from None
 
 
 def _next_record(case: Case, event: str, actor: Actor, now: datetime, key: str | None, **fields: Any) -> AuditRecord:
