@@ -13,7 +13,7 @@ must not be mistaken for a business answer::
     ├── PermissionDenied           the actor's role may not fire that event
     ├── ConcurrentUpdate           the case moved since the caller read it (optimistic locking)
     ├── IdempotencyConflict        an idempotency key reused for a different request
-    ├── AuditIntegrityError        the audit trail does not verify
+    ├── AuditIntegrityError        stored history cannot even be read back (see audit verify)
     └── StorageNotReady            the database is not initialised or not at the code's schema
 
 Each error carries ``outcome``: the word the audit trail records when the refusal is written
