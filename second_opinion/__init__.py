@@ -17,6 +17,7 @@ from workflow import (
     CaseService,
     Clock,
     ConcurrentUpdate,
+    CoverageDecision,
     Finding,
     FixedClock,
     GuardRefused,
@@ -31,6 +32,8 @@ from workflow import (
     UnknownEvent,
     ValidationError,
     VerifyReport,
+    decide_all,
+    decide_coverage,
 )
 
 from .bootstrap import connect, init
@@ -46,6 +49,7 @@ __all__ = [
     "CaseService",
     "Clock",
     "ConcurrentUpdate",
+    "CoverageDecision",
     "Finding",
     "FixedClock",
     "GuardRefused",
@@ -61,5 +65,7 @@ __all__ = [
     "ValidationError",
     "VerifyReport",
     "connect",
+    "decide_all",
+    "decide_coverage",
     "init",
 ]

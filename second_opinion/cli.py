@@ -26,8 +26,9 @@ from storage import DEFAULT_URL
 from storage.db import redact
 from workflow.case import Actor
 from workflow.clock import AMSTERDAM, parse_instant
+from workflow.coverage import decide_all, decide_coverage, policy_ids
 from workflow.definitions import DEFINITION
-from workflow.docs import mermaid, states_markdown
+from workflow.docs import domain_markdown, mermaid, states_markdown
 from workflow.errors import SecondOpinionError, ValidationError
 from workflow.service import CaseService
 
@@ -243,9 +244,30 @@ def export_command(
 @app.command("diagram")
 def diagram_command(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the whole docs/states.md instead.")] = False,
+    domain: Annotated[bool, typer.Option("--domain", help="Print docs/domain.md (coverage rules, glossary).")] = False,
 ) -> None:
     """Print the state diagram (Mermaid), generated from the definition table."""
-    sys.stdout.write(states_markdown() if markdown else mermaid())
+    sys.stdout.write(domain_markdown() if domain else states_markdown() if markdown else mermaid())
+
+
+@app.command("coverage")
+def coverage_command(
+    facts: Annotated[str, typer.Option("--facts", help="The stated facts as a JSON object (see docs/domain.md).")],
+    policy: Annotated[
+        str | None, typer.Option("--policy", help=f"One of: {', '.join(policy_ids())}; default: all of them.")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Decide whether a second opinion is covered, rule by rule with the seed of each rule."""
+    with _guard(as_json):
+        stated = _json_object(facts, "--facts")
+        decisions = [decide_coverage(stated, policy)] if policy else decide_all(stated)
+    if as_json:
+        data = decisions[0].as_dict() if policy else [d.as_dict() for d in decisions]
+        out.print(render.dumps(data), markup=False)
+        return
+    for decision in decisions:
+        out.print(render.coverage_table(decision))
 
 
 @app.command("demo")
@@ -257,15 +279,15 @@ def demo_command(db: Db = None) -> None:
         raise typer.Exit(run_demo(database_url(db), out))
 
 
-def _json_object(text: str | None) -> dict[str, Any]:
+def _json_object(text: str | None, option: str = "--data") -> dict[str, Any]:
     if text is None:
         return {}
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValidationError("--data", f"not valid JSON ({exc.msg} at position {exc.pos})") from None
+        raise ValidationError(option, f"not valid JSON ({exc.msg} at position {exc.pos})") from None
     if not isinstance(value, dict):
-        raise ValidationError("--data", 'must be a JSON object such as \'{"key": "value"}\'')
+        raise ValidationError(option, 'must be a JSON object such as \'{"key": "value"}\'')
     return value
 
 

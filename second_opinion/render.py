@@ -18,6 +18,7 @@ from rich.table import Table
 from workflow.audit import AuditRecord, VerifyReport
 from workflow.case import Case
 from workflow.clock import local, utc_iso
+from workflow.coverage import CoverageDecision
 from workflow.definitions import Definition
 
 AUDIT_COLUMNS = (
@@ -141,3 +142,15 @@ def export_csv(records: Iterable[AuditRecord]) -> str:
 
 def export_jsonl(records: Iterable[AuditRecord]) -> str:
     return "".join(json.dumps(record_json(r), sort_keys=True, ensure_ascii=False) + "\n" for r in records)
+
+
+def coverage_table(decision: CoverageDecision) -> Table:
+    verdict = "COVERED" if decision.covered else "NOT COVERED"
+    deductible = "; deductible (eigen risico) applies" if decision.deductible_applies else ""
+    caption = "\n".join([*decision.notes, "Never covered: " + "; ".join(decision.never_covered)])
+    table = Table(title=f"{decision.policy}, route {decision.route}: {verdict}{deductible}", caption=caption)
+    for column in ("rule", "holds", "seed", "condition"):
+        table.add_column(column)
+    for check in decision.checks:
+        table.add_row(check.rule, "yes" if check.passed else "NO", check.seed, check.description)
+    return table

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workflow.definitions import DEFINITION
-from workflow.docs import mermaid, states_markdown
+from workflow.docs import domain_markdown, mermaid, states_markdown
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -45,3 +45,8 @@ def test_readme_python_example_runs(capsys) -> None:
     exec(compile(block.replace('"sqlite:///cases.sqlite3"', '"memory://"'), "README.md", "exec"), {})
     printed = capsys.readouterr().out
     assert "cannot hand_back a case in state 'referred'; allowed there: receive_dossier, withdraw, decline" in printed
+
+
+def test_domain_doc_matches_the_tables() -> None:
+    committed = (DOCS / "domain.md").read_text()
+    assert committed == domain_markdown(), "docs/domain.md is stale: run `second-opinion diagram --domain`"

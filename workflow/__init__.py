@@ -7,6 +7,7 @@ Plain Python: no I/O, no SQL, no imports from ``storage``, ``jobs`` or ``second_
 from .audit import AuditRecord, Finding, VerifyReport, replay, verify_case
 from .case import Actor, Case, Transition
 from .clock import Clock, FixedClock, SystemClock
+from .coverage import CoverageDecision, decide_all, decide_coverage
 from .definitions import DEFINITION, Definition
 from .engine import Decision, Engine
 from .errors import (
@@ -33,6 +34,7 @@ __all__ = [
     "CaseService",
     "Clock",
     "ConcurrentUpdate",
+    "CoverageDecision",
     "Decision",
     "Definition",
     "Engine",
@@ -51,6 +53,8 @@ __all__ = [
     "UnknownEvent",
     "ValidationError",
     "VerifyReport",
+    "decide_all",
+    "decide_coverage",
     "replay",
     "verify_case",
 ]

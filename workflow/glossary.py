@@ -1,0 +1,28 @@
+"""Dutch terms a reader of the seeds and of this code meets, with their English meaning."""
+
+from __future__ import annotations
+
+GLOSSARY = (
+    ("WGBO", "Wet op de geneeskundige behandelingsovereenkomst", "the Dutch law on the treatment "
+     "agreement; gives the patient the right to ask another doctor's opinion"),
+    ("second opinion / tweede mening", "second opinion", "another independent doctor's view on a diagnosis "
+     "or treatment; that doctor does not take over the treatment (000, 003)"),
+    ("eerste zorgverlener / behandelaar", "first provider", "the treating doctor or other care provider the "
+     "patient returns to afterwards (000)"),
+    ("huisarts", "GP", "general practitioner; may refer when the first provider does not (000, 001)"),
+    ("verwijzing / verwijskaart", "referral", "a doctor's referral; basic insurance pays only with one (000)"),
+    ("basisverzekering", "basic insurance", "the mandatory health insurance package (Zvw)"),
+    ("aanvullende verzekering", "supplementary insurance", "optional cover on top, e.g. ZorgActief (004)"),
+    ("eigen risico", "deductible", "the yearly amount the insured pays first; not for GP or obstetric care (000)"),
+    ("eigen bijdrage", "own contribution", "a co-payment; none for a second opinion (000)"),
+    ("ZorgConsulent", "care consultant", "the insurer's adviser who helps arrange a second opinion (000, 004)"),
+    ("medisch dossier", "medical dossier", "the patient's records; sent only on request or with written "
+     "consent (002)"),
+    ("toestemming", "consent", "the patient's (written) permission to send the dossier (002)"),
+    ("pathologieverslag", "pathology report", "must be legible, in Dutch or English (003)"),
+    ("beeldvorming", "imaging", "CT/MRI results and the scans themselves, not loose photographs (003)"),
+    ("MRSA-controle", "MRSA check", "required when the patient was treated in a hospital abroad (003)"),
+    ("arbeidsongeschiktheid", "work disability", "a second opinion on its degree is never covered (000)"),
+    ("werkdagen", "working days", "Royal Doctors reports within 18 working days of the complete dossier (004)"),
+    ("BSN", "citizen service number", "the Dutch national identifier; never stored or logged in clear"),
+)  # fmt: skip
