@@ -66,6 +66,10 @@ OnBehalf = Annotated[str | None, typer.Option("--on-behalf-of", help="Whom the a
 Key = Annotated[
     str | None, typer.Option("--idempotency-key", help="Retry-safe key: a repeat returns the first result.")
 ]
+BsnStdin = Annotated[
+    bool,
+    typer.Option("--bsn-stdin", help="Read the patient's BSN from stdin (never pass it as an argument)."),
+]
 Occurred = Annotated[
     str | None, typer.Option("--occurred-at", help="When it happened (ISO 8601 with offset); default now.")
 ]
@@ -122,6 +126,7 @@ def open_command(
     on_behalf_of: OnBehalf = None,
     occurred_at: Occurred = None,
     idempotency_key: Key = None,
+    bsn_stdin: BsnStdin = False,
     db: Db = None,
     as_json: Json = False,
 ) -> None:
@@ -133,6 +138,7 @@ def open_command(
             route=route,
             occurred_at=_occurred(occurred_at),
             idempotency_key=idempotency_key,
+            bsn=_bsn_from_stdin() if bsn_stdin else None,
         )
         _emit(as_json, receipt.as_dict(), receipt.case_id)
 
@@ -183,12 +189,13 @@ def show_command(case: str, db: Db = None, as_json: Json = False) -> None:
 @app.command("cases")
 def cases_command(
     state: Annotated[str | None, typer.Option(help="Only cases in this state.")] = None,
+    bsn_stdin: BsnStdin = False,
     db: Db = None,
     as_json: Json = False,
 ) -> None:
-    """List cases, oldest first."""
+    """List cases, oldest first; with --bsn-stdin, the cases opened with that BSN."""
     with _guard(as_json), _service(db) as service:
-        found = service.cases(state)
+        found = service.find_by_bsn(_bsn_from_stdin(), state) if bsn_stdin else service.cases(state)
         _emit(as_json, [render.case_json(c, service.definition) for c in found], render.cases_table(found))
 
 
@@ -289,6 +296,13 @@ def _json_object(text: str | None, option: str = "--data") -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValidationError(option, 'must be a JSON object such as \'{"key": "value"}\'')
     return value
+
+
+def _bsn_from_stdin() -> str:
+    line = sys.stdin.readline()
+    if not line.strip():
+        raise ValidationError("BSN", "--bsn-stdin was given but stdin was empty")
+    return line.strip()
 
 
 def _since(text: str | None) -> datetime | None:

@@ -62,6 +62,7 @@ def case_json(case: Case, definition: Definition) -> dict[str, Any]:
         "updated_at": utc_iso(case.updated_at),
         "audit_count": case.audit_count,
         "audit_head": case.audit_head,
+        "bsn_recorded": case.bsn_hash is not None,
         "allowed_events": list(definition.events_from(case.state)),
     }
 

@@ -61,6 +61,9 @@ class _Cases:
         self._uow.staged_cases[case.id] = _utc(case)
         return True
 
+    def find_by_bsn_hash(self, bsn_hash: str) -> list[Case]:
+        return [c for c in self.list() if c.bsn_hash == bsn_hash]
+
     def list(self, state: str | None = None) -> list[Case]:
         cases = sorted(self._uow.staged_cases.values(), key=lambda c: (c.opened_at, c.id))
         return [c for c in cases if state is None or c.state == state]

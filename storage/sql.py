@@ -55,6 +55,7 @@ _UPDATE_CASE = (
     )
 )
 _LIST_CASES = select(CASES).order_by(CASES.c.opened_at, CASES.c.id)
+_CASES_BY_BSN = select(CASES).where(CASES.c.bsn_hash == bindparam("bsn_hash")).order_by(CASES.c.opened_at, CASES.c.id)
 _LIST_CASES_IN_STATE = select(CASES).where(CASES.c.state == bindparam("state")).order_by(CASES.c.opened_at, CASES.c.id)
 _INSERT_AUDIT = AUDIT.insert().inline()
 _AUDIT_FOR_CASE = select(AUDIT).where(AUDIT.c.case_id == bindparam("case_id")).order_by(AUDIT.c.sequence)
@@ -113,6 +114,7 @@ _STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
     "update_case": (_UPDATE_CASE, None),
     "list_cases": (_LIST_CASES, None),
     "list_cases_in_state": (_LIST_CASES_IN_STATE, None),
+    "cases_by_bsn": (_CASES_BY_BSN, None),
     "insert_audit": (_INSERT_AUDIT, _columns(AUDIT, "sequence")),
     "audit_for_case": (_AUDIT_FOR_CASE, None),
     "audit_all": (_AUDIT_ALL, None),
@@ -234,6 +236,9 @@ class _SqlCases:
             "audit_count": case.audit_count,
         }
         return self._run.run("update_case", values).rowcount == 1  # type: ignore[no-any-return]
+
+    def find_by_bsn_hash(self, bsn_hash: str) -> list[Case]:
+        return [_case(m) for m in self._run.rows("cases_by_bsn", {"bsn_hash": bsn_hash})]
 
     def list(self, state: str | None = None) -> list[Case]:
         if state is None:

@@ -55,6 +55,7 @@ class CaseRow(SQLModel, table=True):
     updated_at: datetime = _ts()
     audit_head: str = Field(max_length=64)
     audit_count: int
+    bsn_hash: str | None = Field(default=None, max_length=64, index=True)
 
 
 class TransitionRow(SQLModel, table=True):

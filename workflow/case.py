@@ -41,6 +41,8 @@ class Case:
     updated_at: datetime
     audit_head: str
     audit_count: int
+    bsn_hash: str | None = None
+    """HMAC of the patient's BSN when one was given at opening; never the BSN itself."""
 
     def moved(self, to_state: str, at: datetime) -> Case:
         return replace(self, state=to_state, version=self.version + 1, updated_at=at)

@@ -14,7 +14,8 @@ must not be mistaken for a business answer::
     ├── ConcurrentUpdate           the case moved since the caller read it (optimistic locking)
     ├── IdempotencyConflict        an idempotency key reused for a different request
     ├── AuditIntegrityError        stored history cannot even be read back (see audit verify)
-    └── StorageNotReady            the database is not initialised or not at the code's schema
+    ├── StorageNotReady            the database is not initialised or not at the code's schema
+    └── ConfigurationError         a setting the request needs is missing or unusable
 
 Each error carries ``outcome``: the word the audit trail records when the refusal is written
 (``rejected`` or ``denied``). Messages are complete sentences meant for the person at the
@@ -116,3 +117,9 @@ class StorageNotReady(SecondOpinionError):
     def __init__(self, url: str, problem: str) -> None:
         self.url = url
         super().__init__(f"database {url} {problem}")
+
+
+class ConfigurationError(SecondOpinionError):
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        super().__init__(f"{setting}: {problem}")

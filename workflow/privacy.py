@@ -9,6 +9,8 @@ of birth. They cannot prove a free-text field holds no name; they stop the commo
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -44,6 +46,28 @@ def is_bsn(digits: str) -> bool:
         return False
     total = sum(int(d) * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - int(digits[8])
     return total != 0 and total % 11 == 0
+
+
+_NINE_DIGITS = re.compile(r"[0-9]{9}")
+
+
+def validate_bsn(text: str) -> str:
+    """A BSN as given at the desk: exactly nine digits that pass the elfproef. The number itself
+    is never repeated in an error, since errors end up in logs and terminals."""
+    digits = text.strip()
+    if not _NINE_DIGITS.fullmatch(digits):
+        raise ValidationError("BSN", f"must be exactly 9 digits (got {len(digits)} characters)")
+    if digits == "000000000":
+        raise ValidationError("BSN", "all zeros is not a BSN")
+    if not is_bsn(digits):
+        raise ValidationError("BSN", "fails the eleven-test (elfproef); check for a typing error")
+    return digits
+
+
+def bsn_hash(bsn: str, key: bytes) -> str:
+    """Keyed hash (HMAC-SHA256) of a validated BSN: findable with the key, useless without it.
+    A plain hash would not do: nine digits are a space small enough to try exhaustively."""
+    return hmac.new(key, validate_bsn(bsn).encode(), hashlib.sha256).hexdigest()
 
 
 def contains_bsn(text: str) -> bool:

@@ -25,6 +25,7 @@ from .engine import Engine
 from .errors import (
     AuditIntegrityError,
     ConcurrentUpdate,
+    ConfigurationError,
     IdempotencyConflict,
     PermissionDenied,
     SecondOpinionError,
@@ -62,9 +63,11 @@ class CaseService:
         engine: Engine | None = None,
         new_id: Callable[[], str] = new_case_id,
         on_close: Callable[[], None] | None = None,
+        identity_key: bytes | None = None,
     ) -> None:
         self._uow = uow
         self._on_close = on_close
+        self._identity_key = identity_key
         self._clock = clock
         self._engine = engine or Engine()
         self._new_id = new_id
@@ -95,8 +98,9 @@ class CaseService:
         route: str = "domestic",
         occurred_at: datetime | None = None,
         idempotency_key: str | None = None,
+        bsn: str | None = None,
     ) -> Receipt:
-        """Register a new case in the initial state."""
+        """Register a new case in the initial state; ``bsn`` is kept only as a keyed hash."""
         self._check_actor(actor)
         self._check_key(idempotency_key)
         privacy.check_patient_ref(patient_ref)
@@ -106,9 +110,10 @@ class CaseService:
             raise PermissionDenied(actor.role, OPEN_EVENT, self.definition.open_roles)
         now = self._clock.now()
         occurred = self._occurred(occurred_at, now)
-        fingerprint = _fingerprint(idempotency_key, OPEN_EVENT, patient_ref, route, actor, occurred_at)
+        identity = None if bsn is None else privacy.bsn_hash(bsn, self._require_identity_key())
+        fingerprint = _fingerprint(idempotency_key, OPEN_EVENT, patient_ref, route, actor, occurred_at, identity)
         return self._retrying(
-            lambda: self._open(patient_ref, route, actor, occurred, now, idempotency_key, fingerprint)
+            lambda: self._open(patient_ref, route, actor, occurred, now, idempotency_key, fingerprint, identity)
         )
 
     def fire(
@@ -150,6 +155,20 @@ class CaseService:
             raise ValidationError("state", f"{state!r} is not a state; known: {known}")
         with _readable(), self._uow(False) as uow:
             return uow.cases.list(state)
+
+    def find_by_bsn(self, bsn: str, state: str | None = None) -> list[Case]:
+        """Cases opened with this BSN (optionally only those in ``state``), found by its keyed hash."""
+        identity = privacy.bsn_hash(bsn, self._require_identity_key())
+        with _readable(), self._uow(False) as uow:
+            return [c for c in uow.cases.find_by_bsn_hash(identity) if state is None or c.state == state]
+
+    def _require_identity_key(self) -> bytes:
+        if self._identity_key is None:
+            raise ConfigurationError(
+                "identity key", "a BSN can only be used with a secret key: set SECOND_OPINION_SECRET or "
+                "SECOND_OPINION_SECRET_FILE (the key is never stored in the database)"
+            )  # fmt: skip
+        return self._identity_key
 
     def history(self, case_id: str) -> list[AuditRecord]:
         with _readable(), self._uow(False) as uow:
@@ -206,6 +225,7 @@ class CaseService:
         now: datetime,
         key: str | None,
         fingerprint: str,
+        identity: str | None,
     ) -> Receipt:
         with self._uow(True) as uow:
             replayed = _replay(uow, key, fingerprint)
@@ -225,7 +245,7 @@ class CaseService:
                 occurred_at=occurred,
                 recorded_at=now,
                 idempotency_key=key,
-                payload={"patient_ref": patient_ref, "route": route},
+                payload={"patient_ref": patient_ref, "route": route, **({"bsn_hmac": identity} if identity else {})},
                 reason=None,
                 refusal=None,
                 prev_hash=GENESIS,
@@ -240,6 +260,7 @@ class CaseService:
                 updated_at=now,
                 audit_head=record.hash,
                 audit_count=1,
+                bsn_hash=identity,
             )
             uow.cases.add(case)
             return _write_accepted(uow, record, case.version, fingerprint)
