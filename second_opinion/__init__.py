@@ -5,7 +5,7 @@ The one import users need::
     from second_opinion import connect, Actor
     service = connect("sqlite:///cases.sqlite3")      # after `second-opinion init`
     receipt = service.open_case("PX-0001", actor=Actor("desk-7", "coordinator"))
-    service.fire(receipt.case_id, "refer", actor=Actor("gp-12", "referrer"))
+    service.fire(receipt.case_id, "refer", actor=Actor("gp-12", "gp"))
 """
 
 from workflow import (

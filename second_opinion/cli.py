@@ -81,9 +81,14 @@ def _guard(as_json: bool = False) -> Iterator[None]:
         yield
     except SecondOpinionError as exc:
         if as_json:
-            out.print_json(data={"error": {"type": type(exc).__name__, "message": str(exc)}})
+            _print_json({"error": {"type": type(exc).__name__, "message": str(exc)}})
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
+
+
+def _print_json(data: Any) -> None:
+    """JSON goes straight to stdout: rich would wrap long lines, breaking strings in two."""
+    sys.stdout.write(render.dumps(data) + "\n")
 
 
 def _actor(actor: str | None, role: str, on_behalf_of: str | None) -> Actor:
@@ -98,7 +103,7 @@ def _occurred(text: str | None) -> datetime | None:
 
 def _emit(as_json: bool, data: Any, human: Any) -> None:
     if as_json:
-        out.print(render.dumps(data), markup=False)
+        _print_json(data)
     else:
         out.print(human)
 
@@ -217,7 +222,7 @@ def verify_command(
     with _guard(as_json), _service(db) as service:
         report = service.verify(case)
     if as_json:
-        out.print(render.dumps(render.verify_json(report)), markup=False)
+        _print_json(render.verify_json(report))
     elif report.ok:
         out.print(
             f"audit trail verified: {report.cases} case(s), {report.records} record(s), no problems", markup=False
@@ -271,7 +276,7 @@ def coverage_command(
         decisions = [decide_coverage(stated, policy)] if policy else decide_all(stated)
     if as_json:
         data = decisions[0].as_dict() if policy else [d.as_dict() for d in decisions]
-        out.print(render.dumps(data), markup=False)
+        _print_json(data)
         return
     for decision in decisions:
         out.print(render.coverage_table(decision))

@@ -5,15 +5,18 @@ from __future__ import annotations
 from rich.console import Console
 
 from workflow.case import Actor
+from workflow.clock import local, parse_instant
 from workflow.errors import SecondOpinionError
 
 from . import render
 from .bootstrap import connect, init
 
 DESK = Actor("desk-demo", "coordinator")
-GP = Actor("gp-demo", "referrer")
+GP = Actor("gp-demo", "gp")
 DOCTOR = Actor("dr-demo", "second_opinion_doctor")
 PATIENT = Actor("patient-demo", "patient")
+CONSULTANT = Actor("zc-demo", "care_consultant")
+CONSENT = {"basis": "written", "scope": "full dossier to the second-opinion provider"}
 
 
 def run_demo(url: str, console: Console) -> int:
@@ -21,35 +24,47 @@ def run_demo(url: str, console: Console) -> int:
     revision = init(url)
     console.print(f"[bold]1.[/] database {url} initialised at schema revision {revision}")
     with connect(url) as service:
-        full = service.open_case("PX-DEMO-0001", actor=DESK).case_id
-        service.fire(full, "refer", actor=GP)
-        service.fire(full, "receive_dossier", actor=DOCTOR, data={"items": 4})
-        service.fire(full, "review", actor=DOCTOR)
-        service.fire(full, "return_advice", actor=DOCTOR)
-        service.fire(full, "hand_back", actor=DESK)
-        console.print(f"[bold]2.[/] case {full} went along the whole main path")
-
-        stopped = service.open_case("PX-DEMO-0002", actor=DESK, route="royal-doctors").case_id
-        service.fire(stopped, "refer", actor=DESK)
-        service.fire(stopped, "withdraw", actor=PATIENT, reason="patient decided to stay with the first provider")
-        console.print(f"[bold]3.[/] case {stopped} was withdrawn by the patient")
-
-        refused = service.open_case("PX-DEMO-0003", actor=DESK).case_id
+        domestic = service.open_case("PX-DEMO-0001", actor=DESK).case_id
+        service.fire(domestic, "record_circumstances", actor=DESK, data={
+            "treated_abroad": False, "insured_abroad": False, "has_pathology": True, "has_imaging": False})  # fmt: skip
+        service.fire(domestic, "give_consent", actor=PATIENT, data=CONSENT)
+        service.fire(domestic, "refer", actor=GP)
+        service.fire(domestic, "receive_item", actor=DOCTOR, data={"item": "letter"})
         try:
-            service.fire(refused, "review", actor=DOCTOR)
+            service.fire(domestic, "receive_dossier", actor=DOCTOR)
         except SecondOpinionError as exc:
-            console.print(
-                f"[bold]4.[/] an illegal event was refused (and recorded): [red]{type(exc).__name__}[/]: ", end=""
-            )
+            console.print(f"[bold]2.[/] refused, and recorded: [red]{type(exc).__name__}[/]: ", end="")
             console.print(str(exc), markup=False)
+        service.fire(domestic, "receive_item", actor=DOCTOR, data={"item": "pathology"})
+        for event in ("receive_dossier", "review", "return_advice"):
+            service.fire(domestic, event, actor=DOCTOR)
+        service.fire(domestic, "hand_back", actor=DESK)
+        console.print(f"[bold]3.[/] domestic case {domestic}: referred by the GP, back to the first provider")
+
+        royal = service.open_case("PX-DEMO-0002", actor=CONSULTANT, route="royal-doctors").case_id
+        service.fire(royal, "record_circumstances", actor=CONSULTANT, data={
+            "treated_abroad": False, "insured_abroad": False, "has_pathology": False, "has_imaging": True})  # fmt: skip
+        service.fire(royal, "give_consent", actor=PATIENT, data=CONSENT)
+        service.fire(royal, "refer", actor=CONSULTANT)  # Royal Doctors: registered, no referral needed (004)
+        for item in ("letter", "imaging_results", "imaging"):
+            service.fire(royal, "receive_item", actor=CONSULTANT, data={"item": item})
+        service.fire(royal, "receive_dossier", actor=CONSULTANT)
+        complete_at = parse_instant(service.case(royal).facts["dossier_complete_at"], "dossier_complete_at")
+        complete = local(complete_at).strftime("%Y-%m-%d %H:%M %Z")
+        console.print(f"[bold]4.[/] Royal Doctors case {royal}: dossier complete at {complete}; "
+                      "the report is due 18 working days later")  # fmt: skip
+
+        stopped = service.open_case("PX-DEMO-0003", actor=DESK).case_id
+        service.fire(stopped, "withdraw", actor=PATIENT, reason="decided to stay with the first provider")
+        console.print(f"[bold]5.[/] case {stopped} was withdrawn by the patient")
 
         console.print(render.cases_table(service.cases()))
-        console.print(render.history_table(full, service.history(full)))
+        console.print(render.history_table(domestic, service.history(domestic)))
         report = service.verify()
     if report.ok:
         console.print(
             f"[bold green]audit trail verified[/]: {report.cases} case(s), {report.records} record(s), "
-            "every hash chain intact and every state equal to its replay"
+            "every hash chain intact and every state and fact equal to its replay"
         )
         return 0
     for finding in report.findings:

@@ -63,6 +63,7 @@ def case_json(case: Case, definition: Definition) -> dict[str, Any]:
         "audit_count": case.audit_count,
         "audit_head": case.audit_head,
         "bsn_recorded": case.bsn_hash is not None,
+        "facts": dict(case.facts),
         "allowed_events": list(definition.events_from(case.state)),
     }
 
@@ -113,6 +114,7 @@ def case_table(case: Case, definition: Definition) -> Table:
         ("last change", shown(case.updated_at)),
         ("audit records", str(case.audit_count)),
         ("allowed events", allowed),
+        *((f"fact: {key}", json.dumps(value, ensure_ascii=False)) for key, value in sorted(case.facts.items())),
     ):
         table.add_row(field, value)
     return table

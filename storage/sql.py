@@ -52,6 +52,7 @@ _UPDATE_CASE = (
         updated_at=bindparam("updated_at"),
         audit_head=bindparam("audit_head"),
         audit_count=bindparam("audit_count"),
+        facts=bindparam("facts"),
     )
 )
 _LIST_CASES = select(CASES).order_by(CASES.c.opened_at, CASES.c.id)
@@ -100,6 +101,7 @@ def drop_append_only_ddl(dialect: str, table: str) -> list[str]:
 # --- compiled statements and value conversion --------------------------------------------------
 
 _TIMESTAMPS = frozenset({"opened_at", "updated_at", "occurred_at", "recorded_at", "created_at"})
+_JSON = frozenset({"facts"})  # stored as canonical JSON text (audit payloads are handled by _SqlAudit)
 _SQLITE_NAMED = sqlite.dialect(paramstyle="named")
 
 
@@ -150,13 +152,24 @@ class Compiled:
         return value.astimezone(UTC)  # type: ignore[no-any-return]
 
     def params(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {k: self.ts_in(v) if k in _TIMESTAMPS and v is not None else v for k, v in values.items()}
+        return {k: self._in(k, v) for k, v in values.items()}
 
     def row(self, names: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
-        return {
-            name: self.ts_out(value) if name in _TIMESTAMPS and value is not None else value
-            for name, value in zip(names, values, strict=True)
-        }
+        return {name: self._out(name, value) for name, value in zip(names, values, strict=True)}
+
+    def _in(self, name: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if name in _TIMESTAMPS:
+            return self.ts_in(value)
+        return encode_payload(value) if name in _JSON else value
+
+    def _out(self, name: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if name in _TIMESTAMPS:
+            return self.ts_out(value)
+        return json.loads(value) if name in _JSON else value
 
 
 def encode_payload(payload: Any) -> str:
@@ -234,6 +247,7 @@ class _SqlCases:
             "updated_at": case.updated_at,
             "audit_head": case.audit_head,
             "audit_count": case.audit_count,
+            "facts": case.facts,
         }
         return self._run.run("update_case", values).rowcount == 1  # type: ignore[no-any-return]
 

@@ -55,6 +55,7 @@ class CaseRow(SQLModel, table=True):
     updated_at: datetime = _ts()
     audit_head: str = Field(max_length=64)
     audit_count: int
+    facts: str = Field(sa_type=Text, sa_column_kwargs={"server_default": '{"route_version": 1}'})
     bsn_hash: str | None = Field(default=None, max_length=64, index=True)
 
 

@@ -26,6 +26,61 @@ PG_URL = os.environ.get("SECOND_OPINION_TEST_PG", "postgresql://postgres@127.0.0
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 DESK = Actor("desk-1", "coordinator")
 DOCTOR = Actor("dr-1", "second_opinion_doctor")
+PATIENT = Actor("pat-1", "patient")
+GP = Actor("gp-1", "gp")
+FIRST = Actor("fp-1", "first_provider")
+CONSULTANT = Actor("zc-1", "care_consultant")
+AUDITOR = Actor("aud-1", "auditor")
+
+NO_CIRCUMSTANCES = {"treated_abroad": False, "insured_abroad": False, "has_pathology": False, "has_imaging": False}
+CONSENT = {"basis": "written", "scope": "full dossier to the second-opinion provider"}
+
+# A valid command for each event, from a case walked along the happy path (see walk()).
+EXAMPLES: dict[str, tuple[Actor, str | None, dict]] = {
+    "record_circumstances": (DESK, None, NO_CIRCUMSTANCES),
+    "contact_costs_team": (DESK, None, {}),
+    "refuse_referral": (FIRST, "repeated requests without new arguments", {}),
+    "escalate": (PATIENT, "disagrees with the first provider", {}),
+    "give_consent": (PATIENT, None, CONSENT),
+    "withdraw_consent": (PATIENT, None, {}),
+    "receive_item": (DOCTOR, None, {"item": "letter"}),
+    "waive_item": (DOCTOR, "no pathology was done", {"item": "pathology"}),
+    "require_consultation": (DOCTOR, None, {}),
+    "record_consultation": (DOCTOR, None, {}),
+    "upgrade_route": (DESK, None, {"to_version": 2}),
+    "refer": (GP, None, {}),
+    "receive_dossier": (DOCTOR, None, {}),
+    "review": (DOCTOR, None, {}),
+    "return_advice": (DOCTOR, None, {}),
+    "hand_back": (DESK, None, {}),
+    "transfer_care": (DESK, "the advised treatment is only offered here", {}),
+    "withdraw": (DESK, "patient's wish", {}),
+    "decline": (DOCTOR, "outside our specialism", {}),
+}
+# The commands that take a new domestic case to each state.
+PATHS: dict[str, list[str]] = {
+    "requested": [],
+    "referred": ["record_circumstances", "give_consent", "refer"],
+}
+PATHS["dossier_received"] = [*PATHS["referred"], "receive_item", "receive_dossier"]
+PATHS["reviewed"] = [*PATHS["dossier_received"], "review"]
+PATHS["advice_returned"] = [*PATHS["reviewed"], "return_advice"]
+PATHS["back_to_first_provider"] = [*PATHS["advice_returned"], "hand_back"]
+PATHS["care_transferred"] = [*PATHS["advice_returned"], "transfer_care"]
+PATHS["withdrawn"] = ["withdraw"]
+PATHS["declined"] = ["decline"]
+
+
+def fire_example(service, case_id: str, event: str, **overrides):  # type: ignore[no-untyped-def]
+    actor, reason, data = EXAMPLES[event]
+    kwargs = {"actor": actor, "reason": reason, "data": data, **overrides}
+    return service.fire(case_id, event, **kwargs)
+
+
+def walk(service, case_id: str, to_state: str) -> None:  # type: ignore[no-untyped-def]
+    """Fire the happy-path commands that bring a fresh domestic case to ``to_state``."""
+    for event in PATHS[to_state]:
+        fire_example(service, case_id, event)
 
 BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

@@ -8,7 +8,7 @@ import pytest
 
 import storage.memory
 import storage.sql
-from tests.conftest import BACKENDS, DESK
+from tests.conftest import BACKENDS, DESK, GP
 
 # the write each command performs, in order: case row, transition row, audit record, key
 WRITES = {
@@ -44,11 +44,11 @@ def test_failed_fire_leaves_no_trace(service, monkeypatch, db_url, write):
     with monkeypatch.context() as patch:
         break_write(patch, db_url, write)
         with pytest.raises(InjectedFailure):
-            service.fire(case_id, "refer", actor=DESK, idempotency_key="k-1")
+            service.fire(case_id, "refer", actor=GP, idempotency_key="k-1")
     assert state_of(service, case_id) == before
     assert service.verify().ok
     # the same request, retried after the fault, is executed (the key was never stored)
-    receipt = service.fire(case_id, "refer", actor=DESK, idempotency_key="k-1")
+    receipt = service.fire(case_id, "refer", actor=GP, idempotency_key="k-1")
     assert (receipt.replayed, receipt.version) == (False, 2)
     assert service.verify().ok
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from second_opinion.cli import app
 from storage.sql import APPEND_ONLY_TABLES, append_only_ddl, drop_append_only_ddl
-from tests.conftest import DESK, DOCTOR, SQL_BACKENDS, sql_engine
+from tests.conftest import DESK, SQL_BACKENDS, fire_example, sql_engine
 from workflow import AuditIntegrityError, InvalidTransition
 from workflow.audit import compute_hash
 
@@ -21,14 +21,14 @@ on_sql = pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
 
 @pytest.fixture
 def case_id(service) -> str:
-    """A case with six records: open, refer, receive_dossier, a refused hand_back, review, return_advice."""
+    """Six records: open, give_consent, record_circumstances, a refused hand_back, refer, escalate."""
     case_id = service.open_case("PX-1", actor=DESK).case_id
-    service.fire(case_id, "refer", actor=DESK, data={"letter": "GP referral"})
-    service.fire(case_id, "receive_dossier", actor=DOCTOR)
+    fire_example(service, case_id, "give_consent")
+    fire_example(service, case_id, "record_circumstances")
     with pytest.raises(InvalidTransition):
         service.fire(case_id, "hand_back", actor=DESK)
-    service.fire(case_id, "review", actor=DOCTOR)
-    service.fire(case_id, "return_advice", actor=DOCTOR)
+    fire_example(service, case_id, "refer")
+    fire_example(service, case_id, "escalate")
     assert service.verify().ok
     return case_id
 
@@ -158,7 +158,7 @@ def test_swapped_numbers_are_detected(db_url, case_id, service):
 def test_case_state_changed_behind_the_library_is_detected(db_url, case_id, service):
     sql(db_url, "UPDATE cases SET state = 'back_to_first_provider' WHERE id = :c", c=case_id)
     finding = first_finding(service)
-    assert "differs from replayed state 'advice_returned'" in finding.problem
+    assert "differs from replayed state 'referred'" in finding.problem
 
 
 @on_sql
@@ -201,3 +201,9 @@ def test_unreadable_timestamp_is_reported(db_url, case_id, service):
     sql(db_url, "UPDATE cases SET updated_at = 'soon' WHERE id = :c", c=case_id)
     with pytest.raises(AuditIntegrityError, match=f"row {case_id} of cases cannot be read"):
         service.verify()
+
+
+@on_sql
+def test_facts_changed_behind_the_library_are_detected(db_url, case_id, service):
+    sql(db_url, """UPDATE cases SET facts = '{"route_version": 1}' WHERE id = :c""", c=case_id)
+    assert "stored facts differ" in first_finding(service).problem

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from second_opinion import connect
 from second_opinion.bootstrap import identity_key_from_env
 from second_opinion.cli import app
-from tests.conftest import BACKENDS, DESK, SQL_BACKENDS, sql_engine
+from tests.conftest import BACKENDS, DESK, GP, SQL_BACKENDS, sql_engine
 from workflow import ValidationError
 from workflow.errors import ConfigurationError
 from workflow.privacy import bsn_hash, validate_bsn
@@ -85,7 +85,7 @@ def test_idempotency_distinguishes_patients_without_keeping_the_bsn(keyed):
 @pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
 def test_the_bsn_is_nowhere_in_the_database(keyed, db_url):
     case_id = keyed.open_case("PX-1", actor=DESK, bsn=BSN, idempotency_key="intake").case_id
-    keyed.fire(case_id, "refer", actor=DESK)
+    keyed.fire(case_id, "refer", actor=GP)
     engine = sql_engine(db_url)
     with engine.connect() as conn:
         dump = [

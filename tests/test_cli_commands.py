@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 from second_opinion.cli import app
 from storage.db import head_revision
 from storage.sql import drop_append_only_ddl
+from tests.conftest import CONSENT, NO_CIRCUMSTANCES
+from workflow import DEFINITION
 from workflow.docs import mermaid, states_markdown
 
 CLOCK = "2026-11-23T10:00:00+01:00"  # 09:00 UTC
@@ -78,34 +80,33 @@ def test_open_idempotency_key_replays(cli):
 
 def test_fire_along_the_main_path_with_every_option(cli):
     case_id = opened(cli, "--occurred-at", "2026-11-23T08:00:00+01:00")
-    out = cli("fire", case_id, "refer", "--actor", "gp-12", "--role", "referrer", "--on-behalf-of", "pat-ref-9")
+    out = cli("fire", case_id, "refer", "--actor", "gp-12", "--role", "gp", "--on-behalf-of", "pat-ref-9")
     assert "requested -> referred (version 2)" in out.stdout
-    receipt = as_json(
-        cli("fire", case_id, "receive_dossier", "--role", "second_opinion_doctor", "--data", '{"items": 4}',
-            "--expect-version", "2", "--occurred-at", "2026-11-23T09:30:00+01:00", "--idempotency-key", "d-1",
-            "--json")
-    )  # fmt: skip
+    cli("fire", case_id, "record_circumstances", "--data", json.dumps(NO_CIRCUMSTANCES))
+    cli("fire", case_id, "give_consent", "--role", "patient", "--data", json.dumps(CONSENT))
+    cli("fire", case_id, "receive_item", "--role", "second_opinion_doctor", "--data", '{"item": "letter"}')
+    dossier = ["fire", case_id, "receive_dossier", "--role", "second_opinion_doctor", "--data", '{"items": 4}',
+               "--expect-version", "5", "--occurred-at", "2026-11-23T09:30:00+01:00", "--idempotency-key", "d-1",
+               "--json"]  # fmt: skip
+    receipt = as_json(cli(*dossier))
     assert (receipt["to_state"], receipt["version"], receipt["occurred_at"]) == (
-        "dossier_received",
-        3,
-        "2026-11-23T08:30:00.000000Z",
-    )
-    replay = as_json(cli("fire", case_id, "receive_dossier", "--role", "second_opinion_doctor", "--data",
-                         '{"items": 4}', "--expect-version", "2", "--occurred-at", "2026-11-23T09:30:00+01:00",
-                         "--idempotency-key", "d-1", "--json"))  # fmt: skip
-    assert replay["replayed"] is True and replay["version"] == 3
-    for event in ("review", "return_advice", "hand_back"):
-        cli("fire", case_id, event)
+        "dossier_received", 6, "2026-11-23T08:30:00.000000Z")  # fmt: skip
+    replay = as_json(cli(*dossier))
+    assert replay["replayed"] is True and replay["version"] == 6
+    for event in ("review", "return_advice"):
+        cli("fire", case_id, event, "--role", "second_opinion_doctor")
+    cli("fire", case_id, "hand_back")
     records = history(cli, case_id)
-    assert [r["event"] for r in records] == ["open", "refer", "receive_dossier", "review", "return_advice",
-                                             "hand_back"]  # fmt: skip
+    assert [r["event"] for r in records] == [
+        "open", "refer", "record_circumstances", "give_consent", "receive_item", "receive_dossier", "review",
+        "return_advice", "hand_back"]  # fmt: skip
     assert (records[1]["actor_id"], records[1]["actor_role"], records[1]["on_behalf_of"]) == (
-        "gp-12",
-        "referrer",
-        "pat-ref-9",
-    )
-    assert records[2]["payload"] == {"items": 4} and records[2]["idempotency_key"] == "d-1"
+        "gp-12", "gp", "pat-ref-9")  # fmt: skip
+    assert records[5]["payload"] == {"items": 4} and records[5]["idempotency_key"] == "d-1"
     assert records[0]["actor_id"] == "desk-cli"
+    shown = as_json(cli("show", case_id, "--json"))
+    assert shown["state"] == "back_to_first_provider"
+    assert shown["facts"]["dossier_complete_at"] == "2026-11-23T08:30:00.000000Z"
 
 
 def test_show_and_cases(cli):
@@ -113,7 +114,7 @@ def test_show_and_cases(cli):
     other = opened(cli)
     cli("fire", other, "withdraw", "--reason", "changed mind")
     shown = as_json(cli("show", case_id, "--json"))
-    assert shown["state"] == "requested" and shown["allowed_events"] == ["refer", "withdraw", "decline"]
+    assert shown["state"] == "requested" and shown["allowed_events"] == list(DEFINITION.events_from("requested"))
     assert "allowed events" in cli("show", case_id).stdout
     assert [c["id"] for c in as_json(cli("cases", "--state", "withdrawn", "--json"))] == [other]
     table = cli("cases").stdout
@@ -123,16 +124,16 @@ def test_show_and_cases(cli):
 
 def test_history_shows_refusals(cli):
     case_id = opened(cli)
-    cli("fire", case_id, "review", code=1)
+    cli("fire", case_id, "hand_back", code=1)
     records = history(cli, case_id)
     assert records[-1]["outcome"] == "rejected"
-    assert records[-1]["refusal"].startswith("InvalidTransition: cannot review")
+    assert records[-1]["refusal"].startswith("InvalidTransition: cannot hand_back")
     assert "rejected" in cli("history", case_id).stdout
 
 
 def test_audit_verify_and_detects_tampering(cli):
     case_id = opened(cli)
-    cli("fire", case_id, "refer")
+    cli("fire", case_id, "refer", "--role", "gp")
     assert "1 case(s), 2 record(s), no problems" in cli("audit", "verify").stdout
     assert as_json(cli("audit", "verify", "--case", case_id, "--json"))["ok"] is True
     with sqlite3.connect(cli.path) as conn:
@@ -147,7 +148,7 @@ def test_audit_verify_and_detects_tampering(cli):
 
 def test_audit_export_jsonl_and_csv(cli):
     case_id = opened(cli)
-    cli("fire", case_id, "refer")
+    cli("fire", case_id, "refer", "--role", "gp")
     cli("fire", case_id, "hand_back", code=1)
     lines = cli("audit", "export", "--format", "jsonl").stdout.splitlines()
     rows = [json.loads(line) for line in lines]
@@ -169,8 +170,10 @@ def test_demo_runs_on_a_fresh_file(tmp_path, monkeypatch):
     monkeypatch.delenv("SECOND_OPINION_CLOCK", raising=False)
     result = CliRunner().invoke(app, ["demo", "--db", f"sqlite:///{tmp_path / 'demo.sqlite3'}"])
     assert result.exit_code == 0, result.output
-    assert "InvalidTransition: cannot review a case in state 'requested'" in result.stdout
-    assert "audit trail verified: 3 case(s), 11 record(s)" in result.stdout
+    assert (
+        "GuardRefused: cannot receive_dossier a case in state 'referred': guard 'checklist_complete'" in result.stdout
+    )
+    assert "audit trail verified: 3 case(s), 21 record(s)" in result.stdout
 
 
 def test_uninitialised_database_is_named_and_not_created(tmp_path):
@@ -187,8 +190,8 @@ BSN = "111222333"
 @pytest.mark.parametrize(
     ("args", "message", "refusal_recorded"),
     [
-        (["fire", "{case}", "review"], "cannot review a case in state 'requested'; allowed there: refer", True),
-        (["fire", "{case}", "fly"], "unknown event 'fly'; known events: refer", True),
+        (["fire", "{case}", "hand_back"], "cannot hand_back a case in state 'requested'; allowed there: record_", True),
+        (["fire", "{case}", "fly"], "unknown event 'fly'; known events: record_circumstances", True),
         (["fire", "so-unknown", "refer"], "unknown case 'so-unknown'", False),
         (["fire", "{case}", "withdraw"], "withdraw requires a reason", True),
         (["fire", "{case}", "refer", "--data", "{oops"], "invalid --data: not valid JSON", False),
@@ -199,7 +202,12 @@ BSN = "111222333"
         (["fire", "{case}", "refer", "--expect-version", "5"], "at version 1, not the expected 5", True),
         (["fire", "{case}", "refer", "--idempotency-key", "open-key"], "was already used", True),
         (["fire", "{case}", "refer", "--role", "nurse"], "'nurse' is not a role", False),
-        (["fire", "{case}", "refer", "--role", "patient"], "role 'patient' may not refer", True),
+        (["fire", "{case}", "refer", "--role", "auditor"], "role 'auditor' may not refer", True),
+        (
+            ["fire", "{case}", "refer", "--role", "patient"],
+            "on this route the referral is made by: first_provider, gp",
+            True,
+        ),
         (["open", "--patient-ref", "Jan Jansen"], "invalid patient reference", False),
         (["open", "--patient-ref", BSN], "looks like a BSN", False),
         (["open", "--patient-ref", "PX-9", "--route", "abroad"], "'abroad' is not a route", False),
@@ -227,7 +235,7 @@ def test_errors_are_one_line_and_write_nothing_else(cli, args, message, refusal_
 
 def test_permission_refusal_is_recorded_as_denied(cli):
     case_id = opened(cli)
-    cli("fire", case_id, "refer", "--role", "patient", code=1)
+    cli("fire", case_id, "refer", "--role", "auditor", code=1)
     assert history(cli, case_id)[-1]["outcome"] == "denied"
 
 
@@ -251,11 +259,21 @@ def test_usage_errors_exit_2(cli):
 def test_documented_independent_hash_check_accepts_an_export(cli, tmp_path):
     """docs/cli.md promises an export can be checked with json + hashlib alone; run its script."""
     case_id = opened(cli)
-    cli("fire", case_id, "refer", "--data", '{"brief": "één"}')
-    cli("fire", case_id, "review", code=1)
+    cli("fire", case_id, "refer", "--role", "gp", "--data", '{"brief": "één"}')
+    cli("fire", case_id, "hand_back", code=1)
     doc = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
     script = doc.split("```python\n", 1)[1].split("```", 1)[0]
     exported = cli("audit", "export").stdout
     namespace = {"sys": type("S", (), {"stdin": io.StringIO(exported)})}
     exec(compile(script.replace("import hashlib, json, sys", "import hashlib, json"), "cli.md", "exec"), namespace)
     assert namespace["heads"][case_id] == json.loads(exported.splitlines()[-1])["hash"]
+
+
+def test_long_json_is_never_wrapped(cli):
+    """A long error message and a case with many facts still come out as one valid JSON document."""
+    case_id = opened(cli)
+    cli("fire", case_id, "record_circumstances", "--data", json.dumps(NO_CIRCUMSTANCES))
+    cli("fire", case_id, "give_consent", "--role", "patient", "--data", json.dumps({**CONSENT, "scope": "x" * 300}))
+    error = as_json(cli("fire", case_id, "fly", "--json", code=1))["error"]["message"]
+    assert len(error) > 160 and "\n" not in error
+    assert as_json(cli("show", case_id, "--json"))["facts"]["consent"]["scope"] == "x" * 300

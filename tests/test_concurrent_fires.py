@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKENDS, DESK, DOCTOR
+from tests.conftest import BACKENDS, DESK, DOCTOR, GP
 from workflow import ConcurrentUpdate, SecondOpinionError
 
 THREADS = 24
@@ -42,10 +42,10 @@ def race(n: int, work: Callable[[int], object]) -> list[object]:
 @pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
 def test_exactly_one_of_many_conflicting_fires_commits(service):
     case_id = service.open_case("PX-1", actor=DESK).case_id
-    events = ["refer", "withdraw", "decline"]
+    events = ["withdraw", "decline"]
 
     def fire(i: int):
-        event = events[i % 3]
+        event = events[i % 2]
         return service.fire(case_id, event, actor=DESK, reason="race", expect_version=1)
 
     results = race(THREADS, fire)
@@ -103,7 +103,7 @@ def test_racing_idempotent_opens_create_one_case(service):
 @pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
 def test_stale_expectation_after_a_commit_is_refused(service):
     case_id = service.open_case("PX-1", actor=DESK).case_id
-    service.fire(case_id, "refer", actor=DESK, expect_version=1)
+    service.fire(case_id, "refer", actor=GP, expect_version=1)
     with pytest.raises(ConcurrentUpdate, match="at version 2, not the expected 1"):
         service.fire(case_id, "receive_dossier", actor=DESK, expect_version=1)
     assert service.case(case_id).state == "referred"

@@ -9,8 +9,9 @@ from dataclasses import replace
 import pytest
 
 from workflow import DEFINITION, Engine, GuardRefused, InvalidTransition, PermissionDenied, UnknownEvent
-from workflow.definitions import Definition, Event, Guard, Role, Route, State
+from workflow.definitions import Definition, Event, Role, RouteVersion, State
 from workflow.errors import ValidationError
+from workflow.rules import EffectInput, Guard
 
 
 def needs_consent(guard_input) -> str | None:
@@ -19,36 +20,48 @@ def needs_consent(guard_input) -> str | None:
 
 CONSENT = Guard("written_consent", "Dossier only with written consent.", needs_consent)
 
+
+def count_shares(e: EffectInput) -> dict:
+    return {**e.facts, "shares": e.facts.get("shares", 0) + 1, "last_share": e.at}
+
+
 SMALL = Definition(
     states=(State("open", "o"), State("shared", "s"), State("closed", "c", terminal=True)),
     roles=(Role("desk", "d"), Role("doctor", "dr")),
     events=(
-        Event("share", ("open",), "shared", "share the dossier", roles=("desk",), guards=(CONSENT,)),
-        Event("close", ("open", "shared"), "closed", "close", roles=("desk", "doctor"), required_data=("outcome",)),
+        Event("share", ("open",), "shared", "share the dossier", guards=(CONSENT,), effect=count_shares),
+        Event("close", ("open", "shared"), "closed", "close", required_data=("outcome",)),
     ),
-    routes=(Route("r", "route"),),
+    permissions={"desk": ("open", "share", "close"), "doctor": ("close",)},
+    routes=(RouteVersion("r", 1, "route", referral_roles=("desk",)),),
+    checklist=(),
     initial="open",
-    open_roles=("desk",),
 )
+ROUTE = SMALL.routes[0]
+AT = "2026-11-23T09:00:00.000000Z"
+
+
+def decide(engine, state, event, role, data, facts=None, definition_route=ROUTE):
+    return engine.decide(state, event, role, None, data, facts or {}, definition_route, AT)
 
 
 def test_guard_refuses_with_its_name_and_reason():
     with pytest.raises(GuardRefused) as refused:
-        Engine(SMALL).decide("open", "share", "desk", None, {})
+        decide(Engine(SMALL), "open", "share", "desk", {})
     assert refused.value.guard == "written_consent"
     assert "guard 'written_consent' refused: no written consent recorded" in str(refused.value)
     assert isinstance(refused.value, InvalidTransition) and refused.value.outcome == "rejected"
 
 
 def test_guard_passes_when_its_rule_holds():
-    decision = Engine(SMALL).decide("open", "share", "desk", None, {"consent": "written"})
+    decision = decide(Engine(SMALL), "open", "share", "desk", {"consent": "written"})
     assert (decision.from_state, decision.to_state) == ("open", "shared")
 
 
 def test_required_data_is_named():
     with pytest.raises(ValidationError, match="close requires data field\\(s\\): outcome"):
-        Engine(SMALL).decide("shared", "close", "doctor", None, {})
-    assert Engine(SMALL).decide("shared", "close", "doctor", None, {"outcome": "advice"}).to_state == "closed"
+        decide(Engine(SMALL), "shared", "close", "doctor", {})
+    assert decide(Engine(SMALL), "shared", "close", "doctor", {"outcome": "advice"}).to_state == "closed"
 
 
 @pytest.mark.parametrize(
@@ -63,30 +76,33 @@ def test_required_data_is_named():
 )
 def test_refusals_come_in_a_fixed_order(state, event, role, data, error):
     with pytest.raises(error) as refused:
-        Engine(SMALL).decide(state, event, role, None, data)
+        decide(Engine(SMALL), state, event, role, data)
     assert type(refused.value) is error
 
 
 def test_permission_denied_is_audited_as_denied():
     with pytest.raises(PermissionDenied) as refused:
-        Engine().decide("requested", "refer", "auditor", None, {})
-    assert refused.value.outcome == "denied" and "permitted roles: coordinator, referrer" in str(refused.value)
+        decide(Engine(), "requested", "refer", "auditor", {}, definition_route=DEFINITION.route("domestic"))
+    assert refused.value.outcome == "denied"
+    assert "permitted roles: patient, gp, first_provider, care_consultant" in str(refused.value)
 
 
 def test_unknown_event_lists_the_known_ones():
-    with pytest.raises(UnknownEvent, match="known events: refer, receive_dossier"):
-        Engine().decide("requested", "to_referred", "coordinator", None, {})
+    with pytest.raises(UnknownEvent, match=r"known events: record_circumstances, .*, refer, receive_dossier"):
+        decide(Engine(), "requested", "to_referred", "coordinator", {}, definition_route=DEFINITION.route("domestic"))
 
 
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
         (lambda d: replace(d, initial="nowhere"), "initial state 'nowhere' is not a state"),
-        (lambda d: replace(d, events=(*d.events, Event("x", ("open",), "limbo", "", ("desk",)))), "unknown state"),
-        (lambda d: replace(d, events=(*d.events, Event("x", ("closed",), "open", "", ("desk",)))), "leaves terminal"),
-        (lambda d: replace(d, events=(*d.events, Event("x", ("open",), "open", "", ("nurse",)))), "unknown role"),
+        (lambda d: replace(d, events=(*d.events, Event("x", ("open",), "limbo", ""))), "unknown state"),
+        (lambda d: replace(d, events=(*d.events, Event("x", ("closed",), "open", ""))), "leaves terminal"),
+        (lambda d: replace(d, permissions={"nurse": ("share",)}), "unknown role 'nurse'"),
+        (lambda d: replace(d, permissions={"desk": ("fly",)}), "unknown event 'fly'"),
         (lambda d: replace(d, events=(*d.events, d.events[0])), "defined twice"),
-        (lambda d: replace(d, open_roles=("nurse",)), "open_roles names unknown role"),
+        (lambda d: replace(d, routes=(*d.routes, d.routes[0])), "version 1 defined twice"),
+        (lambda d: replace(d, routes=(RouteVersion("r", 1, "", referral_roles=("nurse",)),)), "unknown role"),
     ],
 )
 def test_broken_tables_are_refused(change, problem):
@@ -98,7 +114,7 @@ def test_one_machine_no_shortcuts():
     engine = Engine()
     machine = engine._machine
     for _ in range(3):
-        engine.decide("requested", "refer", "coordinator", None, {})
+        decide(engine, "requested", "refer", "gp", {}, definition_route=DEFINITION.route("domestic"))
     assert engine._machine is machine and machine.models == []
     assert not [name for name in machine.events if name.startswith("to_")]
     assert set(machine.events) == set(DEFINITION.event_names)
@@ -112,7 +128,7 @@ def test_shared_engine_is_thread_safe():
 
     def outcome(args):
         try:
-            return engine.decide(args[0], args[1], args[2], None, args[3]).to_state
+            return decide(engine, args[0], args[1], args[2], args[3]).to_state
         except Exception as exc:
             return type(exc).__name__
 
@@ -129,3 +145,10 @@ def test_shared_engine_is_thread_safe():
         t.join()
     assert all(results[t] == expected for t in range(20))
     assert expected.count("GuardRefused") == 100
+
+
+def test_effects_compute_new_facts_without_touching_the_old():
+    before = {"route_version": 1}
+    decision = decide(Engine(SMALL), "open", "share", "desk", {"consent": "written"}, facts=before)
+    assert decision.facts == {"route_version": 1, "shares": 1, "last_share": AT}
+    assert before == {"route_version": 1}

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import BACKENDS, DESK, DOCTOR
+from tests.conftest import BACKENDS, DESK, DOCTOR, GP
 from workflow import Actor, IdempotencyConflict
 
 
@@ -43,10 +43,10 @@ def test_open_with_same_key_and_other_request_conflicts(service):
 @pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
 def test_fire_retry_writes_nothing_new(service, clock):
     case_id = service.open_case("PX-1", actor=DESK).case_id
-    first = service.fire(case_id, "refer", actor=DESK, idempotency_key="k-refer")
+    first = service.fire(case_id, "refer", actor=GP, idempotency_key="k-refer")
     before = counts(service, case_id)
     clock.advance(timedelta(seconds=30))
-    again = service.fire(case_id, "refer", actor=DESK, idempotency_key="k-refer")
+    again = service.fire(case_id, "refer", actor=GP, idempotency_key="k-refer")
     assert again.replayed
     assert (again.version, again.to_state, again.seq, again.recorded_at) == (
         first.version,
@@ -61,7 +61,7 @@ def test_fire_retry_writes_nothing_new(service, clock):
 @pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
 def test_fire_key_reuse_for_other_request_is_refused_and_recorded(service):
     case_id = service.open_case("PX-1", actor=DESK).case_id
-    service.fire(case_id, "refer", actor=DESK, idempotency_key="k1")
+    service.fire(case_id, "refer", actor=GP, idempotency_key="k1")
     with pytest.raises(IdempotencyConflict):
         service.fire(case_id, "receive_dossier", actor=DOCTOR, idempotency_key="k1")
     case = service.case(case_id)
@@ -75,7 +75,7 @@ def test_fire_key_reuse_for_other_request_is_refused_and_recorded(service):
 def test_key_is_global_across_commands(service):
     case_id = service.open_case("PX-1", actor=DESK, idempotency_key="shared").case_id
     with pytest.raises(IdempotencyConflict):
-        service.fire(case_id, "refer", actor=DESK, idempotency_key="shared")
+        service.fire(case_id, "refer", actor=GP, idempotency_key="shared")
 
 
 @pytest.mark.parametrize("db_url", BACKENDS, indirect=True)

@@ -14,34 +14,39 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 
 from second_opinion import connect
 from storage import initialise
+from tests.conftest import EXAMPLES, PATHS, walk
 from workflow import (
     DEFINITION,
     Actor,
     ConcurrentUpdate,
     FixedClock,
+    GuardRefused,
     InvalidTransition,
     PermissionDenied,
     SecondOpinionError,
     UnknownEvent,
     ValidationError,
 )
-from workflow.audit import replay
+from workflow.audit import replay, replay_facts
 
 EVENTS = [*DEFINITION.event_names, "teleport"]
 
 
-def expected_refusal(state: str, version: int, event: str, role: str, reason: str | None, expect: int | None):
-    """What the table says should happen, in the order the service checks."""
+def expected_refusal(state, version, event, role, reason, data, expect):
+    """What the tables say should happen before guards, in the order the service checks;
+    None means: accepted, or refused by one of the event's named guards."""
     if expect is not None and expect != version:
         return ConcurrentUpdate
     definition = DEFINITION.event(event)
     if definition is None:
         return UnknownEvent
-    if role not in definition.roles:
+    if not DEFINITION.may(role, event):
         return PermissionDenied
     if state not in definition.sources:
         return InvalidTransition
     if definition.reason_required and not reason:
+        return ValidationError
+    if any(key not in data for key in definition.required_data):
         return ValidationError
     return None
 
@@ -74,27 +79,41 @@ class CaseLifeCycle(RuleBasedStateMachine):
         self.model[case_id] = {"state": DEFINITION.initial, "version": 1, "records": 1}
         return case_id
 
+    @rule(target=cases, state=st.sampled_from(sorted(PATHS)))
+    def open_and_walk(self, state: str) -> str:
+        """A case walked along the happy path, so that later random commands meet real facts."""
+        case_id = self.service.open_case("PX-W", actor=Actor("desk-1", "coordinator")).case_id
+        walk(self.service, case_id, state)
+        steps = len(PATHS[state])
+        self.model[case_id] = {"state": state, "version": 1 + steps, "records": 1 + steps}
+        return case_id
+
     @rule(
         case_id=cases,
         event=st.sampled_from(EVENTS),
         role=st.sampled_from(DEFINITION.role_names),
         reason=st.sampled_from([None, "patient's wish"]),
+        with_data=st.booleans(),
         expect_offset=st.sampled_from([None, 0, -1, 1]),
     )
-    def fire(self, case_id: str, event: str, role: str, reason: str | None, expect_offset: int | None) -> None:
+    def fire(self, case_id, event, role, reason, with_data, expect_offset) -> None:
         self.clock.advance(timedelta(minutes=1))
         model = self.model[case_id]
         expect = None if expect_offset is None else model["version"] + expect_offset
-        refusal = expected_refusal(model["state"], model["version"], event, role, reason, expect)
+        data = EXAMPLES[event][2] if with_data and event in EXAMPLES else {}
+        refusal = expected_refusal(model["state"], model["version"], event, role, reason, data, expect)
         try:
             receipt = self.service.fire(
-                case_id, event, actor=Actor("actor-1", role), reason=reason, expect_version=expect
+                case_id, event, actor=Actor("actor-1", role), reason=reason, data=data, expect_version=expect
             )
+        except GuardRefused as exc:
+            assert refusal is None, f"guard {exc.guard} refused, but the table says {refusal}"
+            assert exc.guard in {g.name for g in DEFINITION.event(event).guards}
         except SecondOpinionError as exc:
             assert refusal is not None and type(exc) is refusal, f"got {exc!r}, table says {refusal}"
         else:
             assert refusal is None, f"accepted, table says {refusal}"
-            model["state"] = DEFINITION.event(event).dest
+            model["state"] = DEFINITION.destination(DEFINITION.event(event), model["state"])
             model["version"] += 1
             assert (receipt.to_state, receipt.version) == (model["state"], model["version"])
         model["records"] += 1
@@ -106,7 +125,9 @@ class CaseLifeCycle(RuleBasedStateMachine):
         for case_id, model in self.model.items():
             case = self.service.case(case_id)
             assert (case.state, case.version, case.audit_count) == (model["state"], model["version"], model["records"])
-            assert replay(self.service.history(case_id)) == case.state
+            history = self.service.history(case_id)
+            assert replay(history) == case.state
+            assert replay_facts(history, DEFINITION) == case.facts
         assert self.service.verify().ok
 
 

@@ -10,7 +10,7 @@ import pytest
 from freezegun import freeze_time
 
 from second_opinion import connect
-from tests.conftest import BACKENDS, DESK, DOCTOR, T0
+from tests.conftest import BACKENDS, DESK, DOCTOR, EXAMPLES, GP, T0
 from workflow import Actor, InvalidTransition, PermissionDenied, SystemClock, UnknownCase, ValidationError
 from workflow.clock import AMSTERDAM
 
@@ -23,7 +23,7 @@ def snapshot(service, case_id):
 @pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
 def test_unknown_case_writes_nothing(service):
     with pytest.raises(UnknownCase, match="so-nothing"):
-        service.fire("so-nothing", "refer", actor=DESK)
+        service.fire("so-nothing", "refer", actor=GP)
     assert service.cases() == []
     assert list(service.export()) == []
 
@@ -34,7 +34,7 @@ def test_unknown_case_writes_nothing(service):
     [
         (dict(event="withdraw"), ValidationError, "withdraw requires a reason"),
         (dict(event="withdraw", reason="   "), ValidationError, "requires a reason"),
-        (dict(event="refer", actor=Actor("pat-1", "patient")), PermissionDenied, "role 'patient' may not refer"),
+        (dict(event="refer", actor=Actor("aud-1", "auditor")), PermissionDenied, "role 'auditor' may not refer"),
         (dict(event="refer", data={"bsn": "x"}), ValidationError, "data.bsn"),
         (dict(event="refer", data={"note": "BSN 111222333"}), ValidationError, "looks like a BSN"),
         (dict(event="refer", reason="patient 111222333"), ValidationError, "reason"),
@@ -46,7 +46,7 @@ def test_unknown_case_writes_nothing(service):
 def test_refusal_changes_nothing_but_appends_one_record(service, kwargs, error, message):
     case_id = service.open_case("PX-1", actor=DESK).case_id
     before, history = snapshot(service, case_id)
-    kwargs = {"actor": DESK, **kwargs}
+    kwargs = {"actor": EXAMPLES[kwargs["event"]][0], **kwargs}
     with pytest.raises(error, match=message):
         service.fire(case_id, **kwargs)
     after, new_history = snapshot(service, case_id)
@@ -91,7 +91,7 @@ def test_occurred_and_recorded_times_are_kept_apart_and_utc(service, clock):
     stated = datetime(2026, 11, 23, 9, 30, tzinfo=AMSTERDAM)  # 08:30 UTC, before "now"
     opened = service.open_case("PX-1", actor=DESK, occurred_at=stated - timedelta(minutes=5))
     clock.advance(timedelta(minutes=7, microseconds=123))
-    service.fire(opened.case_id, "refer", actor=DESK, occurred_at=stated)
+    service.fire(opened.case_id, "refer", actor=GP, occurred_at=stated)
     record = service.history(opened.case_id)[-1]
     assert record.occurred_at == stated and record.occurred_at.tzinfo == UTC
     assert record.recorded_at == T0 + timedelta(minutes=7, microseconds=123)
@@ -102,12 +102,12 @@ def test_occurred_and_recorded_times_are_kept_apart_and_utc(service, clock):
 @pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
 def test_history_keeps_actor_role_and_on_behalf_of(service):
     case_id = service.open_case("PX-1", actor=Actor("desk-9", "coordinator", on_behalf_of="pat-ref-1")).case_id
-    service.fire(case_id, "refer", actor=Actor("gp-3", "referrer"))
+    service.fire(case_id, "refer", actor=Actor("gp-3", "gp"))
     first, second = service.history(case_id)
     assert (first.actor_id, first.actor_role, first.on_behalf_of) == ("desk-9", "coordinator", "pat-ref-1")
     assert (second.actor_id, second.actor_role, second.from_state, second.to_state) == (
         "gp-3",
-        "referrer",
+        "gp",
         "requested",
         "referred",
     )
@@ -142,7 +142,7 @@ def test_cases_filter_by_state(service):
 def test_non_json_data_is_refused_before_anything_is_written(service, data, message):
     case_id = service.open_case("PX-1", actor=DESK).case_id
     with pytest.raises(ValidationError, match=message):
-        service.fire(case_id, "refer", actor=DESK, data=data)
+        service.fire(case_id, "refer", actor=GP, data=data)
     assert service.case(case_id).audit_count == 1
 
 

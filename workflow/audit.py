@@ -22,6 +22,7 @@ from typing import Any
 from .case import Case, Transition
 from .clock import utc_iso
 from .definitions import OPEN_EVENT, Definition
+from .engine import apply_effect
 
 GENESIS = "0" * 64
 ACCEPTED, REJECTED, DENIED = "accepted", "rejected", "denied"
@@ -100,6 +101,20 @@ def replay(records: Sequence[AuditRecord]) -> str | None:
     return state
 
 
+def replay_facts(records: Sequence[AuditRecord], definition: Definition) -> dict[str, Any]:
+    """The facts the accepted records lead to, by running each event's effect again."""
+    facts: dict[str, Any] = {}
+    for record in records:
+        if record.outcome != ACCEPTED:
+            continue
+        if record.event == OPEN_EVENT:
+            facts = {"route_version": record.payload.get("route_version", 1)}
+            continue
+        at = utc_iso(record.occurred_at)
+        facts = apply_effect(definition, record.event, facts, record.payload, record.reason, record.actor_role, at)
+    return facts
+
+
 @dataclass(frozen=True)
 class Finding:
     """The first thing wrong with one case's trail."""
@@ -165,6 +180,8 @@ def verify_case(
         return Finding(case.id, None, f"stored state {case.state!r} differs from replayed state {state!r}")
     if len(accepted) != case.version:
         return Finding(case.id, None, f"stored version {case.version} differs from {len(accepted)} accepted records")
+    if json.loads(canonical(case.facts)) != json.loads(canonical(replay_facts(records, definition))):
+        return Finding(case.id, None, "stored facts differ from the facts replayed from the audit trail")
     expected = [(i, r.event, r.from_state, r.to_state, r.seq) for i, r in enumerate(accepted, start=1)]
     stored = [(t.version, t.event, t.from_state, t.to_state, t.audit_seq) for t in transitions]
     if expected != stored:
@@ -184,6 +201,6 @@ def _replay_step(record: AuditRecord, state: str | None, definition: Definition)
     if record.outcome != ACCEPTED:
         return None if record.to_state == state else "a refused command changed state"
     event = definition.event(record.event)
-    if event is None or state not in event.sources or record.to_state != event.dest:
+    if event is None or state not in event.sources or record.to_state != definition.destination(event, state):
         return f"{record.event} from {state!r} to {record.to_state!r} is not a transition of the table"
     return None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import secrets
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 
 def new_case_id() -> str:
@@ -41,11 +43,13 @@ class Case:
     updated_at: datetime
     audit_head: str
     audit_count: int
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    """What has been recorded about the case (consent, checklist, ...); rebuilt by replay."""
     bsn_hash: str | None = None
     """HMAC of the patient's BSN when one was given at opening; never the BSN itself."""
 
-    def moved(self, to_state: str, at: datetime) -> Case:
-        return replace(self, state=to_state, version=self.version + 1, updated_at=at)
+    def moved(self, to_state: str, at: datetime, facts: Mapping[str, Any]) -> Case:
+        return replace(self, state=to_state, version=self.version + 1, updated_at=at, facts=facts)
 
     def chained(self, head: str) -> Case:
         return replace(self, audit_head=head, audit_count=self.audit_count + 1)

@@ -7,19 +7,31 @@ regenerates ``docs/states.md`` and fails when the committed file differs.
 from __future__ import annotations
 
 from . import coverage
-from .definitions import DEFINITION, OPEN_EVENT, Definition
+from .definitions import DEFINITION, OPEN_EVENT, SAME, Definition, Event
 from .glossary import GLOSSARY
 
 
 def mermaid(definition: Definition = DEFINITION) -> str:
+    """The states and the events that move a case; fact-recording events are listed in tables."""
     lines = ["stateDiagram-v2", f"    [*] --> {definition.initial}: {OPEN_EVENT}"]
     for event in definition.events:
+        if event.dest == SAME:
+            continue
         for source in event.sources:
             lines.append(f"    {source} --> {event.dest}: {event.name}")
     for state in definition.states:
         if state.terminal:
             lines.append(f"    {state.name} --> [*]")
     return "\n".join(lines) + "\n"
+
+
+def _needs(event: Event) -> str:
+    needs = (["reason"] if event.reason_required else []) + [f"data.{k}" for k in event.required_data]
+    return ", ".join(needs) or "-"
+
+
+def _guards(event: Event) -> str:
+    return "; ".join(f"`{g.name}`: {g.description}" for g in event.guards) or "-"
 
 
 def states_markdown(definition: Definition = DEFINITION) -> str:
@@ -42,28 +54,43 @@ def states_markdown(definition: Definition = DEFINITION) -> str:
         f"| `{s.name}` | {'yes' if s.terminal else 'no'} | {s.description} | {s.source or '-'} |"
         for s in definition.states
     ]
-    out += [
-        "",
-        "## Events",
-        "",
-        "| event | from | to | roles | requires | guards | seed |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    out.append(
-        f"| `{OPEN_EVENT}` | - | `{definition.initial}` | {', '.join(definition.open_roles)} "
-        "| patient reference, route | - | - |"
-    )
+    out += ["", "## Events that move a case", "", "| event | from | to | requires | guards | seed |",
+            "|---|---|---|---|---|---|"]  # fmt: skip
+    out.append(f"| `{OPEN_EVENT}` | - | `{definition.initial}` | patient reference, route | - | - |")
     for e in definition.events:
-        needs = (["reason"] if e.reason_required else []) + [f"data.{k}" for k in e.required_data]
-        guards = "; ".join(f"`{g.name}`: {g.description}" for g in e.guards)
-        out.append(
-            f"| `{e.name}` | {', '.join(f'`{s}`' for s in e.sources)} | `{e.dest}` | {', '.join(e.roles)} "
-            f"| {', '.join(needs) or '-'} | {guards or '-'} | {e.source or '-'} |"
+        if e.dest != SAME:
+            sources = ", ".join(f"`{s}`" for s in e.sources)
+            out.append(f"| `{e.name}` | {sources} | `{e.dest}` | {_needs(e)} | {_guards(e)} | {e.source or '-'} |")
+    out += ["", "## Events that record a fact (the case stays in its state)", ""]
+    out += ["| event | in states | what it records | requires | guards | seed |", "|---|---|---|---|---|---|"]
+    for e in definition.events:
+        if e.dest == SAME:
+            sources = ", ".join(f"`{s}`" for s in e.sources)
+            out.append(f"| `{e.name}` | {sources} | {e.description} | {_needs(e)} | {_guards(e)} | {e.source or '-'} |")
+    events = (OPEN_EVENT, *definition.event_names)
+    out += ["", "## Who may do what", "", "Deny by default: a role may fire only what its row lists.", "",
+            "| role | " + " | ".join(f"`{e}`" for e in events) + " |", "|---|" + "---|" * len(events)]  # fmt: skip
+    for role in definition.roles:
+        cells = ["yes" if definition.may(role.name, e) else "" for e in events]
+        out.append(f"| `{role.name}` | " + " | ".join(cells) + " |")
+    out += ["", "## Roles", "", "| role | who | seed |", "|---|---|---|"]
+    out += [f"| `{r.name}` | {r.description} | {r.source or '-'} |" for r in definition.roles]
+    out += ["", "## Routes", "", "Each case keeps the route version it was opened under; `upgrade_route` moves it on.",
+            "", "| route | version | meaning | referral by | patient must be seen | report due | seed |",
+            "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in definition.routes:
+        due = (
+            f"{r.report_due_working_days} working days after the complete dossier" if r.report_due_working_days else "-"
         )
-    out += ["", "## Roles", "", "| role | who |", "|---|---|"]
-    out += [f"| `{r.name}` | {r.description} |" for r in definition.roles]
-    out += ["", "## Routes", "", "| route | meaning | seed |", "|---|---|---|"]
-    out += [f"| `{r.name}` | {r.description} | {r.source or '-'} |" for r in definition.routes]
+        out.append(
+            f"| `{r.name}` | {r.version} | {r.description} | {', '.join(r.referral_roles)} "
+            f"| {'yes' if r.consultation_required else 'when the doctor requires it'} | {due} | {r.source or '-'} |"
+        )
+    out += ["", "## Dossier checklist", "", "| item | what | required when | seed |", "|---|---|---|---|"]
+    out += [
+        f"| `{c.name}` | {c.description} | {f'`{c.required_when}`' if c.required_when else 'always'} | {c.source} |"
+        for c in definition.checklist
+    ]
     return "\n".join(out) + "\n"
 
 

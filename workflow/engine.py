@@ -1,10 +1,11 @@
-"""Deciding a transition, without touching storage.
+"""Deciding a command, without touching storage.
 
 One :class:`transitions.Machine` is built per :class:`~workflow.definitions.Definition`
 (``model=None``, no ``to_<state>`` shortcuts) and shared by every case and thread: firing an
-event triggers the machine's event on a throw-away :class:`_Probe` carrying the current state.
-Nothing is persisted here, so a refusal can never leave a half-moved case behind: the service
-layer persists only the :class:`Decision` this module returns.
+event triggers the machine's event on a throw-away :class:`_Probe` carrying the current state;
+the table's guards run as the machine's conditions. Events that only record a fact are the
+machine's internal transitions. Nothing is persisted here, so a refusal can never leave a
+half-moved case behind: the service layer persists only the :class:`Decision` returned.
 """
 
 from __future__ import annotations
@@ -15,14 +16,9 @@ from typing import Any, cast
 
 from transitions import EventData, Machine, MachineError
 
-from .definitions import DEFINITION, Definition, Guard, GuardInput
-from .errors import (
-    GuardRefused,
-    InvalidTransition,
-    PermissionDenied,
-    UnknownEvent,
-    ValidationError,
-)
+from .definitions import DEFINITION, SAME, Definition, RouteVersion
+from .errors import GuardRefused, InvalidTransition, PermissionDenied, UnknownEvent, ValidationError
+from .rules import EffectInput, Guard, GuardInput
 
 
 @dataclass(frozen=True)
@@ -30,6 +26,7 @@ class Decision:
     event: str
     from_state: str
     to_state: str
+    facts: dict[str, Any]
 
 
 class _Probe:
@@ -58,7 +55,7 @@ def _condition(guard: Guard) -> Any:
 
 
 class Engine:
-    """Validates a command against the table and computes the resulting state."""
+    """Validates a command against the tables and computes the resulting state and facts."""
 
     def __init__(self, definition: Definition = DEFINITION) -> None:
         self.definition = definition
@@ -69,7 +66,7 @@ class Engine:
                 {
                     "trigger": ev.name,
                     "source": list(ev.sources),
-                    "dest": ev.dest,
+                    "dest": None if ev.dest == SAME else ev.dest,  # None: internal, state unchanged
                     "conditions": [_condition(g) for g in ev.guards],
                 }
                 for ev in definition.events
@@ -79,19 +76,29 @@ class Engine:
             send_event=True,
         )
 
-    def decide(self, state: str, event: str, role: str, reason: str | None, data: Mapping[str, Any]) -> Decision:
-        """Return where ``event`` takes a case in ``state``, or raise the precise refusal.
+    def decide(
+        self,
+        state: str,
+        event: str,
+        role: str,
+        reason: str | None,
+        data: Mapping[str, Any],
+        facts: Mapping[str, Any],
+        route: RouteVersion,
+        at: str,
+    ) -> Decision:
+        """Return where ``event`` takes a case, or raise the precise refusal.
 
         Checks run from the most fundamental to the most specific, so the error names the first
-        thing that must change: an unknown event, a role that may never fire it, a state that
-        does not allow it, missing reason or data, and last the table's guards.
+        thing that must change: an unknown event, a role the permission table does not allow,
+        a state that does not allow it, missing reason or data, and last the table's guards.
         """
         definition = self.definition
         ev = definition.event(event)
         if ev is None:
             raise UnknownEvent(event, definition.event_names)
-        if role not in ev.roles:
-            raise PermissionDenied(role, event, ev.roles)
+        if not definition.may(role, event):
+            raise PermissionDenied(role, event, definition.roles_for(event))
         allowed = definition.events_from(state)
         if event not in allowed:
             raise InvalidTransition(event, state, allowed)
@@ -100,12 +107,41 @@ class Engine:
         missing = [key for key in ev.required_data if key not in data]
         if missing:
             raise ValidationError("data", f"{event} requires data field(s): {', '.join(missing)}")
+        guard_input = GuardInput(
+            state=state,
+            event=event,
+            role=role,
+            reason=reason,
+            data=data,
+            facts=facts,
+            referral_roles=route.referral_roles,
+            consultation_required=route.consultation_required,
+            required_items=definition.required_items(facts),
+            known_items=tuple(item.name for item in definition.checklist),
+            route_versions=tuple(r.version for r in definition.routes if r.name == route.name),
+        )
         probe = _Probe(state)
-        guard_input = GuardInput(state=state, event=event, role=role, reason=reason, data=data)
         try:
             moved = self._machine.events[event].trigger(probe, guard_input=guard_input)
         except MachineError:  # the table and the machine disagree: a bug, but never a silent move
             raise InvalidTransition(event, state, allowed) from None
         if not moved:
             raise GuardRefused(event, state, allowed, probe.refused_by or "?", probe.refusal or "refused")
-        return Decision(event=event, from_state=state, to_state=probe.state)
+        new_facts = apply_effect(definition, event, facts, data, reason, role, at)
+        return Decision(event=event, from_state=state, to_state=probe.state, facts=new_facts)
+
+
+def apply_effect(
+    definition: Definition,
+    event: str,
+    facts: Mapping[str, Any],
+    data: Mapping[str, Any],
+    reason: str | None,
+    role: str,
+    at: str,
+) -> dict[str, Any]:
+    """The facts after ``event``; used when deciding and again when replaying the audit trail."""
+    ev = definition.event(event)
+    if ev is None or ev.effect is None:
+        return dict(facts)
+    return ev.effect(EffectInput(facts=facts, data=data, reason=reason, role=role, at=at))

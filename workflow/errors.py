@@ -71,9 +71,11 @@ class GuardRefused(InvalidTransition):
     """A guard from the definition table refused; ``guard`` names it, ``reason`` says why."""
 
     def __init__(self, event: str, state: str, allowed: Sequence[str], guard: str, reason: str) -> None:
+        super().__init__(event, state, allowed)
         self.guard = guard
         self.reason = reason
-        super().__init__(event, state, allowed, f"guard {guard!r} refused: {reason}")
+        # the state allows the event, so listing the allowed events would only distract
+        self.args = (f"cannot {event} a case in state {state!r}: guard {guard!r} refused: {reason}",)
 
 
 class PermissionDenied(SecondOpinionError):

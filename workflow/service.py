@@ -20,7 +20,7 @@ from . import privacy
 from .audit import ACCEPTED, GENESIS, AuditRecord, Finding, VerifyReport, seal, verify_case
 from .case import Actor, Case, Transition, new_case_id
 from .clock import Clock, as_utc, utc_iso
-from .definitions import OPEN_EVENT
+from .definitions import OPEN_EVENT, RouteVersion, initial_facts
 from .engine import Engine
 from .errors import (
     AuditIntegrityError,
@@ -104,16 +104,17 @@ class CaseService:
         self._check_actor(actor)
         self._check_key(idempotency_key)
         privacy.check_patient_ref(patient_ref)
-        if route not in self.definition.route_names:
+        route_rules = self.definition.route(route)
+        if route_rules is None:
             raise ValidationError("route", f"{route!r} is not a route; known: {', '.join(self.definition.route_names)}")
-        if actor.role not in self.definition.open_roles:
-            raise PermissionDenied(actor.role, OPEN_EVENT, self.definition.open_roles)
+        if not self.definition.may(actor.role, OPEN_EVENT):
+            raise PermissionDenied(actor.role, OPEN_EVENT, self.definition.roles_for(OPEN_EVENT))
         now = self._clock.now()
         occurred = self._occurred(occurred_at, now)
         identity = None if bsn is None else privacy.bsn_hash(bsn, self._require_identity_key())
         fingerprint = _fingerprint(idempotency_key, OPEN_EVENT, patient_ref, route, actor, occurred_at, identity)
         return self._retrying(
-            lambda: self._open(patient_ref, route, actor, occurred, now, idempotency_key, fingerprint, identity)
+            lambda: self._open(patient_ref, route_rules, actor, occurred, now, idempotency_key, fingerprint, identity)
         )
 
     def fire(
@@ -219,7 +220,7 @@ class CaseService:
     def _open(
         self,
         patient_ref: str,
-        route: str,
+        route: RouteVersion,
         actor: Actor,
         occurred: datetime,
         now: datetime,
@@ -245,7 +246,12 @@ class CaseService:
                 occurred_at=occurred,
                 recorded_at=now,
                 idempotency_key=key,
-                payload={"patient_ref": patient_ref, "route": route, **({"bsn_hmac": identity} if identity else {})},
+                payload={
+                    "patient_ref": patient_ref,
+                    "route": route.name,
+                    "route_version": route.version,
+                    **({"bsn_hmac": identity} if identity else {}),
+                },
                 reason=None,
                 refusal=None,
                 prev_hash=GENESIS,
@@ -253,13 +259,14 @@ class CaseService:
             case = Case(
                 id=case_id,
                 patient_ref=patient_ref,
-                route=route,
+                route=route.name,
                 state=self.definition.initial,
                 version=1,
                 opened_at=occurred,
                 updated_at=now,
                 audit_head=record.hash,
                 audit_count=1,
+                facts=initial_facts(route),
                 bsn_hash=identity,
             )
             uow.cases.add(case)
@@ -292,7 +299,9 @@ class CaseService:
                 if reason is not None:
                     privacy.check_text("reason", reason)
                 privacy.check_payload(data)
-                decision = self._engine.decide(case.state, event, actor.role, reason, data)
+                decision = self._engine.decide(
+                    case.state, event, actor.role, reason, data, case.facts, self._route_of(case), utc_iso(occurred)
+                )
             except SecondOpinionError as refusal:
                 self._record_refusal(uow, case, event, actor, now, key, refusal)
                 raise
@@ -309,7 +318,7 @@ class CaseService:
                 reason=reason,
                 refusal=None,
             )
-            moved = case.moved(decision.to_state, now).chained(record.hash)
+            moved = case.moved(decision.to_state, now, decision.facts).chained(record.hash)
             if not uow.cases.update(moved, expected_version=case.version, expected_audit_count=case.audit_count):
                 raise ConcurrentUpdate(case_id, case.version, case.version + 1)
             return _write_accepted(uow, record, moved.version, fingerprint)
@@ -345,6 +354,13 @@ class CaseService:
             raise ConcurrentUpdate(case.id, case.version, case.version + 1)
         uow.audit.append(record)
         uow.commit()
+
+    def _route_of(self, case: Case) -> RouteVersion:
+        version = case.facts.get("route_version", 1)
+        rules = self.definition.route(case.route, version)
+        if rules is None:
+            raise ValidationError("route", f"case is on {case.route} version {version}, which this library lacks")
+        return rules
 
     @staticmethod
     def _check_key(key: str | None) -> None:
