@@ -1,0 +1,135 @@
+"""One end-to-end scenario per seed page in ../shared/seeds/, each told the way the page tells it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.conftest import CONSENT, CONSULTANT, DESK, DOCTOR, FIRST, GP, NO_CIRCUMSTANCES, PATIENT
+from workflow import DEFINITION, GuardRefused, decide_coverage
+
+pytestmark = pytest.mark.parametrize("db_url", ["memory", "sqlite"], indirect=True)
+
+
+def events_of(service, case_id):
+    return [(r.event, r.outcome) for r in service.history(case_id)]
+
+
+def test_000_pno_basic_insurance_referral_and_return(service):
+    """A referral by the first provider, the opinion, and back to the first provider; the basic
+    insurance covers it when the five conditions hold, with the deductible."""
+    case_id = service.open_case("PX-000", actor=PATIENT).case_id
+    service.fire(case_id, "record_circumstances", actor=FIRST, data=NO_CIRCUMSTANCES)
+    service.fire(case_id, "give_consent", actor=PATIENT, data=CONSENT)
+    service.fire(case_id, "refer", actor=FIRST)
+    service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "letter"})
+    for event in ("receive_dossier", "review", "return_advice"):
+        service.fire(case_id, event, actor=DOCTOR)
+    service.fire(case_id, "hand_back", actor=DESK)
+    assert service.case(case_id).state == "back_to_first_provider"
+    facts = {
+        "route": "domestic",
+        "purpose": "treatment",
+        "care_in_basic_package": True,
+        "same_specialty": True,
+        "referral_by": "first_provider",
+        "returns_to_first_provider": True,
+        "gp_or_obstetric_care": False,
+    }
+    decision = decide_coverage(facts, "pno-basic")
+    assert decision.covered and decision.deductible_applies
+    assert service.verify().ok
+
+
+def test_001_refusal_escalation_and_gp_referral(service):
+    """The treating doctor refuses for a serious reason; the patient turns to the care consultant;
+    the GP refers instead. The refusal does not end the case."""
+    case_id = service.open_case("PX-001", actor=PATIENT).case_id
+    service.fire(case_id, "refuse_referral", actor=FIRST, reason="fourth request without new arguments")
+    with pytest.raises(GuardRefused) as refused:
+        service.fire(case_id, "refer", actor=FIRST)
+    assert refused.value.guard == "gp_after_refusal"
+    service.fire(case_id, "escalate", actor=PATIENT, reason="disagrees with the treating doctor")
+    service.fire(case_id, "refer", actor=GP)
+    case = service.case(case_id)
+    assert case.state == "referred"
+    assert case.facts["referral_refused"]["reason"] == "fourth request without new arguments"
+    assert case.facts["escalations"][0]["by"] == "patient"
+    assert events_of(service, case_id) == [
+        ("open", "accepted"), ("refuse_referral", "accepted"), ("refer", "rejected"), ("escalate", "accepted"),
+        ("refer", "accepted")]  # fmt: skip
+    assert service.verify().ok
+
+
+def test_002_consent_and_the_doctor_decides_on_an_appointment(service):
+    """The dossier moves only with the patient's own request or written consent; the other doctor
+    decides whether to see the patient before advising."""
+    case_id = service.open_case("PX-002", actor=PATIENT).case_id
+    service.fire(case_id, "record_circumstances", actor=PATIENT, data=NO_CIRCUMSTANCES)
+    service.fire(case_id, "refer", actor=GP)
+    with pytest.raises(GuardRefused, match="no consent recorded"):
+        service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "letter"})
+    service.fire(case_id, "give_consent", actor=PATIENT, data={"basis": "own_request", "scope": "dossier"})
+    service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "letter"})
+    service.fire(case_id, "receive_dossier", actor=DOCTOR)
+    service.fire(case_id, "require_consultation", actor=DOCTOR)
+    with pytest.raises(GuardRefused, match="must be seen first"):
+        service.fire(case_id, "review", actor=DOCTOR)
+    service.fire(case_id, "record_consultation", actor=DOCTOR)
+    service.fire(case_id, "review", actor=DOCTOR)
+    service.fire(case_id, "return_advice", actor=DOCTOR)
+    assert service.case(case_id).state == "advice_returned"
+    assert service.verify().ok
+
+
+def test_003_required_data_insured_abroad_and_transfer_of_care(service):
+    """Treated abroad: an MRSA check; imaging: results and the scans; insured abroad: the costs
+    team first. Missing items block the dossier; a waiver is recorded with its reason. By
+    exception, care moves to the second-opinion provider."""
+    case_id = service.open_case("PX-003", actor=PATIENT).case_id
+    service.fire(case_id, "record_circumstances", actor=PATIENT, data={
+        "treated_abroad": True, "insured_abroad": True, "has_pathology": True, "has_imaging": True})  # fmt: skip
+    service.fire(case_id, "give_consent", actor=PATIENT, data=CONSENT)
+    with pytest.raises(GuardRefused, match="contact the provider's costs team first"):
+        service.fire(case_id, "refer", actor=GP)
+    service.fire(case_id, "contact_costs_team", actor=DESK)
+    service.fire(case_id, "refer", actor=GP)
+    service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "letter"})
+    with pytest.raises(GuardRefused, match="still missing: pathology, imaging_results, imaging, mrsa"):
+        service.fire(case_id, "receive_dossier", actor=DOCTOR)
+    service.fire(case_id, "waive_item", actor=DOCTOR, reason="report requested, arrives after review", data={
+        "item": "pathology"})  # fmt: skip
+    for item in ("imaging_results", "imaging", "mrsa"):
+        service.fire(case_id, "receive_item", actor=DESK, data={"item": item})
+    service.fire(case_id, "receive_dossier", actor=DOCTOR)
+    service.fire(case_id, "review", actor=DOCTOR)
+    service.fire(case_id, "return_advice", actor=DOCTOR)
+    service.fire(case_id, "transfer_care", actor=FIRST, reason="advised treatment only offered here")
+    case = service.case(case_id)
+    assert case.state == "care_transferred" and DEFINITION.state("care_transferred").terminal
+    assert case.facts["checklist"]["pathology"] == {
+        "status": "waived", "at": case.facts["checklist"]["pathology"]["at"],
+        "reason": "report requested, arrives after review"}  # fmt: skip
+    assert service.verify().ok
+
+
+def test_004_royal_doctors_registered_by_the_care_consultant(service, clock):
+    """No referral: the care consultant registers the request; the report is due 18 working days
+    after the complete dossier, whose moment is recorded; ZorgActief covers it, basic does not."""
+    case_id = service.open_case("PX-004", actor=CONSULTANT, route="royal-doctors").case_id
+    service.fire(case_id, "record_circumstances", actor=CONSULTANT, data=NO_CIRCUMSTANCES)
+    service.fire(case_id, "give_consent", actor=PATIENT, data=CONSENT)
+    with pytest.raises(GuardRefused, match="made by: care_consultant"):
+        service.fire(case_id, "refer", actor=GP)
+    service.fire(case_id, "refer", actor=CONSULTANT)
+    service.fire(case_id, "receive_item", actor=CONSULTANT, data={"item": "letter"})
+    clock.advance(timedelta(days=2))
+    receipt = service.fire(case_id, "receive_dossier", actor=CONSULTANT)
+    case = service.case(case_id)
+    assert case.facts["dossier_complete_at"] == receipt.occurred_at
+    assert DEFINITION.route("royal-doctors", case.facts["route_version"]).report_due_working_days == 18
+    facts = {"route": "royal-doctors", "purpose": "diagnosis"}
+    assert decide_coverage(facts, "interpolis-zorgactief").covered
+    assert not decide_coverage(facts, "interpolis-basic").covered
+    assert service.verify().ok
