@@ -94,19 +94,40 @@ def states_markdown(definition: Definition = DEFINITION) -> str:
     return "\n".join(out) + "\n"
 
 
-def domain_markdown() -> str:
+def domain_markdown(definition: Definition = DEFINITION) -> str:
     """``docs/domain.md``: the seeds' rules as this library encodes them, generated from the tables."""
     yes_no = {True: "yes", False: "no"}
     out = [
         "# The domain: rules from the seeds",
         "",
-        "<!-- Generated from workflow/coverage.py and workflow/glossary.py by `second-opinion diagram --domain`;"
+        "<!-- Generated from workflow/definitions.py, rules.py, coverage.py and glossary.py by `second-opinion diagram --domain`;"
         " do not edit by hand (tests/test_docs.py fails when this file is stale). -->",
         "",
         "Every rule cites the source page in `../shared/seeds/` it comes from, by number: 000 (PNO Zorg,"
         " basic-insurance conditions), 001 (MIND Korrelatie, asking and refusal), 002 (Jeroen Bosch"
         " Ziekenhuis, how to ask), 003 (UMC Utrecht, required data), 004 (Interpolis, domestic, Royal"
-        " Doctors and online). The life cycle itself is in [states.md](states.md).",
+        " Doctors and online). The life cycle itself, with the permission table, the routes and the"
+        " dossier checklist, is in [states.md](states.md).",
+        "",
+        "## Process rules",
+        "",
+        "Each rule is a guard in `workflow/rules.py`, attached to events in `workflow/definitions.py`.",
+        "A refused command is recorded in the case's audit trail with the guard's name and message.",
+        "",
+        "| rule (guard) | what it demands | checked on |",
+        "|---|---|---|",
+    ]
+    guards: dict[str, tuple[str, list[str]]] = {}
+    for event in definition.events:
+        for guard in event.guards:
+            guards.setdefault(guard.name, (guard.description, []))[1].append(event.name)
+    out += [f"| `{name}` | {text} | {', '.join(f'`{e}`' for e in events)} |" for name, (text, events) in guards.items()]
+    out += [
+        "",
+        "What a case has had recorded (its *facts*: consent, checklist items, circumstances, the refusal"
+        " of a referral, escalations, the moment the dossier was complete, the route version) changes only"
+        " through the effects of the fact-recording events listed in [states.md](states.md), and"
+        " `audit verify` rebuilds the facts from the audit trail and compares them with the stored ones.",
         "",
         "## Coverage decision",
         "",
