@@ -100,8 +100,9 @@ def domain_markdown(definition: Definition = DEFINITION) -> str:
     out = [
         "# The domain: rules from the seeds",
         "",
-        "<!-- Generated from workflow/definitions.py, rules.py, coverage.py and glossary.py by `second-opinion diagram --domain`;"
-        " do not edit by hand (tests/test_docs.py fails when this file is stale). -->",
+        "<!-- Generated from workflow/definitions.py, rules.py, coverage.py and glossary.py"
+        " by `second-opinion diagram --domain`; do not edit by hand"
+        " (tests/test_docs.py fails when this file is stale). -->",
         "",
         "Every rule cites the source page in `../shared/seeds/` it comes from, by number: 000 (PNO Zorg,"
         " basic-insurance conditions), 001 (MIND Korrelatie, asking and refusal), 002 (Jeroen Bosch"
