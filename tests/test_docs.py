@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from workflow.coverage import RULES
 from workflow.definitions import DEFINITION
 from workflow.docs import domain_markdown, mermaid, states_markdown
+from workflow.glossary import SEEDS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -52,3 +56,17 @@ def test_readme_python_example_runs(capsys) -> None:
 def test_domain_doc_matches_the_tables() -> None:
     committed = (DOCS / "domain.md").read_text()
     assert committed == domain_markdown(), "docs/domain.md is stale: run `second-opinion diagram --domain`"
+
+
+def test_seed_citations_name_real_pages() -> None:
+    """Every seed number cited in the tables is one of the five pages, and those files exist."""
+    numbers = {number for number, _, _ in SEEDS}
+    cited: list[str] = []
+    for row in (*DEFINITION.states, *DEFINITION.events, *DEFINITION.routes, *DEFINITION.roles):
+        cited += [part.strip() for part in row.source.split(",") if part.strip()]
+    cited += [part.strip() for rule in RULES for part in rule.seed.split(",")]
+    assert cited and set(cited) <= numbers
+    seeds_dir = DOCS.parent.parent / "shared" / "seeds"
+    if not seeds_dir.is_dir():
+        pytest.skip(f"{seeds_dir} is not beside this checkout (CI has it)")
+    assert {name for _, name, _ in SEEDS} <= {p.name for p in seeds_dir.iterdir()}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import coverage
 from .definitions import DEFINITION, OPEN_EVENT, SAME, Definition, Event
-from .glossary import GLOSSARY
+from .glossary import GLOSSARY, SEEDS
 
 
 def mermaid(definition: Definition = DEFINITION) -> str:
@@ -109,6 +109,10 @@ def domain_markdown(definition: Definition = DEFINITION) -> str:
         " Ziekenhuis, how to ask), 003 (UMC Utrecht, required data), 004 (Interpolis, domestic, Royal"
         " Doctors and online). The life cycle itself, with the permission table, the routes and the"
         " dossier checklist, is in [states.md](states.md).",
+        "",
+        "| seed | file in `../shared/seeds/` | what it contributes |",
+        "|---|---|---|",
+        *(f"| {number} | `{name}` | {about} |" for number, name, about in SEEDS),
         "",
         "## Process rules",
         "",

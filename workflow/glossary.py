@@ -1,6 +1,15 @@
-"""Dutch terms a reader of the seeds and of this code meets, with their English meaning."""
+"""Dutch terms a reader of the seeds and of this code meets, with their English meaning, and
+the seed pages themselves: every rule in this library cites one by its number."""
 
 from __future__ import annotations
+
+SEEDS = (
+    ("000", "000_4a57f5f113efd609.txt", "PNO Zorg: the five conditions of the basic insurance, deductible, exclusions"),
+    ("001", "001_25b4bef80c6c4524.txt", "MIND Korrelatie: asking, refusal only for serious reasons, GP referral"),
+    ("002", "002_10fbdcd2b18347d8.txt", "Jeroen Bosch Ziekenhuis: how to ask, written consent, the doctor decides"),
+    ("003", "003_73f1ed2d8e283d6a.txt", "UMC Utrecht: the data required, seeing the patient, transfer of care"),
+    ("004", "004_295d5ca8f82634d0.txt", "Interpolis: domestic, Royal Doctors (18 working days), 2e arts online"),
+)
 
 GLOSSARY = (
     ("WGBO", "Wet op de geneeskundige behandelingsovereenkomst", "the Dutch law on the treatment "
