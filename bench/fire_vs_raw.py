@@ -28,10 +28,24 @@ from storage import initialise
 from workflow import Actor, FixedClock
 
 DESK = Actor("bench-desk", "coordinator")
+GP = Actor("bench-gp", "gp")
+DOCTOR = Actor("bench-dr", "second_opinion_doctor")
 ROUNDS = 5
-# Every timed command is a real, accepted transition: cases are opened before the clock starts
-# and each is walked along the main path, one event per command.
-PATH = ("refer", "receive_dossier", "review", "return_advice", "hand_back")
+# Every timed command is a real, accepted command by a permitted role: cases are opened before
+# the clock starts and each is walked along the happy path, one command at a time.
+PATH = (
+    ("record_circumstances", DESK, {"treated_abroad": False, "insured_abroad": False, "has_pathology": False,
+                                    "has_imaging": False}),
+    ("give_consent", DESK, {"basis": "written", "scope": "full dossier"}),
+    ("refer", GP, {}),
+    ("receive_item", DOCTOR, {"item": "letter"}),
+    ("receive_dossier", DOCTOR, {}),
+    ("review", DOCTOR, {}),
+    ("return_advice", DOCTOR, {}),
+    ("hand_back", DESK, {}),
+)  # fmt: skip
+# what the raw floor writes into the facts column: a typical case's facts
+FACTS = json.dumps({"route_version": 1, "consent": {"basis": "written", "scope": "full dossier"}})
 
 
 def timed(fn: Callable[[], None], n: int) -> float:
@@ -49,12 +63,12 @@ def library_fire(url: str, n: int) -> float:
     clock = FixedClock(datetime(2026, 11, 23, 9, tzinfo=UTC))
     service = connect(url, clock=clock)
     cases = [service.open_case("PX-BENCH", actor=DESK).case_id for _ in range(-(-n * ROUNDS // len(PATH)))]
-    pending = [(case_id, event) for case_id in cases for event in reversed(PATH)]
+    pending = [(case_id, step) for case_id in cases for step in reversed(PATH)]
 
     def one() -> None:
-        case_id, event = pending.pop()
+        case_id, (event, actor, data) = pending.pop()
         clock.advance(timedelta(microseconds=1))
-        service.fire(case_id, event, actor=DESK)
+        service.fire(case_id, event, actor=actor, data=data)
 
     try:
         return timed(one, n)
@@ -74,7 +88,8 @@ def raw_sqlite(path: Path, n: int) -> float:
     conn.execute("PRAGMA synchronous=NORMAL")
     case_id = uuid.uuid4().hex
     conn.execute(
-        "INSERT INTO cases VALUES (?, 'PX', 'domestic', 'requested', 1, ?, ?, ?, 1)",
+        "INSERT INTO cases (id, patient_ref, route, state, version, opened_at, updated_at, audit_head, audit_count) "
+        "VALUES (?, 'PX', 'domestic', 'requested', 1, ?, ?, ?, 1)",
         (case_id, "2026-11-23 09:00:00.000000", "2026-11-23 09:00:00.000000", "0" * 64),
     )
     counter = [1]
@@ -86,9 +101,9 @@ def raw_sqlite(path: Path, n: int) -> float:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
         conn.execute(
-            "UPDATE cases SET state=?, version=?, updated_at=?, audit_head=?, audit_count=? "
+            "UPDATE cases SET state=?, version=?, updated_at=?, audit_head=?, audit_count=?, facts=? "
             "WHERE id=? AND version=? AND audit_count=?",
-            ("referred", seq, now, digest, seq, case_id, seq - 1, seq - 1),
+            ("referred", seq, now, digest, seq, FACTS, case_id, seq - 1, seq - 1),
         )
         conn.execute(
             "INSERT INTO case_transitions (case_id, version, event, from_state, to_state, occurred_at, audit_seq) "
@@ -115,7 +130,8 @@ def raw_postgres(url: str, n: int) -> float:
     case_id = uuid.uuid4().hex
     with conn.transaction():
         conn.execute(
-            "INSERT INTO cases VALUES (%s, 'PX', 'domestic', 'requested', 1, now(), now(), %s, 1)",
+            "INSERT INTO cases (id, patient_ref, route, state, version, opened_at, updated_at, audit_head, audit_count)"
+            " VALUES (%s, 'PX', 'domestic', 'requested', 1, now(), now(), %s, 1)",
             (case_id, "0" * 64),
         )
     counter = [1]
@@ -127,9 +143,9 @@ def raw_postgres(url: str, n: int) -> float:
         with conn.transaction():
             conn.execute("SELECT * FROM cases WHERE id = %s FOR UPDATE", (case_id,)).fetchone()
             conn.execute(
-                "UPDATE cases SET state=%s, version=%s, updated_at=%s, audit_head=%s, audit_count=%s "
+                "UPDATE cases SET state=%s, version=%s, updated_at=%s, audit_head=%s, audit_count=%s, facts=%s "
                 "WHERE id=%s AND version=%s AND audit_count=%s",
-                ("referred", seq, now, digest, seq, case_id, seq - 1, seq - 1),
+                ("referred", seq, now, digest, seq, FACTS, case_id, seq - 1, seq - 1),
             )
             conn.execute(
                 "INSERT INTO case_transitions (case_id, version, event, from_state, to_state, occurred_at, audit_seq)"

@@ -144,7 +144,9 @@ class Compiled:
             raise ValueError("naive datetime refused: store timezone-aware UTC")
         value = value.astimezone(UTC)
         # SQLite has no timestamp type: fixed-width UTC text sorts and compares correctly
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f") if self.dialect == "sqlite" else value
+        if self.dialect == "sqlite":
+            return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        return value
 
     def ts_out(self, value: Any) -> datetime:
         if isinstance(value, str):
@@ -152,24 +154,25 @@ class Compiled:
         return value.astimezone(UTC)  # type: ignore[no-any-return]
 
     def params(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._in(k, v) for k, v in values.items()}
+        """Values as the driver takes them; only the few keys that need it are converted."""
+        out = dict(values)
+        for name in _TIMESTAMPS.intersection(out):
+            if out[name] is not None:
+                out[name] = self.ts_in(out[name])
+        for name in _JSON.intersection(out):
+            if out[name] is not None:
+                out[name] = encode_payload(out[name])
+        return out
 
     def row(self, names: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
-        return {name: self._out(name, value) for name, value in zip(names, values, strict=True)}
-
-    def _in(self, name: str, value: Any) -> Any:
-        if value is None:
-            return None
-        if name in _TIMESTAMPS:
-            return self.ts_in(value)
-        return encode_payload(value) if name in _JSON else value
-
-    def _out(self, name: str, value: Any) -> Any:
-        if value is None:
-            return None
-        if name in _TIMESTAMPS:
-            return self.ts_out(value)
-        return json.loads(value) if name in _JSON else value
+        out = dict(zip(names, values, strict=True))
+        for name in _TIMESTAMPS.intersection(out):
+            if out[name] is not None:
+                out[name] = self.ts_out(out[name])
+        for name in _JSON.intersection(out):
+            if out[name] is not None:
+                out[name] = json.loads(out[name])
+        return out
 
 
 def encode_payload(payload: Any) -> str:

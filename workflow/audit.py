@@ -86,7 +86,8 @@ def compute_hash(record: AuditRecord) -> str:
 def seal(**fields: Any) -> AuditRecord:
     """Build a record and fill in its hash; ``fields`` are every field but ``hash``."""
     draft = AuditRecord(hash="", **fields)
-    return AuditRecord(**{**draft.__dict__, "hash": compute_hash(draft)})
+    object.__setattr__(draft, "hash", compute_hash(draft))  # sealed once, here, before anyone sees it
+    return draft
 
 
 # --- replay and verification ------------------------------------------------------------------

@@ -48,8 +48,12 @@ class Case:
     bsn_hash: str | None = None
     """HMAC of the patient's BSN when one was given at opening; never the BSN itself."""
 
-    def moved(self, to_state: str, at: datetime, facts: Mapping[str, Any]) -> Case:
-        return replace(self, state=to_state, version=self.version + 1, updated_at=at, facts=facts)
+    def moved(self, to_state: str, at: datetime, facts: Mapping[str, Any], head: str) -> Case:
+        """The case after an accepted command whose audit record has hash ``head``."""
+        return replace(
+            self, state=to_state, version=self.version + 1, updated_at=at, facts=facts,
+            audit_head=head, audit_count=self.audit_count + 1,
+        )  # fmt: skip
 
     def chained(self, head: str) -> Case:
         return replace(self, audit_head=head, audit_count=self.audit_count + 1)

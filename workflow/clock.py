@@ -73,7 +73,8 @@ def utc_iso(value: datetime) -> str:
     The audit hash is computed over this text, so it must not vary with how a backend hands a
     timestamp back (offset, precision, tz object).
     """
-    return as_utc(value, "timestamp").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat with fixed microseconds equals strftime("%Y-%m-%dT%H:%M:%S.%fZ"), several times faster
+    return as_utc(value, "timestamp").replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def local(value: datetime) -> datetime:

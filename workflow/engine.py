@@ -59,6 +59,10 @@ class Engine:
 
     def __init__(self, definition: Definition = DEFINITION) -> None:
         self.definition = definition
+        self._known_items = tuple(item.name for item in definition.checklist)
+        self._route_versions = {
+            name: tuple(r.version for r in definition.routes if r.name == name) for name in definition.route_names
+        }
         self._machine = Machine(
             model=None,
             states=[s.name for s in definition.states],
@@ -117,8 +121,8 @@ class Engine:
             referral_roles=route.referral_roles,
             consultation_required=route.consultation_required,
             required_items=definition.required_items(facts),
-            known_items=tuple(item.name for item in definition.checklist),
-            route_versions=tuple(r.version for r in definition.routes if r.name == route.name),
+            known_items=self._known_items,
+            route_versions=self._route_versions.get(route.name, ()),
         )
         probe = _Probe(state)
         try:

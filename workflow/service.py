@@ -318,7 +318,7 @@ class CaseService:
                 reason=reason,
                 refusal=None,
             )
-            moved = case.moved(decision.to_state, now, decision.facts).chained(record.hash)
+            moved = case.moved(decision.to_state, now, decision.facts, record.hash)
             if not uow.cases.update(moved, expected_version=case.version, expected_audit_count=case.audit_count):
                 raise ConcurrentUpdate(case_id, case.version, case.version + 1)
             return _write_accepted(uow, record, moved.version, fingerprint)
