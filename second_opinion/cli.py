@@ -23,13 +23,14 @@ import typer
 from rich.console import Console
 
 from storage import DEFAULT_URL
-from storage.db import redact
+from storage.db import redact as redact_url
 from workflow.case import Actor
 from workflow.clock import AMSTERDAM, parse_instant
 from workflow.coverage import decide_all, decide_coverage, policy_ids
 from workflow.definitions import DEFINITION
 from workflow.docs import domain_markdown, mermaid, states_markdown
 from workflow.errors import SecondOpinionError, ValidationError
+from workflow.privacy import redact
 from workflow.service import CaseService
 
 from . import render
@@ -80,9 +81,10 @@ def _guard(as_json: bool = False) -> Iterator[None]:
     try:
         yield
     except SecondOpinionError as exc:
+        message = redact(str(exc))  # errors may quote what was typed; never a BSN
         if as_json:
-            _print_json({"error": {"type": type(exc).__name__, "message": str(exc)}})
-        err.print(f"error: {exc}", markup=False)
+            _print_json({"error": {"type": type(exc).__name__, "message": message}})
+        err.print(f"error: {message}", markup=False)
         raise typer.Exit(1) from None
 
 
@@ -117,7 +119,7 @@ def init_command(db: Db = None) -> None:
     """Create the database schema, or upgrade it to this version's."""
     with _guard():
         revision = init(db)
-        out.print(f"initialised {redact(database_url(db))} at schema revision {revision}", markup=False)
+        out.print(f"initialised {redact_url(database_url(db))} at schema revision {revision}", markup=False)
 
 
 @app.command("open")

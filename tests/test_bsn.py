@@ -15,7 +15,7 @@ from second_opinion.cli import app
 from tests.conftest import BACKENDS, DESK, GP, SQL_BACKENDS, sql_engine
 from workflow import ValidationError
 from workflow.errors import ConfigurationError
-from workflow.privacy import bsn_hash, validate_bsn
+from workflow.privacy import bsn_hash, redact, validate_bsn
 
 KEY = b"k" * 32
 BSN, OTHER_BSN = "111222333", "123456782"
@@ -139,3 +139,24 @@ def test_cli_reads_the_bsn_from_stdin_only(tmp_path, monkeypatch):
     assert empty.exit_code == 1 and "stdin was empty" in empty.stderr
     for command in (["history", opened.stdout.strip()], ["audit", "export"], ["show", opened.stdout.strip()]):
         assert BSN not in runner.invoke(app, [*command, "--db", db]).output
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_bsn_typed_in_the_wrong_place_is_never_stored_nor_echoed(service, db_url):
+    """Event names, idempotency keys and case ids are user input too."""
+    case_id = service.open_case("PX-1", actor=DESK).case_id
+    with pytest.raises(ValidationError, match="lower-case name") as refused:
+        service.fire(case_id, BSN, actor=DESK)
+    assert BSN not in str(refused.value)
+    with pytest.raises(ValidationError, match="idempotency key"):
+        service.fire(case_id, "withdraw", actor=DESK, reason="x", idempotency_key=f"retry-{BSN}")
+    assert len(service.history(case_id)) == 1
+    runner = CliRunner()
+    for args in (["show", BSN], ["fire", BSN, "refer"], ["open", "--patient-ref", "PX-1", "--route", BSN]):
+        result = runner.invoke(app, [*args, "--db", db_url, "--json"])
+        assert result.exit_code == 1 and BSN not in result.output, result.output
+        assert "[BSN removed]" in result.stderr or "BSN" in result.stderr
+
+
+def test_redaction_masks_only_bsns():
+    assert redact(f"case {BSN} and order 123456789") == "case [BSN removed] and order 123456789"

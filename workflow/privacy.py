@@ -74,6 +74,14 @@ def contains_bsn(text: str) -> bool:
     return any(is_bsn(run) for run in _DIGIT_RUNS.findall(text))
 
 
+def redact(text: str) -> str:
+    """Mask anything BSN-like: the last line of defence for messages that quote user input."""
+    return _DIGIT_RUNS.sub(lambda m: "[BSN removed]" if is_bsn(m.group()) else m.group(), text)
+
+
+EVENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
 def check_patient_ref(ref: str) -> str:
     if not PATIENT_REF_PATTERN.fullmatch(ref):
         raise ValidationError(

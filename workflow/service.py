@@ -132,6 +132,10 @@ class CaseService:
         """Move a case by ``event``; raises the refusal (after recording it) if not allowed."""
         self._check_actor(actor)
         self._check_key(idempotency_key)
+        if not privacy.EVENT_NAME.fullmatch(event):
+            raise ValidationError(
+                "event", "must be a lower-case name such as 'refer' (see `second-opinion fire --help`)"
+            )
         data = dict(data or {})
         _check_json(data)
         fingerprint = _fingerprint(idempotency_key, case_id, event, actor, reason, data, expect_version, occurred_at)
@@ -346,7 +350,7 @@ class CaseService:
             occurred_at=now,
             payload={},
             reason=None,
-            refusal=f"{type(refusal).__name__}: {refusal}",
+            refusal=privacy.redact(f"{type(refusal).__name__}: {refusal}"),
         )
         if not uow.cases.update(
             case.chained(record.hash), expected_version=case.version, expected_audit_count=case.audit_count
@@ -366,6 +370,8 @@ class CaseService:
     def _check_key(key: str | None) -> None:
         if key is not None and not (1 <= len(key) <= 200 and key.isprintable()):
             raise ValidationError("idempotency key", "must be 1-200 printable characters")
+        if key is not None:
+            privacy.check_text("idempotency key", key)
 
     def _check_actor(self, actor: Actor) -> None:
         for what, value in (("actor id", actor.id), ("on-behalf-of", actor.on_behalf_of)):
