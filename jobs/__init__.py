@@ -1,1 +1,11 @@
-"""Scheduled deadline work (arrives with the deadlines issue)."""
+"""Scheduled work: the deadline sweep and the delivery of outbox notifications.
+
+Both call only the service layer (:class:`workflow.deadline_service.DeadlineService`); the
+deadlines themselves live in the database, not in the scheduler, so any number of workers can
+run and a restart catches up on everything that fell due while none was running.
+"""
+
+from .delivery import Delivery, DeliveryReport
+from .worker import Worker
+
+__all__ = ["Delivery", "DeliveryReport", "Worker"]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 
 from storage import DEFAULT_URL, initialise, open_backend
+from workflow.calendars import Calendars, Closure
 from workflow.clock import Clock, FixedClock, SystemClock, parse_instant
+from workflow.deadline_service import Channel, DeadlineService
 from workflow.errors import ConfigurationError
 from workflow.service import CaseService
 
@@ -15,6 +19,9 @@ ENV_DB = "SECOND_OPINION_DB"
 ENV_CLOCK = "SECOND_OPINION_CLOCK"
 ENV_SECRET = "SECOND_OPINION_SECRET"
 ENV_SECRET_FILE = "SECOND_OPINION_SECRET_FILE"
+ENV_WEBHOOK = "SECOND_OPINION_WEBHOOK_URL"
+ENV_CLOSURES = "SECOND_OPINION_CLOSURES"
+ENV_ORGANISATION = "SECOND_OPINION_ORGANISATION"
 MIN_SECRET_BYTES = 32
 
 
@@ -49,6 +56,55 @@ def identity_key_from_env(env: Mapping[str, str] = os.environ) -> bytes | None:
     return key
 
 
+def load_closures(path: str | Path) -> list[Closure]:
+    """Organisation closure days from a JSON file: a list of objects with ``organisation``,
+    ``date`` (YYYY-MM-DD) and ``reason``. Any malformed entry refuses the whole file."""
+    where = f"closures file {path}"
+    try:
+        entries = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(where, f"cannot be read ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ConfigurationError(where, f"is not JSON ({exc})") from None
+    if not isinstance(entries, list):
+        raise ConfigurationError(where, "must hold a JSON list of {organisation, date, reason} objects")
+    closures = []
+    for number, entry in enumerate(entries, start=1):
+        try:
+            day = date.fromisoformat(entry["date"])
+            closures.append(Closure(str(entry["organisation"]), day, str(entry["reason"])))
+        except (KeyError, TypeError, ValueError) as exc:
+            problem = f"entry {number} needs organisation, date (YYYY-MM-DD) and reason ({exc})"
+            raise ConfigurationError(where, problem) from None
+    return closures
+
+
+def calendars_from_env(env: Mapping[str, str] = os.environ) -> Calendars:
+    """``$SECOND_OPINION_ORGANISATION`` with ``$SECOND_OPINION_CLOSURES`` layers that
+    organisation's closure days on every calendar deadlines use."""
+    organisation = env.get(ENV_ORGANISATION) or None
+    closures = load_closures(env[ENV_CLOSURES]) if env.get(ENV_CLOSURES) else []
+    if closures and organisation is None:
+        raise ConfigurationError(ENV_ORGANISATION, f"name the organisation whose closures {ENV_CLOSURES} applies")
+    return Calendars(organisation, closures)
+
+
+def channels_from_env(env: Mapping[str, str] = os.environ) -> list[Channel]:
+    """Notifications always go to the log; ``$SECOND_OPINION_WEBHOOK_URL`` adds a webhook."""
+    channels = [Channel("log")]
+    url = env.get(ENV_WEBHOOK)
+    if url:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigurationError(ENV_WEBHOOK, f"{url!r} is not an http(s) URL")
+        channels.append(Channel("webhook", url))
+    return channels
+
+
+def connect_deadlines(service: CaseService, env: Mapping[str, str] = os.environ) -> DeadlineService:
+    """The deadline side of the service layer, on the same storage as ``service``."""
+    return DeadlineService(service, channels_from_env(env))
+
+
 def connect(url: str | None = None, *, clock: Clock | None = None, identity_key: bytes | None = None) -> CaseService:
     """Open the case service on an initialised database (``memory://`` needs no init).
 
@@ -57,7 +113,14 @@ def connect(url: str | None = None, *, clock: Clock | None = None, identity_key:
     """
     key = identity_key if identity_key is not None else identity_key_from_env()
     backend = open_backend(database_url(url))
-    return CaseService(backend.unit_of_work, clock or clock_from_env(), on_close=backend.close, identity_key=key)
+    try:
+        calendars = calendars_from_env()
+    except ConfigurationError:
+        backend.close()
+        raise
+    return CaseService(
+        backend.unit_of_work, clock or clock_from_env(), on_close=backend.close, identity_key=key, calendars=calendars
+    )
 
 
 def init(url: str | None = None) -> str:

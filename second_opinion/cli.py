@@ -190,7 +190,12 @@ def show_command(case: str, db: Db = None, as_json: Json = False) -> None:
     """Show one case and the events allowed in its state."""
     with _guard(as_json), _service(db) as service:
         found = service.case(case)
-        _emit(as_json, render.case_json(found, service.definition), render.case_table(found, service.definition))
+        deadlines = service.deadlines_of(case)
+        _emit(
+            as_json,
+            render.case_json(found, service.definition, deadlines),
+            render.case_table(found, service.definition, deadlines),
+        )
 
 
 @app.command("cases")
@@ -324,4 +329,6 @@ def _since(text: str | None) -> datetime | None:
 
 
 def main() -> None:
+    from . import cli_deadlines  # noqa: F401  (registers calendar, deadlines, worker, outbox)
+
     app()

@@ -19,7 +19,9 @@ from workflow.audit import AuditRecord, VerifyReport
 from workflow.case import Case
 from workflow.clock import local, utc_iso
 from workflow.coverage import CoverageDecision
+from workflow.deadlines import Deadline
 from workflow.definitions import Definition
+from workflow.ports import Notification
 
 AUDIT_COLUMNS = (
     "sequence",
@@ -51,7 +53,7 @@ def shown(value: datetime) -> str:
 TIMES_NOTE = "times in Europe/Amsterdam"
 
 
-def case_json(case: Case, definition: Definition) -> dict[str, Any]:
+def case_json(case: Case, definition: Definition, deadlines: Iterable[Deadline] = ()) -> dict[str, Any]:
     return {
         "id": case.id,
         "patient_ref": case.patient_ref,
@@ -65,6 +67,7 @@ def case_json(case: Case, definition: Definition) -> dict[str, Any]:
         "bsn_recorded": case.bsn_hash is not None,
         "facts": dict(case.facts),
         "allowed_events": list(definition.events_from(case.state)),
+        "deadlines": [d.as_dict() for d in deadlines],
     }
 
 
@@ -100,7 +103,7 @@ def cases_table(cases: Iterable[Case]) -> Table:
     return table
 
 
-def case_table(case: Case, definition: Definition) -> Table:
+def case_table(case: Case, definition: Definition, deadlines: Iterable[Deadline] = ()) -> Table:
     table = Table(title=f"Case {case.id}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -115,6 +118,7 @@ def case_table(case: Case, definition: Definition) -> Table:
         ("audit records", str(case.audit_count)),
         ("allowed events", allowed),
         *((f"fact: {key}", json.dumps(value, ensure_ascii=False)) for key, value in sorted(case.facts.items())),
+        *deadline_lines(deadlines),
     ):
         table.add_row(field, value)
     return table
@@ -156,4 +160,45 @@ def coverage_table(decision: CoverageDecision) -> Table:
         table.add_column(column)
     for check in decision.checks:
         table.add_row(check.rule, "yes" if check.passed else "NO", check.seed, check.description)
+    return table
+
+
+def deadline_lines(deadlines: Iterable[Deadline]) -> list[tuple[str, str]]:
+    rows = []
+    for d in deadlines:
+        due = shown(d.due_at) if d.due_at else "paused"
+        rows.append((f"deadline: {d.policy}", f"{d.state}, due {due} ({d.calendar}, {d.working_days} working days)"))
+    return rows
+
+
+def deadlines_table(deadlines: Iterable[Deadline]) -> Table:
+    table = Table(title="Deadlines", caption=TIMES_NOTE)
+    for column in ("case", "policy", "state", "due", "next action", "reminders sent", "calendar"):
+        table.add_column(column)
+    for d in deadlines:
+        table.add_row(
+            d.case_id, d.policy, d.state, shown(d.due_at) if d.due_at else "-",
+            shown(d.next_action_at) if d.next_action_at else "-", str(d.reminders_sent), d.calendar,
+        )  # fmt: skip
+    return table
+
+
+def notification_json(n: Notification) -> dict[str, Any]:
+    return {
+        "id": n.id, "key": n.key, "case_id": n.case_id, "kind": n.kind, "channel": n.channel, "target": n.target,
+        "status": n.status, "attempts": n.attempts, "next_attempt_at": utc_iso(n.next_attempt_at),
+        "last_error": n.last_error, "delivered_at": utc_iso(n.delivered_at) if n.delivered_at else None,
+        "payload": n.payload,
+    }  # fmt: skip
+
+
+def outbox_table(notifications: Iterable[Notification]) -> Table:
+    table = Table(title="Outbox", caption=TIMES_NOTE)
+    for column in ("id", "case", "kind", "channel", "status", "attempts", "next attempt", "last error"):
+        table.add_column(column)
+    for n in notifications:
+        table.add_row(
+            str(n.id), n.case_id, n.kind, n.channel, n.status, str(n.attempts), shown(n.next_attempt_at),
+            n.last_error or "",
+        )  # fmt: skip
     return table

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 from workflow.audit import AuditRecord
 from workflow.case import Case, Transition
-from workflow.ports import StoredResult
+from workflow.deadlines import RUNNING, Deadline
+from workflow.ports import Notification, StoredResult
 
 _T = TypeVar("_T")
 
@@ -39,6 +40,8 @@ class MemoryStore:
     audit: list[AuditRecord] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
     keys: dict[str, StoredResult] = field(default_factory=dict)
+    deadlines: dict[str, Deadline] = field(default_factory=dict)
+    outbox: dict[int, Notification] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -109,6 +112,63 @@ class _Keys:
         self._uow.new_keys[stored.key] = _utc(stored)
 
 
+class _Deadlines:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def for_case(self, case_id: str) -> list[Deadline]:
+        return sorted((d for d in self._uow.staged_deadlines.values() if d.case_id == case_id), key=lambda d: d.id)
+
+    def save(self, deadline: Deadline) -> None:
+        self._uow.staged_deadlines[deadline.id] = _utc(deadline)
+
+    def claim_due(self, now: datetime) -> str | None:
+        due = [
+            d for d in self._uow.staged_deadlines.values()
+            if d.state == RUNNING and d.next_action_at is not None and d.next_action_at <= now
+        ]  # fmt: skip
+        return min(due, key=lambda d: (d.next_action_at, d.id)).case_id if due else None
+
+    def list(self, state: str | None = None, due_before: datetime | None = None) -> list[Deadline]:
+        rows = [
+            d for d in self._uow.staged_deadlines.values()
+            if (state is None or d.state == state)
+            and (due_before is None or (d.due_at is not None and d.due_at < due_before))
+        ]  # fmt: skip
+        return sorted(rows, key=lambda d: (d.due_at is None, d.due_at or d.started_at, d.id))
+
+
+class _Outbox:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, notification: Notification) -> None:
+        staged = self._uow.staged_outbox
+        if any(n.key == notification.key for n in staged.values()):
+            raise ValueError(f"outbox key {notification.key} exists")
+        new_id = max(staged, default=0) + 1
+        staged[new_id] = replace(_utc(notification), id=new_id)
+
+    def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
+        free = [
+            n for n in self._uow.staged_outbox.values()
+            if n.status == "pending" and n.next_attempt_at <= now and (n.leased_until is None or n.leased_until <= now)
+        ]  # fmt: skip
+        claimed = [replace(n, leased_until=lease_until) for n in sorted(free, key=lambda n: (n.next_attempt_at, n.id))]
+        for n in claimed[:limit]:
+            assert n.id is not None
+            self._uow.staged_outbox[n.id] = n
+        return claimed[:limit]
+
+    def save(self, notification: Notification) -> None:
+        assert notification.id is not None
+        self._uow.staged_outbox[notification.id] = _utc(notification)
+
+    def list(self, status: str | None = None) -> list[Notification]:
+        rows = sorted(self._uow.staged_outbox.values(), key=lambda n: n.id or 0)
+        return [n for n in rows if status is None or n.status == status]
+
+
 class MemoryUnitOfWork:
     def __init__(self, store: MemoryStore, write: bool) -> None:
         self.store = store
@@ -118,6 +178,8 @@ class MemoryUnitOfWork:
         if self._write:
             self.store.lock.acquire()
         self.staged_cases = dict(self.store.cases)
+        self.staged_deadlines = dict(self.store.deadlines)
+        self.staged_outbox = dict(self.store.outbox)
         self.new_audit: list[AuditRecord] = []
         self.new_transitions: list[Transition] = []
         self.new_keys: dict[str, StoredResult] = {}
@@ -125,6 +187,8 @@ class MemoryUnitOfWork:
         self.audit = _Audit(self)
         self.transitions = _Transitions(self)
         self.keys = _Keys(self)
+        self.deadlines = _Deadlines(self)
+        self.outbox = _Outbox(self)
         return self
 
     def commit(self) -> None:
@@ -136,6 +200,8 @@ class MemoryUnitOfWork:
         store.transitions.extend(self.new_transitions)
         store.keys.update(self.new_keys)
         store.cases = self.staged_cases
+        store.deadlines = self.staged_deadlines
+        store.outbox = self.staged_outbox
         self.new_audit, self.new_transitions, self.new_keys = [], [], {}
 
     def __exit__(

@@ -21,20 +21,23 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, bindparam, or_, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.expression import ClauseElement
 
 from workflow.audit import AuditRecord
 from workflow.case import Case, Transition
-from workflow.ports import KeyTaken, StoredResult, UnreadableRow
+from workflow.deadlines import RUNNING, Deadline
+from workflow.ports import KeyTaken, Notification, StoredResult, UnreadableRow
 
-from .tables import AuditRow, CaseRow, IdempotencyRow, TransitionRow
+from .tables import AuditRow, CaseRow, DeadlineRow, IdempotencyRow, OutboxRow, TransitionRow
 
 CASES = CaseRow.__table__  # type: ignore[attr-defined]
 AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
 TRANSITIONS = TransitionRow.__table__  # type: ignore[attr-defined]
 KEYS = IdempotencyRow.__table__  # type: ignore[attr-defined]
+DEADLINES = DeadlineRow.__table__  # type: ignore[attr-defined]
+OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 
 _GET_CASE = select(CASES).where(CASES.c.id == bindparam("id"))
 _GET_CASE_FOR_UPDATE = _GET_CASE.with_for_update()
@@ -68,6 +71,56 @@ _TRANSITIONS_FOR_CASE = (
 )
 _GET_KEY = select(KEYS).where(KEYS.c.key == bindparam("key"))
 _INSERT_KEY = KEYS.insert().inline()
+_DEADLINE_COLUMNS = [c.name for c in DEADLINES.columns if c.name != "id"]
+_DEADLINES_FOR_CASE = select(DEADLINES).where(DEADLINES.c.case_id == bindparam("case_id")).order_by(DEADLINES.c.id)
+_INSERT_DEADLINE = DEADLINES.insert().inline()
+_UPDATE_DEADLINE = (
+    DEADLINES.update()
+    .where(DEADLINES.c.id == bindparam("b_id"))
+    .values({name: bindparam(name) for name in _DEADLINE_COLUMNS})
+)
+# The sweep's claim: the case of the earliest due deadline, locked, skipping cases another
+# worker or a command holds. Locking the case (not the deadline) first keeps the lock order of
+# ``fire`` (case, then its deadlines), so the two can never deadlock. The partial index on
+# running deadlines by next_action_at serves the WHERE and the ORDER BY.
+_CLAIM_DUE = (
+    select(CASES.c.id)
+    .select_from(DEADLINES.join(CASES, CASES.c.id == DEADLINES.c.case_id))
+    .where(DEADLINES.c.state == RUNNING, DEADLINES.c.next_action_at <= bindparam("now"))
+    .order_by(DEADLINES.c.next_action_at)
+    .limit(1)
+    .with_for_update(of=CASES, skip_locked=True)
+)
+_DEADLINES_ALL = select(DEADLINES).order_by(DEADLINES.c.due_at, DEADLINES.c.id)
+_DEADLINES_IN_STATE = (
+    select(DEADLINES).where(DEADLINES.c.state == bindparam("state")).order_by(DEADLINES.c.due_at, DEADLINES.c.id)
+)
+_INSERT_OUTBOX = OUTBOX.insert().inline()
+_CLAIM_OUTBOX = (
+    select(OUTBOX)
+    .where(
+        OUTBOX.c.status == "pending",
+        OUTBOX.c.next_attempt_at <= bindparam("now"),
+        or_(OUTBOX.c.leased_until.is_(None), OUTBOX.c.leased_until <= bindparam("now")),
+    )
+    .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
+    .limit(100)
+    .with_for_update(skip_locked=True)
+)
+_UPDATE_OUTBOX = (
+    OUTBOX.update()
+    .where(OUTBOX.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("status"),
+        attempts=bindparam("attempts"),
+        next_attempt_at=bindparam("next_attempt_at"),
+        leased_until=bindparam("leased_until"),
+        last_error=bindparam("last_error"),
+        delivered_at=bindparam("delivered_at"),
+    )
+)
+_OUTBOX_ALL = select(OUTBOX).order_by(OUTBOX.c.id)
+_OUTBOX_IN_STATUS = select(OUTBOX).where(OUTBOX.c.status == bindparam("status")).order_by(OUTBOX.c.id)
 
 # Append-only enforcement, created by the initial migration. The message is what a user sees
 # when something tries to rewrite history.
@@ -100,8 +153,11 @@ def drop_append_only_ddl(dialect: str, table: str) -> list[str]:
 
 # --- compiled statements and value conversion --------------------------------------------------
 
-_TIMESTAMPS = frozenset({"opened_at", "updated_at", "occurred_at", "recorded_at", "created_at"})
-_JSON = frozenset({"facts"})  # stored as canonical JSON text (audit payloads are handled by _SqlAudit)
+_TIMESTAMPS = frozenset(
+    {"opened_at", "updated_at", "occurred_at", "recorded_at", "created_at", "started_at", "due_at", "next_action_at",
+     "stopped_at", "now", "next_attempt_at", "leased_until", "delivered_at"}
+)  # fmt: skip
+_JSON = frozenset({"facts", "explanation"})  # stored as canonical JSON text (audit payloads are handled by _SqlAudit)
 _SQLITE_NAMED = sqlite.dialect(paramstyle="named")
 
 
@@ -125,6 +181,17 @@ _STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
     "transitions_for_case": (_TRANSITIONS_FOR_CASE, None),
     "get_key": (_GET_KEY, None),
     "insert_key": (_INSERT_KEY, _columns(KEYS)),
+    "deadlines_for_case": (_DEADLINES_FOR_CASE, None),
+    "insert_deadline": (_INSERT_DEADLINE, _columns(DEADLINES)),
+    "update_deadline": (_UPDATE_DEADLINE, None),
+    "claim_due": (_CLAIM_DUE, None),
+    "deadlines_all": (_DEADLINES_ALL, None),
+    "deadlines_in_state": (_DEADLINES_IN_STATE, None),
+    "insert_outbox": (_INSERT_OUTBOX, _columns(OUTBOX, "id")),
+    "claim_outbox": (_CLAIM_OUTBOX, None),
+    "update_outbox": (_UPDATE_OUTBOX, None),
+    "outbox_all": (_OUTBOX_ALL, None),
+    "outbox_in_status": (_OUTBOX_IN_STATUS, None),
 }
 
 
@@ -134,8 +201,16 @@ class Compiled:
     def __init__(self, engine: Engine) -> None:
         self.dialect = engine.dialect.name
         compile_for = _SQLITE_NAMED if self.dialect == "sqlite" else engine.dialect
-        self.sql = {
-            name: str(stmt.compile(dialect=compile_for, column_keys=keys)) for name, (stmt, keys) in _STATEMENTS.items()
+        compiled = {
+            name: stmt.compile(dialect=compile_for, column_keys=keys) for name, (stmt, keys) in _STATEMENTS.items()
+        }
+        self.sql = {name: str(c) for name, c in compiled.items()}
+        # constants written into a statement (a state name, LIMIT 1) become bound parameters
+        # with fixed values; they are merged in at execution, for the few statements that have them
+        self.constants = {
+            name: fixed
+            for name, c in compiled.items()
+            if (fixed := {k: v for k, v in c.params.items() if type(v) in (str, int)})
         }
         self.integrity_error: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
 
@@ -190,7 +265,10 @@ class _Runner:
         self.cursor = cursor
 
     def run(self, name: str, values: dict[str, Any]) -> Any:
-        self.cursor.execute(self.compiled.sql[name], self.compiled.params(values))
+        params = self.compiled.params(values)
+        if name in self.compiled.constants:
+            params = {**self.compiled.constants[name], **params}
+        self.cursor.execute(self.compiled.sql[name], params)
         return self.cursor
 
     def rows(self, name: str, values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -326,6 +404,80 @@ class _SqlKeys:
             raise KeyTaken(stored.key) from None
 
 
+def _deadline(m: dict[str, Any]) -> Deadline:
+    del m["id"]
+    return Deadline(**m)
+
+
+class _SqlDeadlines:
+    def __init__(self, runner: _Runner) -> None:
+        self._run = runner
+
+    def for_case(self, case_id: str) -> list[Deadline]:
+        return [_deadline(m) for m in self._run.rows("deadlines_for_case", {"case_id": case_id})]
+
+    def save(self, deadline: Deadline) -> None:
+        values = {name: getattr(deadline, name) for name in _DEADLINE_COLUMNS}
+        if self._run.run("update_deadline", {"b_id": deadline.id, **values}).rowcount == 0:
+            self._run.run("insert_deadline", {"id": deadline.id, **values})
+
+    def claim_due(self, now: datetime) -> str | None:
+        found = self._run.run("claim_due", {"now": now}).fetchone()
+        return None if found is None else str(found[0])
+
+    def list(self, state: str | None = None, due_before: datetime | None = None) -> list[Deadline]:
+        rows = (
+            self._run.rows("deadlines_all", {})
+            if state is None
+            else self._run.rows("deadlines_in_state", {"state": state})
+        )
+        found = [_deadline(m) for m in rows]
+        return [d for d in found if due_before is None or (d.due_at is not None and d.due_at < due_before)]
+
+
+def _notification(m: dict[str, Any]) -> Notification:
+    return Notification(**m)
+
+
+class _SqlOutbox:
+    def __init__(self, runner: _Runner) -> None:
+        self._run = runner
+
+    def add(self, notification: Notification) -> None:
+        values = dict(notification.__dict__)
+        del values["id"]
+        values["payload"] = encode_payload(notification.payload)
+        self._run.run("insert_outbox", values)
+
+    def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
+        claimed = []
+        for m in self._run.rows("claim_outbox", {"now": now})[:limit]:
+            leased = _notification({**m, "leased_until": lease_until})
+            self.save(leased)
+            claimed.append(leased)
+        return claimed
+
+    def save(self, notification: Notification) -> None:
+        values = {
+            "b_id": notification.id,
+            "status": notification.status,
+            "attempts": notification.attempts,
+            "next_attempt_at": notification.next_attempt_at,
+            "leased_until": notification.leased_until,
+            "last_error": notification.last_error,
+            "delivered_at": notification.delivered_at,
+        }
+        self._run.run("update_outbox", values)
+
+    def list(self, status: str | None = None) -> list[Notification]:
+        rows = (
+            self._run.rows("outbox_all", {})
+            if status is None
+            else self._run.rows("outbox_in_status", {"status": status})
+        )
+        return [_notification(m) for m in rows]
+
+
 class SqlUnitOfWork:
     """One pooled DBAPI connection, one transaction; rolled back unless :meth:`commit` ran."""
 
@@ -354,6 +506,8 @@ class SqlUnitOfWork:
         self.audit = _SqlAudit(runner)
         self.transitions = _SqlTransitions(runner)
         self.keys = _SqlKeys(runner)
+        self.deadlines = _SqlDeadlines(runner)
+        self.outbox = _SqlOutbox(runner)
         return self
 
     def commit(self) -> None:

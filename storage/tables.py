@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Dialect, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Dialect, Index, Integer, Text, UniqueConstraint, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -107,6 +107,64 @@ class IdempotencyRow(SQLModel, table=True):
     case_id: str = Field(foreign_key="cases.id", max_length=64)
     result: str = Field(sa_type=Text)
     created_at: datetime = _ts()
+
+
+class DeadlineRow(SQLModel, table=True):
+    """One policy's clock on one case; the partial index keeps the sweep's cost proportional to
+    what is due, not to how many cases are open."""
+
+    __tablename__ = "deadlines"
+    __table_args__ = (
+        Index(
+            "ix_deadlines_running_next_action",
+            "next_action_at",
+            postgresql_where=text("state = 'running'"),
+            sqlite_where=text("state = 'running'"),
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=140)
+    case_id: str = Field(foreign_key="cases.id", max_length=64, index=True)
+    policy: str = Field(max_length=64)
+    state: str = Field(max_length=16)
+    calendar: str = Field(max_length=140)
+    working_days: int
+    started_at: datetime = _ts()
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    next_action_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    reminders_sent: int
+    explanation: str = Field(sa_type=Text)
+    stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    updated_at: datetime = _ts()
+
+
+class OutboxRow(SQLModel, table=True):
+    """Notifications written in the transaction that decided them, delivered afterwards."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(
+            "ix_outbox_pending_next_attempt",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(_BIGINT, primary_key=True, autoincrement=True))
+    key: str = Field(max_length=240, unique=True)
+    case_id: str = Field(foreign_key="cases.id", max_length=64)
+    kind: str = Field(max_length=64)
+    channel: str = Field(max_length=16)
+    target: str = Field(sa_type=Text)
+    payload: str = Field(sa_type=Text)
+    status: str = Field(max_length=16)
+    attempts: int
+    next_attempt_at: datetime = _ts()
+    leased_until: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = _ts()
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
 METADATA = SQLModel.metadata

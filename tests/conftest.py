@@ -47,6 +47,8 @@ EXAMPLES: dict[str, tuple[Actor, str | None, dict]] = {
     "waive_item": (DOCTOR, "no pathology was done", {"item": "pathology"}),
     "require_consultation": (DOCTOR, None, {}),
     "record_consultation": (DOCTOR, None, {}),
+    "request_information": (DOCTOR, "the pathology report is illegible", {}),
+    "receive_information": (DOCTOR, None, {}),
     "upgrade_route": (DESK, None, {"to_version": 2}),
     "refer": (GP, None, {}),
     "receive_dossier": (DOCTOR, None, {}),

@@ -21,7 +21,7 @@ ALLOWED = {
     "jobs": {"workflow", "storage", "jobs"},
     "second_opinion": OURS,
 }
-WORKFLOW_THIRD_PARTY = {"transitions"}
+WORKFLOW_THIRD_PARTY = {"transitions", "holidays"}  # both pure computation: no I/O, no clock
 
 
 def imports_of(path: Path, package: str | None = None) -> set[str]:

@@ -40,7 +40,7 @@ ENV = {
 }  # fmt: skip
 TABLES = ("cases", "case_transitions", "audit_records", "idempotency_keys")
 CASE_KEYS = {"id", "patient_ref", "route", "state", "version", "opened_at", "updated_at", "audit_count", "audit_head",
-             "bsn_recorded", "facts", "allowed_events"}  # fmt: skip
+             "bsn_recorded", "facts", "allowed_events", "deadlines"}  # fmt: skip
 RECEIPT_KEYS = {"case_id", "event", "from_state", "to_state", "version", "seq", "occurred_at", "recorded_at",
                 "replayed"}  # fmt: skip
 Snapshot = dict[str, list[dict[str, Any]]]  # table name -> rows

@@ -26,6 +26,10 @@ from .engine import apply_effect
 
 GENESIS = "0" * 64
 ACCEPTED, REJECTED, DENIED = "accepted", "rejected", "denied"
+NOTED = "noted"
+"""Outcome of what the library itself records about a case without moving it: deadline reminders,
+breaches and recomputations (:mod:`workflow.deadlines`)."""
+NOTED_EVENTS = ("deadline_reminder", "deadline_breached", "deadline_recomputed")
 ENCODING_VERSION = 1
 
 
@@ -191,7 +195,7 @@ def verify_case(
 
 
 def _replay_step(record: AuditRecord, state: str | None, definition: Definition) -> str | None:
-    if record.outcome not in (ACCEPTED, REJECTED, DENIED):
+    if record.outcome not in (ACCEPTED, REJECTED, DENIED, NOTED):
         return f"unknown outcome {record.outcome!r}"
     if state is None:
         if record.event != OPEN_EVENT or record.outcome != ACCEPTED or record.to_state != definition.initial:
@@ -199,8 +203,10 @@ def _replay_step(record: AuditRecord, state: str | None, definition: Definition)
         return None
     if record.from_state != state:
         return f"starts from {record.from_state!r} but replay is at {state!r}"
+    if record.outcome == NOTED and record.event not in NOTED_EVENTS:
+        return f"{record.event!r} is not something the library notes"
     if record.outcome != ACCEPTED:
-        return None if record.to_state == state else "a refused command changed state"
+        return None if record.to_state == state else f"a {record.outcome} record changed state"
     event = definition.event(record.event)
     if event is None or state not in event.sources or record.to_state != definition.destination(event, state):
         return f"{record.event} from {state!r} to {record.to_state!r} is not a transition of the table"

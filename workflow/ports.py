@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from .audit import AuditRecord
 from .case import Case, Transition
+from .deadlines import Deadline
 
 
 class KeyTaken(Exception):
@@ -83,6 +84,55 @@ class IdempotencyStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Notification:
+    """An outbox row: one message for one channel, delivered after the transaction that made it."""
+
+    key: str
+    case_id: str
+    kind: str
+    channel: str
+    target: str
+    payload: dict[str, Any]
+    next_attempt_at: datetime
+    created_at: datetime
+    status: str = "pending"
+    attempts: int = 0
+    leased_until: datetime | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+    id: int | None = None
+
+
+class DeadlineStore(Protocol):
+    def for_case(self, case_id: str) -> list[Deadline]: ...
+
+    def save(self, deadline: Deadline) -> None:
+        """Insert or replace the row of ``deadline.id``."""
+        ...
+
+    def claim_due(self, now: datetime) -> str | None:
+        """Lock and return the case of the earliest running deadline whose next action is due by
+        ``now``, skipping cases another transaction holds; None when nothing is due."""
+        ...
+
+    def list(self, state: str | None = None, due_before: datetime | None = None) -> list[Deadline]: ...
+
+
+class Outbox(Protocol):
+    def add(self, notification: Notification) -> None: ...
+
+    def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
+        """Lease pending notifications due by ``now`` (and not leased) until ``lease_until``."""
+        ...
+
+    def save(self, notification: Notification) -> None:
+        """Write back a claimed notification's delivery outcome (by id)."""
+        ...
+
+    def list(self, status: str | None = None) -> list[Notification]: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def cases(self) -> CaseRepository: ...
@@ -95,6 +145,12 @@ class UnitOfWork(Protocol):
 
     @property
     def keys(self) -> IdempotencyStore: ...
+
+    @property
+    def deadlines(self) -> DeadlineStore: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

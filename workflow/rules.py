@@ -167,6 +167,16 @@ CONSULTATION_IF_REQUIRED = Guard(
     "consultation_if_required", "If the route or the doctor requires it, the patient was seen (002, 003).",
     _consultation_if_required,
 )  # fmt: skip
+def _not_awaiting(g: GuardInput) -> str | None:
+    return "information is already awaited" if g.facts.get("awaiting_information") else None
+
+
+def _awaiting(g: GuardInput) -> str | None:
+    return None if g.facts.get("awaiting_information") else "no information is awaited (request_information first)"
+
+
+NOT_AWAITING = Guard("not_awaiting", "One request for information at a time.", _not_awaiting)
+AWAITING = Guard("awaiting", "Information can only arrive after it was requested.", _awaiting)
 NEWER_ROUTE_VERSION = Guard("newer_route_version", "Only to an existing, newer version.", _newer_route_version)
 
 # --- effects ----------------------------------------------------------------------------------
@@ -223,3 +233,12 @@ def record_consultation(e: EffectInput) -> dict[str, Any]:
 
 def record_route_version(e: EffectInput) -> dict[str, Any]:
     return {**e.facts, "route_version": e.data["to_version"]}
+
+
+def record_information_requested(e: EffectInput) -> dict[str, Any]:
+    """Waiting for the patient pauses a deadline whose policy says so (workflow.deadlines)."""
+    return {**e.facts, "awaiting_information": True}
+
+
+def record_information_received(e: EffectInput) -> dict[str, Any]:
+    return {**e.facts, "awaiting_information": False}

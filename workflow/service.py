@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -18,8 +18,10 @@ from typing import Any
 
 from . import privacy
 from .audit import ACCEPTED, GENESIS, AuditRecord, Finding, VerifyReport, seal, verify_case
+from .calendars import Calendars
 from .case import Actor, Case, Transition, new_case_id
 from .clock import Clock, as_utc, utc_iso
+from .deadlines import POLICIES, CalendarFor, Deadline, DeadlinePolicy, on_event
 from .definitions import OPEN_EVENT, RouteVersion, initial_facts
 from .engine import Engine
 from .errors import (
@@ -64,8 +66,14 @@ class CaseService:
         new_id: Callable[[], str] = new_case_id,
         on_close: Callable[[], None] | None = None,
         identity_key: bytes | None = None,
+        policies: Sequence[DeadlinePolicy] = POLICIES,
+        calendars: CalendarFor | None = None,
     ) -> None:
         self._uow = uow
+        self.policies = tuple(policies)
+        self.calendars: CalendarFor = calendars or Calendars()
+        self._deadline_events = {e for p in self.policies for e in (p.starts_on, *p.stops_on, *p.pauses_on,
+                                                                      *p.resumes_on)}  # fmt: skip
         self._on_close = on_close
         self._identity_key = identity_key
         self._clock = clock
@@ -87,6 +95,11 @@ class CaseService:
     @property
     def clock(self) -> Clock:
         return self._clock
+
+    @property
+    def unit_of_work(self) -> UnitOfWorkFactory:
+        """The storage this service runs on, for the other services of the layer (deadlines)."""
+        return self._uow
 
     # --- commands -----------------------------------------------------------------------------
 
@@ -274,6 +287,7 @@ class CaseService:
                 bsn_hash=identity,
             )
             uow.cases.add(case)
+            self._plan_deadlines(uow, case, OPEN_EVENT, case.state, occurred, now)
             return _write_accepted(uow, record, case.version, fingerprint)
 
     def _fire(
@@ -325,7 +339,29 @@ class CaseService:
             moved = case.moved(decision.to_state, now, decision.facts, record.hash)
             if not uow.cases.update(moved, expected_version=case.version, expected_audit_count=case.audit_count):
                 raise ConcurrentUpdate(case_id, case.version, case.version + 1)
+            self._plan_deadlines(uow, moved, event, decision.to_state, occurred, now)
             return _write_accepted(uow, record, moved.version, fingerprint)
+
+    def _plan_deadlines(
+        self, uow: UnitOfWork, case: Case, event: str, to_state: str, at: datetime, now: datetime
+    ) -> None:
+        """Start, pause, resume or stop the case's deadlines in the command's own transaction."""
+        terminal = self.definition.state(to_state).terminal
+        if not terminal and event not in self._deadline_events:
+            return  # most commands touch no deadline: spare them the read
+        existing = {} if event == OPEN_EVENT else {d.policy: d for d in uow.deadlines.for_case(case.id)}
+        for deadline in on_event(
+            self.policies, self.calendars, case_id=case.id, route=case.route, event=event, terminal=terminal, at=at,
+            now=now, existing=existing,
+        ):  # fmt: skip
+            uow.deadlines.save(deadline)
+
+    def deadlines_of(self, case_id: str) -> list[Deadline]:
+        """The case's deadlines, each with its due moment, state and how it was computed."""
+        with _readable(), self._uow(False) as uow:
+            if uow.cases.get(case_id) is None:
+                raise UnknownCase(case_id)
+            return uow.deadlines.for_case(case_id)
 
     def _record_refusal(
         self,

@@ -1,0 +1,74 @@
+"""The scheduler worker: one APScheduler interval job that sweeps and delivers.
+
+One sweep job, not one scheduler job per deadline: the deadlines live in our tables, so the
+scheduler holds nothing that could be lost. The job coalesces (a backlog of missed runs becomes
+one run), never runs twice at once in a process (``max_instances=1``) and has no misfire grace
+limit, so a run that is late is still run. Before the scheduler starts, one sweep runs at once,
+which is how a restart catches up on everything that fell due while no worker ran.
+
+SIGTERM and SIGINT set a flag the sweep checks between claims (each claim is one transaction),
+so the worker stops between two cases, never inside one.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from workflow.deadline_service import DeadlineService, SweepReport
+
+from .delivery import Delivery, DeliveryReport
+
+log = logging.getLogger("second_opinion.worker")
+
+
+class Worker:
+    def __init__(self, deadlines: DeadlineService, delivery: Delivery, interval: float = 30) -> None:
+        self.deadlines = deadlines
+        self.delivery = delivery
+        self.interval = interval
+        self.stopping = threading.Event()
+
+    def tick(self) -> tuple[SweepReport, DeliveryReport]:
+        """One sweep, then one round of deliveries."""
+        swept = self.deadlines.sweep(should_stop=self.stopping.is_set)
+        delivered = DeliveryReport() if self.stopping.is_set() else self.delivery.run_once()
+        if swept.cases or delivered.delivered or delivered.failed:
+            log.info(
+                "swept %d cases (%d reminders, %d breaches); delivered %d, failed %d, dead %d",
+                swept.cases, swept.reminders, swept.breaches, delivered.delivered, delivered.failed, delivered.dead,
+            )  # fmt: skip
+        return swept, delivered
+
+    def run(self) -> None:
+        """Run until SIGTERM or SIGINT."""
+        scheduler = BlockingScheduler(timezone=UTC)
+        scheduler.add_job(
+            self._safe_tick, IntervalTrigger(seconds=self.interval), id="sweep", coalesce=True, max_instances=1,
+            misfire_grace_time=None,
+        )  # fmt: skip
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            log.info("signal %d: stopping after the current claim", signum)
+            self.stopping.set()
+            scheduler.shutdown(wait=False)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        log.info("worker started: sweeping every %s s", self.interval)
+        self._safe_tick()  # catch up at once on whatever fell due while no worker ran
+        if not self.stopping.is_set():
+            scheduler.start()
+        log.info("worker stopped")
+
+    def _safe_tick(self) -> None:
+        try:
+            self.tick()
+        except Exception:  # the next run retries; a lost connection must not end the worker
+            log.exception("sweep failed; retrying at the next interval")

@@ -1,0 +1,268 @@
+"""Deadline policies as data, and the pure rules that start, pause, resume, stop and enforce them.
+
+A policy says which route(s) it applies to, which event starts the clock, which events stop,
+pause and resume it, how many working days it runs, on which calendar, when reminders go out and
+who hears of a breach. :func:`on_event` is called in the same transaction as every accepted
+command and returns the deadline rows to write; :func:`pending_actions` is what the worker's
+sweep asks of a deadline that has fallen due. Neither does I/O: storage and the worker do that.
+
+Pausing, in working days: pausing on date P uses up the working days after day 0 up to and
+including P; resuming on date R makes R the new day 0 for the days that were left. So pausing and
+resuming on the same day changes nothing, and each working day after P up to and including R is
+added to the deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, time
+from typing import Any
+
+from .calendars import DEFAULT_CALENDAR, Calendar, due_moment, local_date, working_days_before, working_days_between
+from .clock import AMSTERDAM, as_utc, utc_iso
+from .definitions import DEFINITION
+
+RUNNING, PAUSED, MET, LATE, BREACHED, CANCELLED = "running", "paused", "met", "late", "breached", "cancelled"
+DEADLINE_STATES = (RUNNING, PAUSED, MET, LATE, BREACHED, CANCELLED)
+"""met: stopped in time; late: stopped after the due moment before a sweep saw it; breached: the
+sweep recorded the breach (a later stop leaves it breached); cancelled: the case ended otherwise."""
+
+REMINDER, BREACH, RECOMPUTED = "deadline_reminder", "deadline_breached", "deadline_recomputed"
+
+
+@dataclass(frozen=True)
+class Reminder:
+    working_days_before: int
+    notify: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeadlinePolicy:
+    name: str
+    description: str
+    routes: tuple[str, ...]
+    starts_on: str
+    stops_on: tuple[str, ...]
+    working_days: int
+    pauses_on: tuple[str, ...] = ()
+    resumes_on: tuple[str, ...] = ()
+    calendar: str = DEFAULT_CALENDAR
+    reminders: tuple[Reminder, ...] = ()
+    notify_on_breach: tuple[str, ...] = ()
+    escalate_to: str | None = None
+    configurable: bool = True
+    source: str = ""
+
+
+def _route_days(route: str) -> int:
+    rules = DEFINITION.route(route)
+    assert rules is not None and rules.report_due_working_days is not None
+    return rules.report_due_working_days
+
+
+POLICIES = (
+    DeadlinePolicy(
+        "royal-doctors-report",
+        "The Royal Doctors report within 18 working days after the complete dossier is received.",
+        routes=("royal-doctors",), starts_on="receive_dossier", stops_on=("return_advice",),
+        working_days=_route_days("royal-doctors"), pauses_on=("request_information",),
+        resumes_on=("receive_information",),
+        reminders=(Reminder(5, ("care_consultant",)), Reminder(2, ("care_consultant", "coordinator"))),
+        notify_on_breach=("care_consultant",), escalate_to="coordinator", configurable=False,
+        source="004 (the term); pausing while information is awaited is this library's default",
+    ),
+    DeadlinePolicy(
+        "domestic-dossier",
+        "Dossier not received within 10 working days after referral: the first provider is reminded.",
+        routes=("domestic",), starts_on="refer", stops_on=("receive_dossier",), working_days=10,
+        reminders=(Reminder(3, ("first_provider",)),), notify_on_breach=("first_provider", "coordinator"),
+        source="this library's default; no seed sets a term, so organisations set their own",
+    ),
+)  # fmt: skip
+
+
+def policy_named(name: str, policies: Sequence[DeadlinePolicy] = POLICIES) -> DeadlinePolicy | None:
+    return next((p for p in policies if p.name == name), None)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """One policy's clock on one case. ``started_at`` is day 0 of the running stretch (the
+    resume moment after a pause) and ``working_days`` the days that stretch has."""
+
+    case_id: str
+    policy: str
+    state: str
+    calendar: str
+    working_days: int
+    started_at: datetime
+    due_at: datetime | None
+    next_action_at: datetime | None
+    reminders_sent: int
+    explanation: Mapping[str, Any]
+    stopped_at: datetime | None
+    updated_at: datetime
+
+    @property
+    def id(self) -> str:
+        return f"{self.case_id}/{self.policy}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "policy": self.policy,
+            "state": self.state,
+            "calendar": self.calendar,
+            "due_at": None if self.due_at is None else utc_iso(self.due_at),
+            "due_local": None if self.due_at is None else self.due_at.astimezone(AMSTERDAM).isoformat(),
+            "next_action_at": None if self.next_action_at is None else utc_iso(self.next_action_at),
+            "reminders_sent": self.reminders_sent,
+            "stopped_at": None if self.stopped_at is None else utc_iso(self.stopped_at),
+            "explanation": dict(self.explanation),
+        }
+
+
+CalendarFor = Callable[[str], Calendar]
+
+
+def _schedule(policy: DeadlinePolicy, calendar: Calendar, due_at: datetime) -> list[datetime]:
+    """Reminder moments, earliest first: the start (00:00 Amsterdam) of the working day that
+    lies ``working_days_before`` working days before the due date."""
+    due_day = local_date(due_at)
+    moments = []
+    for reminder in policy.reminders:
+        day = working_days_before(calendar, due_day, reminder.working_days_before)
+        moments.append(as_utc(datetime.combine(day, time(0, 0), AMSTERDAM), "reminder"))
+    return moments
+
+
+def _ordered(policy: DeadlinePolicy) -> tuple[Reminder, ...]:
+    return tuple(sorted(policy.reminders, key=lambda r: -r.working_days_before))
+
+
+def _next_action(d: Deadline, policy: DeadlinePolicy, calendar: Calendar) -> datetime | None:
+    if d.state != RUNNING or d.due_at is None:
+        return None
+    moments = _schedule(replace(policy, reminders=_ordered(policy)), calendar, d.due_at)
+    pending = moments[d.reminders_sent :]
+    return pending[0] if pending else d.due_at
+
+
+def _run(
+    policy: DeadlinePolicy, calendar: Calendar, base: Deadline, start: datetime, days: int, now: datetime
+) -> Deadline:
+    due = due_moment(calendar, start, days)
+    moments = _schedule(replace(policy, reminders=_ordered(policy)), calendar, due.due_at)
+    already = base.reminders_sent if base.state == PAUSED else sum(1 for m in moments if m <= start)
+    history = list(base.explanation.get("history", []))
+    explanation = {**due.as_dict(), "policy_working_days": policy.working_days, "history": history}
+    running = replace(
+        base, state=RUNNING, calendar=calendar.name, working_days=days, started_at=start, due_at=due.due_at,
+        reminders_sent=already, explanation=explanation, updated_at=now,
+    )  # fmt: skip
+    return replace(running, next_action_at=_next_action(running, policy, calendar))
+
+
+def on_event(
+    policies: Iterable[DeadlinePolicy],
+    calendar_for: CalendarFor,
+    *,
+    case_id: str,
+    route: str,
+    event: str,
+    terminal: bool,
+    at: datetime,
+    now: datetime,
+    existing: Mapping[str, Deadline],
+) -> list[Deadline]:
+    """The deadline rows an accepted event creates or changes (``existing`` by policy name)."""
+    changed = []
+    for policy in policies:
+        if route not in policy.routes:
+            continue
+        current = existing.get(policy.name)
+        calendar = calendar_for(policy.calendar)
+        if current is None:
+            if event == policy.starts_on:
+                blank = Deadline(case_id, policy.name, RUNNING, calendar.name, policy.working_days, at, None, None, 0,
+                                 {}, None, now)  # fmt: skip
+                changed.append(_run(policy, calendar, blank, at, policy.working_days, now))
+            continue
+        updated = _change(policy, calendar, current, event, terminal, at, now)
+        if updated is not None:
+            changed.append(updated)
+    return changed
+
+
+def _change(
+    policy: DeadlinePolicy, calendar: Calendar, d: Deadline, event: str, terminal: bool, at: datetime, now: datetime
+) -> Deadline | None:
+    note: dict[str, Any] = {"event": event, "at": utc_iso(at)}
+    history = [*d.explanation.get("history", []), note]
+    if d.state == BREACHED and event in policy.stops_on:
+        return replace(d, stopped_at=at, updated_at=now, explanation={**d.explanation, "history": history})
+    if d.state not in (RUNNING, PAUSED):
+        return None
+    if event in policy.stops_on or terminal:
+        if event not in policy.stops_on:
+            state = CANCELLED
+        elif d.state == PAUSED or (d.due_at is not None and at <= d.due_at):
+            state = MET
+        else:
+            state = LATE
+        return replace(d, state=state, stopped_at=at, next_action_at=None, updated_at=now,
+                       explanation={**d.explanation, "history": history})  # fmt: skip
+    if event in policy.pauses_on and d.state == RUNNING:
+        used = working_days_between(calendar, local_date(d.started_at), local_date(at)).working_days
+        left = max(d.working_days - used, 0)
+        note.update(working_days_used=used, working_days_left=left)
+        return replace(d, state=PAUSED, working_days=left, due_at=None, next_action_at=None, updated_at=now,
+                       explanation={**d.explanation, "due_at": None, "history": history})  # fmt: skip
+    if event in policy.resumes_on and d.state == PAUSED:
+        resumed = replace(d, explanation={**d.explanation, "history": history})
+        return _run(policy, calendar, resumed, at, d.working_days, now)
+    return None
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something the sweep must record: a reminder or the breach, with whom to tell."""
+
+    kind: str
+    index: int
+    fell_due_at: datetime
+    notify: tuple[str, ...]
+    escalate_to: str | None
+
+    def key(self, deadline: Deadline) -> str:
+        return f"{deadline.id}/{self.kind}/{self.index}"
+
+
+def pending_actions(
+    d: Deadline, policy: DeadlinePolicy, calendar: Calendar, now: datetime
+) -> tuple[list[Action], Deadline]:
+    """Every reminder and the breach that have fallen due by ``now``, in order, and the row after them."""
+    if d.state != RUNNING or d.due_at is None:
+        return [], d
+    ordered = _ordered(policy)
+    moments = _schedule(replace(policy, reminders=ordered), calendar, d.due_at)
+    actions = []
+    sent = d.reminders_sent
+    while sent < len(moments) and moments[sent] <= now:
+        actions.append(Action(REMINDER, sent + 1, moments[sent], ordered[sent].notify, None))
+        sent += 1
+    after = replace(d, reminders_sent=sent, updated_at=now)
+    if d.due_at <= now:
+        actions.append(Action(BREACH, 0, d.due_at, policy.notify_on_breach, policy.escalate_to))
+        after = replace(after, state=BREACHED, next_action_at=None)
+    else:
+        after = replace(after, next_action_at=_next_action(after, policy, calendar))
+    return actions, after
+
+
+def recomputed(d: Deadline, policy: DeadlinePolicy, calendar: Calendar, now: datetime) -> Deadline:
+    """The same running deadline under the current calendar data (after a new decree, say)."""
+    if d.state != RUNNING:
+        return d
+    return _run(policy, calendar, replace(d, state=PAUSED), d.started_at, d.working_days, now)
