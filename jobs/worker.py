@@ -57,7 +57,8 @@ class Worker:
         def stop(signum: int, frame: FrameType | None) -> None:
             log.info("signal %d: stopping after the current claim", signum)
             self.stopping.set()
-            scheduler.shutdown(wait=False)
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)

@@ -329,6 +329,7 @@ def _since(text: str | None) -> datetime | None:
 
 
 def main() -> None:
-    from . import cli_deadlines  # noqa: F401  (registers calendar, deadlines, worker, outbox)
-
     app()
+
+
+from . import cli_deadlines  # noqa: E402,F401  (registers calendar, deadlines, worker, outbox on app)

@@ -73,13 +73,14 @@ class DeadlineService:
                 return False
             case = uow.cases.get(case_id, lock=True)
             assert case is not None
-            start = case
+            start, acted = case, False
             for deadline in uow.deadlines.for_case(case_id):
                 policy = policy_named(deadline.policy, self._cases.policies)
                 if policy is None:
                     raise ConfigurationError("deadline policies", f"{deadline.id} names a policy this release lacks")
                 actions, after = pending_actions(deadline, policy, self._cases.calendars(policy.calendar), now)
                 for action in actions:
+                    acted = True
                     case = self._note(uow, case, deadline, action, now)
                     report.reminders += action.kind != BREACH
                     report.breaches += action.kind == BREACH
@@ -88,7 +89,9 @@ class DeadlineService:
             if not uow.cases.update(case, expected_version=start.version, expected_audit_count=start.audit_count):
                 raise ConcurrentUpdate(case_id, start.version, case.version)
             uow.commit()
-            report.cases += 1
+            # A claim can find nothing left to do: on PostgreSQL another worker may have handled
+            # the case between this worker's read of the due list and its lock on the case.
+            report.cases += acted
             return True
 
     def _note(self, uow: UnitOfWork, case: Case, deadline: Deadline, action: Action, now: datetime) -> Case:
