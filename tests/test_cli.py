@@ -36,9 +36,10 @@ ENV = {
     "SECOND_OPINION_ACTOR": "desk-7",
     # unset, whatever the developer's shell holds
     **dict.fromkeys(("SECOND_OPINION_DB", "SECOND_OPINION_ROLE", "SECOND_OPINION_SECRET",
-                     "SECOND_OPINION_SECRET_FILE")),
+                     "SECOND_OPINION_SECRET_FILE", "SECOND_OPINION_WEBHOOK_URL", "SECOND_OPINION_CLOSURES",
+                     "SECOND_OPINION_ORGANISATION")),
 }  # fmt: skip
-TABLES = ("cases", "case_transitions", "audit_records", "idempotency_keys")
+TABLES = ("cases", "case_transitions", "audit_records", "idempotency_keys", "deadlines", "outbox")
 CASE_KEYS = {"id", "patient_ref", "route", "state", "version", "opened_at", "updated_at", "audit_count", "audit_head",
              "bsn_recorded", "facts", "allowed_events", "deadlines"}  # fmt: skip
 RECEIPT_KEYS = {"case_id", "event", "from_state", "to_state", "version", "seq", "occurred_at", "recorded_at",
