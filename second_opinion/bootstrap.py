@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from storage import DEFAULT_URL, initialise, open_backend
 from workflow.calendars import Calendars, Closure
 from workflow.clock import Clock, FixedClock, SystemClock, parse_instant
 from workflow.deadline_service import Channel, DeadlineService
+from workflow.deadlines import POLICIES, DeadlinePolicy
 from workflow.errors import ConfigurationError
 from workflow.service import CaseService
 
@@ -105,7 +106,13 @@ def connect_deadlines(service: CaseService, env: Mapping[str, str] = os.environ)
     return DeadlineService(service, channels_from_env(env))
 
 
-def connect(url: str | None = None, *, clock: Clock | None = None, identity_key: bytes | None = None) -> CaseService:
+def connect(
+    url: str | None = None,
+    *,
+    clock: Clock | None = None,
+    identity_key: bytes | None = None,
+    policies: Sequence[DeadlinePolicy] = POLICIES,
+) -> CaseService:
     """Open the case service on an initialised database (``memory://`` needs no init).
 
     >>> from second_opinion import connect
@@ -119,8 +126,9 @@ def connect(url: str | None = None, *, clock: Clock | None = None, identity_key:
         backend.close()
         raise
     return CaseService(
-        backend.unit_of_work, clock or clock_from_env(), on_close=backend.close, identity_key=key, calendars=calendars
-    )
+        backend.unit_of_work, clock or clock_from_env(), on_close=backend.close, identity_key=key, calendars=calendars,
+        policies=policies,
+    )  # fmt: skip
 
 
 def init(url: str | None = None) -> str:

@@ -28,7 +28,7 @@ from workflow.case import Actor
 from workflow.clock import AMSTERDAM, parse_instant
 from workflow.coverage import decide_all, decide_coverage, policy_ids
 from workflow.definitions import DEFINITION
-from workflow.docs import domain_markdown, mermaid, states_markdown
+from workflow.docs import deadlines_markdown, domain_markdown, mermaid, states_markdown
 from workflow.errors import SecondOpinionError, ValidationError
 from workflow.privacy import redact
 from workflow.service import CaseService
@@ -264,8 +264,14 @@ def export_command(
 def diagram_command(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the whole docs/states.md instead.")] = False,
     domain: Annotated[bool, typer.Option("--domain", help="Print docs/domain.md (coverage rules, glossary).")] = False,
+    deadlines: Annotated[
+        bool, typer.Option("--deadlines", help="Print the generated section of docs/deadlines.md.")
+    ] = False,
 ) -> None:
     """Print the state diagram (Mermaid), generated from the definition table."""
+    if deadlines:
+        sys.stdout.write(deadlines_markdown())
+        return
     sys.stdout.write(domain_markdown() if domain else states_markdown() if markdown else mermaid())
 
 

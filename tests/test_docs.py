@@ -8,7 +8,7 @@ import pytest
 
 from workflow.coverage import RULES
 from workflow.definitions import DEFINITION
-from workflow.docs import domain_markdown, mermaid, states_markdown
+from workflow.docs import GENERATED_END, GENERATED_START, deadlines_markdown, domain_markdown, mermaid, states_markdown
 from workflow.glossary import SEEDS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -18,6 +18,14 @@ def test_states_doc_matches_the_table() -> None:
     committed = (DOCS / "states.md").read_text()
     assert committed == states_markdown(), (
         "docs/states.md is stale: run `second-opinion diagram --markdown > docs/states.md`"
+    )
+
+
+def test_deadlines_doc_holds_the_generated_policy_and_calendar_tables() -> None:
+    committed = (DOCS / "deadlines.md").read_text()
+    start, end = committed.index(GENERATED_START), committed.index(GENERATED_END) + len(GENERATED_END) + 1
+    assert committed[start:end] == deadlines_markdown(), (
+        "docs/deadlines.md is stale: replace its generated section with `second-opinion diagram --deadlines`"
     )
 
 

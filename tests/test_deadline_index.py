@@ -1,0 +1,51 @@
+"""The sweep's claim reads through the partial index on running deadlines, on both databases,
+so its cost follows the deadlines that are due rather than every deadline ever opened."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from storage.db import make_engine
+from storage.sql import Compiled
+
+from .conftest import SQL_BACKENDS, T0
+
+INDEX = "ix_deadlines_running_next_action"
+
+
+@pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
+def test_claim_uses_the_partial_index(db_url: str) -> None:
+    engine = make_engine(db_url)
+    compiled = Compiled(engine)
+    sql = compiled.sql["claim_due"]
+    params = {**compiled.constants["claim_due"], "now": compiled.ts_in(T0)}
+    try:
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
+            if compiled.dialect == "sqlite":
+                cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+            else:
+                cursor.execute("SET enable_seqscan = off")  # an empty table would otherwise be scanned
+                cursor.execute("EXPLAIN " + sql, params)
+            plan = " ".join(str(row) for row in cursor.fetchall())
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+    assert INDEX in plan, plan
+
+
+@pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
+def test_the_index_is_partial(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                ddl = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": INDEX}).scalar()
+            else:
+                ddl = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"), {"n": INDEX}).scalar()
+    finally:
+        engine.dispose()
+    assert ddl is not None and "WHERE" in ddl.upper() and "running" in ddl
