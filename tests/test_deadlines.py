@@ -11,14 +11,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
+from sqlalchemy import text
 
 from second_opinion import connect
 from workflow import CaseService, GuardRefused, SystemClock
 from workflow.calendars import Calendars, Closure
 from workflow.deadline_service import Channel, DeadlineService
-from workflow.deadlines import BREACHED, CANCELLED, LATE, MET, PAUSED, RUNNING
+from workflow.deadlines import BREACHED, CANCELLED, LATE, MET, PAUSED, RUNNING, replay_deadlines
 
-from .conftest import BACKENDS, CONSULTANT, DESK, DOCTOR, PATIENT, SQL_BACKENDS, T0, fire_example, walk
+from .conftest import BACKENDS, CONSULTANT, DESK, DOCTOR, PATIENT, SQL_BACKENDS, T0, fire_example, sql_engine, walk
 
 RD_DUE = datetime(2026, 12, 17, 22, 59, 59, tzinfo=UTC)  # 18 working days after Mon 23 Nov: Thu 17 Dec
 RD_REMINDERS = (
@@ -225,3 +226,33 @@ def test_no_patient_identity_in_notifications(service: CaseService, deadlines: D
     deadlines.sweep()
     payloads = [str(n.payload) for n in deadlines.notifications()]
     assert payloads and not any("PX-SECRET-REF" in p for p in payloads)
+
+
+@pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
+def test_deadline_rows_are_rebuilt_from_the_audit_trail(  # type: ignore[no-untyped-def]
+    service: CaseService, deadlines: DeadlineService, clock
+) -> None:
+    case_id = royal_doctors_case(service)
+    clock.set(datetime(2026, 11, 25, 10, tzinfo=UTC))
+    service.fire(case_id, "request_information", actor=DOCTOR, reason="scan missing")
+    clock.set(datetime(2026, 11, 30, 10, tzinfo=UTC))
+    service.fire(case_id, "receive_information", actor=DOCTOR)
+    clock.set(datetime(2026, 12, 14, 23, 0, tzinfo=UTC))
+    assert deadlines.sweep().reminders == 1
+    terminal = [s.name for s in service.definition.states if s.terminal]
+    rebuilt = replay_deadlines(service.history(case_id), "royal-doctors", service.policies, service.calendars, terminal)
+    stored = only(service, case_id)
+    fields = ("state", "working_days", "started_at", "due_at", "next_action_at", "reminders_sent", "stopped_at")
+    assert {f: getattr(rebuilt["royal-doctors-report"], f) for f in fields} == {f: getattr(stored, f) for f in fields}
+    assert stored.reminders_sent == 1 and service.verify().ok
+
+
+@pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
+def test_an_altered_deadline_is_reported_by_verify(db_url: str, service: CaseService) -> None:
+    case_id = royal_doctors_case(service)
+    engine = sql_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE deadlines SET working_days = 30 WHERE case_id = :c"), {"c": case_id})
+    engine.dispose()
+    (finding,) = service.verify().findings
+    assert finding.case_id == case_id and "deadline royal-doctors-report differs" in finding.problem

@@ -266,3 +266,39 @@ def recomputed(d: Deadline, policy: DeadlinePolicy, calendar: Calendar, now: dat
     if d.state != RUNNING:
         return d
     return _run(policy, calendar, replace(d, state=PAUSED), d.started_at, d.working_days, now)
+
+
+def replay_deadlines(
+    records: Iterable[Any],
+    route: str,
+    policies: Sequence[DeadlinePolicy],
+    calendar_for: CalendarFor,
+    terminal_states: Iterable[str],
+) -> dict[str, Deadline]:
+    """Rebuild a case's deadline rows from its audit records (accepted commands drive the
+    clocks; ``noted`` records replay the sweep's reminders, breaches and recomputations)."""
+    terminal = set(terminal_states)
+    rows: dict[str, Deadline] = {}
+    case_id = ""
+    for r in records:
+        case_id = r.case_id
+        if r.outcome == "accepted":
+            changed = on_event(
+                policies, calendar_for, case_id=case_id, route=route, event=r.event, terminal=r.to_state in terminal,
+                at=r.occurred_at, now=r.recorded_at, existing=rows,
+            )  # fmt: skip
+            rows.update((d.policy, d) for d in changed)
+        elif r.outcome == "noted":
+            policy_name = str(r.payload.get("deadline", "")).rsplit("/", 1)[-1]
+            d, policy = rows.get(policy_name), policy_named(policy_name, policies)
+            if d is None or policy is None:
+                continue
+            calendar = calendar_for(policy.calendar)
+            if r.event == REMINDER:
+                d = replace(d, reminders_sent=d.reminders_sent + 1, updated_at=r.recorded_at)
+                rows[policy_name] = replace(d, next_action_at=_next_action(d, policy, calendar))
+            elif r.event == BREACH:
+                rows[policy_name] = replace(d, state=BREACHED, next_action_at=None, updated_at=r.recorded_at)
+            elif r.event == RECOMPUTED:
+                rows[policy_name] = recomputed(d, policy, calendar, r.recorded_at)
+    return rows

@@ -21,7 +21,7 @@ from .audit import ACCEPTED, GENESIS, AuditRecord, Finding, VerifyReport, seal, 
 from .calendars import Calendars
 from .case import Actor, Case, Transition, new_case_id
 from .clock import Clock, as_utc, utc_iso
-from .deadlines import POLICIES, CalendarFor, Deadline, DeadlinePolicy, on_event
+from .deadlines import PAUSED, POLICIES, RUNNING, CalendarFor, Deadline, DeadlinePolicy, on_event, replay_deadlines
 from .definitions import OPEN_EVENT, RouteVersion, initial_facts
 from .engine import Engine
 from .errors import (
@@ -220,11 +220,33 @@ class CaseService:
                     continue
                 records_seen += len(records)
                 finding = verify_case(case, records, transitions, self.definition)
+                if finding is None:
+                    finding = self._check_deadlines(case, records, uow.deadlines.for_case(case.id))
                 if finding:
                     findings.append(finding)
         return VerifyReport(cases=len(cases), records=records_seen, findings=tuple(findings))
 
     # --- internals ----------------------------------------------------------------------------
+
+    def _check_deadlines(self, case: Case, records: list[AuditRecord], stored: list[Deadline]) -> Finding | None:
+        """Deadline rows are derived data: the audit trail must rebuild them exactly."""
+        terminal = [s.name for s in self.definition.states if s.terminal]
+        rebuilt = replay_deadlines(records, case.route, self.policies, self.calendars, terminal)
+
+        def key(d: Deadline) -> tuple[Any, ...]:
+            # a closed deadline keeps the due moment of the calendar data of its day; only open
+            # ones must match today's (after a recompute)
+            open_ = d.state in (RUNNING, PAUSED)
+            return d.policy, d.state, d.reminders_sent, d.stopped_at, (d.working_days, d.due_at) if open_ else None
+
+        by_policy = {d.policy: d for d in stored}
+        for policy in sorted(set(rebuilt) | set(by_policy)):
+            have, want = by_policy.get(policy), rebuilt.get(policy)
+            if have is None or want is None or key(have) != key(want):
+                problem = (f"deadline {policy} differs from the one its audit trail rebuilds (altered, or calendar "
+                           "data changed: run `second-opinion deadlines recompute`)")  # fmt: skip
+                return Finding(case.id, None, problem)
+        return None
 
     def _retrying(self, command: Callable[[], Receipt]) -> Receipt:
         """Run once more if a concurrent writer took our idempotency key: the rerun replays it."""
