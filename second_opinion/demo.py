@@ -51,8 +51,13 @@ def run_demo(url: str, console: Console) -> int:
         service.fire(royal, "receive_dossier", actor=CONSULTANT)
         complete_at = parse_instant(service.case(royal).facts["dossier_complete_at"], "dossier_complete_at")
         complete = local(complete_at).strftime("%Y-%m-%d %H:%M %Z")
-        console.print(f"[bold]4.[/] Royal Doctors case {royal}: dossier complete at {complete}; "
-                      "the report is due 18 working days later")  # fmt: skip
+        (deadline,) = service.deadlines_of(royal)
+        assert deadline.due_at is not None
+        skipped = deadline.explanation["skipped"]
+        due = local(deadline.due_at).strftime("%Y-%m-%d %H:%M %Z")
+        console.print(f"[bold]4.[/] Royal Doctors case {royal}: dossier complete at {complete}; the report is due "
+                      f"{due} (18 working days on {deadline.calendar}, skipping {len(skipped)} days off; "
+                      f"`second-opinion show {royal}` explains each)")  # fmt: skip
 
         stopped = service.open_case("PX-DEMO-0003", actor=DESK).case_id
         service.fire(stopped, "withdraw", actor=PATIENT, reason="decided to stay with the first provider")

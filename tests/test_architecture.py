@@ -18,7 +18,7 @@ OURS = {"workflow", "storage", "jobs", "second_opinion"}
 ALLOWED = {
     "workflow": {"workflow"},
     "storage": {"workflow", "storage"},
-    "jobs": {"workflow", "storage", "jobs"},
+    "jobs": {"workflow", "jobs"},  # jobs call the service layer, never storage
     "second_opinion": OURS,
 }
 WORKFLOW_THIRD_PARTY = {"transitions", "holidays"}  # both pure computation: no I/O, no clock
