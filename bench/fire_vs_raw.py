@@ -2,9 +2,11 @@
 
 Run: ``python bench/fire_vs_raw.py [--n 2000] [--pg URL]``. Prints, per backend, the median
 microseconds per command of (a) the raw driver doing BEGIN, SELECT the case row, UPDATE it,
-INSERT a transition and an audit row, COMMIT, and (b) ``CaseService.fire`` doing the same work
-through the library, and the ratio b/a. The floor (a) is measured in the same run, on the same
-machine, so the ratio is comparable across machines; absolute numbers are not.
+INSERT a transition and an audit row, plus the deadline rows the same step of the path writes
+(``refer`` inserts one, ``receive_dossier`` reads and updates it, ``hand_back`` reads it), COMMIT,
+and (b) ``CaseService.fire`` doing the same work through the library, and the ratio b/a. The
+floor (a) is measured in the same run, on the same machine, so the ratio is comparable across
+machines; absolute numbers are not.
 """
 
 from __future__ import annotations
@@ -76,6 +78,32 @@ def library_fire(url: str, n: int) -> float:
         service.close()
 
 
+DEADLINE_COLUMNS = ("id, case_id, policy, state, calendar, working_days, started_at, due_at, next_action_at, "
+                    "reminders_sent, explanation, stopped_at, updated_at")
+EXPLANATION = json.dumps({"calendar": "nl-atw", "start": "2026-11-23", "end": "2026-12-07", "working_days": 10,
+                          "skipped": [{"date": "2026-11-28", "kind": "weekend", "name": "zaterdag",
+                                       "source": "weekend"}] * 4, "warnings": [], "history": []})  # fmt: skip
+
+
+def _deadline_sql(step: str, case_id: str, seq: int, mark: str, now: str) -> list[tuple[str, tuple]]:
+    """The deadline statements the library runs for this step of PATH (``mark``: ? or %s)."""
+    m = mark
+    if step == "refer":
+        marks = ", ".join([m] * 13)
+        return [(f"INSERT INTO deadlines ({DEADLINE_COLUMNS}) VALUES ({marks})",
+                 (f"{case_id}/d{seq}", case_id, "domestic-dossier", "running", "nl-atw", 10, now, now, now, 0,
+                  EXPLANATION, None, now))]  # fmt: skip
+    # the raw floor keeps one case: its deadline of this round of PATH is read by key (one row,
+    # as the library reads its case's deadlines by an index)
+    if step == "receive_dossier":
+        return [(f"SELECT * FROM deadlines WHERE id = {m}", (f"{case_id}/d{seq - 2}",)),
+                (f"UPDATE deadlines SET state = 'met', stopped_at = {m}, next_action_at = NULL, updated_at = {m}, "
+                 f"explanation = {m} WHERE id = {m}", (now, now, EXPLANATION, f"{case_id}/d{seq - 2}"))]  # fmt: skip
+    if step == "hand_back":
+        return [(f"SELECT * FROM deadlines WHERE id = {m}", (f"{case_id}/d{seq - 5}",))]
+    return []
+
+
 def _row_values(case_id: str, seq: int) -> tuple:
     now = datetime.now(UTC).isoformat()
     digest = hashlib.sha256(f"{case_id}{seq}".encode()).hexdigest()
@@ -100,6 +128,8 @@ def raw_sqlite(path: Path, n: int) -> float:
         now, digest, payload = _row_values(case_id, seq)
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
+        for sql, params in _deadline_sql(PATH[seq % len(PATH)][0], case_id, seq, "?", now):
+            conn.execute(sql, params).fetchall()
         conn.execute(
             "UPDATE cases SET state=?, version=?, updated_at=?, audit_head=?, audit_count=?, facts=? "
             "WHERE id=? AND version=? AND audit_count=?",
@@ -142,6 +172,10 @@ def raw_postgres(url: str, n: int) -> float:
         now, digest, payload = _row_values(case_id, seq)
         with conn.transaction():
             conn.execute("SELECT * FROM cases WHERE id = %s FOR UPDATE", (case_id,)).fetchone()
+            for sql, params in _deadline_sql(PATH[seq % len(PATH)][0], case_id, seq, "%s", now):
+                cursor = conn.execute(sql, params)
+                if cursor.description:
+                    cursor.fetchall()
             conn.execute(
                 "UPDATE cases SET state=%s, version=%s, updated_at=%s, audit_head=%s, audit_count=%s, facts=%s "
                 "WHERE id=%s AND version=%s AND audit_count=%s",

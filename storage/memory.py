@@ -119,7 +119,7 @@ class _Deadlines:
     def for_case(self, case_id: str) -> list[Deadline]:
         return sorted((d for d in self._uow.staged_deadlines.values() if d.case_id == case_id), key=lambda d: d.id)
 
-    def save(self, deadline: Deadline) -> None:
+    def save(self, deadline: Deadline, *, new: bool = False) -> None:
         self._uow.staged_deadlines[deadline.id] = _utc(deadline)
 
     def claim_due(self, now: datetime) -> str | None:

@@ -416,9 +416,9 @@ class _SqlDeadlines:
     def for_case(self, case_id: str) -> list[Deadline]:
         return [_deadline(m) for m in self._run.rows("deadlines_for_case", {"case_id": case_id})]
 
-    def save(self, deadline: Deadline) -> None:
+    def save(self, deadline: Deadline, *, new: bool = False) -> None:
         values = {name: getattr(deadline, name) for name in _DEADLINE_COLUMNS}
-        if self._run.run("update_deadline", {"b_id": deadline.id, **values}).rowcount == 0:
+        if new or self._run.run("update_deadline", {"b_id": deadline.id, **values}).rowcount == 0:
             self._run.run("insert_deadline", {"id": deadline.id, **values})
 
     def claim_due(self, now: datetime) -> str | None:

@@ -29,6 +29,7 @@ from .clock import AMSTERDAM, as_utc, utc_iso
 from .errors import ValidationError
 
 LAST_YEAR = 2199
+_DECREE_YEARS = frozenset(year for decree in DECREES for year in decree.years)
 MAX_WORKING_DAYS = 2000
 WEEKDAYS_NL = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
 
@@ -112,7 +113,7 @@ class AtwCalendar:
         return atw_days(day.year).get(day) or _weekend(day)
 
     def warnings(self, first: date, last: date) -> tuple[str, ...]:
-        covered = {year for decree in DECREES for year in decree.years}
+        covered = _DECREE_YEARS
         return tuple(
             f"no Besluit gelijkstelling for {year} is known to this release: days the government makes equal to "
             "feestdagen for that year are not counted, so the result may change when the decree is published"

@@ -157,11 +157,12 @@ def _run(
     already = base.reminders_sent if base.state == PAUSED else sum(1 for m in moments if m <= start)
     history = list(base.explanation.get("history", []))
     explanation = {**due.as_dict(), "policy_working_days": policy.working_days, "history": history}
-    running = replace(
+    pending = moments[already:]
+    return replace(
         base, state=RUNNING, calendar=calendar.name, working_days=days, started_at=start, due_at=due.due_at,
         reminders_sent=already, explanation=explanation, updated_at=now,
+        next_action_at=pending[0] if pending else due.due_at,
     )  # fmt: skip
-    return replace(running, next_action_at=_next_action(running, policy, calendar))
 
 
 def on_event(

@@ -107,8 +107,9 @@ class Notification:
 class DeadlineStore(Protocol):
     def for_case(self, case_id: str) -> list[Deadline]: ...
 
-    def save(self, deadline: Deadline) -> None:
-        """Insert or replace the row of ``deadline.id``."""
+    def save(self, deadline: Deadline, *, new: bool = False) -> None:
+        """Insert or replace the row of ``deadline.id``; ``new`` promises there is none yet (one
+        statement instead of two)."""
         ...
 
     def claim_due(self, now: datetime) -> str | None:

@@ -376,7 +376,7 @@ class CaseService:
             self.policies, self.calendars, case_id=case.id, route=case.route, event=event, terminal=terminal, at=at,
             now=now, existing=existing,
         ):  # fmt: skip
-            uow.deadlines.save(deadline)
+            uow.deadlines.save(deadline, new=deadline.policy not in existing)
 
     def deadlines_of(self, case_id: str) -> list[Deadline]:
         """The case's deadlines, each with its due moment, state and how it was computed."""
