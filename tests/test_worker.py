@@ -88,6 +88,9 @@ class Worker:
     def running(self) -> bool:
         return self.proc.poll() is None
 
+    def stderr_so_far(self) -> str:
+        return os.pread(self._err.fileno(), 1 << 20, 0).decode()
+
     def finish(self, timeout: float = 600) -> tuple[int, str, str]:
         code = self.proc.wait(timeout=timeout)
         self._out.seek(0)
@@ -273,3 +276,20 @@ def test_unreachable_webhook_is_a_recorded_failure(service, breached) -> None:  
     assert delivery.run_once().failed == 1
     (pending,) = deadlines.notifications("pending")
     assert pending.last_error is not None and "Connect" in pending.last_error
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_scheduler_runs_the_sweep_and_stops_on_sigterm(db_url: str) -> None:
+    proc = worker(db_url, "--interval", "1")
+    deadline = time.monotonic() + 60
+    while "Scheduler started" not in proc.stderr_so_far():
+        assert proc.running() and time.monotonic() < deadline, proc.finish()
+        time.sleep(0.05)
+    seed_due(db_url, 3)  # falls due while the scheduler runs: its next interval picks them up
+    while counts(db_url)["breach_records"] < 3:
+        assert proc.running() and time.monotonic() < deadline, proc.finish()
+        time.sleep(0.05)
+    proc.proc.send_signal(signal.SIGTERM)
+    code, _, err = proc.finish(timeout=30)
+    assert code == 0 and "worker stopped" in err and "Traceback" not in err, err
+    assert verified(db_url)
