@@ -39,6 +39,8 @@ class Worker:
         """One sweep, then one round of deliveries."""
         swept = self.deadlines.sweep(should_stop=self.stopping.is_set)
         delivered = DeliveryReport() if self.stopping.is_set() else self.delivery.run_once()
+        if swept.parked:
+            log.error("set aside deadlines whose policy is no longer in the table: %s", ", ".join(swept.parked))
         if swept.cases or delivered.delivered or delivered.failed:
             log.info(
                 "swept %d cases (%d reminders, %d breaches); delivered %d, failed %d, dead %d",

@@ -142,8 +142,10 @@ def recompute_command(db: Db = None, as_json: Json = False) -> None:
 @app.command("worker")
 def worker_command(
     once: Annotated[bool, typer.Option("--once", help="One sweep and one delivery round, then exit.")] = False,
-    interval: Annotated[float, typer.Option("--interval", min=1, help="Seconds between sweeps.")] = 30,
-    max_attempts: Annotated[int, typer.Option("--max-attempts", min=1, help="Webhook tries before dead-letter.")] = 8,
+    interval: Annotated[float, typer.Option("--interval", min=1, max=86400, help="Seconds between sweeps.")] = 30,
+    max_attempts: Annotated[
+        int, typer.Option("--max-attempts", min=1, max=100, help="Webhook tries before dead-letter.")
+    ] = 8,
     db: Db = None,
 ) -> None:
     """Run the deadline worker: sweep due reminders and breaches, deliver notifications."""

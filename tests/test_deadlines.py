@@ -248,11 +248,20 @@ def test_deadline_rows_are_rebuilt_from_the_audit_trail(  # type: ignore[no-unty
 
 
 @pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
-def test_an_altered_deadline_is_reported_by_verify(db_url: str, service: CaseService) -> None:
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ("working_days = 30", "working_days"),
+        ("due_at = started_at", "due_at"),
+        ("state = 'met'", "state"),
+        ("reminders_sent = 2", "reminders_sent"),
+    ],
+)
+def test_an_altered_deadline_is_reported_by_verify(db_url: str, service: CaseService, change: str, field: str) -> None:
     case_id = royal_doctors_case(service)
     engine = sql_engine(db_url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE deadlines SET working_days = 30 WHERE case_id = :c"), {"c": case_id})
+        conn.execute(text(f"UPDATE deadlines SET {change} WHERE case_id = :c"), {"c": case_id})
     engine.dispose()
     (finding,) = service.verify().findings
-    assert finding.case_id == case_id and "deadline royal-doctors-report differs" in finding.problem
+    assert finding.case_id == case_id and f"deadline royal-doctors-report: {field} differs" in finding.problem

@@ -64,7 +64,10 @@ def parse_instant(text: str, what: str) -> datetime:
         raise ValidationError(
             what, f"{text!r} is not an ISO 8601 timestamp such as 2026-11-23T09:30:00+01:00"
         ) from None
-    return as_utc(value, what)
+    try:
+        return as_utc(value, what)
+    except OverflowError:
+        raise ValidationError(what, f"{text!r} is out of the range of representable times") from None
 
 
 def utc_iso(value: datetime) -> str:

@@ -13,7 +13,7 @@ outcome is written): each row carries a stable key that receivers use to drop du
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ from .audit import NOTED
 from .case import Actor, Case
 from .clock import Clock, utc_iso
 from .deadlines import BREACH, RECOMPUTED, RUNNING, Action, Deadline, pending_actions, policy_named, recomputed
-from .errors import ConcurrentUpdate, ConfigurationError, ValidationError
+from .errors import ConcurrentUpdate, ValidationError
 from .ports import Notification, UnitOfWork
 from .service import CaseService, _next_record, _readable
 
@@ -43,6 +43,8 @@ class SweepReport:
     cases: int = 0
     reminders: int = 0
     breaches: int = 0
+    parked: list[str] = field(default_factory=list)
+    """Deadlines whose policy is no longer in the table: set aside, with no next action."""
 
 
 class DeadlineService:
@@ -77,7 +79,12 @@ class DeadlineService:
             for deadline in uow.deadlines.for_case(case_id):
                 policy = policy_named(deadline.policy, self._cases.policies)
                 if policy is None:
-                    raise ConfigurationError("deadline policies", f"{deadline.id} names a policy this release lacks")
+                    # a policy removed from the table: park the row (visible in `deadlines`, next action
+                    # empty) rather than fail every sweep on it and starve every other case
+                    if deadline.next_action_at is not None and deadline.next_action_at <= now:
+                        uow.deadlines.save(replace(deadline, next_action_at=None, updated_at=now))
+                        report.parked.append(deadline.id)
+                    continue
                 actions, after = pending_actions(deadline, policy, self._cases.calendars(policy.calendar), now)
                 for action in actions:
                     acted = True
@@ -121,31 +128,44 @@ class DeadlineService:
     # --- recomputation --------------------------------------------------------------------------
 
     def recompute(self) -> list[dict[str, Any]]:
-        """Recompute running deadlines under today's calendar data; audit every change."""
+        """Recompute running deadlines under today's calendar data; audit every change.
+
+        One transaction per case, and the case's deadlines are read again under its lock, so a
+        sweep or a command that changed them meanwhile is never overwritten."""
+        with _readable(), self._uow(False) as uow:
+            case_ids = sorted({d.case_id for d in uow.deadlines.list(RUNNING)})
+        changes: list[dict[str, Any]] = []
+        for case_id in case_ids:
+            changes += self._recompute_case(case_id)
+        return changes
+
+    def _recompute_case(self, case_id: str) -> list[dict[str, Any]]:
         changes: list[dict[str, Any]] = []
         with _readable(), self._uow(True) as uow:
             now = self.clock.now()
-            for deadline in uow.deadlines.list(RUNNING):
+            case = uow.cases.get(case_id, lock=True)
+            assert case is not None
+            start = case
+            for deadline in uow.deadlines.for_case(case_id):
                 policy = policy_named(deadline.policy, self._cases.policies)
-                if policy is None:
+                if policy is None or deadline.state != RUNNING:
                     continue
                 new = recomputed(deadline, policy, self._cases.calendars(policy.calendar), now)
                 if new.due_at == deadline.due_at:
                     continue
-                case = uow.cases.get(deadline.case_id, lock=True)
-                assert case is not None
                 change = {"deadline": deadline.id, "old_due_at": _iso(deadline.due_at), "new_due_at": _iso(new.due_at)}
                 record = _next_record(
                     case, RECOMPUTED, WORKER, now, None, outcome=NOTED, to_state=case.state, occurred_at=now,
                     payload=change, reason=None, refusal=None,
                 )  # fmt: skip
                 uow.audit.append(record)
-                chained = case.chained(record.hash)
-                if not uow.cases.update(chained, expected_version=case.version, expected_audit_count=case.audit_count):
-                    raise ConcurrentUpdate(case.id, case.version, case.version)
+                case = case.chained(record.hash)
                 uow.deadlines.save(new)
                 changes.append(change)
-            uow.commit()
+            if changes:
+                if not uow.cases.update(case, expected_version=start.version, expected_audit_count=start.audit_count):
+                    raise ConcurrentUpdate(case_id, start.version, case.version)
+                uow.commit()
         return changes
 
     # --- queries --------------------------------------------------------------------------------
@@ -177,7 +197,7 @@ class DeadlineService:
         """Schedule a retry with exponential backoff, or dead-letter after ``max_attempts``."""
         attempts = notification.attempts + 1
         now = self.clock.now()
-        delay = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
+        delay = min(RETRY_BASE * 2 ** min(attempts - 1, 12), RETRY_MAX)  # capped before it could overflow
         status = "dead" if attempts >= max_attempts else "pending"
         after = replace(notification, status=status, attempts=attempts, next_attempt_at=now + delay,
                         leased_until=None, last_error=error[:500])  # fmt: skip

@@ -20,7 +20,7 @@ from datetime import datetime, time
 from typing import Any
 
 from .calendars import DEFAULT_CALENDAR, Calendar, due_moment, local_date, working_days_before, working_days_between
-from .clock import AMSTERDAM, as_utc, utc_iso
+from .clock import AMSTERDAM, as_utc, parse_instant, utc_iso
 from .definitions import DEFINITION
 
 RUNNING, PAUSED, MET, LATE, BREACHED, CANCELLED = "running", "paused", "met", "late", "breached", "cancelled"
@@ -214,16 +214,34 @@ def _change(
             state = LATE
         return replace(d, state=state, stopped_at=at, next_action_at=None, updated_at=now,
                        explanation={**d.explanation, "history": history})  # fmt: skip
+    # A backdated pause or resume counts from the moment the clock last changed, never before it.
+    since = _last_change(d)
     if event in policy.pauses_on and d.state == RUNNING:
+        if d.due_at is not None and at > d.due_at:
+            return None  # too late to pause: the deadline was missed, and the sweep records the breach
+        at = max(at, since)
         used = working_days_between(calendar, local_date(d.started_at), local_date(at)).working_days
         left = max(d.working_days - used, 0)
-        note.update(working_days_used=used, working_days_left=left)
+        note.update(at=utc_iso(at), working_days_used=used, working_days_left=left)
         return replace(d, state=PAUSED, working_days=left, due_at=None, next_action_at=None, updated_at=now,
                        explanation={**d.explanation, "due_at": None, "history": history})  # fmt: skip
     if event in policy.resumes_on and d.state == PAUSED:
+        at = max(at, since)
+        note.update(at=utc_iso(at))
         resumed = replace(d, explanation={**d.explanation, "history": history})
         return _run(policy, calendar, resumed, at, d.working_days, now)
     return None
+
+
+def parse_utc(text: str) -> datetime:
+    return parse_instant(text, "deadline history")
+
+
+def _last_change(d: Deadline) -> datetime:
+    """When the clock last started, paused or resumed (from its history)."""
+    history = d.explanation.get("history", [])
+    moments = [d.started_at, *(parse_utc(h["at"]) for h in history if "at" in h)]
+    return max(moments)
 
 
 @dataclass(frozen=True)
@@ -303,3 +321,30 @@ def replay_deadlines(
             elif r.event == RECOMPUTED:
                 rows[policy_name] = recomputed(d, policy, calendar, r.recorded_at)
     return rows
+
+
+def difference(stored: Deadline, rebuilt: Deadline, calendar: Calendar | None) -> str | None:
+    """The first field in which a stored deadline row disagrees with its rebuilt twin, or None.
+
+    What is compared does not depend on calendar data, which may change between the day a row
+    was written and the day it is verified (a new decree, other closures): the state (met and
+    late count as one, since which one it is depends on the calendar of the day), reminders
+    sent, when it stopped, when its running stretch started and, for a clock never paused, its
+    length. A running row's due moment must follow from its own start and length under today's
+    calendar, which ``deadlines recompute`` restores after calendar data changed.
+    """
+    def state(d: Deadline) -> str:
+        return "stopped" if d.state in (MET, LATE) else d.state
+
+    if (stored.policy, state(stored)) != (rebuilt.policy, state(rebuilt)):
+        return "state"
+    for name in ("reminders_sent", "stopped_at", "started_at"):
+        if getattr(stored, name) != getattr(rebuilt, name):
+            return name
+    paused = any("working_days_used" in h for h in rebuilt.explanation.get("history", []))
+    if not paused and stored.state in (RUNNING, PAUSED) and stored.working_days != rebuilt.working_days:
+        return "working_days"
+    running = stored.state == RUNNING and calendar is not None
+    if running and stored.due_at != due_moment(calendar, stored.started_at, stored.working_days).due_at:  # type: ignore[arg-type]
+        return "due_at"
+    return None

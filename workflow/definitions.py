@@ -285,7 +285,7 @@ EVENTS = (
           guards=(rules.CONSENT_ACTIVE, rules.CIRCUMSTANCES_RECORDED, rules.CHECKLIST_COMPLETE),
           effect=rules.record_dossier_complete, source="002, 003, 004"),
     Event("review", ("dossier_received",), "reviewed", "The review is done.",
-          guards=(rules.CONSENT_ACTIVE, rules.CONSULTATION_IF_REQUIRED), source="002, 003"),
+          guards=(rules.CONSENT_ACTIVE, rules.CONSULTATION_IF_REQUIRED, rules.NOT_AWAITING), source="002, 003"),
     Event("return_advice", ("reviewed",), "advice_returned", "The advice was given to the patient.",
           source="002, 004"),
     Event("hand_back", ("advice_returned",), "back_to_first_provider",

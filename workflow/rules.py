@@ -168,14 +168,19 @@ CONSULTATION_IF_REQUIRED = Guard(
     _consultation_if_required,
 )  # fmt: skip
 def _not_awaiting(g: GuardInput) -> str | None:
-    return "information is already awaited" if g.facts.get("awaiting_information") else None
+    """Also guards ``review``: a review done while information is awaited would leave a paused
+    deadline that nothing can resume."""
+    if not g.facts.get("awaiting_information"):
+        return None
+    return "information is awaited from the patient (receive_information first)"
 
 
 def _awaiting(g: GuardInput) -> str | None:
     return None if g.facts.get("awaiting_information") else "no information is awaited (request_information first)"
 
 
-NOT_AWAITING = Guard("not_awaiting", "One request for information at a time.", _not_awaiting)
+NOT_AWAITING = Guard("not_awaiting", "No information is awaited (one request at a time; review after it came).",
+                     _not_awaiting)  # fmt: skip
 AWAITING = Guard("awaiting", "Information can only arrive after it was requested.", _awaiting)
 NEWER_ROUTE_VERSION = Guard("newer_route_version", "Only to an existing, newer version.", _newer_route_version)
 

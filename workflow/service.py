@@ -21,7 +21,16 @@ from .audit import ACCEPTED, GENESIS, AuditRecord, Finding, VerifyReport, seal, 
 from .calendars import Calendars
 from .case import Actor, Case, Transition, new_case_id
 from .clock import Clock, as_utc, utc_iso
-from .deadlines import PAUSED, POLICIES, RUNNING, CalendarFor, Deadline, DeadlinePolicy, on_event, replay_deadlines
+from .deadlines import (
+    POLICIES,
+    CalendarFor,
+    Deadline,
+    DeadlinePolicy,
+    difference,
+    on_event,
+    policy_named,
+    replay_deadlines,
+)
 from .definitions import OPEN_EVENT, RouteVersion, initial_facts
 from .engine import Engine
 from .errors import (
@@ -229,22 +238,21 @@ class CaseService:
     # --- internals ----------------------------------------------------------------------------
 
     def _check_deadlines(self, case: Case, records: list[AuditRecord], stored: list[Deadline]) -> Finding | None:
-        """Deadline rows are derived data: the audit trail must rebuild them exactly."""
+        """Deadline rows are derived data: the audit trail must rebuild them (see
+        :func:`workflow.deadlines.difference` for what is compared, and why not everything)."""
         terminal = [s.name for s in self.definition.states if s.terminal]
         rebuilt = replay_deadlines(records, case.route, self.policies, self.calendars, terminal)
-
-        def key(d: Deadline) -> tuple[Any, ...]:
-            # a closed deadline keeps the due moment of the calendar data of its day; only open
-            # ones must match today's (after a recompute)
-            open_ = d.state in (RUNNING, PAUSED)
-            return d.policy, d.state, d.reminders_sent, d.stopped_at, (d.working_days, d.due_at) if open_ else None
-
         by_policy = {d.policy: d for d in stored}
-        for policy in sorted(set(rebuilt) | set(by_policy)):
-            have, want = by_policy.get(policy), rebuilt.get(policy)
-            if have is None or want is None or key(have) != key(want):
-                problem = (f"deadline {policy} differs from the one its audit trail rebuilds (altered, or calendar "
-                           "data changed: run `second-opinion deadlines recompute`)")  # fmt: skip
+        for name in sorted(set(rebuilt) | set(by_policy)):
+            have, want = by_policy.get(name), rebuilt.get(name)
+            if have is None or want is None:
+                what = "is not in the audit trail" if want is None else "is missing"
+                return Finding(case.id, None, f"deadline {name} {what}")
+            policy = policy_named(name, self.policies)
+            field = difference(have, want, None if policy is None else self.calendars(policy.calendar))
+            if field:
+                problem = (f"deadline {name}: {field} differs from what its audit trail and the calendar give "
+                           "(altered, or calendar data changed: run `second-opinion deadlines recompute`)")  # fmt: skip
                 return Finding(case.id, None, problem)
         return None
 
