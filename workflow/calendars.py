@@ -241,19 +241,25 @@ def _check_count(n: int) -> None:
         raise ValidationError("working days", f"{n!r} must be a whole number from 0 to {MAX_WORKING_DAYS}")
 
 
-def add_working_days(calendar: Calendar, start: date, n: int) -> Count:
-    """The Nth working day after ``start`` (``start`` itself is day 0 and never counts)."""
-    _check_count(n)
-    _check_year(start)
+def _walk(calendar: Calendar, start: date, n: int | None = None, end: date | None = None) -> Count:
+    """Step day by day after ``start`` until ``n`` working days are counted or ``end`` is reached,
+    keeping every day skipped: the one loop behind both halves of the counting rule."""
     day, counted, skipped = start, 0, []
-    while counted < n:
+    while (counted < n) if n is not None else (day < (end or start)):
         day += timedelta(days=1)
         off = calendar.day_off(day)
         if off is None:
             counted += 1
         else:
             skipped.append(off)
-    return Count(calendar.name, start, day, n, tuple(skipped), calendar.warnings(start, day))
+    return Count(calendar.name, start, day, counted, tuple(skipped), calendar.warnings(start, day))
+
+
+def add_working_days(calendar: Calendar, start: date, n: int) -> Count:
+    """The Nth working day after ``start`` (``start`` itself is day 0 and never counts)."""
+    _check_count(n)
+    _check_year(start)
+    return _walk(calendar, start, n=n)
 
 
 def working_days_between(calendar: Calendar, start: date, end: date) -> Count:
@@ -262,15 +268,7 @@ def working_days_between(calendar: Calendar, start: date, end: date) -> Count:
     _check_year(end)
     if end < start:
         raise ValidationError("dates", f"{end.isoformat()} is before {start.isoformat()}; give FROM first")
-    day, counted, skipped = start, 0, []
-    while day < end:
-        day += timedelta(days=1)
-        off = calendar.day_off(day)
-        if off is None:
-            counted += 1
-        else:
-            skipped.append(off)
-    return Count(calendar.name, start, end, counted, tuple(skipped), calendar.warnings(start, end))
+    return _walk(calendar, start, end=end)
 
 
 def local_date(at: datetime) -> date:
