@@ -24,7 +24,7 @@ from rich.console import Console
 
 from storage import DEFAULT_URL
 from storage.db import redact as redact_url
-from workflow.case import Actor
+from workflow.case import DEFAULT_ORGANISATION, Actor
 from workflow.clock import AMSTERDAM, parse_instant
 from workflow.coverage import decide_all, decide_coverage, policy_ids
 from workflow.definitions import DEFINITION
@@ -70,6 +70,9 @@ Key = Annotated[
 BsnStdin = Annotated[
     bool,
     typer.Option("--bsn-stdin", help="Read the patient's BSN from stdin (never pass it as an argument)."),
+]
+Org = Annotated[
+    str, typer.Option("--org", envvar="SECOND_OPINION_ORG", help="The organisation that owns the case.")
 ]
 Occurred = Annotated[
     str | None, typer.Option("--occurred-at", help="When it happened (ISO 8601 with offset); default now.")
@@ -134,6 +137,7 @@ def open_command(
     occurred_at: Occurred = None,
     idempotency_key: Key = None,
     bsn_stdin: BsnStdin = False,
+    org: Org = DEFAULT_ORGANISATION,
     db: Db = None,
     as_json: Json = False,
 ) -> None:
@@ -146,6 +150,7 @@ def open_command(
             occurred_at=_occurred(occurred_at),
             idempotency_key=idempotency_key,
             bsn=_bsn_from_stdin() if bsn_stdin else None,
+            organisation=org,
         )
         _emit(as_json, receipt.as_dict(), receipt.case_id)
 
@@ -201,13 +206,15 @@ def show_command(case: str, db: Db = None, as_json: Json = False) -> None:
 @app.command("cases")
 def cases_command(
     state: Annotated[str | None, typer.Option(help="Only cases in this state.")] = None,
+    org: Annotated[str | None, typer.Option("--org", help="Only cases of this organisation.")] = None,
     bsn_stdin: BsnStdin = False,
     db: Db = None,
     as_json: Json = False,
 ) -> None:
     """List cases, oldest first; with --bsn-stdin, the cases opened with that BSN."""
     with _guard(as_json), _service(db) as service:
-        found = service.find_by_bsn(_bsn_from_stdin(), state) if bsn_stdin else service.cases(state)
+        found = service.find_by_bsn(_bsn_from_stdin(), state) if bsn_stdin else service.cases(state, org)
+        found = [c for c in found if org is None or c.organisation == org]
         _emit(as_json, [render.case_json(c, service.definition) for c in found], render.cases_table(found))
 
 

@@ -53,11 +53,13 @@ def shown(value: datetime) -> str:
 TIMES_NOTE = "times in Europe/Amsterdam"
 
 
-def case_json(case: Case, definition: Definition, deadlines: Iterable[Deadline] = ()) -> dict[str, Any]:
+def case_json(case: Case, definition: Definition, deadlines: Iterable[Deadline] | None = None) -> dict[str, Any]:
+    """A case as JSON; ``deadlines`` (given by ``show``, not by lists) adds its deadline clocks."""
     return {
         "id": case.id,
         "patient_ref": case.patient_ref,
         "route": case.route,
+        "organisation": case.organisation,
         "state": case.state,
         "version": case.version,
         "opened_at": utc_iso(case.opened_at),
@@ -67,7 +69,7 @@ def case_json(case: Case, definition: Definition, deadlines: Iterable[Deadline] 
         "bsn_recorded": case.bsn_hash is not None,
         "facts": dict(case.facts),
         "allowed_events": list(definition.events_from(case.state)),
-        "deadlines": [d.as_dict() for d in deadlines],
+        **({} if deadlines is None else {"deadlines": [d.as_dict() for d in deadlines]}),
     }
 
 
@@ -111,6 +113,7 @@ def case_table(case: Case, definition: Definition, deadlines: Iterable[Deadline]
     for field, value in (
         ("patient ref", case.patient_ref),
         ("route", case.route),
+        ("organisation", case.organisation),
         ("state", case.state),
         ("version", str(case.version)),
         ("opened", shown(case.opened_at)),

@@ -57,6 +57,7 @@ class CaseRow(SQLModel, table=True):
     audit_count: int
     facts: str = Field(sa_type=Text, sa_column_kwargs={"server_default": '{"route_version": 1}'})
     bsn_hash: str | None = Field(default=None, max_length=64, index=True)
+    organisation: str = Field(max_length=64, index=True, sa_column_kwargs={"server_default": "local"})
 
 
 class TransitionRow(SQLModel, table=True):

@@ -40,8 +40,8 @@ ENV = {
                      "SECOND_OPINION_ORGANISATION")),
 }  # fmt: skip
 TABLES = ("cases", "case_transitions", "audit_records", "idempotency_keys", "deadlines", "outbox")
-CASE_KEYS = {"id", "patient_ref", "route", "state", "version", "opened_at", "updated_at", "audit_count", "audit_head",
-             "bsn_recorded", "facts", "allowed_events", "deadlines"}  # fmt: skip
+CASE_KEYS = {"id", "patient_ref", "route", "organisation", "state", "version", "opened_at", "updated_at",
+             "audit_count", "audit_head", "bsn_recorded", "facts", "allowed_events", "deadlines"}  # fmt: skip
 RECEIPT_KEYS = {"case_id", "event", "from_state", "to_state", "version", "seq", "occurred_at", "recorded_at",
                 "replayed"}  # fmt: skip
 Snapshot = dict[str, list[dict[str, Any]]]  # table name -> rows

@@ -177,6 +177,8 @@ def verify_case(
             accepted.append(record)
     if records and records[0].payload.get("bsn_hmac") != case.bsn_hash:
         return Finding(case.id, None, "case row's BSN hash differs from the one recorded when it was opened")
+    if records and records[0].payload.get("organisation", "local") != case.organisation:
+        return Finding(case.id, None, "case row's organisation differs from the one recorded when it was opened")
     if len(records) != case.audit_count:
         return Finding(case.id, None, f"case row counts {case.audit_count} records, the chain has {len(records)}")
     if prev != case.audit_head:

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+DEFAULT_ORGANISATION = "local"
+"""The organisation of cases opened without one (a single-team deployment, the CLI's default)."""
+
 
 def new_case_id() -> str:
     """80 random bits as 16 lower-case base32 characters: short enough to type, and collision
@@ -47,6 +50,9 @@ class Case:
     """What has been recorded about the case (consent, checklist, ...); rebuilt by replay."""
     bsn_hash: str | None = None
     """HMAC of the patient's BSN when one was given at opening; never the BSN itself."""
+    organisation: str = "local"
+    """The care-coordination team that owns the case (an insurer's desk, a hospital's); who
+    may see and change it is decided per organisation. Recorded at opening and never changed."""
 
     def moved(self, to_state: str, at: datetime, facts: Mapping[str, Any], head: str) -> Case:
         """The case after an accepted command whose audit record has hash ``head``."""

@@ -19,7 +19,7 @@ from typing import Any
 from . import privacy
 from .audit import ACCEPTED, GENESIS, AuditRecord, Finding, VerifyReport, seal, verify_case
 from .calendars import Calendars
-from .case import Actor, Case, Transition, new_case_id
+from .case import DEFAULT_ORGANISATION, Actor, Case, Transition, new_case_id
 from .clock import Clock, as_utc, utc_iso
 from .deadlines import (
     POLICIES,
@@ -121,9 +121,12 @@ class CaseService:
         occurred_at: datetime | None = None,
         idempotency_key: str | None = None,
         bsn: str | None = None,
+        organisation: str = DEFAULT_ORGANISATION,
     ) -> Receipt:
-        """Register a new case in the initial state; ``bsn`` is kept only as a keyed hash."""
+        """Register a new case in the initial state, owned by ``organisation``; ``bsn`` is kept
+        only as a keyed hash."""
         self._check_actor(actor)
+        self._check_id("organisation", organisation)
         self._check_key(idempotency_key)
         privacy.check_patient_ref(patient_ref)
         route_rules = self.definition.route(route)
@@ -134,9 +137,13 @@ class CaseService:
         now = self._clock.now()
         occurred = self._occurred(occurred_at, now)
         identity = None if bsn is None else privacy.bsn_hash(bsn, self._require_identity_key())
-        fingerprint = _fingerprint(idempotency_key, OPEN_EVENT, patient_ref, route, actor, occurred_at, identity)
+        fingerprint = _fingerprint(
+            idempotency_key, OPEN_EVENT, patient_ref, route, actor, occurred_at, identity, organisation
+        )
         return self._retrying(
-            lambda: self._open(patient_ref, route_rules, actor, occurred, now, idempotency_key, fingerprint, identity)
+            lambda: self._open(
+                patient_ref, route_rules, actor, occurred, now, idempotency_key, fingerprint, identity, organisation
+            )
         )
 
     def fire(
@@ -176,12 +183,13 @@ class CaseService:
             raise UnknownCase(case_id)
         return case
 
-    def cases(self, state: str | None = None) -> list[Case]:
+    def cases(self, state: str | None = None, organisation: str | None = None) -> list[Case]:
         if state is not None and state not in [s.name for s in self.definition.states]:
             known = ", ".join(s.name for s in self.definition.states)
             raise ValidationError("state", f"{state!r} is not a state; known: {known}")
         with _readable(), self._uow(False) as uow:
-            return uow.cases.list(state)
+            found = uow.cases.list(state)
+        return found if organisation is None else [c for c in found if c.organisation == organisation]
 
     def find_by_bsn(self, bsn: str, state: str | None = None) -> list[Case]:
         """Cases opened with this BSN (optionally only those in ``state``), found by its keyed hash."""
@@ -274,6 +282,7 @@ class CaseService:
         key: str | None,
         fingerprint: str,
         identity: str | None,
+        organisation: str,
     ) -> Receipt:
         with self._uow(True) as uow:
             replayed = _replay(uow, key, fingerprint)
@@ -297,6 +306,7 @@ class CaseService:
                     "patient_ref": patient_ref,
                     "route": route.name,
                     "route_version": route.version,
+                    "organisation": organisation,
                     **({"bsn_hmac": identity} if identity else {}),
                 },
                 reason=None,
@@ -315,6 +325,7 @@ class CaseService:
                 audit_count=1,
                 facts=initial_facts(route),
                 bsn_hash=identity,
+                organisation=organisation,
             )
             uow.cases.add(case)
             self._plan_deadlines(uow, case, OPEN_EVENT, case.state, occurred, now)
@@ -441,14 +452,18 @@ class CaseService:
 
     def _check_actor(self, actor: Actor) -> None:
         for what, value in (("actor id", actor.id), ("on-behalf-of", actor.on_behalf_of)):
-            if value is not None and not _ACTOR_ID.fullmatch(value):
-                raise ValidationError(what, "must be 3-64 characters of letters, digits and . _ : -")
             if value is not None:
-                privacy.check_text(what, value)
+                self._check_id(what, value)
         if actor.role not in self.definition.role_names:
             raise ValidationError(
                 "role", f"{actor.role!r} is not a role; known: {', '.join(self.definition.role_names)}"
             )
+
+    @staticmethod
+    def _check_id(what: str, value: str) -> None:
+        if not _ACTOR_ID.fullmatch(value):
+            raise ValidationError(what, "must be 3-64 characters of letters, digits and . _ : -")
+        privacy.check_text(what, value)
 
     def _occurred(self, occurred_at: datetime | None, now: datetime, not_before: datetime | None = None) -> datetime:
         if occurred_at is None:
