@@ -345,4 +345,4 @@ def main() -> None:
     app()
 
 
-from . import cli_deadlines  # noqa: E402,F401  (registers calendar, deadlines, worker, outbox on app)
+from . import cli_deadlines, cli_tokens  # noqa: E402,F401  (register calendar, deadlines, worker, outbox, token)

@@ -18,6 +18,7 @@ from workflow.audit import AuditRecord
 from workflow.case import Case, Transition
 from workflow.deadlines import RUNNING, Deadline
 from workflow.ports import Notification, StoredResult
+from workflow.tokens import ApiToken
 
 _T = TypeVar("_T")
 
@@ -42,6 +43,7 @@ class MemoryStore:
     keys: dict[str, StoredResult] = field(default_factory=dict)
     deadlines: dict[str, Deadline] = field(default_factory=dict)
     outbox: dict[int, Notification] = field(default_factory=dict)
+    tokens: dict[str, ApiToken] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -169,6 +171,28 @@ class _Outbox:
         return [n for n in rows if status is None or n.status == status]
 
 
+class _Tokens:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, token: ApiToken) -> None:
+        if token.id in self._uow.staged_tokens or self.by_hash(token.token_hash) is not None:
+            raise ValueError(f"token {token.id} exists")
+        self._uow.staged_tokens[token.id] = _utc(token)
+
+    def get(self, token_id: str) -> ApiToken | None:
+        return self._uow.staged_tokens.get(token_id)
+
+    def by_hash(self, token_hash: str) -> ApiToken | None:
+        return next((t for t in self._uow.staged_tokens.values() if t.token_hash == token_hash), None)
+
+    def save(self, token: ApiToken) -> None:
+        self._uow.staged_tokens[token.id] = _utc(token)
+
+    def list(self) -> list[ApiToken]:
+        return sorted(self._uow.staged_tokens.values(), key=lambda t: (t.created_at, t.id))
+
+
 class MemoryUnitOfWork:
     def __init__(self, store: MemoryStore, write: bool) -> None:
         self.store = store
@@ -180,6 +204,7 @@ class MemoryUnitOfWork:
         self.staged_cases = dict(self.store.cases)
         self.staged_deadlines = dict(self.store.deadlines)
         self.staged_outbox = dict(self.store.outbox)
+        self.staged_tokens = dict(self.store.tokens)
         self.new_audit: list[AuditRecord] = []
         self.new_transitions: list[Transition] = []
         self.new_keys: dict[str, StoredResult] = {}
@@ -189,6 +214,7 @@ class MemoryUnitOfWork:
         self.keys = _Keys(self)
         self.deadlines = _Deadlines(self)
         self.outbox = _Outbox(self)
+        self.tokens = _Tokens(self)
         return self
 
     def commit(self) -> None:
@@ -202,6 +228,7 @@ class MemoryUnitOfWork:
         store.cases = self.staged_cases
         store.deadlines = self.staged_deadlines
         store.outbox = self.staged_outbox
+        store.tokens = self.staged_tokens
         self.new_audit, self.new_transitions, self.new_keys = [], [], {}
 
     def __exit__(

@@ -29,8 +29,9 @@ from workflow.audit import AuditRecord
 from workflow.case import Case, Transition
 from workflow.deadlines import RUNNING, Deadline
 from workflow.ports import KeyTaken, Notification, StoredResult, UnreadableRow
+from workflow.tokens import ApiToken
 
-from .tables import AuditRow, CaseRow, DeadlineRow, IdempotencyRow, OutboxRow, TransitionRow
+from .tables import AuditRow, CaseRow, DeadlineRow, IdempotencyRow, OutboxRow, TokenRow, TransitionRow
 
 CASES = CaseRow.__table__  # type: ignore[attr-defined]
 AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
@@ -38,6 +39,7 @@ TRANSITIONS = TransitionRow.__table__  # type: ignore[attr-defined]
 KEYS = IdempotencyRow.__table__  # type: ignore[attr-defined]
 DEADLINES = DeadlineRow.__table__  # type: ignore[attr-defined]
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
+TOKENS = TokenRow.__table__  # type: ignore[attr-defined]
 
 _GET_CASE = select(CASES).where(CASES.c.id == bindparam("id"))
 _GET_CASE_FOR_UPDATE = _GET_CASE.with_for_update()
@@ -120,6 +122,11 @@ _UPDATE_OUTBOX = (
     )
 )
 _OUTBOX_ALL = select(OUTBOX).order_by(OUTBOX.c.id)
+_INSERT_TOKEN = TOKENS.insert().inline()
+_GET_TOKEN = select(TOKENS).where(TOKENS.c.id == bindparam("id"))
+_TOKEN_BY_HASH = select(TOKENS).where(TOKENS.c.token_hash == bindparam("token_hash"))
+_REVOKE_TOKEN = TOKENS.update().where(TOKENS.c.id == bindparam("b_id")).values(revoked_at=bindparam("revoked_at"))
+_TOKENS_ALL = select(TOKENS).order_by(TOKENS.c.created_at, TOKENS.c.id)
 _OUTBOX_IN_STATUS = select(OUTBOX).where(OUTBOX.c.status == bindparam("status")).order_by(OUTBOX.c.id)
 
 # Append-only enforcement, created by the initial migration. The message is what a user sees
@@ -155,7 +162,7 @@ def drop_append_only_ddl(dialect: str, table: str) -> list[str]:
 
 _TIMESTAMPS = frozenset(
     {"opened_at", "updated_at", "occurred_at", "recorded_at", "created_at", "started_at", "due_at", "next_action_at",
-     "stopped_at", "now", "next_attempt_at", "leased_until", "delivered_at"}
+     "stopped_at", "now", "next_attempt_at", "leased_until", "delivered_at", "revoked_at"}
 )  # fmt: skip
 _JSON = frozenset({"facts", "explanation"})  # stored as canonical JSON text (audit payloads are handled by _SqlAudit)
 _SQLITE_NAMED = sqlite.dialect(paramstyle="named")
@@ -192,6 +199,11 @@ _STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
     "update_outbox": (_UPDATE_OUTBOX, None),
     "outbox_all": (_OUTBOX_ALL, None),
     "outbox_in_status": (_OUTBOX_IN_STATUS, None),
+    "insert_token": (_INSERT_TOKEN, _columns(TOKENS)),
+    "get_token": (_GET_TOKEN, None),
+    "token_by_hash": (_TOKEN_BY_HASH, None),
+    "revoke_token": (_REVOKE_TOKEN, None),
+    "tokens_all": (_TOKENS_ALL, None),
 }
 
 
@@ -478,6 +490,28 @@ class _SqlOutbox:
         return [_notification(m) for m in rows]
 
 
+class _SqlTokens:
+    def __init__(self, runner: _Runner) -> None:
+        self._run = runner
+
+    def add(self, token: ApiToken) -> None:
+        self._run.run("insert_token", dict(token.__dict__))
+
+    def get(self, token_id: str) -> ApiToken | None:
+        found = self._run.rows("get_token", {"id": token_id})
+        return ApiToken(**found[0]) if found else None
+
+    def by_hash(self, token_hash: str) -> ApiToken | None:
+        found = self._run.rows("token_by_hash", {"token_hash": token_hash})
+        return ApiToken(**found[0]) if found else None
+
+    def save(self, token: ApiToken) -> None:
+        self._run.run("revoke_token", {"b_id": token.id, "revoked_at": token.revoked_at})
+
+    def list(self) -> list[ApiToken]:
+        return [ApiToken(**m) for m in self._run.rows("tokens_all", {})]
+
+
 class SqlUnitOfWork:
     """One pooled DBAPI connection, one transaction; rolled back unless :meth:`commit` ran."""
 
@@ -508,6 +542,7 @@ class SqlUnitOfWork:
         self.keys = _SqlKeys(runner)
         self.deadlines = _SqlDeadlines(runner)
         self.outbox = _SqlOutbox(runner)
+        self.tokens = _SqlTokens(runner)
         return self
 
     def commit(self) -> None:

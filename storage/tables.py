@@ -168,4 +168,18 @@ class OutboxRow(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
+class TokenRow(SQLModel, table=True):
+    """API tokens; the secret itself is never stored, only its SHA-256."""
+
+    __tablename__ = "api_tokens"
+
+    id: str = Field(primary_key=True, max_length=32)
+    token_hash: str = Field(max_length=64, unique=True)
+    actor: str = Field(max_length=64)
+    role: str = Field(max_length=64)
+    organisation: str = Field(max_length=64)
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
 METADATA = SQLModel.metadata

@@ -15,7 +15,8 @@ must not be mistaken for a business answer::
     ├── IdempotencyConflict        an idempotency key reused for a different request
     ├── AuditIntegrityError        stored history cannot even be read back (see audit verify)
     ├── StorageNotReady            the database is not initialised or not at the code's schema
-    └── ConfigurationError         a setting the request needs is missing or unusable
+    ├── ConfigurationError         a setting the request needs is missing or unusable
+    └── Unauthenticated            no API token, an unknown one, or a revoked one
 
 Each error carries ``outcome``: the word the audit trail records when the refusal is written
 (``rejected`` or ``denied``). Messages are complete sentences meant for the person at the
@@ -125,3 +126,13 @@ class ConfigurationError(SecondOpinionError):
     def __init__(self, setting: str, problem: str) -> None:
         self.setting = setting
         super().__init__(f"{setting}: {problem}")
+
+
+class Unauthenticated(SecondOpinionError):
+    """The caller could not be identified; says which of the three, never echoes the token."""
+
+    outcome = "denied"
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"not authenticated: {problem}")

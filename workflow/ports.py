@@ -12,11 +12,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .audit import AuditRecord
 from .case import Case, Transition
 from .deadlines import Deadline
+
+if TYPE_CHECKING:
+    from .tokens import ApiToken
 
 
 class KeyTaken(Exception):
@@ -134,6 +137,20 @@ class Outbox(Protocol):
     def list(self, status: str | None = None) -> list[Notification]: ...
 
 
+class TokenStore(Protocol):
+    def add(self, token: ApiToken) -> None: ...
+
+    def get(self, token_id: str) -> ApiToken | None: ...
+
+    def by_hash(self, token_hash: str) -> ApiToken | None: ...
+
+    def save(self, token: ApiToken) -> None:
+        """Write back a token's revocation (by id)."""
+        ...
+
+    def list(self) -> list[ApiToken]: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def cases(self) -> CaseRepository: ...
@@ -152,6 +169,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> Outbox: ...
+
+    @property
+    def tokens(self) -> TokenStore: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -1,0 +1,59 @@
+"""The ``token`` commands: create (the secret is printed once), list, revoke.
+
+Tokens are how callers of the HTTP service prove who they are: an actor id, a role and an
+organisation. Only the SHA-256 of a secret is stored (see :mod:`workflow.tokens`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from workflow.definitions import DEFINITION
+from workflow.tokens import NOT_FOR_TOKENS, TokenService
+
+from .cli import Db, Json, _emit, _guard, _service, app, out
+from .render import shown
+
+token_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+_ROLES = ", ".join(r for r in DEFINITION.role_names if r not in NOT_FOR_TOKENS)
+
+
+@token_app.command("create")
+def create_command(
+    actor: Annotated[str, typer.Option("--actor", help="Who calls: an id in your own system.")],
+    role: Annotated[str, typer.Option("--role", help=f"One of: {_ROLES}.")],
+    org: Annotated[str, typer.Option("--org", help="The organisation whose cases the token reaches.")],
+    db: Db = None,
+    as_json: Json = False,
+) -> None:
+    """Create a token and print its secret: the only time it is shown."""
+    with _guard(as_json), _service(db) as service:
+        secret, token = TokenService(service).create(actor, role, org)
+        _emit(as_json, {"token": secret, **token.as_dict()}, secret)
+
+
+@token_app.command("list")
+def list_command(db: Db = None, as_json: Json = False) -> None:
+    """Every token, revoked ones included; never a secret."""
+    with _guard(as_json), _service(db) as service:
+        tokens = TokenService(service).list()
+        table = Table(title="API tokens", caption="times in Europe/Amsterdam")
+        for column in ("id", "actor", "role", "organisation", "created", "revoked"):
+            table.add_column(column)
+        for t in tokens:
+            table.add_row(t.id, t.actor, t.role, t.organisation, shown(t.created_at),
+                          shown(t.revoked_at) if t.revoked_at else "")  # fmt: skip
+        _emit(as_json, [t.as_dict() for t in tokens], table)
+
+
+@token_app.command("revoke")
+def revoke_command(token: str, db: Db = None) -> None:
+    """Revoke a token by id; calls with it are refused from now on."""
+    with _guard(), _service(db) as service:
+        revoked = TokenService(service).revoke(token)
+        out.print(f"token {revoked.id} revoked")
