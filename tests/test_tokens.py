@@ -56,7 +56,8 @@ def test_bad_token_requests_are_refused(service: CaseService, actor: str, role: 
 def test_cli_prints_the_secret_once_and_stores_only_its_hash(tmp_path) -> None:  # type: ignore[no-untyped-def]
     cli = Cli(tmp_path / "tokens.sqlite3")
     cli.run("init")
-    secret = cli.run("token", "create", "--actor", "zc-9", "--role", "care_consultant", "--org", "cz-desk").stdout.strip()
+    created = cli.run("token", "create", "--actor", "zc-9", "--role", "care_consultant", "--org", "cz-desk")
+    secret = created.stdout.strip()
     listed = cli.json("token", "list")
     assert [(t["actor"], t["role"], t["organisation"], t["revoked_at"]) for t in listed] == [
         ("zc-9", "care_consultant", "cz-desk", None)]  # fmt: skip
