@@ -50,6 +50,10 @@ class DayOff:
 class Calendar(Protocol):
     name: str
 
+    def __hash__(self) -> int:
+        """Calendars are immutable and hashable: answers are cached per calendar."""
+        ...
+
     def day_off(self, day: date) -> DayOff | None:
         """Why ``day`` is not a working day, or None when it is one."""
         ...
@@ -259,6 +263,13 @@ def add_working_days(calendar: Calendar, start: date, n: int) -> Count:
     """The Nth working day after ``start`` (``start`` itself is day 0 and never counts)."""
     _check_count(n)
     _check_year(start)
+    return _added(calendar, start, n)
+
+
+@lru_cache(maxsize=4096)
+def _added(calendar: Calendar, start: date, n: int) -> Count:
+    # a calendar never changes once built (new calendar data is a new release), so every
+    # deadline that starts on one day with one length shares the count and its explanation
     return _walk(calendar, start, n=n)
 
 

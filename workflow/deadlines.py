@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, time
+from datetime import date, datetime, time
+from functools import lru_cache
 from typing import Any
 
 from .calendars import DEFAULT_CALENDAR, Calendar, due_moment, local_date, working_days_before, working_days_between
@@ -129,14 +130,20 @@ CalendarFor = Callable[[str], Calendar]
 def _schedule(policy: DeadlinePolicy, calendar: Calendar, due_at: datetime) -> list[datetime]:
     """Reminder moments, earliest first: the start (00:00 Amsterdam) of the working day that
     lies ``working_days_before`` working days before the due date."""
-    due_day = local_date(due_at)
-    moments = []
-    for reminder in policy.reminders:
-        day = working_days_before(calendar, due_day, reminder.working_days_before)
-        moments.append(as_utc(datetime.combine(day, time(0, 0), AMSTERDAM), "reminder"))
-    return moments
+    return list(_moments(calendar, local_date(due_at), _ordered(policy)))
 
 
+@lru_cache(maxsize=4096)
+def _moments(calendar: Calendar, due_day: date, reminders: tuple[Reminder, ...]) -> tuple[datetime, ...]:
+    # calendars are immutable, so deadlines due on one day share their reminder moments
+    return tuple(
+        as_utc(datetime.combine(working_days_before(calendar, due_day, r.working_days_before), time(0), AMSTERDAM),
+               "reminder")
+        for r in reminders
+    )  # fmt: skip
+
+
+@lru_cache(maxsize=256)
 def _ordered(policy: DeadlinePolicy) -> tuple[Reminder, ...]:
     return tuple(sorted(policy.reminders, key=lambda r: -r.working_days_before))
 
@@ -144,7 +151,7 @@ def _ordered(policy: DeadlinePolicy) -> tuple[Reminder, ...]:
 def _next_action(d: Deadline, policy: DeadlinePolicy, calendar: Calendar) -> datetime | None:
     if d.state != RUNNING or d.due_at is None:
         return None
-    moments = _schedule(replace(policy, reminders=_ordered(policy)), calendar, d.due_at)
+    moments = _schedule(policy, calendar, d.due_at)
     pending = moments[d.reminders_sent :]
     return pending[0] if pending else d.due_at
 
@@ -153,7 +160,7 @@ def _run(
     policy: DeadlinePolicy, calendar: Calendar, base: Deadline, start: datetime, days: int, now: datetime
 ) -> Deadline:
     due = due_moment(calendar, start, days)
-    moments = _schedule(replace(policy, reminders=_ordered(policy)), calendar, due.due_at)
+    moments = _schedule(policy, calendar, due.due_at)
     already = base.reminders_sent if base.state == PAUSED else sum(1 for m in moments if m <= start)
     history = list(base.explanation.get("history", []))
     explanation = {**due.as_dict(), "policy_working_days": policy.working_days, "history": history}
@@ -265,7 +272,7 @@ def pending_actions(
     if d.state != RUNNING or d.due_at is None:
         return [], d
     ordered = _ordered(policy)
-    moments = _schedule(replace(policy, reminders=ordered), calendar, d.due_at)
+    moments = _schedule(policy, calendar, d.due_at)
     actions = []
     sent = d.reminders_sent
     while sent < len(moments) and moments[sent] <= now:
