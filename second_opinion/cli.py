@@ -213,8 +213,10 @@ def cases_command(
 ) -> None:
     """List cases, oldest first; with --bsn-stdin, the cases opened with that BSN."""
     with _guard(as_json), _service(db) as service:
-        found = service.find_by_bsn(_bsn_from_stdin(), state) if bsn_stdin else service.cases(state, org)
-        found = [c for c in found if org is None or c.organisation == org]
+        if bsn_stdin:
+            found = [c for c in service.find_by_bsn(_bsn_from_stdin(), state) if org in (None, c.organisation)]
+        else:
+            found = service.cases(state, org)
         _emit(as_json, [render.case_json(c, service.definition) for c in found], render.cases_table(found))
 
 

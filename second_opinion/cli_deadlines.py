@@ -17,6 +17,7 @@ from workflow.calendars import (
     CALENDARS,
     DEFAULT_CALENDAR,
     Calendar,
+    Count,
     add_working_days,
     calendar_named,
     working_days_between,
@@ -91,16 +92,16 @@ def between_command(
         _print_count(str(count.working_days), count, explain, as_json)
 
 
-def _print_count(answer: str, count: object, explain: bool, as_json: bool) -> None:
+def _print_count(answer: str, count: Count, explain: bool, as_json: bool) -> None:
     if as_json:
-        _print_json(count.as_dict())  # type: ignore[attr-defined]
+        _print_json(count.as_dict())
         return
     print(answer)
     if explain:
-        for line in count.lines():  # type: ignore[attr-defined]
+        for line in count.lines():
             print(line)
     else:
-        for warning in count.warnings:  # type: ignore[attr-defined]
+        for warning in count.warnings:
             typer.echo(f"warning: {warning}", err=True)
 
 
