@@ -7,14 +7,18 @@ import os
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from storage import DEFAULT_URL, initialise, open_backend
+from storage import DEFAULT_URL, Backend, initialise, open_backend
 from workflow.calendars import Calendars, Closure
 from workflow.clock import Clock, FixedClock, SystemClock, parse_instant
 from workflow.deadline_service import Channel, DeadlineService
 from workflow.deadlines import POLICIES, DeadlinePolicy
 from workflow.errors import ConfigurationError
 from workflow.service import CaseService
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 ENV_DB = "SECOND_OPINION_DB"
 ENV_CLOCK = "SECOND_OPINION_CLOCK"
@@ -118,9 +122,14 @@ def connect(
     >>> from second_opinion import connect
     >>> service = connect("memory://")
     """
-    key = identity_key if identity_key is not None else identity_key_from_env()
-    backend = open_backend(database_url(url))
+    return _service(open_backend(database_url(url)), clock, identity_key, policies)
+
+
+def _service(
+    backend: Backend, clock: Clock | None, identity_key: bytes | None, policies: Sequence[DeadlinePolicy]
+) -> CaseService:
     try:
+        key = identity_key if identity_key is not None else identity_key_from_env()
         calendars = calendars_from_env()
     except ConfigurationError:
         backend.close()
@@ -129,6 +138,15 @@ def connect(
         backend.unit_of_work, clock or clock_from_env(), on_close=backend.close, identity_key=key, calendars=calendars,
         policies=policies,
     )  # fmt: skip
+
+
+def build_app(url: str | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """The HTTP app on the database at ``url``; its readiness probe re-checks that database."""
+    from .api import create_app  # the web stack loads only for those who serve
+
+    backend = open_backend(database_url(url))
+    service = _service(backend, clock, None, POLICIES)
+    return create_app(service, connect_deadlines(service), ready=backend.check)
 
 
 def init(url: str | None = None) -> str:

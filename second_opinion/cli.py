@@ -347,4 +347,4 @@ def main() -> None:
     app()
 
 
-from . import cli_deadlines, cli_tokens  # noqa: E402,F401  (register calendar, deadlines, worker, outbox, token)
+from . import cli_deadlines, cli_serve, cli_tokens  # noqa: E402,F401  (register the command groups)

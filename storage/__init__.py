@@ -41,6 +41,11 @@ class Backend:
         assert self.store is not None
         return MemoryUnitOfWork(self.store, write)
 
+    def check(self) -> None:
+        """Raise StorageNotReady unless the database answers and is at the code's schema."""
+        if self.engine is not None:
+            check_ready(self.engine, self.url)
+
     def close(self) -> None:
         if self.engine is not None:
             self.engine.dispose()

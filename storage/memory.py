@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
-from workflow.audit import AuditRecord
+from workflow.access_log import AccessRecord
+from workflow.audit import GENESIS, AuditRecord
 from workflow.case import Case, Transition
 from workflow.deadlines import RUNNING, Deadline
 from workflow.ports import Notification, StoredResult
@@ -44,6 +45,7 @@ class MemoryStore:
     deadlines: dict[str, Deadline] = field(default_factory=dict)
     outbox: dict[int, Notification] = field(default_factory=dict)
     tokens: dict[str, ApiToken] = field(default_factory=dict)
+    access: list[AccessRecord] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -193,6 +195,36 @@ class _Tokens:
         return sorted(self._uow.staged_tokens.values(), key=lambda t: (t.created_at, t.id))
 
 
+class _Access:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def _all(self) -> list[AccessRecord]:
+        return self._uow.store.access + self._uow.new_access
+
+    def head(self) -> str:
+        log = self._all()
+        return log[-1].hash if log else GENESIS
+
+    def append(self, records: list[AccessRecord]) -> None:
+        taken = {r.prev_hash for r in self._all()}
+        for record in records:
+            if record.prev_hash in taken:
+                raise ValueError("access log fork: that head was already extended")
+            taken.add(record.prev_hash)
+            self._uow.new_access.append(_utc(record))
+
+    def all(self) -> list[AccessRecord]:
+        return self._all()
+
+    def for_case(self, case_id: str) -> list[AccessRecord]:
+        return [r for r in self._all() if r.case_id == case_id]
+
+    def for_organisation(self, organisation: str) -> list[AccessRecord]:
+        return [r for r in self._all() if r.case_organisation == organisation
+                or (r.case_organisation is None and r.organisation == organisation)]  # fmt: skip
+
+
 class MemoryUnitOfWork:
     def __init__(self, store: MemoryStore, write: bool) -> None:
         self.store = store
@@ -208,6 +240,7 @@ class MemoryUnitOfWork:
         self.new_audit: list[AuditRecord] = []
         self.new_transitions: list[Transition] = []
         self.new_keys: dict[str, StoredResult] = {}
+        self.new_access: list[AccessRecord] = []
         self.cases = _Cases(self)
         self.audit = _Audit(self)
         self.transitions = _Transitions(self)
@@ -215,6 +248,7 @@ class MemoryUnitOfWork:
         self.deadlines = _Deadlines(self)
         self.outbox = _Outbox(self)
         self.tokens = _Tokens(self)
+        self.access = _Access(self)
         return self
 
     def commit(self) -> None:
@@ -229,6 +263,9 @@ class MemoryUnitOfWork:
         store.deadlines = self.staged_deadlines
         store.outbox = self.staged_outbox
         store.tokens = self.staged_tokens
+        begin = len(store.access)
+        store.access.extend(replace(r, sequence=begin + i) for i, r in enumerate(self.new_access, start=1))
+        self.new_access = []
         self.new_audit, self.new_transitions, self.new_keys = [], [], {}
 
     def __exit__(

@@ -25,13 +25,14 @@ from sqlalchemy import Engine, bindparam, or_, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.expression import ClauseElement
 
-from workflow.audit import AuditRecord
+from workflow.access_log import AccessRecord
+from workflow.audit import GENESIS, AuditRecord
 from workflow.case import Case, Transition
 from workflow.deadlines import RUNNING, Deadline
 from workflow.ports import KeyTaken, Notification, StoredResult, UnreadableRow
 from workflow.tokens import ApiToken
 
-from .tables import AuditRow, CaseRow, DeadlineRow, IdempotencyRow, OutboxRow, TokenRow, TransitionRow
+from .tables import AccessRow, AuditRow, CaseRow, DeadlineRow, IdempotencyRow, OutboxRow, TokenRow, TransitionRow
 
 CASES = CaseRow.__table__  # type: ignore[attr-defined]
 AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
@@ -40,6 +41,7 @@ KEYS = IdempotencyRow.__table__  # type: ignore[attr-defined]
 DEADLINES = DeadlineRow.__table__  # type: ignore[attr-defined]
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 TOKENS = TokenRow.__table__  # type: ignore[attr-defined]
+ACCESS = AccessRow.__table__  # type: ignore[attr-defined]
 
 _GET_CASE = select(CASES).where(CASES.c.id == bindparam("id"))
 _GET_CASE_FOR_UPDATE = _GET_CASE.with_for_update()
@@ -127,6 +129,23 @@ _GET_TOKEN = select(TOKENS).where(TOKENS.c.id == bindparam("id"))
 _TOKEN_BY_HASH = select(TOKENS).where(TOKENS.c.token_hash == bindparam("token_hash"))
 _REVOKE_TOKEN = TOKENS.update().where(TOKENS.c.id == bindparam("b_id")).values(revoked_at=bindparam("revoked_at"))
 _TOKENS_ALL = select(TOKENS).order_by(TOKENS.c.created_at, TOKENS.c.id)
+_INSERT_ACCESS = ACCESS.insert().inline()
+_ACCESS_HEAD = select(ACCESS.c.hash).order_by(ACCESS.c.sequence.desc()).limit(1)
+_ACCESS_ALL = select(ACCESS).order_by(ACCESS.c.sequence)
+_ACCESS_FOR_CASE = select(ACCESS).where(ACCESS.c.case_id == bindparam("case_id")).order_by(ACCESS.c.sequence)
+_ACCESS_FOR_ORGANISATION = (
+    select(ACCESS)
+    .where(
+        or_(
+            ACCESS.c.case_organisation == bindparam("organisation"),
+            (ACCESS.c.case_organisation.is_(None)) & (ACCESS.c.organisation == bindparam("organisation")),
+        )
+    )
+    .order_by(ACCESS.c.sequence)
+)
+# One appender at a time extends the chain: SQLite's write lock already serialises; PostgreSQL
+# takes this transaction-scoped advisory lock (7513, after the standard) before reading the head.
+_PG_ACCESS_LOCK = "SELECT pg_advisory_xact_lock(7513)"
 _OUTBOX_IN_STATUS = select(OUTBOX).where(OUTBOX.c.status == bindparam("status")).order_by(OUTBOX.c.id)
 
 # Append-only enforcement, created by the initial migration. The message is what a user sees
@@ -162,7 +181,7 @@ def drop_append_only_ddl(dialect: str, table: str) -> list[str]:
 
 _TIMESTAMPS = frozenset(
     {"opened_at", "updated_at", "occurred_at", "recorded_at", "created_at", "started_at", "due_at", "next_action_at",
-     "stopped_at", "now", "next_attempt_at", "leased_until", "delivered_at", "revoked_at"}
+     "stopped_at", "now", "next_attempt_at", "leased_until", "delivered_at", "revoked_at", "at"}
 )  # fmt: skip
 _JSON = frozenset({"facts", "explanation"})  # stored as canonical JSON text (audit payloads are handled by _SqlAudit)
 _SQLITE_NAMED = sqlite.dialect(paramstyle="named")
@@ -204,6 +223,11 @@ _STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
     "token_by_hash": (_TOKEN_BY_HASH, None),
     "revoke_token": (_REVOKE_TOKEN, None),
     "tokens_all": (_TOKENS_ALL, None),
+    "insert_access": (_INSERT_ACCESS, _columns(ACCESS, "sequence")),
+    "access_head": (_ACCESS_HEAD, None),
+    "access_all": (_ACCESS_ALL, None),
+    "access_for_case": (_ACCESS_FOR_CASE, None),
+    "access_for_organisation": (_ACCESS_FOR_ORGANISATION, None),
 }
 
 
@@ -512,6 +536,31 @@ class _SqlTokens:
         return [ApiToken(**m) for m in self._run.rows("tokens_all", {})]
 
 
+class _SqlAccess:
+    def __init__(self, runner: _Runner) -> None:
+        self._run = runner
+
+    def head(self) -> str:
+        if self._run.compiled.dialect != "sqlite":
+            self._run.cursor.execute(_PG_ACCESS_LOCK)
+        found = self._run.rows("access_head", {})
+        return str(found[0]["hash"]) if found else GENESIS
+
+    def append(self, records: list[AccessRecord]) -> None:
+        rows = [self._run.compiled.params({k: v for k, v in r.__dict__.items() if k != "sequence"}) for r in records]
+        if rows:
+            self._run.cursor.executemany(self._run.compiled.sql["insert_access"], rows)
+
+    def all(self) -> list[AccessRecord]:
+        return [AccessRecord(**m) for m in self._run.rows("access_all", {})]
+
+    def for_case(self, case_id: str) -> list[AccessRecord]:
+        return [AccessRecord(**m) for m in self._run.rows("access_for_case", {"case_id": case_id})]
+
+    def for_organisation(self, organisation: str) -> list[AccessRecord]:
+        return [AccessRecord(**m) for m in self._run.rows("access_for_organisation", {"organisation": organisation})]
+
+
 class SqlUnitOfWork:
     """One pooled DBAPI connection, one transaction; rolled back unless :meth:`commit` ran."""
 
@@ -543,6 +592,7 @@ class SqlUnitOfWork:
         self.deadlines = _SqlDeadlines(runner)
         self.outbox = _SqlOutbox(runner)
         self.tokens = _SqlTokens(runner)
+        self.access = _SqlAccess(runner)
         return self
 
     def commit(self) -> None:

@@ -182,4 +182,28 @@ class TokenRow(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
+class AccessRow(SQLModel, table=True):
+    """The NEN 7513 access log: append-only (triggers), one hash chain over all rows.
+
+    The unique ``prev_hash`` makes a fork impossible: two writers can never both extend the same head.
+    """
+
+    __tablename__ = "access_records"
+
+    sequence: int | None = Field(default=None, sa_column=Column(_BIGINT, primary_key=True, autoincrement=True))
+    at: datetime = _ts()
+    actor_id: str = Field(max_length=64)
+    actor_role: str = Field(max_length=64)
+    organisation: str = Field(max_length=64)
+    on_behalf_of: str | None = Field(default=None, max_length=64)
+    kind: str = Field(max_length=32)
+    outcome: str = Field(max_length=16)
+    client: str | None = Field(default=None, max_length=100)
+    case_id: str | None = Field(default=None, max_length=64, index=True)
+    patient_ref: str | None = Field(default=None, max_length=64)
+    case_organisation: str | None = Field(default=None, max_length=64, index=True)
+    prev_hash: str = Field(max_length=64, unique=True)
+    hash: str = Field(max_length=64)
+
+
 METADATA = SQLModel.metadata

@@ -19,6 +19,7 @@ from .case import Case, Transition
 from .deadlines import Deadline
 
 if TYPE_CHECKING:
+    from .access_log import AccessRecord
     from .tokens import ApiToken
 
 
@@ -151,6 +152,25 @@ class TokenStore(Protocol):
     def list(self) -> list[ApiToken]: ...
 
 
+class AccessLogStore(Protocol):
+    def head(self) -> str:
+        """The hash of the log's last record (GENESIS when empty), holding the log's end against
+        other appenders until the unit ends, so that the chain stays one line."""
+        ...
+
+    def append(self, records: list[AccessRecord]) -> None: ...
+
+    def all(self) -> list[AccessRecord]:
+        """The whole log in storage order (for verification)."""
+        ...
+
+    def for_case(self, case_id: str) -> list[AccessRecord]: ...
+
+    def for_organisation(self, organisation: str) -> list[AccessRecord]:
+        """Records about the organisation's cases, and its own accesses that name no case."""
+        ...
+
+
 class UnitOfWork(Protocol):
     @property
     def cases(self) -> CaseRepository: ...
@@ -172,6 +192,9 @@ class UnitOfWork(Protocol):
 
     @property
     def tokens(self) -> TokenStore: ...
+
+    @property
+    def access(self) -> AccessLogStore: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -1,0 +1,73 @@
+"""The ASGI app: routers, error handlers, health and readiness, and nothing else.
+
+Built by :func:`create_app` around services that are already wired (see
+:func:`second_opinion.bootstrap.build_app`), so tests run it on the in-memory backend and
+``second-opinion serve`` runs it on SQLite or PostgreSQL without a line of difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from workflow.access import AccessService
+from workflow.deadline_service import DeadlineService
+from workflow.errors import SecondOpinionError, StorageNotReady
+from workflow.service import CaseService
+from workflow.tokens import TokenService
+
+from . import audit, cases, fhir, problems, reference, schemas
+
+DESCRIPTION = """Dutch second-opinion cases as persisted state machines, for care-coordination
+systems, hospital desks, insurers' tools and auditors. Every call needs a bearer token
+(`second-opinion token create`); every error is `application/problem+json` (RFC 9457)."""
+
+
+def create_app(
+    service: CaseService,
+    deadlines: DeadlineService | None = None,
+    ready: Callable[[], None] = lambda: None,
+    version: str = "0.1.0",
+) -> FastAPI:
+    """The app around ``service``; ``ready`` raises StorageNotReady when the database is not usable."""
+    app = FastAPI(title="second-opinion", version=version, description=DESCRIPTION)
+    app.state.cases = service
+    app.state.access = AccessService(service, deadlines or DeadlineService(service))
+    app.state.tokens = TokenService(service)
+    app.add_exception_handler(SecondOpinionError, problems.on_refusal)
+    app.add_exception_handler(RequestValidationError, problems.on_bad_request)
+    app.add_exception_handler(HTTPException, problems.on_http)
+    app.add_exception_handler(Exception, problems.on_crash)
+    for router in (cases.router, audit.router, fhir.router, reference.router):
+        app.include_router(router, responses=_ERRORS)
+
+    @app.get("/health", response_model=schemas.Health, response_model_exclude_none=True, tags=["operations"], summary="The process answers")
+    def health() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @app.get("/ready", response_model=schemas.Health, response_model_exclude_none=True, tags=["operations"],
+             summary="The database answers and is at this version's schema", responses={503: _PROBLEM})  # fmt: skip
+    def readiness() -> Any:
+        try:
+            ready()
+        except StorageNotReady as exc:
+            return JSONResponse({"status": "not ready", "detail": str(exc)}, status_code=503)
+        return {"status": "ready"}
+
+    return app
+
+
+_PROBLEM: dict[str, Any] = {
+    "description": "A problem document (RFC 9457).",
+    "content": {problems.MEDIA_TYPE: {"schema": {"type": "object", "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "instance": {"type": "string"}}}}},
+}  # fmt: skip
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: _PROBLEM for status in sorted({s for s, _, _ in problems.PROBLEMS.values()} | {400})
+}

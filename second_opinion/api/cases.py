@@ -1,0 +1,104 @@
+"""Case routes: open, list, read, fire, history, deadlines; each a thin call into AccessService."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+
+from second_opinion.render import case_json, record_json
+from workflow.access_log import as_dict as access_json
+from workflow.clock import as_utc
+from workflow.errors import ValidationError
+
+from . import schemas
+from .deps import Access, Caller, expected_version
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", max_length=200, description="Safe retries: same key, same answer.")
+]
+IfMatch = Annotated[
+    str | None, Header(alias="If-Match", max_length=40, description='The version you read (its ETag), e.g. "3".')
+]
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return as_utc(value, name)
+    except OverflowError:
+        raise ValidationError(name, f"{value.isoformat()} is out of range in UTC") from None
+
+
+@router.post("", status_code=201, response_model=schemas.Receipt, summary="Open a case in your organisation")
+def open_case(
+    body: schemas.OpenCase, caller: Caller, access: Access, response: Response, idempotency_key: IdempotencyKey = None
+) -> dict[str, Any]:
+    receipt = access.open_case(
+        caller, body.patient_ref, route=body.route, occurred_at=_aware(body.occurred_at, "occurred_at"),
+        idempotency_key=idempotency_key,
+    )  # fmt: skip
+    response.headers["Location"] = f"/cases/{receipt.case_id}"
+    response.headers["ETag"] = f'"{receipt.version}"'
+    return receipt.as_dict()
+
+
+@router.get("", response_model=list[schemas.CaseOut], summary="List the cases you may see")
+def list_cases(
+    caller: Caller,
+    access: Access,
+    state: Annotated[str | None, Query(max_length=64)] = None,
+    route: Annotated[str | None, Query(max_length=32)] = None,
+    overdue: bool = False,
+    due_before: Annotated[datetime | None, Query(description="Running deadlines due before this instant.")] = None,
+) -> list[dict[str, Any]]:
+    found = access.cases(caller, state=state, route=route, overdue=overdue,
+                         due_before=_aware(due_before, "due_before"))  # fmt: skip
+    definition = access.definition
+    return [case_json(c, definition) for c in found]
+
+
+@router.get("/{case_id}", response_model=schemas.CaseOut, summary="Read a case with its deadlines")
+def read_case(case_id: str, caller: Caller, access: Access, response: Response) -> dict[str, Any]:
+    case, deadlines = access.case(caller, case_id)
+    response.headers["ETag"] = f'"{case.version}"'
+    return case_json(case, access.definition, deadlines)
+
+
+@router.post("/{case_id}/events", response_model=schemas.Receipt, summary="Fire an event on a case")
+def fire(
+    case_id: str,
+    body: schemas.FireEvent,
+    caller: Caller,
+    access: Access,
+    response: Response,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    receipt = access.fire(
+        caller, case_id, body.event, reason=body.reason, data=body.data, expect_version=expected_version(if_match),
+        occurred_at=_aware(body.occurred_at, "occurred_at"), idempotency_key=idempotency_key,
+    )  # fmt: skip
+    response.headers["ETag"] = f'"{receipt.version}"'
+    return receipt.as_dict()
+
+
+@router.get("/{case_id}/history", response_model=list[schemas.AuditRecordOut], summary="The case's audit trail")
+def history(case_id: str, caller: Caller, access: Access) -> list[dict[str, Any]]:
+    _, records = access.history(caller, case_id)
+    return [record_json(r) for r in records]
+
+
+@router.get("/{case_id}/deadlines", response_model=list[schemas.DeadlineOut], summary="Deadlines, explained")
+def deadlines(case_id: str, caller: Caller, access: Access) -> list[dict[str, Any]]:
+    return [d.as_dict() for d in access.deadlines(caller, case_id)]
+
+
+@router.get("/{case_id}/access-log", response_model=list[schemas.AccessRecordOut],
+            summary="Who accessed this case (auditors; the patient for their own case)")  # fmt: skip
+def case_access_log(case_id: str, caller: Caller, access: Access) -> list[dict[str, Any]]:
+    return [access_json(r) for r in access.access_records(caller, case_id)]

@@ -1,0 +1,59 @@
+"""What every route needs from a request: the caller (bearer token) and the If-Match version."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from workflow.access import AccessService, Principal
+from workflow.errors import Unauthenticated, ValidationError
+from workflow.service import CaseService
+from workflow.tokens import TokenService
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `second-opinion token create`.")
+_ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+
+
+def access(request: Request) -> AccessService:
+    service: AccessService = request.app.state.access
+    return service
+
+
+def cases(request: Request) -> CaseService:
+    service: CaseService = request.app.state.cases
+    return service
+
+
+def principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    on_behalf_of: Annotated[
+        str | None, Header(alias="X-On-Behalf-Of", description="Whom the caller acts for (logged).", max_length=64)
+    ] = None,
+) -> Principal:
+    tokens: TokenService = request.app.state.tokens
+    if credentials is None and request.headers.get("authorization"):
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+    token = tokens.authenticate(credentials.credentials if credentials else None)
+    if on_behalf_of is not None:
+        CaseService._check_id("X-On-Behalf-Of", on_behalf_of)
+    client = request.client.host if request.client else None
+    return Principal(token, client=client, on_behalf_of=on_behalf_of)
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """``If-Match: "3"`` (the ETag of a case read) -> 3; ``*`` or absent -> no check."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    found = _ETAG.match(if_match.strip())
+    if not found:
+        raise ValidationError("If-Match", f'{if_match!r} is not a case version such as "3" (the ETag of GET /cases/ID)')
+    return int(found.group(1))
+
+
+Caller = Annotated[Principal, Depends(principal)]
+Access = Annotated[AccessService, Depends(access)]
+Cases = Annotated[CaseService, Depends(cases)]

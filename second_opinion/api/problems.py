@@ -1,0 +1,110 @@
+"""Errors as RFC 9457 problem documents: one stable ``type`` per exception of the hierarchy.
+
+The table is the contract: a client matches on ``type`` (never on the wording of ``detail``),
+and ``docs/api.md`` prints this table. An exception nobody planned for becomes a bare 500 whose
+body says nothing about the inside; the traceback goes to the server log only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from workflow.errors import (
+    AuditIntegrityError,
+    ConcurrentUpdate,
+    ConfigurationError,
+    GuardRefused,
+    IdempotencyConflict,
+    InvalidTransition,
+    PermissionDenied,
+    SecondOpinionError,
+    StorageNotReady,
+    Unauthenticated,
+    UnknownCase,
+    UnknownEvent,
+    ValidationError,
+)
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:second-opinion:problem:"
+log = logging.getLogger("second_opinion.api")
+
+
+PROBLEMS: dict[type[SecondOpinionError], tuple[int, str, str]] = {
+    ValidationError: (422, "validation-error", "A field of the request is not acceptable"),
+    UnknownEvent: (422, "unknown-event", "No such event"),
+    IdempotencyConflict: (422, "idempotency-conflict", "Idempotency key reused for a different request"),
+    UnknownCase: (404, "unknown-case", "No such case"),
+    GuardRefused: (409, "guard-refused", "A guard refused the event"),
+    InvalidTransition: (409, "invalid-transition", "The event is not allowed in the case's state"),
+    ConcurrentUpdate: (412, "stale-version", "The case changed since the version in If-Match"),
+    PermissionDenied: (403, "permission-denied", "The token's role may not do this"),
+    Unauthenticated: (401, "unauthenticated", "No valid bearer token"),
+    StorageNotReady: (503, "storage-not-ready", "The database is not ready"),
+    ConfigurationError: (503, "configuration-error", "The service is not configured for this request"),
+    AuditIntegrityError: (500, "audit-integrity", "Stored history cannot be trusted"),
+}
+"""exception -> (HTTP status, type suffix, title); a subclass not listed takes its parent's entry."""
+
+FIELDS = {"patient reference": "patient_ref", "idempotency key": "Idempotency-Key", "working days": "days",
+          "dates": "end"}  # fmt: skip
+"""The service's names for a few fields -> the names the API spells them with."""
+
+_EXTRAS = ("field", "state", "allowed", "guard", "reason", "role", "permitted", "expected", "actual", "known")
+
+
+def problem_for(exc: SecondOpinionError) -> tuple[int, str, str]:
+    for cls in type(exc).__mro__:
+        if cls in PROBLEMS:
+            return PROBLEMS[cls]
+    return 400, "refused", "The request was refused"
+
+
+def problem(status: int, slug: str, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
+    body = {"type": TYPE_PREFIX + slug, "title": title, "status": status, "detail": detail, "instance": instance}
+    headers = {"WWW-Authenticate": 'Bearer realm="second-opinion"'} if status == 401 else None
+    return JSONResponse({**body, **extra}, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+async def on_refusal(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SecondOpinionError)
+    status, slug, title = problem_for(exc)
+    extra = {name: getattr(exc, name) for name in _EXTRAS if hasattr(exc, name)}
+    if isinstance(exc, ValidationError):
+        extra["field"] = FIELDS.get(exc.field, exc.field)
+    return problem(status, slug, title, str(exc), request.url.path, **extra)
+
+
+async def on_bad_request(request: Request, exc: Exception) -> JSONResponse:
+    """Pydantic's findings, with the first bad field named in ``detail`` and all in ``errors``."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"field": _field(e.get("loc", ())), "problem": str(e.get("msg", "invalid"))} for e in exc.errors()]
+    first = errors[0] if errors else {"field": "request", "problem": "invalid"}
+    detail = f"invalid {first['field']}: {first['problem']}"
+    return problem(422, "validation-error", PROBLEMS[ValidationError][2], detail, request.url.path,
+                   field=first["field"], errors=errors)  # fmt: skip
+
+
+async def on_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), request.url.path)
+
+
+async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "internal-error", "Internal error", "the server failed; the cause is in its log",
+                   request.url.path)  # fmt: skip
+
+
+def _field(loc: Any) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "header", "path"):
+        parts = parts[1:] or parts
+    return ".".join(parts) or "body"

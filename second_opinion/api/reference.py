@@ -1,0 +1,41 @@
+"""Stateless answers: coverage decisions and working-day arithmetic (no case data, not logged)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from workflow.calendars import CALENDARS, add_working_days, working_days_between
+from workflow.coverage import decide_all, decide_coverage
+
+from . import schemas
+from .deps import Caller, Cases
+
+router = APIRouter(tags=["reference"])
+CalendarName = Annotated[str, Query(max_length=32, description=f"One of {', '.join(CALENDARS)}.")]
+
+
+@router.post("/coverage", summary="Coverage decisions for the stated facts")
+def coverage(body: schemas.Coverage, caller: Caller) -> list[dict[str, Any]]:
+    decisions = [decide_coverage(body.facts, body.policy)] if body.policy else decide_all(body.facts)
+    return [d.as_dict() for d in decisions]
+
+
+@router.get("/calendar/add-working-days", response_model=schemas.CountOut,
+            summary="The date N working days after a start date (day 0 never counts)")  # fmt: skip
+def add_days(
+    caller: Caller,
+    cases: Cases,
+    start: date,
+    days: Annotated[int, Query(ge=0, le=2000)],
+    calendar: CalendarName = "nl-atw",
+) -> dict[str, Any]:
+    return add_working_days(cases.calendars(calendar), start, days).as_dict()
+
+
+@router.get("/calendar/working-days", response_model=schemas.CountOut,
+            summary="Working days after START up to and including END")  # fmt: skip
+def between(caller: Caller, cases: Cases, start: date, end: date, calendar: CalendarName = "nl-atw") -> dict[str, Any]:
+    return working_days_between(cases.calendars(calendar), start, end).as_dict()

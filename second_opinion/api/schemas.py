@@ -1,0 +1,143 @@
+"""Request bodies and response shapes; extra fields are refused, so a typo is a 422, not a no-op."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_STRICT = ConfigDict(extra="forbid")
+_ID = r"^[A-Za-z0-9._:-]{3,64}$"
+
+
+class OpenCase(BaseModel):
+    model_config = _STRICT
+
+    patient_ref: str = Field(description="Pseudonymous patient reference (never a BSN or name).", max_length=64)
+    route: str = Field("domestic", description="domestic, royal-doctors or online.", max_length=32)
+    occurred_at: datetime | None = Field(None, description="When it happened, with a UTC offset; default now.")
+
+
+class FireEvent(BaseModel):
+    model_config = _STRICT
+
+    event: str = Field(description="An event of the definition table, e.g. refer.", max_length=64)
+    reason: str | None = Field(None, max_length=2000)
+    data: dict[str, Any] = Field(default_factory=dict, description="Event data, e.g. {\"consent\": true}.")
+    occurred_at: datetime | None = None
+
+
+class Coverage(BaseModel):
+    model_config = _STRICT
+
+    facts: dict[str, Any] = Field(description="Coverage facts, e.g. {\"route\": \"domestic\", ...}.")
+    policy: str | None = Field(None, max_length=64, description="One policy id; all policies when absent.")
+
+
+class Receipt(BaseModel):
+    case_id: str
+    event: str
+    from_state: str | None
+    to_state: str
+    version: int
+    seq: int
+    occurred_at: str
+    recorded_at: str
+    replayed: bool
+
+
+class DeadlineOut(BaseModel):
+    id: str
+    policy: str
+    state: str
+    calendar: str
+    due_at: str | None = Field(description="UTC; null while paused.")
+    due_local: str | None = Field(description="The same moment in Europe/Amsterdam.")
+    next_action_at: str | None
+    reminders_sent: int
+    stopped_at: str | None
+    explanation: dict[str, Any] = Field(description="How the due moment was counted: start, days skipped, why.")
+
+
+class CaseOut(BaseModel):
+    id: str
+    patient_ref: str
+    route: str
+    organisation: str
+    state: str
+    version: int
+    opened_at: str
+    updated_at: str
+    audit_count: int
+    audit_head: str
+    bsn_recorded: bool
+    facts: dict[str, Any]
+    allowed_events: list[str]
+    deadlines: list[DeadlineOut] | None = None
+
+
+class AuditRecordOut(BaseModel):
+    case_id: str
+    seq: int
+    event: str
+    outcome: str
+    from_state: str | None
+    to_state: str | None
+    actor_id: str
+    actor_role: str
+    on_behalf_of: str | None
+    occurred_at: str
+    recorded_at: str
+    idempotency_key: str | None
+    payload: dict[str, Any]
+    reason: str | None
+    refusal: str | None
+    prev_hash: str
+    hash: str
+    sequence: int | None = None
+
+
+class AccessRecordOut(BaseModel):
+    sequence: int | None
+    v: int
+    at: str
+    actor_id: str
+    actor_role: str
+    organisation: str
+    on_behalf_of: str | None
+    kind: str
+    outcome: str
+    client: str | None
+    case_id: str | None
+    patient_ref: str | None
+    case_organisation: str | None
+    prev_hash: str
+    hash: str
+
+
+class Finding(BaseModel):
+    case_id: str
+    seq: int | None
+    problem: str
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    cases: int
+    records: int
+    findings: list[Finding]
+
+
+class CountOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    calendar: str
+    start: date
+    end: date
+    working_days: int
+
+
+class Health(BaseModel):
+    status: str
+    detail: str | None = None

@@ -1,0 +1,50 @@
+"""An API under test: the real app on a real service, with tokens made the way users make them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from second_opinion.api import create_app
+from workflow import CaseService
+from workflow.deadline_service import DeadlineService
+from workflow.tokens import TokenService
+
+from .conftest import EXAMPLES
+
+
+class Api:
+    def __init__(self, service: CaseService) -> None:
+        self.service = service
+        self.app = create_app(service, DeadlineService(service))
+        self.client = TestClient(self.app, raise_server_exceptions=False)
+        self._tokens = TokenService(service)
+
+    def auth(self, role: str, org: str = "org-a", actor: str | None = None, **headers: str) -> dict[str, str]:
+        """Headers of a fresh token for ``role`` in ``org`` (actor defaults to the role's name)."""
+        secret, _ = self._tokens.create(actor or f"{role}-1", role, org)
+        return {"Authorization": f"Bearer {secret}", **headers}
+
+    def open(self, org: str = "org-a", patient_ref: str = "PX-0001", route: str = "domestic") -> str:
+        answer = self.client.post("/cases", json={"patient_ref": patient_ref, "route": route},
+                                  headers=self.auth("coordinator", org))  # fmt: skip
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["case_id"])
+
+    def fire(self, case_id: str, event: str, org: str = "org-a", **extra: Any) -> Any:
+        actor, reason, data = EXAMPLES[event]
+        body = {"event": event, "reason": reason, "data": data, **extra}
+        who = self.service.case(case_id).patient_ref if actor.role == "patient" else actor.id  # a patient acts as self
+        return self.client.post(f"/cases/{case_id}/events", json=body, headers=self.auth(actor.role, org, who))
+
+
+def problem(answer: Any, status: int, slug: str) -> dict[str, Any]:
+    """Assert an RFC 9457 problem of this status and type; return its body."""
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json"), answer.headers
+    body: dict[str, Any] = answer.json()
+    assert body["type"] == f"urn:second-opinion:problem:{slug}", body
+    assert body["status"] == status and body["detail"] and body["title"]
+    assert "Traceback" not in answer.text
+    return body

@@ -1,0 +1,244 @@
+"""Who may see and do what through the API, and the access log every read leaves behind.
+
+:class:`AccessService` is the service layer as a *caller with a token* meets it: the same
+:class:`~workflow.service.CaseService` commands and queries, narrowed to what the caller's
+organisation and role allow, with each read of case data written to the access log
+(:mod:`workflow.access_log`) before the data is handed out. The HTTP app only translates; every
+decision is here, where it can be tested without a server.
+
+The rules are data (:data:`SCOPES`, :data:`CAPABILITIES`), so the API docs print them:
+
+- The organisation boundary holds for every token: a case of another organisation is answered
+  with :class:`~workflow.errors.UnknownCase`, exactly as a case that does not exist, so that
+  existence does not leak. The attempt is logged for the case's own organisation.
+- A patient's token carries the patient's reference as its actor id and sees that case only.
+- Which role may fire which event stays in the definition table (refusals are audited there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from . import access_log
+from .access_log import DENIED, GRANTED, NOT_FOUND, AccessRecord
+from .audit import AuditRecord, VerifyReport
+from .case import Actor, Case
+from .deadline_service import DeadlineService
+from .deadlines import RUNNING, Deadline
+from .errors import PermissionDenied, UnknownCase, ValidationError
+from .service import CaseService, Receipt
+from .tokens import ApiToken
+
+ORGANISATION, OWN_CASE = "organisation", "own-case"
+
+SCOPES: Mapping[str, str] = {
+    "patient": OWN_CASE,
+    "gp": ORGANISATION,
+    "first_provider": ORGANISATION,
+    "second_opinion_doctor": ORGANISATION,
+    "care_consultant": ORGANISATION,
+    "coordinator": ORGANISATION,
+    "auditor": ORGANISATION,
+}
+"""Which cases a role's token sees, always within the token's own organisation."""
+
+CAPABILITIES: Mapping[str, tuple[str, ...]] = {
+    "audit": ("auditor",),
+    "access-log": ("auditor", "patient"),
+}
+"""Reads beyond a single case: ``audit`` is verify and export of the audit trail; ``access-log``
+is reading the access log (a patient gets only the records about their own case)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: the token, whom they act for, and where the request came from."""
+
+    token: ApiToken
+    client: str | None = None
+    on_behalf_of: str | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.token.actor, self.token.role, self.on_behalf_of)
+
+    @property
+    def organisation(self) -> str:
+        return self.token.organisation
+
+
+class AccessService:
+    def __init__(self, cases: CaseService, deadlines: DeadlineService) -> None:
+        self._cases = cases
+        self._deadlines = deadlines
+        self._uow = cases.unit_of_work
+        self._clock = cases.clock
+        self.definition = cases.definition
+
+    # --- the rules --------------------------------------------------------------------------
+
+    @staticmethod
+    def sees(principal: Principal, case: Case) -> bool:
+        if case.organisation != principal.organisation:
+            return False
+        return SCOPES.get(principal.token.role) != OWN_CASE or case.patient_ref == principal.token.actor
+
+    def _require(self, principal: Principal, capability: str, kind: str, case: Case | None = None) -> None:
+        allowed = CAPABILITIES[capability]
+        if principal.token.role not in allowed:
+            self._log(principal, kind, DENIED, [case] if case else [None])
+            raise PermissionDenied(principal.token.role, f"use {capability}", allowed)
+
+    def _visible(self, principal: Principal, case_id: str, kind: str) -> Case:
+        """The case if the caller may see it; otherwise UnknownCase, logged for its owners."""
+        try:
+            case = self._cases.case(case_id)
+        except UnknownCase:
+            self._log(principal, kind, NOT_FOUND, [None])
+            raise
+        if not self.sees(principal, case):
+            self._log(principal, kind, NOT_FOUND, [case])
+            raise UnknownCase(case_id)
+        return case
+
+    # --- reads (each logged) ----------------------------------------------------------------
+
+    def case(self, principal: Principal, case_id: str, kind: str = "case") -> tuple[Case, list[Deadline]]:
+        case = self._visible(principal, case_id, kind)
+        deadlines = self._cases.deadlines_of(case_id)
+        self._log(principal, kind, GRANTED, [case])
+        return case, deadlines
+
+    def cases(
+        self,
+        principal: Principal,
+        *,
+        state: str | None = None,
+        route: str | None = None,
+        overdue: bool = False,
+        due_before: datetime | None = None,
+    ) -> list[Case]:
+        """Cases the caller sees, filtered; every case listed is logged as a ``list`` access."""
+        if route is not None and self._cases.definition.route(route) is None:
+            known = ", ".join(self._cases.definition.route_names)
+            raise ValidationError("route", f"{route!r} is not a route; known: {known}")
+        found = [c for c in self._cases.cases(state, principal.organisation) if self.sees(principal, c)]
+        if route is not None:
+            found = [c for c in found if c.route == route]
+        if overdue or due_before is not None:
+            wanted = {d.case_id for d in self._deadlines.deadlines(overdue=overdue, due_before=due_before)
+                      if d.state == RUNNING}  # fmt: skip
+            found = [c for c in found if c.id in wanted]
+        self._log(principal, "list", GRANTED, found or [None])
+        return found
+
+    def history(self, principal: Principal, case_id: str, kind: str = "history") -> tuple[Case, list[AuditRecord]]:
+        case = self._visible(principal, case_id, kind)
+        records = self._cases.history(case_id)
+        self._log(principal, kind, GRANTED, [case])
+        return case, records
+
+    def deadlines(self, principal: Principal, case_id: str) -> list[Deadline]:
+        case = self._visible(principal, case_id, "deadlines")
+        found = self._cases.deadlines_of(case_id)
+        self._log(principal, "deadlines", GRANTED, [case])
+        return found
+
+    def export(self, principal: Principal, recorded_from: datetime | None = None) -> list[AuditRecord]:
+        """The audit records of the caller's organisation's cases, in storage order."""
+        self._require(principal, "audit", "export")
+        mine = {c.id: c for c in self._cases.cases(None, principal.organisation)}
+        records = [r for r in self._cases.export(recorded_from) if r.case_id in mine]
+        exported = sorted({r.case_id for r in records})
+        self._log(principal, "export", GRANTED, [mine[i] for i in exported] or [None])
+        return records
+
+    def verify(self, principal: Principal, case_id: str | None = None) -> VerifyReport:
+        self._require(principal, "audit", "verify")
+        if case_id is not None:
+            targets = [self._visible(principal, case_id, "verify")]
+        else:
+            targets = self._cases.cases(None, principal.organisation)
+        reports = [self._cases.verify(c.id) for c in targets]
+        self._log(principal, "verify", GRANTED, list(targets) or [None])
+        return VerifyReport(
+            cases=sum(r.cases for r in reports),
+            records=sum(r.records for r in reports),
+            findings=tuple(f for r in reports for f in r.findings),
+        )
+
+    def access_records(self, principal: Principal, case_id: str | None = None) -> list[AccessRecord]:
+        """The access log as the caller may see it; this read is itself logged first, so it shows."""
+        case = self._visible(principal, case_id, "access-log") if case_id is not None else None
+        self._require(principal, "access-log", "access-log", case)
+        if SCOPES.get(principal.token.role) == OWN_CASE:
+            own = [case] if case else [c for c in self._cases.cases(None, principal.organisation)
+                                       if self.sees(principal, c)]  # fmt: skip
+            self._log(principal, "access-log", GRANTED, list(own) or [None])
+            with self._uow(False) as uow:
+                return sorted((r for c in own for r in uow.access.for_case(c.id)), key=_position)
+        self._log(principal, "access-log", GRANTED, [case])
+        with self._uow(False) as uow:
+            if case is not None:
+                return uow.access.for_case(case.id)
+            return uow.access.for_organisation(principal.organisation)
+
+    # --- commands ---------------------------------------------------------------------------
+
+    def open_case(
+        self,
+        principal: Principal,
+        patient_ref: str,
+        *,
+        route: str = "domestic",
+        occurred_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        if SCOPES.get(principal.token.role) == OWN_CASE and patient_ref != principal.token.actor:
+            raise ValidationError("patient_ref", "a patient's token opens a case only under its own patient reference")
+        return self._cases.open_case(
+            patient_ref, actor=principal.actor, route=route, occurred_at=occurred_at,
+            idempotency_key=idempotency_key, organisation=principal.organisation,
+        )  # fmt: skip
+
+    def fire(self, principal: Principal, case_id: str, event: str, **options: Any) -> Receipt:
+        """Fire as the caller; a case they may not see is unknown to them (and not touched)."""
+        case = self._cases.case(case_id)
+        if not self.sees(principal, case):
+            raise UnknownCase(case_id)
+        return self._cases.fire(case_id, event, actor=principal.actor, **options)
+
+    # --- verification of the log ------------------------------------------------------------
+
+    def verify_log(self) -> tuple[int, list[str]]:
+        """(records, problems) for the whole access log; an operator's check, not an API call."""
+        with self._uow(False) as uow:
+            records = uow.access.all()
+        return len(records), access_log.verify_chain(records)
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _log(self, principal: Principal, kind: str, outcome: str, cases: Sequence[Case | None]) -> None:
+        """Append one record per case (or one naming no case), chained, in one transaction."""
+        now = self._clock.now()
+        token = principal.token
+        who = {"at": now, "actor_id": token.actor, "actor_role": token.role, "organisation": token.organisation,
+               "on_behalf_of": principal.on_behalf_of, "kind": kind, "outcome": outcome,
+               "client": principal.client}  # fmt: skip
+        drafts = [{**who, **_about(c)} for c in cases]
+        with self._uow(True) as uow:
+            uow.access.append(access_log.chain(uow.access.head(), drafts))
+            uow.commit()
+
+
+def _about(case: Case | None) -> dict[str, str | None]:
+    if case is None:
+        return {"case_id": None, "patient_ref": None, "case_organisation": None}
+    return {"case_id": case.id, "patient_ref": case.patient_ref, "case_organisation": case.organisation}
+
+
+def _position(record: AccessRecord) -> int:
+    return record.sequence or 0
