@@ -276,8 +276,15 @@ def diagram_command(
     deadlines: Annotated[
         bool, typer.Option("--deadlines", help="Print the generated section of docs/deadlines.md.")
     ] = False,
+    api: Annotated[bool, typer.Option("--api", help="Print the generated section of docs/api.md.")] = False,
 ) -> None:
     """Print the state diagram (Mermaid), generated from the definition table."""
+    if api:
+        from .api.docs import api_markdown
+
+        with connect("memory://") as service:
+            sys.stdout.write(api_markdown(service))
+        return
     if deadlines:
         sys.stdout.write(deadlines_markdown())
         return

@@ -86,10 +86,12 @@ class AccessService:
             return False
         return SCOPES.get(principal.token.role) != OWN_CASE or case.patient_ref == principal.token.actor
 
-    def _require(self, principal: Principal, capability: str, kind: str, case: Case | None = None) -> None:
+    def _require(self, principal: Principal, capability: str, kind: str) -> None:
+        """Capabilities are checked before any case is looked at: the refusal is the same
+        whether or not the case exists, so it leaks nothing."""
         allowed = CAPABILITIES[capability]
         if principal.token.role not in allowed:
-            self._log(principal, kind, DENIED, [case] if case else [None])
+            self._log(principal, kind, DENIED, [None])
             raise PermissionDenied(principal.token.role, f"use {capability}", allowed)
 
     def _visible(self, principal: Principal, case_id: str, kind: str) -> Case:
@@ -172,8 +174,8 @@ class AccessService:
 
     def access_records(self, principal: Principal, case_id: str | None = None) -> list[AccessRecord]:
         """The access log as the caller may see it; this read is itself logged first, so it shows."""
+        self._require(principal, "access-log", "access-log")
         case = self._visible(principal, case_id, "access-log") if case_id is not None else None
-        self._require(principal, "access-log", "access-log", case)
         if SCOPES.get(principal.token.role) == OWN_CASE:
             own = [case] if case else [c for c in self._cases.cases(None, principal.organisation)
                                        if self.sees(principal, c)]  # fmt: skip

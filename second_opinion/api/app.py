@@ -46,7 +46,8 @@ def create_app(
     for router in (cases.router, audit.router, fhir.router, reference.router):
         app.include_router(router, responses=_ERRORS)
 
-    @app.get("/health", response_model=schemas.Health, response_model_exclude_none=True, tags=["operations"], summary="The process answers")
+    @app.get("/health", response_model=schemas.Health, response_model_exclude_none=True, tags=["operations"],
+             summary="The process answers")  # fmt: skip
     def health() -> dict[str, Any]:
         return {"status": "ok"}
 
