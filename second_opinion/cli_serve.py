@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
 
 from workflow.access import AccessService
 from workflow.deadline_service import DeadlineService
+from workflow.privacy import redact
 
 from .bootstrap import build_app
 from .cli import Db, Json, _emit, _guard, _service, app, err
@@ -29,7 +31,16 @@ def serve_command(
     with _guard():
         api = build_app(db)
     err.print(f"second-opinion API on http://{host}:{port} (OpenAPI: /openapi.json)", markup=False)
+    logging.getLogger("uvicorn.access").addFilter(_redact_bsn)
     uvicorn.run(api, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+def _redact_bsn(record: logging.LogRecord) -> bool:
+    """Request lines quote the path and query a caller typed: mask anything BSN-shaped first."""
+    record.msg = redact(str(record.msg))
+    if isinstance(record.args, tuple):
+        record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+    return True
 
 
 @access_app.command("verify")
@@ -37,8 +48,11 @@ def verify_command(db: Db = None, as_json: Json = False) -> None:
     """Check that the access log is one unbroken hash chain; exit 1 naming each break."""
     with _guard(as_json), _service(db) as service:
         count, problems = AccessService(service, DeadlineService(service)).verify_log()
-    ok = not problems
-    human = f"access log verified: {count} record(s)" if ok else "\n".join(problems)
-    _emit(as_json, {"ok": ok, "records": count, "problems": problems}, human)
-    if not ok:
+    if as_json:
+        _emit(True, {"ok": not problems, "records": count, "problems": problems}, None)
+    elif problems:
+        err.print("access log verification FAILED: " + "\n".join(problems), markup=False)
+    else:
+        _emit(False, None, f"access log verified: {count} record(s), no problems")
+    if problems:
         raise typer.Exit(1)

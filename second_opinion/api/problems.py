@@ -30,6 +30,7 @@ from workflow.errors import (
     UnknownEvent,
     ValidationError,
 )
+from workflow.privacy import redact
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:second-opinion:problem:"
@@ -67,7 +68,10 @@ def problem_for(exc: SecondOpinionError) -> tuple[int, str, str]:
 
 
 def problem(status: int, slug: str, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
-    body = {"type": TYPE_PREFIX + slug, "title": title, "status": status, "detail": detail, "instance": instance}
+    """A problem document; ``detail`` and ``instance`` may quote what the caller sent, so a BSN in
+    them is masked, as on the CLI (a typed BSN must not come back, nor reach a log)."""
+    body = {"type": TYPE_PREFIX + slug, "title": title, "status": status, "detail": redact(detail),
+            "instance": redact(instance)}  # fmt: skip
     headers = {"WWW-Authenticate": 'Bearer realm="second-opinion"'} if status == 401 else None
     return JSONResponse({**body, **extra}, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
