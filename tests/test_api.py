@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 
 import pytest
 
@@ -223,3 +225,23 @@ def test_health_and_readiness(api: Api) -> None:
     assert api.client.get("/ready").json() == {"status": "ready"}
     spec = api.client.get("/openapi.json").json()
     assert {"/cases", "/cases/{case_id}/events", "/audit/export", "/fhir/Task/{case_id}"} <= set(spec["paths"])
+
+
+def test_readiness_reports_a_database_behind_the_code(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from second_opinion.bootstrap import build_app
+
+    from .test_cli import Cli
+
+    cli = Cli(tmp_path / "ready.sqlite3")
+    cli.run("init")
+    client = TestClient(build_app(cli.db))
+    assert client.get("/ready").json() == {"status": "ready"}
+    with closing(sqlite3.connect(cli.path)) as conn, conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0006'")
+    answer = client.get("/ready")
+    assert answer.status_code == 503 and "schema revision 0006" in answer.json()["detail"]
+    assert client.get("/health").status_code == 200  # alive, just not ready
+    missing = Cli(tmp_path / "never-initialised.sqlite3").run("serve", "--port", "1", code=1)
+    assert "run `second-opinion init` first" in missing.stderr
