@@ -245,3 +245,16 @@ def test_readiness_reports_a_database_behind_the_code(tmp_path) -> None:  # type
     assert client.get("/health").status_code == 200  # alive, just not ready
     missing = Cli(tmp_path / "never-initialised.sqlite3").run("serve", "--port", "1", code=1)
     assert "run `second-opinion init` first" in missing.stderr
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+def test_idempotency_keys_are_per_organisation(api: Api) -> None:
+    """Another organisation using our key gets its own case: no replay of ours, no conflict that
+    would tell it the key is taken."""
+    ours = api.client.post("/cases", json={"patient_ref": "PX-0001"},
+                           headers=api.auth("coordinator", "org-a", **{"Idempotency-Key": "intake-1"}))  # fmt: skip
+    theirs = api.client.post("/cases", json={"patient_ref": "PX-0001"},
+                             headers=api.auth("coordinator", "org-b", **{"Idempotency-Key": "intake-1"}))  # fmt: skip
+    assert ours.status_code == theirs.status_code == 201 and theirs.json()["replayed"] is False
+    assert ours.json()["case_id"] != theirs.json()["case_id"]
+    assert api.service.history(ours.json()["case_id"])[0].idempotency_key == "org-a/intake-1"

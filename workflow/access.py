@@ -203,7 +203,7 @@ class AccessService:
             raise ValidationError("patient_ref", "a patient's token opens a case only under its own patient reference")
         return self._cases.open_case(
             patient_ref, actor=principal.actor, route=route, occurred_at=occurred_at,
-            idempotency_key=idempotency_key, organisation=principal.organisation,
+            idempotency_key=_scoped(principal, idempotency_key), organisation=principal.organisation,
         )  # fmt: skip
 
     def fire(self, principal: Principal, case_id: str, event: str, **options: Any) -> Receipt:
@@ -211,7 +211,8 @@ class AccessService:
         case = self._cases.case(case_id)
         if not self.sees(principal, case):
             raise UnknownCase(case_id)
-        return self._cases.fire(case_id, event, actor=principal.actor, **options)
+        key = _scoped(principal, options.pop("idempotency_key", None))
+        return self._cases.fire(case_id, event, actor=principal.actor, idempotency_key=key, **options)
 
     # --- verification of the log ------------------------------------------------------------
 
@@ -234,6 +235,12 @@ class AccessService:
         with self._uow(True) as uow:
             uow.access.append(access_log.chain(uow.access.head(), drafts))
             uow.commit()
+
+
+def _scoped(principal: Principal, key: str | None) -> str | None:
+    """Idempotency keys live in one namespace per organisation: another organisation choosing
+    the same key neither replays our receipt nor learns that we used it."""
+    return None if key is None else f"{principal.organisation}/{key}"
 
 
 def _about(case: Case | None) -> dict[str, str | None]:

@@ -18,7 +18,8 @@ from .deps import Access, Caller, expected_version
 router = APIRouter(prefix="/cases", tags=["cases"])
 
 IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", max_length=200, description="Safe retries: same key, same answer.")
+    str | None,
+    Header(alias="Idempotency-Key", max_length=128, description="Retry-safe: same key, same answer (per org)."),
 ]
 IfMatch = Annotated[
     str | None, Header(alias="If-Match", max_length=40, description='The version you read (its ETag), e.g. "3".')
