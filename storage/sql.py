@@ -9,8 +9,9 @@ and come out as aware UTC on both backends, naive ones are refused.
 
 A write unit of work takes its lock up front: ``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR
 UPDATE`` on the case row on PostgreSQL; either way concurrent commands on one case are
-serialised and none is lost. Read units on PostgreSQL run at REPEATABLE READ so that a
-verification sees the case rows and their records as of one instant.
+serialised and none is lost. Write units on PostgreSQL run at READ COMMITTED whatever the
+server's default, so that what a lock guards is read after the lock is granted; read units run
+at REPEATABLE READ so that a verification sees the case rows and their records as of one instant.
 """
 
 from __future__ import annotations
@@ -578,8 +579,11 @@ class SqlUnitOfWork:
             cursor = self._dbapi.cursor()
             if self._compiled.dialect == "sqlite":
                 cursor.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
-            elif not self._write:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            else:
+                # writes rely on READ COMMITTED (a row lock, then a fresh look at what it guards),
+                # so it is set here rather than left to the server's default
+                level = "READ COMMITTED" if self._write else "REPEATABLE READ"
+                cursor.execute(f"SET TRANSACTION ISOLATION LEVEL {level}")
         except BaseException:
             self._pooled.close()
             raise

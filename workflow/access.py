@@ -53,6 +53,9 @@ CAPABILITIES: Mapping[str, tuple[str, ...]] = {
 is reading the access log (a patient gets only the records about their own case)."""
 
 
+CaseFile = tuple[Case, list[AuditRecord], list[Deadline]]
+
+
 @dataclass(frozen=True)
 class Principal:
     """An authenticated caller: the token, whom they act for, and where the request came from."""
@@ -82,9 +85,11 @@ class AccessService:
 
     @staticmethod
     def sees(principal: Principal, case: Case) -> bool:
-        if case.organisation != principal.organisation:
+        """Fails closed: a role missing from SCOPES sees nothing."""
+        scope = SCOPES.get(principal.token.role)
+        if case.organisation != principal.organisation or scope is None:
             return False
-        return SCOPES.get(principal.token.role) != OWN_CASE or case.patient_ref == principal.token.actor
+        return scope == ORGANISATION or case.patient_ref == principal.token.actor
 
     def _require(self, principal: Principal, capability: str, kind: str) -> None:
         """Capabilities are checked before any case is looked at: the refusal is the same
@@ -175,18 +180,30 @@ class AccessService:
     def access_records(self, principal: Principal, case_id: str | None = None) -> list[AccessRecord]:
         """The access log as the caller may see it; this read is itself logged first, so it shows."""
         self._require(principal, "access-log", "access-log")
-        case = self._visible(principal, case_id, "access-log") if case_id is not None else None
-        if SCOPES.get(principal.token.role) == OWN_CASE:
-            own = [case] if case else [c for c in self._cases.cases(None, principal.organisation)
-                                       if self.sees(principal, c)]  # fmt: skip
-            self._log(principal, "access-log", GRANTED, list(own) or [None])
-            with self._uow(False) as uow:
-                return sorted((r for c in own for r in uow.access.for_case(c.id)), key=_position)
-        self._log(principal, "access-log", GRANTED, [case])
+        if case_id is not None:
+            covered = [self._visible(principal, case_id, "access-log")]
+        else:
+            covered = [c for c in self._cases.cases(None, principal.organisation) if self.sees(principal, c)]
+        # one record per case whose accesses are shown, so each patient's overview shows this read
+        self._log(principal, "access-log", GRANTED, list(covered) or [None])
         with self._uow(False) as uow:
-            if case is not None:
-                return uow.access.for_case(case.id)
-            return uow.access.for_organisation(principal.organisation)
+            if case_id is None and SCOPES.get(principal.token.role) == ORGANISATION:
+                return uow.access.for_organisation(principal.organisation)
+            return sorted((r for c in covered for r in uow.access.for_case(c.id)), key=_position)
+
+    def case_file(self, principal: Principal, case_id: str, kind: str) -> CaseFile:
+        """A case with its audit records and deadlines, as one logged read (the FHIR views)."""
+        case = self._visible(principal, case_id, kind)
+        records, deadlines = self._cases.history(case_id), self._cases.deadlines_of(case_id)
+        self._log(principal, kind, GRANTED, [case])
+        return case, records, deadlines
+
+    def case_events(self, principal: Principal, case_id: str) -> tuple[list[AuditRecord], list[AccessRecord]]:
+        """A case's audit records and, for those who may read the access log, its access records."""
+        _, records, _ = self.case_file(principal, case_id, "fhir-audit")
+        if principal.token.role not in CAPABILITIES["access-log"]:
+            return records, []
+        return records, self.access_records(principal, case_id)
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -201,16 +218,19 @@ class AccessService:
     ) -> Receipt:
         if SCOPES.get(principal.token.role) == OWN_CASE and patient_ref != principal.token.actor:
             raise ValidationError("patient_ref", "a patient's token opens a case only under its own patient reference")
-        return self._cases.open_case(
-            patient_ref, actor=principal.actor, route=route, occurred_at=occurred_at,
-            idempotency_key=_scoped(principal, idempotency_key), organisation=principal.organisation,
-        )  # fmt: skip
+        try:
+            return self._cases.open_case(
+                patient_ref, actor=principal.actor, route=route, occurred_at=occurred_at,
+                idempotency_key=_scoped(principal, idempotency_key), organisation=principal.organisation,
+            )  # fmt: skip
+        except PermissionDenied:
+            self._log(principal, "open", DENIED, [None])  # no case exists to hold this in its audit trail
+            raise
 
     def fire(self, principal: Principal, case_id: str, event: str, **options: Any) -> Receipt:
-        """Fire as the caller; a case they may not see is unknown to them (and not touched)."""
-        case = self._cases.case(case_id)
-        if not self.sees(principal, case):
-            raise UnknownCase(case_id)
+        """Fire as the caller; a case they may not see is unknown to them, untouched, and the
+        attempt logged for its owners (what is fired at a visible case is in its audit trail)."""
+        self._visible(principal, case_id, "fire")
         key = _scoped(principal, options.pop("idempotency_key", None))
         return self._cases.fire(case_id, event, actor=principal.actor, idempotency_key=key, **options)
 
@@ -238,9 +258,9 @@ class AccessService:
 
 
 def _scoped(principal: Principal, key: str | None) -> str | None:
-    """Idempotency keys live in one namespace per organisation: another organisation choosing
-    the same key neither replays our receipt nor learns that we used it."""
-    return None if key is None else f"{principal.organisation}/{key}"
+    """Idempotency keys live in one namespace per caller (organisation and actor): nobody else
+    choosing the same key replays our receipt or learns that we used it."""
+    return None if key is None else f"{principal.organisation}/{principal.token.actor}/{key}"
 
 
 def _about(case: Case | None) -> dict[str, str | None]:

@@ -38,7 +38,9 @@ KINDS = {
     "verify": "a case's audit trail was verified",
     "fhir-task": "read a case as a FHIR Task",
     "fhir-audit": "read a case's audit records as FHIR AuditEvents",
-    "access-log": "read the access log",
+    "access-log": "read the access log (one record per case whose accesses were shown)",
+    "fire": "fired an event at a case it may not see (refused; other commands are in the audit trail)",
+    "open": "tried to open a case with a role that may not (refused)",
 }
 """Every kind of access that is logged; the API docs are generated from this table."""
 

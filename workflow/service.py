@@ -161,12 +161,15 @@ class CaseService:
         """Move a case by ``event``; raises the refusal (after recording it) if not allowed."""
         self._check_actor(actor)
         self._check_key(idempotency_key)
+        _shaped(case_id)
         if not privacy.EVENT_NAME.fullmatch(event):
             raise ValidationError(
                 "event", "must be a lower-case name such as 'refer' (see `second-opinion fire --help`)"
             )
         data = dict(data or {})
         _check_json(data)
+        if reason is not None:
+            _check_text("reason", reason)
         fingerprint = _fingerprint(idempotency_key, case_id, event, actor, reason, data, expect_version, occurred_at)
         return self._retrying(
             lambda: self._fire(
@@ -177,6 +180,7 @@ class CaseService:
     # --- queries ------------------------------------------------------------------------------
 
     def case(self, case_id: str) -> Case:
+        _shaped(case_id)
         with _readable(), self._uow(False) as uow:
             case = uow.cases.get(case_id)
         if case is None:
@@ -206,6 +210,7 @@ class CaseService:
         return self._identity_key
 
     def history(self, case_id: str) -> list[AuditRecord]:
+        _shaped(case_id)
         with _readable(), self._uow(False) as uow:
             if uow.cases.get(case_id) is None:
                 raise UnknownCase(case_id)
@@ -220,6 +225,8 @@ class CaseService:
         """Recompute every chain and replay every case; collect the first problem of each."""
         findings: list[Finding] = []
         records_seen = 0
+        if case_id is not None:
+            _shaped(case_id)
         with _readable(), self._uow(False) as uow:
             if case_id is not None:
                 one = uow.cases.get(case_id)
@@ -399,6 +406,7 @@ class CaseService:
 
     def deadlines_of(self, case_id: str) -> list[Deadline]:
         """The case's deadlines, each with its due moment, state and how it was computed."""
+        _shaped(case_id)
         with _readable(), self._uow(False) as uow:
             if uow.cases.get(case_id) is None:
                 raise UnknownCase(case_id)
@@ -504,16 +512,58 @@ def _next_record(case: Case, event: str, actor: Actor, now: datetime, key: str |
     )
 
 
+MAX_DATA_DEPTH = 16
+MAX_DATA_BYTES = 64 * 1024
+"""Event data is a few facts, not a document store: what is stored is kept forever in the audit
+trail and replayed on every read, so both its nesting and its size are bounded."""
+
+
+def _shaped(case_id: str) -> None:
+    """An id no case can have is unknown without asking the database, which may refuse its bytes."""
+    if not _ACTOR_ID.fullmatch(case_id):
+        raise UnknownCase(case_id)
+
+
 def _check_json(data: Mapping[str, Any]) -> None:
     """Event data is stored and hashed as JSON: refuse what JSON cannot carry, before writing."""
+    if _depth(data) > MAX_DATA_DEPTH:
+        raise ValidationError("data", f"nests deeper than {MAX_DATA_DEPTH} levels")
     try:
-        json.dumps(data, allow_nan=False)
+        text = json.dumps(data, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise ValidationError(
             "data", f"must be plain JSON (objects, lists, strings, numbers, booleans): {exc}"
         ) from None
     if any(not isinstance(key, str) for key in data):
         raise ValidationError("data", "keys must be strings")
+    _check_text("data", text)
+    if len(text.encode()) > MAX_DATA_BYTES:
+        raise ValidationError("data", f"is larger than {MAX_DATA_BYTES // 1024} KiB as JSON")
+
+
+def _check_text(field: str, text: str) -> None:
+    """Text that every backend can store: valid Unicode, no control characters but line breaks and tabs."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ValidationError(field, "is not valid Unicode text (it holds a lone surrogate)") from None
+    if any((ch < " " and ch not in "\n\r\t") or ch == "\x7f" for ch in text):
+        raise ValidationError(field, "must not contain control characters (other than line breaks and tabs)")
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests, counted without recursion (so no input can exhaust the stack)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        children = item.values() if isinstance(item, Mapping) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DATA_DEPTH:
+            break
+        todo.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _fingerprint(key: str | None, *parts: Any) -> str:

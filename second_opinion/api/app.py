@@ -43,6 +43,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, problems.on_bad_request)
     app.add_exception_handler(HTTPException, problems.on_http)
     app.add_exception_handler(Exception, problems.on_crash)
+    app.add_middleware(problems.LimitBody)
     for router in (cases.router, audit.router, fhir.router, reference.router):
         app.include_router(router, responses=_ERRORS)
 
@@ -52,12 +53,17 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/ready", response_model=schemas.Health, response_model_exclude_none=True, tags=["operations"],
-             summary="The database answers and is at this version's schema", responses={503: _PROBLEM})  # fmt: skip
+             summary="The database answers and is at this version's schema",
+             responses={503: {"model": schemas.Health, "description": "Not ready; the reason is in the log."}},
+             )  # fmt: skip
     def readiness() -> Any:
         try:
             ready()
         except StorageNotReady as exc:
-            return JSONResponse({"status": "not ready", "detail": str(exc)}, status_code=503)
+            # anyone may ask, so the answer names no database; the operator finds it in the log
+            problems.log.error("not ready: %s", exc)
+            return JSONResponse({"status": "not ready", "detail": "the database is not usable; see the server log"},
+                                status_code=503)  # fmt: skip
         return {"status": "ready"}
 
     return app

@@ -19,7 +19,7 @@ router = APIRouter(prefix="/cases", tags=["cases"])
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=128, description="Retry-safe: same key, same answer (per org)."),
+    Header(alias="Idempotency-Key", min_length=1, max_length=64, description="Retry-safe: same key, same answer."),
 ]
 IfMatch = Annotated[
     str | None, Header(alias="If-Match", max_length=40, description='The version you read (its ETag), e.g. "3".')

@@ -14,7 +14,7 @@ from workflow.service import CaseService
 from workflow.tokens import TokenService
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `second-opinion token create`.")
-_ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+_ETAG = re.compile(r'^"?(\d{1,9})"?$')
 
 
 def access(request: Request) -> AccessService:
@@ -49,6 +49,8 @@ def expected_version(if_match: str | None) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
     found = _ETAG.match(if_match.strip())
+    if if_match.strip().startswith("W/"):
+        raise ValidationError("If-Match", 'a weak ETag never matches (RFC 9110); send the strong one, e.g. "3"')
     if not found:
         raise ValidationError("If-Match", f'{if_match!r} is not a case version such as "3" (the ETag of GET /cases/ID)')
     return int(found.group(1))

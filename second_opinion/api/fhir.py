@@ -15,7 +15,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from workflow.access import CAPABILITIES
 from workflow.access_log import GRANTED, AccessRecord
 from workflow.audit import ACCEPTED, NOTED, AuditRecord
 from workflow.case import Case
@@ -23,7 +22,7 @@ from workflow.clock import utc_iso
 from workflow.deadlines import RUNNING, Deadline
 from workflow.definitions import OPEN_EVENT
 
-from .deps import Access, Caller, Cases
+from .deps import Access, Caller
 
 
 class FhirJSON(JSONResponse):
@@ -162,9 +161,8 @@ def bundle(resources: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 @router.get("/Task/{case_id}", summary="A case as a FHIR R4 Task")
-def read_task(case_id: str, caller: Caller, access: Access, cases: Cases) -> dict[str, Any]:
-    case, records = access.history(caller, case_id, kind="fhir-task")
-    return task(case, records, cases.deadlines_of(case_id))
+def read_task(case_id: str, caller: Caller, access: Access) -> dict[str, Any]:
+    return task(*access.case_file(caller, case_id, "fhir-task"))
 
 
 @router.get("/AuditEvent", summary="A case's audit records (and, for auditors and the patient, access records)")
@@ -173,9 +171,5 @@ def search_audit_events(
     access: Access,
     entity: Annotated[str, Query(max_length=80, description="The case: its id or Task/<id>.")],
 ) -> dict[str, Any]:
-    case_id = entity.removeprefix("Task/")
-    _, records = access.history(caller, case_id, kind="fhir-audit")
-    events = [audit_event(r) for r in records]
-    if caller.token.role in CAPABILITIES["access-log"]:
-        events += [access_event(r) for r in access.access_records(caller, case_id)]
-    return bundle(events)
+    records, accesses = access.case_events(caller, entity.removeprefix("Task/"))
+    return bundle([*map(audit_event, records), *map(access_event, accesses)])

@@ -101,14 +101,69 @@ async def on_http(request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), request.url.path)
 
 
+MAX_BODY = 256 * 1024
+"""Requests are a few fields and some event data (at most 64 KiB of it): a larger body is refused
+before it is read, whatever Content-Length claims to cover."""
+
+
+class LimitBody:
+    """ASGI middleware: refuse a declared Content-Length over the limit at once; a body sent
+    without one (chunked) is received here, up to the limit, before anything parses it."""
+
+    def __init__(self, app: Any, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.limit:
+                await too_large(scope["path"])(scope, receive, send)
+                return
+            await self.app(scope, receive, send)  # the server holds the body to its declared length
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await too_large(scope["path"])(scope, receive, send)
+                return
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def too_large(path: str) -> JSONResponse:
+    return problem(413, "body-too-large", "Request body too large", f"the body must be at most {MAX_BODY // 1024} KiB",
+                   path)  # fmt: skip
+
+
 async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.exception("unhandled error on %s %s", request.method, redact(request.url.path))
     return problem(500, "internal-error", "Internal error", "the server failed; the cause is in its log",
                    request.url.path)  # fmt: skip
 
 
 def _field(loc: Any) -> str:
+    """Pydantic's location as the field a client sent; a position in unparsable JSON is the body."""
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "header", "path"):
         parts = parts[1:] or parts
+    if all(isinstance(p, int) for p in loc[1:]) and loc and loc[0] == "body":
+        return "body"
     return ".".join(parts) or "body"
