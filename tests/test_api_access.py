@@ -18,6 +18,7 @@ from workflow import CaseService
 from workflow.access_log import verify_chain
 
 from .api_support import Api, problem
+from .conftest import SQL_BACKENDS
 
 ROLES = ("patient", "gp", "first_provider", "second_opinion_doctor", "care_consultant", "coordinator", "auditor")
 READERS = {r: 200 for r in ROLES}
@@ -63,6 +64,19 @@ def _headers(api: Api, role: str, org: str, patient_ref: str = PATIENT_REF) -> d
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("org", ["own", "other"])
 def test_matrix(api: Api, endpoint: str, role: str, org: str) -> None:
+    _check(api, endpoint, role, org)
+
+
+@pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
+def test_matrix_on_sql_backends(api: Api) -> None:
+    """The same matrix where the filtering is SQL: every combination, each on a fresh case."""
+    for endpoint in sorted(ENDPOINTS):
+        for role in ROLES:
+            for org in ("own", "other"):
+                _check(api, endpoint, role, org)
+
+
+def _check(api: Api, endpoint: str, role: str, org: str) -> None:
     case_id = api.open(OWNER, PATIENT_REF)
     before = api.service.case(case_id)
     call, expected = ENDPOINTS[endpoint]

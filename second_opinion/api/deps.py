@@ -31,7 +31,9 @@ def principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     on_behalf_of: Annotated[
-        str | None, Header(alias="X-On-Behalf-Of", description="Whom the caller acts for (logged).", max_length=64)
+        str | None,
+        Header(alias="X-On-Behalf-Of", description="Whom the caller acts for (logged).",
+               pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{2,63}$"),
     ] = None,
 ) -> Principal:
     tokens: TokenService = request.app.state.tokens
