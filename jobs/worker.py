@@ -8,6 +8,11 @@ which is how a restart catches up on everything that fell due while no worker ra
 
 SIGTERM and SIGINT set a flag the sweep checks between claims (each claim is one transaction),
 so the worker stops between two cases, never inside one.
+
+A database that goes away (a network cut, a server restart) ends the current tick, not the
+worker: the case in hand was rolled back with its transaction (or, for a commit whose answer was
+lost, was committed whole), every case before it is committed, and the next tick sweeps again on
+a fresh connection. That is logged as one warning line, not as a crash.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ import threading
 from datetime import UTC
 from types import FrameType
 
+import psycopg
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import OperationalError
 
 from workflow.deadline_service import DeadlineService, SweepReport
 
@@ -73,5 +80,8 @@ class Worker:
     def _safe_tick(self) -> None:
         try:
             self.tick()
-        except Exception:  # the next run retries; a lost connection must not end the worker
+        except (OperationalError, psycopg.OperationalError) as exc:  # unreachable, or the connection broke
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            log.warning("database unavailable (%s); retrying in %g s", message, self.interval)
+        except Exception:  # the next run retries; no error may end the worker
             log.exception("sweep failed; retrying at the next interval")

@@ -5,6 +5,11 @@ can then both read a case, and one of them commits over the other or fails late 
 is locked". So every connection here runs in WAL mode with a busy timeout, the driver's own
 transaction handling is switched off, and write units of work start with ``BEGIN IMMEDIATE``,
 which takes the single write lock before the first read.
+
+PostgreSQL is reached over a network that can drop: a connection the server or the network
+closed is found on checkout (a pre-ping) and replaced, and one that broke while in use is
+discarded quietly when it comes back to the pool. :func:`connection_lost` tells such an error
+from a refusal or a bug, so callers can say "try again" (the API's 503, the worker's next tick).
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from workflow.errors import StorageNotReady, ValidationError
 
@@ -59,7 +65,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _sqlite_discipline(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_size=10, max_overflow=20, **kwargs)
+        # pre-ping: a pooled connection that died while idle (network cut, server restart) is
+        # replaced on checkout instead of failing the next command; the reset rolls back itself
+        # (see _postgres_discipline), so a connection lost in use is dropped without a traceback
+        engine = create_engine(
+            url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_reset_on_return=None, **kwargs
+        )
+        _postgres_discipline(engine)
+        return engine
     raise ValidationError(
         "database URL",
         f"backend {parsed.get_backend_name()!r} is not supported; use sqlite:///FILE, postgresql://... or memory://",
@@ -81,6 +94,46 @@ def _sqlite_discipline(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         write = conn.get_execution_options().get("second_opinion_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _postgres_discipline(engine: Engine) -> None:
+    @event.listens_for(engine, "reset")
+    def _on_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
+        """Rollback-on-return, as SQLAlchemy's default, except that a connection already lost is
+        invalidated at once: the pool would otherwise log its failed rollback as an error."""
+        if state.transaction_was_reset or not state.asyncio_safe:
+            return
+        try:
+            if not dbapi_connection.closed:
+                dbapi_connection.rollback()
+                return
+        except psycopg.OperationalError:
+            if not dbapi_connection.closed:
+                raise
+        if record is not None:
+            record.invalidate()
+
+
+_CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
+"""SQLSTATEs of a connection that failed or was ended: connection exceptions (class 08), and an
+administrator's or a crash's shutdown, or a server still starting up (57P01-57P03)."""
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database could not be reached or the connection broke, so the
+    same request may succeed when tried again, rather than a refusal by the database or a bug.
+
+    Such a failure inside a unit of work rolled it back (or it never began, or, for a lost
+    commit, it either committed or not): a retry with the same idempotency key is safe."""
+    driver: BaseException | None = exc
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        driver = exc.orig
+    if isinstance(driver, psycopg.OperationalError):
+        # errors raised by the client library itself (no server answer) carry no SQLSTATE
+        return driver.sqlstate is None or driver.sqlstate.startswith(_CONNECTION_STATES)
+    return False
 
 
 # --- migrations -------------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 The table is the contract: a client matches on ``type`` (never on the wording of ``detail``),
 and ``docs/api.md`` prints this table. An exception nobody planned for becomes a bare 500 whose
-body says nothing about the inside; the traceback goes to the server log only.
+body says nothing about the inside; the traceback goes to the server log only. A database that
+cannot be reached, or a connection that broke mid-request, is a 503 ``storage-unavailable`` with
+``Retry-After``: the request's transaction was rolled back (or, if the commit's answer was what
+got lost, committed whole), so a retry with the same ``Idempotency-Key`` does it exactly once.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from storage.db import connection_lost
 from workflow.errors import (
     AuditIntegrityError,
     ConcurrentUpdate,
@@ -151,6 +155,24 @@ class LimitBody:
 def too_large(path: str) -> JSONResponse:
     return problem(413, "body-too-large", "Request body too large", f"the body must be at most {MAX_BODY // 1024} KiB",
                    path)  # fmt: skip
+
+
+STORAGE_UNAVAILABLE = (503, "storage-unavailable", "The database is unavailable")
+RETRY_AFTER_SECONDS = 1
+
+
+async def on_storage_error(request: Request, exc: Exception) -> JSONResponse:
+    """A driver error: 503 when the database could not be reached or the connection broke
+    (logged as one line, it is no bug), else the internal error it is."""
+    if not connection_lost(exc):
+        return await on_crash(request, exc)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    log.warning("database unavailable on %s %s: %s", request.method, redact(request.url.path), first)
+    status, slug, title = STORAGE_UNAVAILABLE
+    answer = problem(status, slug, title, "the database could not be reached; retry the request (a command with the "
+                     "same Idempotency-Key is carried out once)", request.url.path)  # fmt: skip
+    answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return answer
 
 
 async def on_crash(request: Request, exc: Exception) -> JSONResponse:
