@@ -17,12 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, time
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
+import psycopg
 import typer
 from rich.console import Console
+from sqlalchemy.exc import DBAPIError
 
 from storage import DEFAULT_URL
+from storage.db import connection_lost
 from storage.db import redact as redact_url
 from workflow.case import DEFAULT_ORGANISATION, Actor
 from workflow.clock import AMSTERDAM, parse_instant
@@ -84,11 +87,20 @@ def _guard(as_json: bool = False) -> Iterator[None]:
     try:
         yield
     except SecondOpinionError as exc:
-        message = redact(str(exc))  # errors may quote what was typed; never a BSN
-        if as_json:
-            _print_json({"error": {"type": type(exc).__name__, "message": message}})
-        err.print(f"error: {message}", markup=False)
-        raise typer.Exit(1) from None
+        _fail(type(exc).__name__, str(exc), as_json)
+    except (DBAPIError, psycopg.OperationalError) as exc:
+        if not connection_lost(exc):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _fail("StorageUnavailable", f"the database could not be reached ({first}); try again", as_json)
+
+
+def _fail(kind: str, text: str, as_json: bool) -> NoReturn:
+    message = redact(text)  # errors may quote what was typed; never a BSN
+    if as_json:
+        _print_json({"error": {"type": kind, "message": message}})
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(1) from None
 
 
 def _print_json(data: Any) -> None:

@@ -462,3 +462,20 @@ def test_only_a_lost_connection_is_a_503() -> None:
     ]
     assert [connection_lost(e) for e in lost] == [True] * len(lost)
     assert [connection_lost(e) for e in refused] == [False] * len(refused)
+
+
+def test_the_cli_says_a_lost_database_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """A command whose connection breaks mid-way (a worker --once, say) ends with one error line,
+    exit 1 and no traceback; any other driver error is still a bug and propagates."""
+    import typer
+
+    from second_opinion.cli import _guard
+
+    with pytest.raises(typer.Exit) as ended, _guard():
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+    assert ended.value.exit_code == 1
+    assert capsys.readouterr().err == (
+        "error: the database could not be reached (server closed the connection unexpectedly); try again\n"
+    )
+    with pytest.raises(IntegrityError), _guard():
+        raise IntegrityError("INSERT", {}, psycopg.IntegrityError("duplicate key"))

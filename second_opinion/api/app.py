@@ -80,5 +80,6 @@ _PROBLEM: dict[str, Any] = {
         "detail": {"type": "string"}, "instance": {"type": "string"}}}}},
 }  # fmt: skip
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: _PROBLEM for status in sorted({s for s, _, _ in problems.PROBLEMS.values()} | {400})
+    status: _PROBLEM
+    for status in sorted({s for s, _, _ in (*problems.PROBLEMS.values(), *problems.OTHER_PROBLEMS.values())})
 }

@@ -57,6 +57,17 @@ PROBLEMS: dict[type[SecondOpinionError], tuple[int, str, str]] = {
 }
 """exception -> (HTTP status, type suffix, title); a subclass not listed takes its parent's entry."""
 
+OTHER_PROBLEMS: dict[str, tuple[int, str, str]] = {
+    "bad-request": (400, "Malformed request", "a body that cannot be read at all (not UTF-8 JSON)"),
+    "not-found": (404, "No such path", "a path the API does not have (an unknown case is `unknown-case`)"),
+    "method-not-allowed": (405, "Method not allowed", "a method the path does not take"),
+    "body-too-large": (413, "Request body too large", "a body over 256 KiB"),
+    "storage-unavailable": (503, "The database is unavailable", "the database could not be reached or the "
+                            "connection broke; retry (with the same `Idempotency-Key` for a command)"),
+    "internal-error": (500, "Internal error", "a bug: the body says nothing more, the cause is in the server log"),
+}  # fmt: skip
+"""Problems that are not refusals of the service: type suffix -> (status, title, when)."""
+
 FIELDS = {"patient reference": "patient_ref", "idempotency key": "Idempotency-Key", "working days": "days",
           "dates": "end"}  # fmt: skip
 """The service's names for a few fields -> the names the API spells them with."""
@@ -101,8 +112,9 @@ async def on_bad_request(request: Request, exc: Exception) -> JSONResponse:
 
 async def on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), request.url.path)
+    slug = {400: "bad-request", 404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    title = OTHER_PROBLEMS[slug][1] if slug in OTHER_PROBLEMS else str(exc.detail)
+    return problem(exc.status_code, slug, title, str(exc.detail), request.url.path)
 
 
 MAX_BODY = 256 * 1024
@@ -153,11 +165,10 @@ class LimitBody:
 
 
 def too_large(path: str) -> JSONResponse:
-    return problem(413, "body-too-large", "Request body too large", f"the body must be at most {MAX_BODY // 1024} KiB",
-                   path)  # fmt: skip
+    return problem(413, "body-too-large", OTHER_PROBLEMS["body-too-large"][1],
+                   f"the body must be at most {MAX_BODY // 1024} KiB", path)  # fmt: skip
 
 
-STORAGE_UNAVAILABLE = (503, "storage-unavailable", "The database is unavailable")
 RETRY_AFTER_SECONDS = 1
 
 
@@ -168,17 +179,17 @@ async def on_storage_error(request: Request, exc: Exception) -> JSONResponse:
         return await on_crash(request, exc)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     log.warning("database unavailable on %s %s: %s", request.method, redact(request.url.path), first)
-    status, slug, title = STORAGE_UNAVAILABLE
-    answer = problem(status, slug, title, "the database could not be reached; retry the request (a command with the "
-                     "same Idempotency-Key is carried out once)", request.url.path)  # fmt: skip
+    detail = "the database could not be reached; retry the request (a command with the same Idempotency-Key is " \
+             "carried out once)"  # fmt: skip
+    answer = problem(503, "storage-unavailable", OTHER_PROBLEMS["storage-unavailable"][1], detail, request.url.path)
     answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return answer
 
 
 async def on_crash(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, redact(request.url.path))
-    return problem(500, "internal-error", "Internal error", "the server failed; the cause is in its log",
-                   request.url.path)  # fmt: skip
+    title = OTHER_PROBLEMS["internal-error"][1]
+    return problem(500, "internal-error", title, "the server failed; the cause is in its log", request.url.path)
 
 
 def _field(loc: Any) -> str:
