@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -16,6 +15,7 @@ from workflow.access_log import as_dict as access_json
 from . import schemas
 from .cases import _aware
 from .deps import Access, Caller
+from .schemas import Instant
 
 router = APIRouter(tags=["audit"])
 JSONL = "application/jsonl"
@@ -37,7 +37,7 @@ def verify(
 def export(
     caller: Caller,
     access: Access,
-    recorded_from: Annotated[datetime | None, Query(alias="from", description="Records from this instant on.")] = None,
+    recorded_from: Annotated[Instant | None, Query(alias="from", description="Records from this instant on.")] = None,
 ) -> StreamingResponse:
     records = access.export(caller, _aware(recorded_from, "from"))
 

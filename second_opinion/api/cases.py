@@ -14,6 +14,7 @@ from workflow.errors import ValidationError
 
 from . import schemas
 from .deps import Access, Caller, expected_version
+from .schemas import Instant
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -55,7 +56,7 @@ def list_cases(
     state: Annotated[str | None, Query(max_length=64)] = None,
     route: Annotated[str | None, Query(max_length=32)] = None,
     overdue: bool = False,
-    due_before: Annotated[datetime | None, Query(description="Running deadlines due before this instant.")] = None,
+    due_before: Annotated[Instant | None, Query(description="Running deadlines due before this instant.")] = None,
 ) -> list[dict[str, Any]]:
     found = access.cases(caller, state=state, route=route, overdue=overdue,
                          due_before=_aware(due_before, "due_before"))  # fmt: skip

@@ -83,12 +83,22 @@ def problem_for(exc: SecondOpinionError) -> tuple[int, str, str]:
 
 
 def problem(status: int, slug: str, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
-    """A problem document; ``detail`` and ``instance`` may quote what the caller sent, so a BSN in
-    them is masked, as on the CLI (a typed BSN must not come back, nor reach a log)."""
-    body = {"type": TYPE_PREFIX + slug, "title": title, "status": status, "detail": redact(detail),
-            "instance": redact(instance)}  # fmt: skip
+    """A problem document. Every text in it may quote what the caller sent: a BSN is masked, as on
+    the CLI (a typed BSN must not come back, nor reach a log), and what is not Unicode (a lone
+    surrogate) is escaped, so that the document can always be written."""
+    body = {"type": TYPE_PREFIX + slug, "title": title, "status": status, "detail": detail, "instance": instance}
     headers = {"WWW-Authenticate": 'Bearer realm="second-opinion"'} if status == 401 else None
-    return JSONResponse({**body, **extra}, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    return JSONResponse(_quoted({**body, **extra}), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _quoted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_quoted(k): _quoted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_quoted(v) for v in value]
+    return value
 
 
 async def on_refusal(request: Request, exc: Exception) -> JSONResponse:

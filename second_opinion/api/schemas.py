@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 _STRICT = ConfigDict(extra="forbid")
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def iso_8601(value: Any) -> Any:
+    """Pydantic would read a number (or a numeric string) as a Unix timestamp; the API promises
+    ISO 8601 with an offset, so anything else is refused here, naming the field."""
+    if isinstance(value, str) and _ISO.match(value):
+        return value
+    raise ValueError("must be an ISO 8601 date and time with an offset, such as 2026-11-23T10:00:00+01:00")
+
+
+Instant = Annotated[datetime, BeforeValidator(iso_8601)]
 _ID = r"^[A-Za-z0-9._:-]{3,64}$"
 
 
@@ -16,7 +29,7 @@ class OpenCase(BaseModel):
 
     patient_ref: str = Field(description="Pseudonymous patient reference (never a BSN or name).", max_length=64)
     route: str = Field("domestic", description="domestic, royal-doctors or online.", max_length=32)
-    occurred_at: datetime | None = Field(None, description="When it happened, with a UTC offset; default now.")
+    occurred_at: Instant | None = Field(None, description="When it happened, with a UTC offset; default now.")
 
 
 class FireEvent(BaseModel):
@@ -25,7 +38,7 @@ class FireEvent(BaseModel):
     event: str = Field(description="An event of the definition table, e.g. refer.", max_length=64)
     reason: str | None = Field(None, max_length=2000)
     data: dict[str, Any] = Field(default_factory=dict, description="Event data, e.g. {\"consent\": true}.")
-    occurred_at: datetime | None = None
+    occurred_at: Instant | None = None
 
 
 class Coverage(BaseModel):
