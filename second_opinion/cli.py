@@ -366,4 +366,4 @@ def main() -> None:
     app()
 
 
-from . import cli_deadlines, cli_serve, cli_tokens  # noqa: E402,F401  (register the command groups)
+from . import cli_bench, cli_deadlines, cli_serve, cli_tokens  # noqa: E402,F401  (register the command groups)

@@ -1,0 +1,42 @@
+"""How big each run is (full, quick, smoke) and the goals the figures are held against."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_PG = os.environ.get("SECOND_OPINION_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+SECTIONS = ("fire", "concurrency", "sweep", "reads", "verify", "workers", "api")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    mode: str
+    fire_ops: int
+    """Commands per round of the fire/open comparison (five rounds, the median is kept)."""
+    client_ops: int
+    """Commands per client process in the 1/2/4-client throughput run."""
+    sweep_due: int
+    sweep_open: tuple[int, ...]
+    """Open (running, not due) deadlines stored beside the due ones, smallest first."""
+    read_records: int
+    """Audit records stored for the history and overdue queries."""
+    history_samples: int
+    overdue_samples: int
+    verify_cases: int
+    worker_due: int
+    api_requests: int
+    """Requests per client thread (reads; fires are a quarter of it)."""
+    api_clients: int = 4
+
+
+FULL = Sizes("full", 2000, 1500, 1000, (10_000, 100_000, 1_000_000), 1_000_000, 1000, 20, 5000, 20_000, 1500)
+QUICK = Sizes("quick", 100, 60, 200, (1_000, 10_000), 40_000, 200, 10, 400, 1000, 120)
+SMOKE = Sizes("smoke", 20, 20, 20, (200, 1000), 2000, 20, 3, 40, 200, 20)
+MODES = {s.mode: s for s in (FULL, QUICK, SMOKE)}
+
+# The goals of issue 7, as ratios of the library's cost to the floor's (lower is better).
+FIRE_GOAL = {"sqlite": 3.0, "postgresql": 2.0}
+SWEEP_FLAT = 1.5
+""""Flat": processing the due deadlines may take at most this factor longer among the most open
+deadlines than among the fewest (100x as many rows in a full run)."""

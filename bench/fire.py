@@ -1,0 +1,69 @@
+"""``fire`` and ``open`` through the library against the raw floor, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from second_opinion import connect
+from workflow import CaseService, FixedClock
+
+from .config import FIRE_GOAL, Sizes
+from .databases import database
+from .floors import Raw
+from .measure import ROUNDS, per_call_us
+from .report import Figure
+from .workload import DESK, PATH, T0
+
+
+class Library:
+    """The library doing what :class:`~bench.floors.Raw` does: cases walked along PATH, or opened."""
+
+    def __init__(self, url: str, fires: int) -> None:
+        self.clock = FixedClock(T0)
+        self.service: CaseService = connect(url, clock=self.clock)
+        cases = [self.service.open_case("PX-BENCH", actor=DESK).case_id for _ in range(-(-fires // len(PATH)))]
+        self.pending = [(case_id, step) for case_id in cases for step in reversed(PATH)]
+
+    def fire(self) -> None:
+        case_id, (event, actor, data) = self.pending.pop()
+        self.clock.advance(timedelta(microseconds=1))
+        self.service.fire(case_id, event, actor=actor, data=data)
+
+    def open(self) -> None:
+        self.clock.advance(timedelta(microseconds=1))
+        self.service.open_case("PX-BENCH", actor=DESK)
+
+    def close(self) -> None:
+        self.service.close()
+
+
+def compare(url: str, command: str, n: int) -> tuple[float, float]:
+    """(floor µs, library µs) per ``command``, each the median of ROUNDS interleaved rounds of ``n``."""
+    raw, library = Raw(url), Library(url, n * ROUNDS if command == "fire" else 0)
+    try:
+        floor, lib = per_call_us([_method(raw, command), _method(library, command)], n)
+        return floor, lib
+    finally:
+        raw.close()
+        library.close()
+
+
+def _method(target: Raw | Library, command: str) -> Callable[[], None]:
+    method: Callable[[], None] = getattr(target, command)
+    return method
+
+
+def run(sizes: Sizes, backends: list[str], pg: str) -> list[Figure]:
+    figures = []
+    for backend in backends:
+        for command in ("fire", "open"):
+            with database(backend, pg) as url:
+                floor, library = compare(url, command, sizes.fire_ops)
+            goal = FIRE_GOAL[backend]
+            figures.append(Figure(
+                f"{command}.{backend}", f"{command} on {backend} vs raw driver transaction", "µs/op", library, floor,
+                library / floor, f"≤{goal:g}x", library / floor <= goal, {"ops_per_round": sizes.fire_ops,
+                                                                       "rounds": ROUNDS},
+            ))  # fmt: skip
+    return figures
