@@ -5,12 +5,17 @@ on every attempt, because delivery is at least once: a worker that dies after th
 before recording it will POST again. Failures back off exponentially (30 s, 1 min, 2 min, ...,
 at most an hour); after ``max_attempts`` the notification is dead-lettered, visible with
 ``second-opinion outbox --status dead`` and re-queued with ``second-opinion outbox retry ID``.
+
+Outcomes are written back together: those of a claimed batch in one transaction, or sooner
+when sending has taken ``flush_every`` seconds (slow webhooks), so that a crash repeats at most
+about that much sending, and no outcome waits long enough for its lease to run out.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -30,11 +35,13 @@ class DeliveryReport:
 
 class Delivery:
     def __init__(
-        self, deadlines: DeadlineService, client: httpx.Client | None = None, max_attempts: int = 8, timeout: float = 10
-    ) -> None:
+        self, deadlines: DeadlineService, client: httpx.Client | None = None, max_attempts: int = 8,
+        timeout: float = 10, flush_every: float = 1.0,
+    ) -> None:  # fmt: skip
         self._deadlines = deadlines
         self._client = client or httpx.Client(timeout=timeout)
         self.max_attempts = max_attempts
+        self.flush_every = flush_every
 
     def close(self) -> None:
         self._client.close()
@@ -43,17 +50,25 @@ class Delivery:
         """Attempt every notification that is due, once."""
         report = DeliveryReport()
         while batch := self._deadlines.claim_notifications():
+            outcomes: list[tuple[Notification, str | None]] = []
+            since = time.monotonic()
             for notification in batch:
-                error = self._send(notification)
-                if error is None:
-                    self._deadlines.delivered(notification)
-                    report.delivered += 1
-                    continue
-                after = self._deadlines.failed(notification, error, self.max_attempts)
-                report.failed += 1
-                report.dead += after.status == "dead"
-                log.warning("notification %s attempt %d failed: %s", notification.key, after.attempts, error)
+                outcomes.append((notification, self._send(notification)))
+                if time.monotonic() - since >= self.flush_every:
+                    self._settle(outcomes, report)
+                    outcomes, since = [], time.monotonic()
+            self._settle(outcomes, report)
         return report
+
+    def _settle(self, outcomes: list[tuple[Notification, str | None]], report: DeliveryReport) -> None:
+        for (notification, error), after in zip(outcomes, self._deadlines.settle(outcomes, self.max_attempts),
+                                                strict=True):  # fmt: skip
+            if error is None:
+                report.delivered += 1
+                continue
+            report.failed += 1
+            report.dead += after.status == "dead"
+            log.warning("notification %s attempt %d failed: %s", notification.key, after.attempts, error)
 
     def _send(self, notification: Notification) -> str | None:
         if notification.channel == "log":

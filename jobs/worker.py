@@ -29,6 +29,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import OperationalError
 
 from workflow.deadline_service import DeadlineService, SweepReport
+from workflow.errors import first_line
 
 from .delivery import Delivery, DeliveryReport
 
@@ -81,7 +82,7 @@ class Worker:
         try:
             self.tick()
         except (OperationalError, psycopg.OperationalError) as exc:  # unreachable, or the connection broke
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            message = first_line(exc)
             log.warning("database unavailable (%s); retrying in %g s", message, self.interval)
         except Exception:  # the next run retries; no error may end the worker
             log.exception("sweep failed; retrying at the next interval")

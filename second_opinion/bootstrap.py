@@ -9,12 +9,15 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import DBAPIError
+
 from storage import DEFAULT_URL, Backend, initialise, open_backend
+from storage.db import connection_lost, redact
 from workflow.calendars import Calendars, Closure
 from workflow.clock import Clock, FixedClock, SystemClock, parse_instant
 from workflow.deadline_service import Channel, DeadlineService
 from workflow.deadlines import POLICIES, DeadlinePolicy
-from workflow.errors import ConfigurationError
+from workflow.errors import ConfigurationError, StorageNotReady, ValidationError, first_line
 from workflow.service import CaseService
 
 if TYPE_CHECKING:
@@ -46,7 +49,11 @@ def identity_key_from_env(env: Mapping[str, str] = os.environ) -> bytes | None:
     ``$SECOND_OPINION_SECRET_FILE``. It lives outside the database on purpose: a stolen
     database then holds no way to test a guessed BSN against the stored hashes."""
     if env.get(ENV_SECRET):
-        key = env[ENV_SECRET].encode()
+        try:
+            key = env[ENV_SECRET].encode()
+        except UnicodeEncodeError:  # bytes that are not UTF-8 arrive as lone surrogates
+            problem = f"is not UTF-8 text; put a key of raw bytes in a file named by ${ENV_SECRET_FILE}"
+            raise ConfigurationError(ENV_SECRET, problem) from None
         source = ENV_SECRET
     elif env.get(ENV_SECRET_FILE):
         try:
@@ -61,16 +68,20 @@ def identity_key_from_env(env: Mapping[str, str] = os.environ) -> bytes | None:
     return key
 
 
-def load_closures(path: str | Path) -> list[Closure]:
+def load_closures(path: str | Path, source: str | None = None) -> list[Closure]:
     """Organisation closure days from a JSON file: a list of objects with ``organisation``,
-    ``date`` (YYYY-MM-DD) and ``reason``. Any malformed entry refuses the whole file."""
-    where = f"closures file {path}"
+    ``date`` (YYYY-MM-DD) and ``reason``. Any malformed entry refuses the whole file. Errors name
+    the file, and ``source`` (the option or variable that named it) when given."""
+    where = f"closures file {str(path)!r}"  # quoted: a typed path may hold a line break or undecodable bytes
+    where += f" ({source})" if source else ""
     try:
         entries = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigurationError(where, f"cannot be read ({exc.strerror})") from None
     except ValueError as exc:
         raise ConfigurationError(where, f"is not JSON ({exc})") from None
+    except RecursionError:
+        raise ConfigurationError(where, "nests too deeply to be read") from None
     if not isinstance(entries, list):
         raise ConfigurationError(where, "must hold a JSON list of {organisation, date, reason} objects")
     closures = []
@@ -84,11 +95,22 @@ def load_closures(path: str | Path) -> list[Closure]:
     return closures
 
 
+def check_organisation(organisation: str, setting: str) -> None:
+    """The organisation whose closures apply is checked as a case's (``--org``) is: it is part of
+    every calendar's name (``nl-atw+<organisation>``), so it is echoed in answers and stored."""
+    try:
+        CaseService._check_id("organisation", organisation)
+    except ValidationError as exc:
+        raise ConfigurationError(setting, exc.problem) from None
+
+
 def calendars_from_env(env: Mapping[str, str] = os.environ) -> Calendars:
     """``$SECOND_OPINION_ORGANISATION`` with ``$SECOND_OPINION_CLOSURES`` layers that
     organisation's closure days on every calendar deadlines use."""
     organisation = env.get(ENV_ORGANISATION) or None
-    closures = load_closures(env[ENV_CLOSURES]) if env.get(ENV_CLOSURES) else []
+    if organisation is not None:
+        check_organisation(organisation, ENV_ORGANISATION)
+    closures = load_closures(env[ENV_CLOSURES], ENV_CLOSURES) if env.get(ENV_CLOSURES) else []
     if closures and organisation is None:
         raise ConfigurationError(ENV_ORGANISATION, f"name the organisation whose closures {ENV_CLOSURES} applies")
     return Calendars(organisation, closures)
@@ -151,4 +173,10 @@ def build_app(url: str | None = None, *, clock: Clock | None = None) -> FastAPI:
 
 def init(url: str | None = None) -> str:
     """Create or upgrade the schema; returns the schema revision now in place."""
-    return initialise(database_url(url))
+    url = database_url(url)
+    try:
+        return initialise(url)
+    except DBAPIError as exc:  # a file SQLite cannot open or that is no database; a server that refuses
+        if connection_lost(exc):
+            raise  # the caller's "could not be reached; try again"
+        raise StorageNotReady(redact(url), f"cannot be initialised: {first_line(exc.orig or exc)}") from None

@@ -21,6 +21,7 @@ from typing import Annotated, Any, NoReturn
 
 import psycopg
 import typer
+import typer.core
 from rich.console import Console
 from sqlalchemy.exc import DBAPIError
 
@@ -32,7 +33,7 @@ from workflow.clock import AMSTERDAM, parse_instant
 from workflow.coverage import decide_all, decide_coverage, policy_ids
 from workflow.definitions import DEFINITION
 from workflow.docs import deadlines_markdown, domain_markdown, mermaid, states_markdown
-from workflow.errors import SecondOpinionError, ValidationError
+from workflow.errors import SecondOpinionError, ValidationError, first_line
 from workflow.privacy import redact
 from workflow.service import CaseService
 
@@ -43,7 +44,37 @@ from .bootstrap import ENV_DB, connect, database_url, init
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line: never wrapped
 
+
+class _Commands(typer.core.TyperGroup):
+    """The top-level group. Usage errors (exit 2: a bad choice, an unknown command, an extra
+    argument) quote what was typed and are printed by click, not by :func:`_guard`; a BSN in them
+    is masked here. Every subcommand's arguments are parsed inside this group's ``invoke``."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        with _masked_usage():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _masked_usage():
+            return super().invoke(ctx)
+
+
+_USAGE_ERROR: type[Any] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+"""click's UsageError, which recent typer versions vendor (typer._click): found through the public
+BadParameter, its subclass, so either kind of typer is served."""
+
+
+@contextmanager
+def _masked_usage() -> Iterator[None]:
+    try:
+        yield
+    except _USAGE_ERROR as exc:
+        exc.message = redact(exc.message)
+        raise
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="second-opinion",
     help="Run Dutch second-opinion cases as persisted state machines with a verifiable audit trail.",
     no_args_is_help=True,
@@ -91,16 +122,24 @@ def _guard(as_json: bool = False) -> Iterator[None]:
     except (DBAPIError, psycopg.OperationalError) as exc:
         if not connection_lost(exc):
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         _fail("StorageUnavailable", f"the database could not be reached ({first}); try again", as_json)
 
 
 def _fail(kind: str, text: str, as_json: bool) -> NoReturn:
-    message = redact(text)  # errors may quote what was typed; never a BSN
+    message = _one_line(redact(text))  # errors may quote what was typed; never a BSN
     if as_json:
         _print_json({"error": {"type": kind, "message": message}})
     err.print(f"error: {message}", markup=False)
     raise typer.Exit(1) from None
+
+
+def _one_line(message: str) -> str:
+    """The last defence of "one error, one line": messages quote typed values with repr(), but a
+    line break or a byte that is not UTF-8 (a lone surrogate) that still slips through is escaped,
+    so it can neither split the line nor crash the output."""
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    return message.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _print_json(data: Any) -> None:
@@ -149,20 +188,30 @@ def open_command(
     occurred_at: Occurred = None,
     idempotency_key: Key = None,
     bsn_stdin: BsnStdin = False,
+    patient_name_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--patient-name-stdin",
+            help="Read the patient's name from stdin (the line after the BSN with --bsn-stdin); kept only as "
+            "keyed hashes of its words, so that the name is refused wherever it is typed about the case.",
+        ),
+    ] = False,
     org: Org = DEFAULT_ORGANISATION,
     db: Db = None,
     as_json: Json = False,
 ) -> None:
     """Open a case in state 'requested'; prints the case id."""
     with _guard(as_json), _service(db) as service:
+        bsn = _bsn_from_stdin() if bsn_stdin else None  # the BSN's line comes first
         receipt = service.open_case(
             patient_ref,
             actor=_actor(actor, role, on_behalf_of),
             route=route,
             occurred_at=_occurred(occurred_at),
             idempotency_key=idempotency_key,
-            bsn=_bsn_from_stdin() if bsn_stdin else None,
+            bsn=bsn,
             organisation=org,
+            patient_name=_name_from_stdin() if patient_name_stdin else None,
         )
         _emit(as_json, receipt.as_dict(), receipt.case_id)
 
@@ -339,15 +388,30 @@ def _json_object(text: str | None, option: str = "--data") -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationError(option, f"not valid JSON ({exc.msg} at position {exc.pos})") from None
+    except RecursionError:  # the decoder recurses per level: "[[[[..." exhausts the stack before it fails
+        raise ValidationError(option, "nests too deeply to be read") from None
     if not isinstance(value, dict):
         raise ValidationError(option, 'must be a JSON object such as \'{"key": "value"}\'')
     return value
 
 
 def _bsn_from_stdin() -> str:
-    line = sys.stdin.readline()
+    try:
+        line = sys.stdin.readline()
+    except UnicodeDecodeError:
+        raise ValidationError("BSN", "stdin is not UTF-8 text; a BSN is 9 digits") from None
     if not line.strip():
         raise ValidationError("BSN", "--bsn-stdin was given but stdin was empty")
+    return line.strip()
+
+
+def _name_from_stdin() -> str:
+    try:
+        line = sys.stdin.readline()
+    except UnicodeDecodeError:
+        raise ValidationError("patient name", "stdin is not UTF-8 text") from None
+    if not line.strip():
+        raise ValidationError("patient name", "--patient-name-stdin was given but stdin had no (further) line")
     return line.strip()
 
 

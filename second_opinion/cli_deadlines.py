@@ -24,6 +24,7 @@ from workflow.calendars import (
 )
 from workflow.clock import AMSTERDAM, parse_instant
 from workflow.errors import ValidationError
+from workflow.service import CaseService
 
 from . import render
 from .bootstrap import connect_deadlines, load_closures
@@ -54,7 +55,9 @@ def _date(text: str, what: str) -> date:
 def _calendar(name: str, organisation: str | None, closures: str | None) -> Calendar:
     if closures and not organisation:
         raise ValidationError("--organisation", "--closures needs --organisation to say whose closures apply")
-    return calendar_named(name, organisation, load_closures(closures) if closures else ())
+    if organisation:  # checked as --org is: it is echoed in the answer (calendar 'nl-atw+<organisation>')
+        CaseService._check_id("--organisation", organisation)
+    return calendar_named(name, organisation or None, load_closures(closures, "--closures") if closures else ())
 
 
 @calendar_app.command("add-working-days")

@@ -24,9 +24,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from workflow.errors import StorageNotReady, ValidationError
+from workflow.errors import StorageNotReady, ValidationError, first_line
 
 DEFAULT_URL = "sqlite:///second-opinion.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
@@ -46,6 +46,8 @@ def redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return url
+    except UnicodeEncodeError:  # bytes that are not UTF-8 (argv's lone surrogates) cannot be percent-encoded
+        return redact(url.encode("utf-8", "backslashreplace").decode())
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -61,10 +63,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 "an in-memory SQLite database is not shared between "
                 "connections; use a file, or memory:// for the in-memory backend",
             )
+        directory = Path(parsed.database).parent
+        if "uri" not in parsed.query and not directory.is_dir():  # SQLite would say only "unable to open"
+            raise StorageNotReady(redact(url), f"cannot be created: there is no directory {str(directory)!r}")
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         _sqlite_discipline(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
+        if not _encodable(url):  # the driver would raise UnicodeEncodeError on connecting
+            raise ValidationError("database URL", "is not UTF-8 text (it holds bytes that are not UTF-8)")
         # pre-ping: a pooled connection that died while idle (network cut, server restart) is
         # replaced on checkout instead of failing the next command; the reset rolls back itself
         # (see _postgres_discipline), so a connection lost in use is dropped without a traceback
@@ -77,6 +84,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         "database URL",
         f"backend {parsed.get_backend_name()!r} is not supported; use sqlite:///FILE, postgresql://... or memory://",
     )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _sqlite_discipline(engine: Engine) -> None:
@@ -170,8 +185,8 @@ def check_ready(engine: Engine, url: str) -> None:
     try:
         current = current_revision(engine)
         has_cases = inspect(engine).has_table("cases")
-    except OperationalError as exc:
-        raise StorageNotReady(redact(url), f"cannot be opened: {exc.orig}") from None
+    except DBAPIError as exc:  # unreachable, or not a database at all ("file is not a database")
+        raise StorageNotReady(redact(url), f"cannot be opened: {first_line(exc.orig or exc)}") from None
     if current is None or not has_cases:
         raise StorageNotReady(redact(url), "is not initialised: run `second-opinion init` first")
     head = head_revision()

@@ -8,7 +8,7 @@ commit discards them, exactly like a rolled-back transaction.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -18,10 +18,19 @@ from workflow.access_log import AccessRecord
 from workflow.audit import GENESIS, AuditRecord
 from workflow.case import Case, Transition
 from workflow.deadlines import RUNNING, Deadline
-from workflow.ports import Notification, StoredResult
+from workflow.ports import ByCase, Notification, StoredResult
 from workflow.tokens import ApiToken
 
 _T = TypeVar("_T")
+
+
+def _by_case(rows: Iterable[_T], case_ids: Sequence[str], case_of: Callable[[_T], str]) -> ByCase[_T]:
+    wanted = set(case_ids)
+    grouped: dict[str, list[_T]] = {}
+    for row in rows:
+        if case_of(row) in wanted:
+            grouped.setdefault(case_of(row), []).append(row)
+    return ByCase(grouped)
 
 
 def _utc(value: _T) -> _T:
@@ -89,6 +98,9 @@ class _Audit:
     def for_case(self, case_id: str) -> list[AuditRecord]:
         return [r for r in self._all() if r.case_id == case_id]
 
+    def for_cases(self, case_ids: Sequence[str]) -> ByCase[AuditRecord]:
+        return _by_case(self._all(), case_ids, lambda r: r.case_id)
+
     def since(self, recorded_from: datetime | None) -> Iterator[AuditRecord]:
         return iter([r for r in self._all() if recorded_from is None or r.recorded_at >= recorded_from])
 
@@ -103,6 +115,10 @@ class _Transitions:
     def for_case(self, case_id: str) -> list[Transition]:
         every = self._uow.store.transitions + self._uow.new_transitions
         return sorted((t for t in every if t.case_id == case_id), key=lambda t: t.version)
+
+    def for_cases(self, case_ids: Sequence[str]) -> ByCase[Transition]:
+        every = self._uow.store.transitions + self._uow.new_transitions
+        return _by_case(sorted(every, key=lambda t: t.version), case_ids, lambda t: t.case_id)
 
 
 class _Keys:
@@ -122,6 +138,9 @@ class _Deadlines:
 
     def for_case(self, case_id: str) -> list[Deadline]:
         return sorted((d for d in self._uow.staged_deadlines.values() if d.case_id == case_id), key=lambda d: d.id)
+
+    def for_cases(self, case_ids: Sequence[str]) -> ByCase[Deadline]:
+        return _by_case(sorted(self._uow.staged_deadlines.values(), key=lambda d: d.id), case_ids, lambda d: d.case_id)
 
     def save(self, deadline: Deadline, *, new: bool = False) -> None:
         self._uow.staged_deadlines[deadline.id] = _utc(deadline)
@@ -167,6 +186,10 @@ class _Outbox:
     def save(self, notification: Notification) -> None:
         assert notification.id is not None
         self._uow.staged_outbox[notification.id] = _utc(notification)
+
+    def save_all(self, notifications: Sequence[Notification]) -> None:
+        for notification in notifications:
+            self.save(notification)
 
     def list(self, status: str | None = None) -> list[Notification]:
         rows = sorted(self._uow.staged_outbox.values(), key=lambda n: n.id or 0)

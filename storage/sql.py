@@ -16,21 +16,27 @@ at REPEATABLE READ so that a verification sees the case rows and their records a
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine, bindparam, or_, select
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.sql.expression import ClauseElement
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, ColumnElement
+from sqlalchemy.types import NullType
 
 from workflow.access_log import AccessRecord
 from workflow.audit import GENESIS, AuditRecord
 from workflow.case import Case, Transition
 from workflow.deadlines import RUNNING, Deadline
-from workflow.ports import KeyTaken, Notification, StoredResult, UnreadableRow
+from workflow.errors import AuditIntegrityError
+from workflow.ports import ByCase, KeyTaken, Notification, StoredResult, UnreadableRow
 from workflow.tokens import ApiToken
 
 from .tables import AccessRow, AuditRow, CaseRow, DeadlineRow, IdempotencyRow, OutboxRow, TokenRow, TransitionRow
@@ -43,6 +49,30 @@ DEADLINES = DeadlineRow.__table__  # type: ignore[attr-defined]
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 TOKENS = TokenRow.__table__  # type: ignore[attr-defined]
 ACCESS = AccessRow.__table__  # type: ignore[attr-defined]
+
+
+class _InCases(ColumnElement[bool]):
+    """``column IN (the ids bound as :case_ids)``: an array on PostgreSQL (``= ANY``), a JSON
+    array on SQLite (``json_each``), so that one compiled statement serves any number of cases."""
+
+    inherit_cache = True
+
+    def __init__(self, column: Any) -> None:
+        self.column = column
+        self.param: Any = bindparam("case_ids")
+        self.type: Any = NullType()
+
+
+@compiles(_InCases)
+def _in_cases_sqlite(element: _InCases, compiler: SQLCompiler, **kw: Any) -> str:
+    column, param = compiler.process(element.column, **kw), compiler.process(element.param, **kw)
+    return f"{column} IN (SELECT value FROM json_each({param}))"
+
+
+@compiles(_InCases, "postgresql")
+def _in_cases_postgresql(element: _InCases, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} = ANY({compiler.process(element.param, **kw)})"
+
 
 _GET_CASE = select(CASES).where(CASES.c.id == bindparam("id"))
 _GET_CASE_FOR_UPDATE = _GET_CASE.with_for_update()
@@ -68,16 +98,19 @@ _CASES_BY_BSN = select(CASES).where(CASES.c.bsn_hash == bindparam("bsn_hash")).o
 _LIST_CASES_IN_STATE = select(CASES).where(CASES.c.state == bindparam("state")).order_by(CASES.c.opened_at, CASES.c.id)
 _INSERT_AUDIT = AUDIT.insert().inline()
 _AUDIT_FOR_CASE = select(AUDIT).where(AUDIT.c.case_id == bindparam("case_id")).order_by(AUDIT.c.sequence)
+_AUDIT_FOR_CASES = select(AUDIT).where(_InCases(AUDIT.c.case_id)).order_by(AUDIT.c.sequence)
 _AUDIT_ALL = select(AUDIT).order_by(AUDIT.c.sequence)
 _AUDIT_SINCE = select(AUDIT).where(AUDIT.c.recorded_at >= bindparam("since")).order_by(AUDIT.c.sequence)
 _INSERT_TRANSITION = TRANSITIONS.insert().inline()
 _TRANSITIONS_FOR_CASE = (
     select(TRANSITIONS).where(TRANSITIONS.c.case_id == bindparam("case_id")).order_by(TRANSITIONS.c.version)
 )
+_TRANSITIONS_FOR_CASES = select(TRANSITIONS).where(_InCases(TRANSITIONS.c.case_id)).order_by(TRANSITIONS.c.version)
 _GET_KEY = select(KEYS).where(KEYS.c.key == bindparam("key"))
 _INSERT_KEY = KEYS.insert().inline()
 _DEADLINE_COLUMNS = [c.name for c in DEADLINES.columns if c.name != "id"]
 _DEADLINES_FOR_CASE = select(DEADLINES).where(DEADLINES.c.case_id == bindparam("case_id")).order_by(DEADLINES.c.id)
+_DEADLINES_FOR_CASES = select(DEADLINES).where(_InCases(DEADLINES.c.case_id)).order_by(DEADLINES.c.id)
 _INSERT_DEADLINE = DEADLINES.insert().inline()
 _UPDATE_DEADLINE = (
     DEADLINES.update()
@@ -99,6 +132,17 @@ _CLAIM_DUE = (
 _DEADLINES_ALL = select(DEADLINES).order_by(DEADLINES.c.due_at, DEADLINES.c.id)
 _DEADLINES_IN_STATE = (
     select(DEADLINES).where(DEADLINES.c.state == bindparam("state")).order_by(DEADLINES.c.due_at, DEADLINES.c.id)
+)
+# The overdue listing: running deadlines due before a moment, read through the partial index on
+# running deadlines by (due_at, id), which also gives the order; its cost follows the overdue
+# deadlines, not every running one.
+_DEADLINES_DUE_BEFORE = (
+    select(DEADLINES).where(DEADLINES.c.due_at < bindparam("due_before")).order_by(DEADLINES.c.due_at, DEADLINES.c.id)
+)
+_DEADLINES_IN_STATE_DUE_BEFORE = (
+    select(DEADLINES)
+    .where(DEADLINES.c.state == bindparam("state"), DEADLINES.c.due_at < bindparam("due_before"))
+    .order_by(DEADLINES.c.due_at, DEADLINES.c.id)
 )
 _INSERT_OUTBOX = OUTBOX.insert().inline()
 _CLAIM_OUTBOX = (
@@ -184,7 +228,8 @@ _TIMESTAMPS = frozenset(
     {"opened_at", "updated_at", "occurred_at", "recorded_at", "created_at", "started_at", "due_at", "next_action_at",
      "stopped_at", "now", "next_attempt_at", "leased_until", "delivered_at", "revoked_at", "at"}
 )  # fmt: skip
-_JSON = frozenset({"facts", "explanation"})  # stored as canonical JSON text (audit payloads are handled by _SqlAudit)
+# stored as canonical JSON text (audit payloads are handled by _SqlAudit)
+_JSON = frozenset({"facts", "explanation", "name_hashes"})
 _SQLITE_NAMED = sqlite.dialect(paramstyle="named")
 
 
@@ -202,18 +247,23 @@ _STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
     "cases_by_bsn": (_CASES_BY_BSN, None),
     "insert_audit": (_INSERT_AUDIT, _columns(AUDIT, "sequence")),
     "audit_for_case": (_AUDIT_FOR_CASE, None),
+    "audit_for_cases": (_AUDIT_FOR_CASES, None),
     "audit_all": (_AUDIT_ALL, None),
     "audit_since": (_AUDIT_SINCE, None),
     "insert_transition": (_INSERT_TRANSITION, _columns(TRANSITIONS, "id")),
     "transitions_for_case": (_TRANSITIONS_FOR_CASE, None),
+    "transitions_for_cases": (_TRANSITIONS_FOR_CASES, None),
     "get_key": (_GET_KEY, None),
     "insert_key": (_INSERT_KEY, _columns(KEYS)),
     "deadlines_for_case": (_DEADLINES_FOR_CASE, None),
+    "deadlines_for_cases": (_DEADLINES_FOR_CASES, None),
     "insert_deadline": (_INSERT_DEADLINE, _columns(DEADLINES)),
     "update_deadline": (_UPDATE_DEADLINE, None),
     "claim_due": (_CLAIM_DUE, None),
     "deadlines_all": (_DEADLINES_ALL, None),
     "deadlines_in_state": (_DEADLINES_IN_STATE, None),
+    "deadlines_due_before": (_DEADLINES_DUE_BEFORE, None),
+    "deadlines_in_state_due_before": (_DEADLINES_IN_STATE_DUE_BEFORE, None),
     "insert_outbox": (_INSERT_OUTBOX, _columns(OUTBOX, "id")),
     "claim_outbox": (_CLAIM_OUTBOX, None),
     "update_outbox": (_UPDATE_OUTBOX, None),
@@ -328,11 +378,142 @@ def _describe(raw: dict[str, Any]) -> str:
         return f"audit record {raw['seq']} of case {raw['case_id']}"
     if "audit_seq" in raw:
         return f"transition {raw['version']} of case {raw['case_id']}"
+    if "explanation" in raw:
+        return f"deadline {raw['id']}"
     return f"row {raw.get('id') or raw.get('key')} of {'cases' if 'patient_ref' in raw else 'idempotency_keys'}"
 
 
+def _ts_sqlite(value: Any) -> datetime:
+    """:meth:`Compiled.ts_out` for SQLite's fixed-width UTC text, in one C call rather than two."""
+    if isinstance(value, str):
+        try:
+            found = datetime.fromisoformat(value + "+00:00")
+        except ValueError:
+            found = None
+        if found is not None and found.tzinfo is UTC:  # otherwise not text this module wrote: judge it as ts_out does
+            return found
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+class LazyJson(Mapping[str, Any]):
+    """A JSON object stored as text, decoded on first use. Listings of deadlines carry their
+    explanation (about 1 KB of JSON each) this way, so it costs nothing unless it is read; text
+    that is not a JSON object raises :class:`AuditIntegrityError` there, naming its row."""
+
+    __slots__ = ("_text", "_value", "_what")
+
+    def __init__(self, text: str, what: Callable[[], str]) -> None:
+        self._text = text
+        self._value: dict[str, Any] | None = None
+        self._what = what
+
+    def decoded(self) -> dict[str, Any]:
+        if self._value is None:
+            try:
+                value = json.loads(self._text)
+                if not isinstance(value, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                raise AuditIntegrityError(str(UnreadableRow(self._what(), str(exc)))) from None
+            self._value = value
+        return self._value
+
+    def __getitem__(self, key: str) -> Any:
+        return self.decoded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.decoded())
+
+    def __len__(self) -> int:
+        return len(self.decoded())
+
+    def __repr__(self) -> str:
+        return repr(self.decoded())
+
+
+_R = TypeVar("_R")
+
+
+class _Reader(Generic[_R]):
+    """Reads one statement's rows into instances of the dataclass ``make`` (its columns but
+    ``drop`` are its fields), the per-column conversions worked out once per statement rather
+    than once per row: verification reads every record there is, a listing every row it lists.
+    Columns in ``lazy`` (JSON objects) become :class:`LazyJson`."""
+
+    def __init__(
+        self, runner: _Runner, name: str, values: dict[str, Any], make: type[_R], drop: tuple[str, ...] = (),
+        lazy: frozenset[str] = frozenset(),
+    ) -> None:  # fmt: skip
+        self._cursor = runner.run(name, values)
+        self._names: list[str] = [d[0] for d in self._cursor.description]
+        self._drop = drop
+        # when the columns are exactly the fields, an instance is made as unpickling makes one
+        # (its __dict__ filled in), several times faster than the frozen dataclass's __init__
+        fields = {f.name for f in dataclasses.fields(make)}  # type: ignore[arg-type]
+        self._fill = set(self._names) - set(drop) == fields and not hasattr(make, "__post_init__")
+        ts = _ts_sqlite if runner.compiled.dialect == "sqlite" else runner.compiled.ts_out
+        self._steps: list[tuple[int, Callable[[Any], Any]]] = [
+            (i, ts if column in _TIMESTAMPS else json.loads)
+            for i, column in enumerate(self._names)
+            if column in _TIMESTAMPS or (column not in lazy and (column in _JSON or column == "payload"))
+        ]
+        self._lazy = [i for i, column in enumerate(self._names) if column in lazy]
+        self._make = make
+
+    def _describe(self, raw: Sequence[Any]) -> str:
+        return _describe(dict(zip(self._names, raw, strict=True)))
+
+    def convert(self, raw: Sequence[Any]) -> _R:
+        values = list(raw)
+        try:
+            for i, step in self._steps:
+                if values[i] is not None:
+                    values[i] = step(values[i])
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise UnreadableRow(self._describe(raw), str(exc)) from None
+        for i in self._lazy:
+            if values[i] is not None:
+                values[i] = LazyJson(values[i], partial(_describe_column, self._names, i, raw))
+        state = dict(zip(self._names, values, strict=True))
+        for name in self._drop:
+            del state[name]
+        if not self._fill:
+            return self._make(**state)
+        made = object.__new__(self._make)
+        made.__dict__.update(state)
+        return made
+
+    def all(self) -> list[_R]:
+        return [self.convert(raw) for raw in self._cursor.fetchall()]
+
+    def by_case(self) -> ByCase[_R]:
+        """Rows grouped by their ``case_id``, in the statement's order within each case. An
+        unreadable row becomes its case's error: the first one, where a single-case read stops."""
+        rows: dict[str, list[_R]] = {}
+        unreadable: dict[str, UnreadableRow] = {}
+        at = self._names.index("case_id")
+        for raw in self._cursor.fetchall():
+            case_id = raw[at]
+            if case_id in unreadable:
+                continue
+            try:
+                rows.setdefault(case_id, []).append(self.convert(raw))
+            except UnreadableRow as problem:
+                unreadable[case_id] = problem
+        return ByCase(rows, unreadable)
+
+
+def _describe_column(names: list[str], i: int, raw: Sequence[Any]) -> str:
+    return f"the {names[i]} of {_describe(dict(zip(names, raw, strict=True)))}"
+
+
+def _ids(runner: _Runner, case_ids: Sequence[str]) -> dict[str, Any]:
+    return {"case_ids": json.dumps(list(case_ids)) if runner.compiled.dialect == "sqlite" else list(case_ids)}
+
+
 def _case(m: dict[str, Any]) -> Case:
-    return Case(**m)
+    return Case(**{**m, "name_hashes": tuple(m["name_hashes"])})
 
 
 def _record(m: dict[str, Any]) -> AuditRecord:
@@ -391,6 +572,9 @@ class _SqlAudit:
     def for_case(self, case_id: str) -> list[AuditRecord]:
         return [_record(m) for m in self._run.rows("audit_for_case", {"case_id": case_id})]
 
+    def for_cases(self, case_ids: Sequence[str]) -> ByCase[AuditRecord]:
+        return _Reader(self._run, "audit_for_cases", _ids(self._run, case_ids), AuditRecord).by_case()
+
     def since(self, recorded_from: datetime | None) -> Iterator[AuditRecord]:
         rows = (
             self._run.rows("audit_all", {})
@@ -409,6 +593,9 @@ class _SqlTransitions:
 
     def for_case(self, case_id: str) -> list[Transition]:
         return [_transition(m) for m in self._run.rows("transitions_for_case", {"case_id": case_id})]
+
+    def for_cases(self, case_ids: Sequence[str]) -> ByCase[Transition]:
+        return _Reader(self._run, "transitions_for_cases", _ids(self._run, case_ids), Transition, ("id",)).by_case()
 
 
 class _SqlKeys:
@@ -453,8 +640,13 @@ class _SqlDeadlines:
     def for_case(self, case_id: str) -> list[Deadline]:
         return [_deadline(m) for m in self._run.rows("deadlines_for_case", {"case_id": case_id})]
 
+    def for_cases(self, case_ids: Sequence[str]) -> ByCase[Deadline]:
+        return _Reader(self._run, "deadlines_for_cases", _ids(self._run, case_ids), Deadline, ("id",)).by_case()
+
     def save(self, deadline: Deadline, *, new: bool = False) -> None:
         values = {name: getattr(deadline, name) for name in _DEADLINE_COLUMNS}
+        if isinstance(deadline.explanation, LazyJson):  # one from a listing, saved as it is
+            values["explanation"] = deadline.explanation.decoded()
         if new or self._run.run("update_deadline", {"b_id": deadline.id, **values}).rowcount == 0:
             self._run.run("insert_deadline", {"id": deadline.id, **values})
 
@@ -463,17 +655,34 @@ class _SqlDeadlines:
         return None if found is None else str(found[0])
 
     def list(self, state: str | None = None, due_before: datetime | None = None) -> list[Deadline]:
-        rows = (
-            self._run.rows("deadlines_all", {})
-            if state is None
-            else self._run.rows("deadlines_in_state", {"state": state})
-        )
-        found = [_deadline(m) for m in rows]
-        return [d for d in found if due_before is None or (d.due_at is not None and d.due_at < due_before)]
+        # the filters are the SQL's; explanations stay undecoded until someone reads one
+        values: dict[str, Any] = {} if state is None else {"state": state}
+        name = "deadlines_all" if state is None else "deadlines_in_state"
+        if due_before is not None:
+            try:
+                values["due_before"] = self._run.compiled.ts_in(due_before)
+            except OverflowError:  # a bound past either end of time in UTC: before every moment, or after
+                if due_before.year == datetime.min.year:
+                    return []
+                values["due_before"] = self._run.compiled.ts_in(datetime.max.replace(tzinfo=UTC))
+            name = "deadlines_due_before" if state is None else "deadlines_in_state_due_before"
+        return _Reader(self._run, name, values, Deadline, ("id",), lazy=frozenset({"explanation"})).all()
 
 
 def _notification(m: dict[str, Any]) -> Notification:
     return Notification(**m)
+
+
+def _outbox_outcome(notification: Notification) -> dict[str, Any]:
+    return {
+        "b_id": notification.id,
+        "status": notification.status,
+        "attempts": notification.attempts,
+        "next_attempt_at": notification.next_attempt_at,
+        "leased_until": notification.leased_until,
+        "last_error": notification.last_error,
+        "delivered_at": notification.delivered_at,
+    }
 
 
 class _SqlOutbox:
@@ -487,24 +696,19 @@ class _SqlOutbox:
         self._run.run("insert_outbox", values)
 
     def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
-        claimed = []
-        for m in self._run.rows("claim_outbox", {"now": now})[:limit]:
-            leased = _notification({**m, "leased_until": lease_until})
-            self.save(leased)
-            claimed.append(leased)
+        rows = self._run.rows("claim_outbox", {"now": now})[:limit]
+        claimed = [_notification({**m, "leased_until": lease_until}) for m in rows]
+        self.save_all(claimed)
         return claimed
 
     def save(self, notification: Notification) -> None:
-        values = {
-            "b_id": notification.id,
-            "status": notification.status,
-            "attempts": notification.attempts,
-            "next_attempt_at": notification.next_attempt_at,
-            "leased_until": notification.leased_until,
-            "last_error": notification.last_error,
-            "delivered_at": notification.delivered_at,
-        }
-        self._run.run("update_outbox", values)
+        self._run.run("update_outbox", _outbox_outcome(notification))
+
+    def save_all(self, notifications: Sequence[Notification]) -> None:
+        # executemany: psycopg pipelines the statements, one round trip rather than one each
+        if notifications:
+            params = [self._run.compiled.params(_outbox_outcome(n)) for n in notifications]
+            self._run.cursor.executemany(self._run.compiled.sql["update_outbox"], params)
 
     def list(self, status: str | None = None) -> list[Notification]:
         rows = (

@@ -58,6 +58,7 @@ class CaseRow(SQLModel, table=True):
     facts: str = Field(sa_type=Text, sa_column_kwargs={"server_default": '{"route_version": 1}'})
     bsn_hash: str | None = Field(default=None, max_length=64, index=True)
     organisation: str = Field(max_length=64, index=True, sa_column_kwargs={"server_default": "local"})
+    name_hashes: str = Field(sa_type=Text, sa_column_kwargs={"server_default": "[]"})
 
 
 class TransitionRow(SQLModel, table=True):
@@ -111,14 +112,21 @@ class IdempotencyRow(SQLModel, table=True):
 
 
 class DeadlineRow(SQLModel, table=True):
-    """One policy's clock on one case; the partial index keeps the sweep's cost proportional to
-    what is due, not to how many cases are open."""
+    """One policy's clock on one case; the partial indexes keep the sweep's cost proportional to
+    what is due, and the overdue listing's to what is overdue, not to how many cases are open."""
 
     __tablename__ = "deadlines"
     __table_args__ = (
         Index(
             "ix_deadlines_running_next_action",
             "next_action_at",
+            postgresql_where=text("state = 'running'"),
+            sqlite_where=text("state = 'running'"),
+        ),
+        Index(
+            "ix_deadlines_running_due_at",
+            "due_at",
+            "id",
             postgresql_where=text("state = 'running'"),
             sqlite_where=text("state = 'running'"),
         ),

@@ -40,7 +40,7 @@ from workflow.errors import StorageNotReady
 from .api_support import Api
 from .conftest import EXAMPLES, PATHS, T0, fire_example
 
-SERVICE = connect("memory://", clock=FixedClock(T0))
+SERVICE = connect("memory://", clock=FixedClock(T0), identity_key=b"fuzz-key-" * 4)  # patient_name needs one
 API = Api(SERVICE)
 CASE_IDS = [API.open(patient_ref=f"PX-{n:04d}") for n in range(1, 4)]
 CASE_IDS.append(API.open(org="org-b", patient_ref="PX-0009"))  # another organisation's: never a 200 from org-a

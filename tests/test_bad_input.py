@@ -44,6 +44,7 @@ from sqlalchemy import Engine, inspect, text
 from typer.testing import CliRunner, Result
 
 from second_opinion import connect
+from second_opinion.api.schemas import FireEvent
 from second_opinion.cli import app
 from storage import initialise
 from storage.db import make_engine
@@ -51,9 +52,11 @@ from workflow import Actor, FixedClock
 from workflow.calendars import CALENDARS
 from workflow.coverage import policy_ids
 from workflow.definitions import DEFINITION
+from workflow.errors import ValidationError
+from workflow.service import MAX_REASON_CHARS
 from workflow.tokens import NOT_FOR_TOKENS, TokenService
 
-from .api_support import Api
+from .api_support import Api, problem
 from .conftest import PG_URL, T0, _require_postgres, fire_example
 
 # --- the corpus ----------------------------------------------------------------------------------
@@ -452,8 +455,8 @@ DB_SLOTS = [
     Slot("token revoke", lambda v, c, t: ["token", "revoke", v], refused, reads=True, as_json=False, storage=True),
 ]  # fmt: skip
 
-KNOWN_CLI_BUGS = {("token revoke", "surrogate")}
-"""Pairs that still crash, pinned by the strict xfails at the end of the CLI section (not hidden)."""
+KNOWN_CLI_BUGS: set[tuple[str, str]] = set()
+"""Pairs that still crash, pinned by strict xfails at the end of the CLI section (not hidden); none now."""
 
 
 def run_slot(slot: Slot, target: Target, corpus: Mapping[str, str], *, case_id: str) -> int:
@@ -600,19 +603,6 @@ NO_DB_SLOTS = [
          env=lambda v: {"SECOND_OPINION_SECRET": _KEY}, stdin=lambda v: v.encode("utf-8", "surrogatepass")),
 ]  # fmt: skip
 NO_DB_SLOTS = [replace(slot, db=False) for slot in NO_DB_SLOTS]
-KNOWN_CLI_BUGS |= {
-    ("calendar --closures PATH", "newline"),  # test_a_closures_path_with_a_line_break_is_one_error_line
-    ("$SECOND_OPINION_CLOSURES", "newline"),
-    ("stdin of --bsn-stdin", "surrogate"),  # test_bytes_that_are_not_utf8_on_stdin_are_a_clean_refusal
-    ("stdin of --bsn-stdin", "lone-high"),
-    ("$SECOND_OPINION_SECRET", "surrogate"),  # test_a_secret_that_is_not_utf8_is_a_clean_refusal
-    ("calendar --organisation", "surrogate"),  # test_an_organisation_that_is_not_utf8_does_not_break_the_output
-    ("coverage --facts key", "newline"),  # test_a_value_quoted_in_an_error_keeps_it_one_clean_line
-    ("coverage --facts key", "surrogate"),
-    ("coverage --facts key", "lone-high"),
-    ("calendar --closures PATH", "surrogate"),
-    ("$SECOND_OPINION_CLOSURES", "surrogate"),
-}
 _ENV_CANNOT_CARRY = {"nul", "lone-high"}
 
 
@@ -630,8 +620,7 @@ def test_cli_corpus_without_a_database(slot: Slot, memory_target: Target) -> Non
 _FILTERS = ("audit export --since", "deadlines --due-before")
 _BOUNDS_ONLY = ("year-1", "year-9999")  # as a filter bound, a far past or future instant is fine
 DATE_EXPECTATIONS = [  # (slot, label, value, expected)
-    *[("open --occurred-at", label, value, EITHER if label == "year-1" else REFUSED)  # year 1: see the xfail below
-      for label, value in INSTANTS.items()],
+    *[("open --occurred-at", label, value, REFUSED) for label, value in INSTANTS.items()],  # no calendar counts them
     *[("fire --occurred-at", label, value, REFUSED) for label, value in INSTANTS.items()],  # year 1: before opening
     *[(slot, label, value, OK if label in _BOUNDS_ONLY else REFUSED)
       for slot in _FILTERS for label, value in [*INSTANTS.items(), *DATES.items()]],
@@ -661,31 +650,33 @@ def test_cli_calendar_dates_out_of_range(where: str, label: str, memory_target: 
     run_slot(slot, memory_target, {label: DATES[label]}, case_id="so-nosuchcase0000")
 
 
-# --- CLI bugs found here: strict xfails, so each stays visible until it is fixed -----------------
-# Each reproduces from a shell; PYTHONIOENCODING=utf-8 gives the strict UTF-8 stdio of an
-# en_US.UTF-8 (or any non-C) locale, which is what CliRunner's streams are.
+# --- CLI bugs found here, fixed: each reproduced from a shell, and stays a regression test --------
+# PYTHONIOENCODING=utf-8 gives the strict UTF-8 stdio of an en_US.UTF-8 (or any non-C) locale,
+# which is what CliRunner's streams are. (Bugs still open would be strict xfails here.)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: `second-opinion token revoke $'\\xff\\xfe'` crashes with UnicodeEncodeError (traceback) on SQLite "
-    "and PostgreSQL: TokenService.revoke passes the id to the driver unchecked (on PostgreSQL a NUL in the id, "
-    "possible through the library, is a raw DataError)"))  # fmt: skip
 @pytest.mark.parametrize("target", SQL_TARGETS, indirect=True)
 def test_token_revoke_of_an_id_that_is_not_utf8_is_a_clean_refusal(target: Target) -> None:
+    """Was: `second-opinion token revoke $'\\xff\\xfe'` crashed with UnicodeEncodeError (the id went to the
+    driver unchecked); TokenService.revoke now checks the id's shape first."""
     slot = replace(_BY_NAME["token revoke"], name="token revoke (bug)")
     run_slot(slot, target, {"surrogate": ARGV["surrogate"]}, case_id="so-nosuchcase0000")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "BUG: `printf '\\xff\\n' | PYTHONIOENCODING=utf-8 second-opinion cases --bsn-stdin` (and `open "
-        "--bsn-stdin`) crash with UnicodeDecodeError: _bsn_from_stdin reads stdin as strict UTF-8 outside _guard"
-    ),
-)
+@pytest.mark.parametrize("target", SQL_TARGETS, indirect=True)
+def test_token_revoke_through_the_library_never_hands_the_driver_an_impossible_id(target: Target) -> None:
+    """A NUL (a raw DataError on PostgreSQL), a lone surrogate or 100 000 characters: the normal refusal."""
+    before = target.snapshot()
+    for value in ("tok-a\x00b", "\udcff\udcfe", "\ud800", "x" * 100_000, ""):
+        with pytest.raises(ValidationError, match="is not a token id"):
+            TokenService(target.service).revoke(value)
+    assert target.snapshot() == before
+
+
 @pytest.mark.parametrize("command", [["cases", "--bsn-stdin"], ["open", "--patient-ref", "PX-0001", "--bsn-stdin"]])
 def test_bytes_that_are_not_utf8_on_stdin_are_a_clean_refusal(command: list[str]) -> None:
+    """Was: `printf '\\xff\\n' | PYTHONIOENCODING=utf-8 second-opinion cases --bsn-stdin` crashed with
+    UnicodeDecodeError."""
     args = [*command, *_MEMORY]
     check_cli(run_cli(args, env={"SECOND_OPINION_SECRET": _KEY}, stdin=b"\xff\xfe\n"), args, REFUSED)
 
@@ -693,110 +684,141 @@ def test_bytes_that_are_not_utf8_on_stdin_are_a_clean_refusal(command: list[str]
 _DEEP = "[" * 50_000  # 50 KB: one argv string holds up to 128 KiB
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: deeply nested JSON crashes with RecursionError (traceback), e.g. `second-opinion coverage --facts "
-    "\"$(python3 -c 'print(\"[\"*50000)')\"`: cli._json_object and bootstrap.load_closures catch "
-    "JSONDecodeError/ValueError, not RecursionError (fire --data, coverage --facts, --closures FILE and "
-    "$SECOND_OPINION_CLOSURES, which every command with a database reads)"))  # fmt: skip
 @pytest.mark.parametrize("where", ["fire --data", "coverage --facts", "--closures", "$SECOND_OPINION_CLOSURES"])
 def test_deeply_nested_json_is_a_clean_refusal(where: str) -> None:
+    """Was: RecursionError (a traceback) from `coverage --facts "$(python3 -c 'print("["*50000)')"`, from
+    fire --data, and from a closures file (--closures FILE, $SECOND_OPINION_CLOSURES); now one line naming it."""
     args = {"fire --data": ["fire", "so-nosuchcase0000", "contact_costs_team", "--data", _DEEP, *_MEMORY],
             "coverage --facts": ["coverage", "--facts", _DEEP],
             "--closures": [*_DEADLINES, "--organisation", "org-a", "--closures", _closures_file(_DEEP)],
             "$SECOND_OPINION_CLOSURES": ["cases", *_MEMORY]}[where]  # fmt: skip
     env = {"SECOND_OPINION_CLOSURES": _closures_file(_DEEP), "SECOND_OPINION_ORGANISATION": "org-a"}
-    check_cli(run_cli(args, env=env if where.startswith("$") else None), args, REFUSED)
+    result = run_cli(args, env=env if where.startswith("$") else None)
+    check_cli(result, args, REFUSED)
+    assert "nests too deeply" in result.stderr and where.strip("$").split()[-1].lower() in result.stderr.lower()
 
 
-_INIT_BUG = pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: `second-opinion init --db sqlite:////no/such/dir/x.sqlite3` crashes with sqlalchemy OperationalError "
-    "(traceback): cli._guard turns only a lost PostgreSQL connection (storage.db.connection_lost) into one error "
-    "line, and initialise does not check that the SQLite file can be created"))  # fmt: skip
-
-
-@pytest.mark.parametrize("url", ["postgresql://nobody@127.0.0.1:1/x",
-                                 pytest.param("sqlite:////no/such/dir/x.sqlite3", marks=_INIT_BUG)])  # fmt: skip
+@pytest.mark.parametrize("url", ["postgresql://nobody@127.0.0.1:1/x", "sqlite:////no/such/dir/x.sqlite3"])
 def test_init_on_a_database_it_cannot_reach_is_one_error_line(url: str) -> None:
+    """Was: `init --db sqlite:////no/such/dir/x.sqlite3` crashed with sqlalchemy's OperationalError."""
     check_cli(run_cli(["init", "--db", url]), ["init", "--db", url], REFUSED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "BUG: `second-opinion token list --db postgresql://nobody@127.0.0.1:1/x` prints a two-line error: "
-        "check_ready quotes psycopg's message, which holds '\\n\\tIs the server running on that host...'"
-    ),
-)
+@pytest.mark.parametrize("command", [["init"], ["cases"], ["token", "list"], ["worker", "--once"]])
+def test_a_sqlite_file_in_a_missing_directory_is_named_as_such(command: list[str]) -> None:
+    args = [*command, "--db", "sqlite:////no/such/dir/x.sqlite3"]
+    result = run_cli(args)
+    check_cli(result, args, REFUSED)
+    assert "cannot be created: there is no directory '/no/such/dir'" in result.stderr
+
+
+def test_a_file_that_is_no_database_is_one_error_line(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a database\n")
+    for command in (["init"], ["cases"]):
+        args = [*command, "--db", f"sqlite:///{tmp_path / 'notes.txt'}"]
+        result = run_cli(args)
+        check_cli(result, args, REFUSED)
+        assert "file is not a database" in result.stderr
+
+
+@pytest.mark.parametrize("label", ["newline", "surrogate"])
+def test_an_error_quoting_a_value_raw_is_still_one_line(label: str) -> None:
+    """The last defence (cli._one_line): a StorageNotReady names the database URL as typed, unquoted,
+    so a line break in it is escaped and undecodable bytes are shown as escapes, never a crash."""
+    args = ["cases", "--db", f"sqlite:///no/{HOSTILE[label]}/x.sqlite3", "--json"]
+    check_cli(run_cli(args), args, REFUSED, as_json=True)
+
+
 @pytest.mark.parametrize("command", [["token", "list"], ["cases"], ["worker", "--once"]])
 def test_a_database_that_does_not_answer_is_one_error_line(command: list[str]) -> None:
+    """Was two lines: psycopg's message goes on with "\\n\\tIs the server running..."; now its first line
+    (workflow.errors.first_line, shared by the CLI, the API's 503 and the worker's log)."""
     args = [*command, "--db", "postgresql://nobody@127.0.0.1:1/x"]
-    check_cli(run_cli(args), args, REFUSED)
+    result = run_cli(args)
+    check_cli(result, args, REFUSED)
+    assert "cannot be opened: connection failed" in result.stderr
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: some errors quote a typed value raw instead of with repr(): the closures file path "
-    "(bootstrap.load_closures) and unknown coverage facts (workflow.coverage). A line break in it splits the "
-    "one error line (`second-opinion coverage --facts '{\"a\\nb\": 1}'`); a byte that is not UTF-8 crashes "
-    "--json output with UnicodeEncodeError (`PYTHONIOENCODING=utf-8 second-opinion coverage --facts "
-    "'{\"\\udcff\": 1}' --json`)"))  # fmt: skip
 @pytest.mark.parametrize("label", ["newline", "surrogate"])
 @pytest.mark.parametrize("where", ["calendar --closures PATH", "$SECOND_OPINION_CLOSURES", "coverage --facts key"])
 def test_a_value_quoted_in_an_error_keeps_it_one_clean_line(where: str, label: str, memory_target: Target) -> None:
+    """Was: the closures file path and unknown coverage facts were quoted raw, so a line break split the
+    error line and `coverage --facts '{"\\udcff": 1}' --json` crashed; now they are quoted with repr()."""
     slot = replace(_BY_NAME[where], name=f"{where} (bug)")
     run_slot(slot, memory_target, {"pad": "", label: HOSTILE[label]}, case_id="so-nosuchcase0000")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: `PYTHONIOENCODING=utf-8 second-opinion calendar working-days 2026-11-23 2026-12-31 --organisation "
-    "$'\\xff' --json` crashes with UnicodeEncodeError: --organisation is not checked like --org, and is "
-    "echoed into the answer (calendar 'nl-atw+<organisation>')"))  # fmt: skip
 def test_an_organisation_that_is_not_utf8_does_not_break_the_output() -> None:
+    """Was: `calendar working-days ... --organisation $'\\xff' --json` crashed with UnicodeEncodeError; the
+    option is now checked as --org is, before it is echoed in the calendar's name."""
     args = [*_DEADLINES, "--organisation", ARGV["surrogate"], "--json"]
     check_cli(run_cli(args), args, REFUSED, as_json=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "BUG: `SECOND_OPINION_SECRET=$'...\\xff' second-opinion cases --bsn-stdin` crashes with UnicodeEncodeError: "
-        "bootstrap.identity_key_from_env encodes the variable as strict UTF-8 outside any error handling"
-    ),
-)
+@pytest.mark.parametrize("value", ["x", "org a", "111222333", "\udcff\udcfe-org"])
+def test_the_organisation_of_the_closures_is_an_identifier(value: str) -> None:
+    """--organisation and $SECOND_OPINION_ORGANISATION (which names every deadline's calendar) are
+    checked as a case's organisation is; a valid one still works."""
+    args = [*_DEADLINES, "--organisation", value]
+    result = run_cli(args)
+    check_cli(result, args, REFUSED)
+    assert "--organisation" in result.stderr
+    args = ["deadlines", *_MEMORY]
+    result = run_cli(args, env={"SECOND_OPINION_ORGANISATION": value})
+    check_cli(result, args, REFUSED)
+    assert result.stderr.startswith("error: SECOND_OPINION_ORGANISATION: ")
+    assert run_cli(args, env={"SECOND_OPINION_ORGANISATION": "umcu-desk"}).exit_code == 0
+    assert run_cli([*_DEADLINES, "--organisation", "umcu-desk"]).exit_code == 0
+
+
 def test_a_secret_that_is_not_utf8_is_a_clean_refusal() -> None:
+    """Was: `SECOND_OPINION_SECRET=$'...\\xff' second-opinion cases --bsn-stdin` crashed with
+    UnicodeEncodeError; now one line naming the variable (a key of raw bytes belongs in the key file)."""
     args = ["cases", "--bsn-stdin", *_MEMORY]
     result = run_cli(args, env={"SECOND_OPINION_SECRET": "k" * 40 + ARGV["surrogate"]}, stdin=_BSN.encode())
-    check_cli(result, args)
+    check_cli(result, args, REFUSED)
+    assert result.stderr.startswith("error: SECOND_OPINION_SECRET: is not UTF-8 text")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "BUG (validation gap): `second-opinion open --patient-ref PX-1 --occurred-at 0001-01-01T00:00:00Z` is "
-        "accepted (so are record_circumstances and give_consent dated year 1), although no deadline calendar "
-        "counts before 2014: the case's `refer` is then refused with 'outside the supported years 2014-2199'"
-    ),
-)
 @pytest.mark.parametrize("target", SQL_TARGETS, indirect=True)
 def test_an_occurred_at_no_calendar_can_count_is_refused(target: Target) -> None:
+    """Was accepted: `open --occurred-at 0001-01-01T00:00:00Z`, after which the case's `refer` was refused
+    ('outside the supported years 2014-2199'). The service now refuses it, for the API too."""
     slot = replace(_BY_NAME["open --occurred-at"], expect=refused)
     run_slot(slot, target, {"year-1": INSTANTS["year-1"], "year-2000": "2000-01-03T09:00:00Z"}, case_id="")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "BUG (inconsistency): `second-opinion fire CASE contact_costs_team --reason \"$(printf 'x%.0s' "
-        '{1..100000})"` is accepted and 100 000 characters are kept in the audit trail for ever, while the API '
-        "refuses a reason over 2000 characters and event data is capped at 64 KiB: the service layer has no bound"
-    ),
-)
+def test_the_api_refuses_an_occurred_at_no_calendar_can_count() -> None:
+    """The same service check answers the API: a 422 problem naming the field, nothing written."""
+    api = Api(connect("memory://", clock=FixedClock(T0)))
+    desk = api.auth("coordinator", "org-a", "desk-1")
+    for instant in (INSTANTS["year-1"], "2000-01-03T09:00:00Z"):
+        answer = api.client.post("/cases", json={"patient_ref": "PX-0001", "occurred_at": instant}, headers=desk)
+        body = problem(answer, 422, "validation-error")
+        assert "outside the supported years 2014-2199" in body["detail"], body
+    assert api.service.cases() == []
+
+
+def test_the_supported_years_are_counted_in_amsterdam(memory_target: Target) -> None:
+    """The calendars count Amsterdam days: 2014-01-01T00:30+01:00 is 2013 in UTC, and in range."""
+    env = {"SECOND_OPINION_CLOCK": "2200-01-01T12:00:00+01:00"}
+    cases = {"2014-01-01T00:30:00+01:00": OK, "2013-12-31T23:59:59+01:00": REFUSED,
+             "2199-12-31T22:59:59Z": OK, "2199-12-31T23:00:00Z": REFUSED}  # fmt: skip
+    for instant, expect in cases.items():
+        args = ["open", "--patient-ref", "PX-0009", "--occurred-at", instant, *_MEMORY]
+        result = run_cli(args, env=env)
+        check_cli(result, args, expect)
+        assert expect == OK or "outside the supported years 2014-2199" in result.stderr
+
+
 def test_a_reason_longer_than_the_api_allows_is_refused(sqlite_target: Target) -> None:
+    """Was accepted from the CLI (100 000 characters kept for ever) while the API refused over 2000: the
+    bound is now the service's (MAX_REASON_CHARS), which the API's schema uses too."""
     slot = replace(_BY_NAME["fire --reason"], expect=refused)
     run_slot(slot, sqlite_target, {"2001": "x" * 2001, "long": HOSTILE["long"]}, case_id=sqlite_target.new_case())
+    run_slot(replace(slot, expect=accepted), sqlite_target, {"2000": "x" * 2000}, case_id=sqlite_target.new_case())
+    assert MAX_REASON_CHARS == 2000
+    assert MAX_REASON_CHARS in [getattr(m, "max_length", None) for m in FireEvent.model_fields["reason"].metadata]
 
 
 # --- the HTTP API: every endpoint, every value it takes -------------------------------------------

@@ -1,4 +1,5 @@
-"""The benchmark harness runs end to end (``--smoke``: every section at tiny sizes) through
+"""The benchmark harness runs end to end (``--quick``, the mode the issue asks CI to run: every
+section at small sizes, under a minute on an idle development machine) through
 ``second-opinion bench``, and its JSON holds every figure. Nothing here is about speed: the
 figures are only checked to be there and to be numbers; the worker runs must lose and
 duplicate no breach."""
@@ -32,10 +33,10 @@ def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.postgres
-def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
+def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
     _require_postgres()
     out = tmp_path / "bench.json"
-    done = _run("-m", "second_opinion", "bench", "--smoke", "--json", str(out), "--pg", PG_URL)
+    done = _run("-m", "second_opinion", "bench", "--quick", "--json", str(out), "--pg", PG_URL)
     assert done.returncode == 0, done.stderr[-3000:]
     document = json.loads(out.read_text())
     figures = document["figures"]
@@ -49,9 +50,9 @@ def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
         assert worker["duplicates"] == 0 and worker["losses"] == 0, worker
         assert worker["breach_records"] == worker["due"] and sum(worker["swept_per_process"]) == worker["due"]
     sweep = figures["sweep.postgresql"]["detail"]["seconds_by_open"]
-    assert list(sweep) == ["200", "1000"]
+    assert list(sweep) == ["1000", "10000"]
     meta = document["meta"]
-    assert meta["mode"] == "smoke" and meta["command"].startswith("second-opinion bench --smoke")
+    assert meta["mode"] == "quick" and meta["command"].startswith("second-opinion bench --quick")
     assert meta["machine"]["cores"] and meta["machine"]["cpu"] and meta["machine"]["postgresql"]
     assert "figure" in done.stdout and "workers.postgresql.4" in done.stdout  # the table
 

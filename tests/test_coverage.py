@@ -103,7 +103,7 @@ def test_royal_doctors_needs_no_referral_and_carries_the_advice_note():
     [
         ({}, "pno-basic", "missing fact(s) this decision needs: route"),
         ({"route": "domestic"}, "pno-basic", "missing fact(s) this decision needs: care_in_basic_package"),
-        ({**ALL_MET, "bsn": "x"}, "pno-basic", "unknown fact(s): bsn"),
+        ({**ALL_MET, "bsn": "x"}, "pno-basic", "unknown fact(s): 'bsn'"),
         ({**ALL_MET, "same_specialty": "yes"}, "pno-basic", "facts.same_specialty: 'yes' is not one of"),
         ({**ALL_MET, "same_specialty": 1}, "pno-basic", "facts.same_specialty: 1 is not one of"),
         ({**ALL_MET, "referral_by": "nurse"}, "pno-basic", "facts.referral_by: 'nurse' is not one of"),

@@ -49,3 +49,29 @@ def test_the_index_is_partial(db_url: str) -> None:
     finally:
         engine.dispose()
     assert ddl is not None and "WHERE" in ddl.upper() and "running" in ddl
+
+
+@pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
+def test_the_overdue_listing_uses_the_due_index(db_url: str) -> None:
+    """``deadlines --overdue``: running deadlines due before now, read through the partial index
+    on running deadlines by due moment (which also gives their order), not every running one."""
+    engine = make_engine(db_url)
+    compiled = Compiled(engine)
+    sql = compiled.sql["deadlines_in_state_due_before"]
+    params = {"state": "running", "due_before": compiled.ts_in(T0)}
+    try:
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
+            if compiled.dialect == "sqlite":
+                cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+            else:
+                cursor.execute("SET enable_seqscan = off")
+                cursor.execute("EXPLAIN " + sql, params)
+            plan = " ".join(str(row) for row in cursor.fetchall())
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+    assert "ix_deadlines_running_due_at" in plan, plan
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan  # the index gives the order

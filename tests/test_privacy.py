@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from workflow import ValidationError
-from workflow.privacy import check_patient_ref, check_payload, contains_bsn, is_bsn
+from workflow.privacy import check_patient_ref, check_payload, contains_bsn, is_bsn, redact
 
 
 @pytest.mark.parametrize("number", ["111222333", "123456782", "999999990"])
@@ -55,3 +55,63 @@ def test_payload_screen_names_the_field(payload, where):
 
 def test_clean_payload_passes():
     check_payload({"items": 4, "letter": "received", "flags": [True, None, 1.5]})
+
+
+# --- a BSN as it is written on letters and cards --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1112.22.333", "111 222 333", "111-222-333", "111.222.333", "11.12.22.333", "11 12 22 333",
+     "BSN: 1112 22 333.", "bsn 111-222-333, graag", "2026-11-23 111-222-333", "nr 111222333"],
+)  # fmt: skip
+def test_a_bsn_in_the_usual_groupings_is_recognised_and_masked(text):
+    assert contains_bsn(text)
+    assert "[BSN removed]" in redact(text) and "333" not in redact(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-23",  # ISO dates and times
+        "2026-11-23T10:00:00Z",
+        "2026-11-23T10:00:00+01:00",
+        "23-11-2026 10:00",
+        "06-12345678",  # phone numbers
+        "020 123 4567",
+        "+31 6 1234 5678",
+        "020-1234567",
+        "1234 AB",  # a postcode
+        "1234AB 12",
+        "€ 1.234.567,89",  # amounts
+        "EUR 111.222.333,50",
+        "1.111.222.333",
+        "111-222-334",  # the grouping, but not the elfproef
+        "111 222 333 444",  # part of a longer number
+        "06-111-222-333",
+        "1112.22.3334",
+    ],
+)
+def test_dates_phone_numbers_postcodes_and_amounts_are_not_a_bsn(text):
+    assert not contains_bsn(text)
+    assert redact(text) == text
+    check_payload({"note": text})
+
+
+def test_a_bsn_as_a_key_is_refused_without_repeating_it():
+    with pytest.raises(ValidationError) as caught:
+        check_payload({"nested": {"111222333": True}})
+    assert caught.value.field == "data.nested key" and "111222333" not in str(caught.value)
+    with pytest.raises(ValidationError):
+        check_payload({"1112.22.333": 1})
+
+
+@pytest.mark.parametrize("number", [111222333.0, 1.11222333e8])
+def test_a_bsn_as_an_integral_float_is_refused(number):
+    with pytest.raises(ValidationError) as caught:
+        check_payload({"n": number})
+    assert caught.value.field == "data.n"
+
+
+def test_fractions_are_not_read_as_a_bsn():
+    check_payload({"n": 111222333.5, "m": 1.5})

@@ -109,6 +109,9 @@ class AccessService:
         if not self.sees(principal, case):
             self._log(principal, kind, NOT_FOUND, [case])
             raise UnknownCase(case_id)
+        # whom the caller acts for goes into the access log (and a command's audit record): never
+        # a word of the patient's registered name. Refused before anything is logged or handed out.
+        self._cases.screen_names(case, {"X-On-Behalf-Of": principal.on_behalf_of})
         return case
 
     # --- reads (each logged) ----------------------------------------------------------------
@@ -215,6 +218,7 @@ class AccessService:
         route: str = "domestic",
         occurred_at: datetime | None = None,
         idempotency_key: str | None = None,
+        patient_name: str | None = None,
     ) -> Receipt:
         if SCOPES.get(principal.token.role) == OWN_CASE and patient_ref != principal.token.actor:
             raise ValidationError("patient_ref", "a patient's token opens a case only under its own patient reference")
@@ -222,6 +226,7 @@ class AccessService:
             return self._cases.open_case(
                 patient_ref, actor=principal.actor, route=route, occurred_at=occurred_at,
                 idempotency_key=_scoped(principal, idempotency_key), organisation=principal.organisation,
+                patient_name=patient_name,
             )  # fmt: skip
         except PermissionDenied:
             self._log(principal, "open", DENIED, [None])  # no case exists to hold this in its audit trail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,11 @@ def new_case_id() -> str:
     """80 random bits as 16 lower-case base32 characters: short enough to type, and collision
     odds below 1e-10 even at ten million cases."""
     return "so-" + base64.b32encode(secrets.token_bytes(10)).decode().lower()
+
+
+CASE_ID_SHAPE = re.compile(r"so-[a-z2-7]{16}")
+"""What :func:`new_case_id` makes, and nothing else: a request log may keep a path segment of this
+shape (it is no name), where any other segment a caller typed is replaced."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,10 @@ class Case:
     organisation: str = "local"
     """The care-coordination team that owns the case (an insurer's desk, a hospital's); who
     may see and change it is decided per organisation. Recorded at opening and never changed."""
+    name_hashes: tuple[str, ...] = ()
+    """Keyed hashes of the words of the patient's name when it was given at opening (see
+    :func:`workflow.privacy.name_hashes`): what every later command about the case is screened
+    against. Never the name itself; recorded at opening and never changed."""
 
     def moved(self, to_state: str, at: datetime, facts: Mapping[str, Any], head: str) -> Case:
         """The case after an accepted command whose audit record has hash ``head``."""

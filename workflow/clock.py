@@ -51,6 +51,8 @@ class FixedClock:
 
 def as_utc(value: datetime, what: str) -> datetime:
     """Normalise an aware datetime to UTC; a naive one is ambiguous and refused."""
+    if value.tzinfo is UTC:  # the common case (every stored and computed instant): nothing to do
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationError(what, f"{value.isoformat()} has no timezone; give an offset such as +01:00 or Z")
     return value.astimezone(UTC)
@@ -76,7 +78,10 @@ def utc_iso(value: datetime) -> str:
     The audit hash is computed over this text, so it must not vary with how a backend hands a
     timestamp back (offset, precision, tz object).
     """
-    # isoformat with fixed microseconds equals strftime("%Y-%m-%dT%H:%M:%S.%fZ"), several times faster
+    # isoformat with fixed microseconds equals strftime("%Y-%m-%dT%H:%M:%S.%fZ"), several times faster;
+    # an instant already in UTC ends in "+00:00", which is cut rather than converted away
+    if value.tzinfo is UTC:
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
     return as_utc(value, "timestamp").replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 

@@ -198,7 +198,8 @@ def decide_all(facts: Mapping[str, Any]) -> list[CoverageDecision]:
 def _check_known(facts: Mapping[str, Any]) -> None:
     unknown = sorted(set(facts) - set(_FACTS))
     if unknown:
-        raise ValidationError("facts", f"unknown fact(s): {', '.join(unknown)}; known: {', '.join(_FACTS)}")
+        quoted = ", ".join(map(repr, unknown))  # typed names: a line break or an undecodable byte stays visible
+        raise ValidationError("facts", f"unknown fact(s): {quoted}; known: {', '.join(_FACTS)}")
     for name, value in facts.items():
         allowed = _FACTS[name].values
         if not any(value is v or (type(value) is type(v) and value == v) for v in allowed):

@@ -174,9 +174,9 @@ class DeadlineService:
         """Deadlines by due moment; ``overdue``: running ones whose due moment has passed."""
         with _readable(), self._uow(False) as uow:
             if overdue:
+                # due before now and before due_before: due before the earlier of the two
                 now = self.clock.now()
-                found = uow.deadlines.list(RUNNING, due_before=now)
-                return [d for d in found if due_before is None or (d.due_at is not None and d.due_at < due_before)]
+                return uow.deadlines.list(RUNNING, due_before=now if due_before is None else min(now, due_before))
             return uow.deadlines.list(None, due_before=due_before)
 
     # --- the outbox -----------------------------------------------------------------------------
@@ -190,19 +190,27 @@ class DeadlineService:
             return claimed
 
     def delivered(self, notification: Notification) -> None:
-        self._save(replace(notification, status="delivered", attempts=notification.attempts + 1,
-                           leased_until=None, last_error=None, delivered_at=self.clock.now()))  # fmt: skip
+        self.settle([(notification, None)], max_attempts=1)
 
     def failed(self, notification: Notification, error: str, max_attempts: int) -> Notification:
         """Schedule a retry with exponential backoff, or dead-letter after ``max_attempts``."""
-        attempts = notification.attempts + 1
-        now = self.clock.now()
-        delay = min(RETRY_BASE * 2 ** min(attempts - 1, 12), RETRY_MAX)  # capped before it could overflow
-        status = "dead" if attempts >= max_attempts else "pending"
-        after = replace(notification, status=status, attempts=attempts, next_attempt_at=now + delay,
-                        leased_until=None, last_error=error[:500])  # fmt: skip
-        self._save(after)
+        (after,) = self.settle([(notification, error)], max_attempts)
         return after
+
+    def settle(self, outcomes: Sequence[tuple[Notification, str | None]], max_attempts: int) -> list[Notification]:
+        """Write back the outcomes of delivery attempts, all in one transaction: None for a
+        delivered notification, else the error (see :meth:`failed`). Returns them as written.
+
+        Until this commits, a notification stays leased as claimed; a worker that dies first
+        leaves it to be attempted again when the lease runs out (delivery is at least once)."""
+        if not outcomes:
+            return []
+        with self._uow(True) as uow:
+            now = self.clock.now()
+            written = [_after_attempt(n, error, max_attempts, now) for n, error in outcomes]
+            uow.outbox.save_all(written)
+            uow.commit()
+        return written
 
     def retry(self, notification_id: int) -> Notification:
         """Put a dead-lettered notification back in the queue (an operator's decision)."""
@@ -221,10 +229,18 @@ class DeadlineService:
         with self._uow(False) as uow:
             return uow.outbox.list(status)
 
-    def _save(self, notification: Notification) -> None:
-        with self._uow(True) as uow:
-            uow.outbox.save(notification)
-            uow.commit()
+
+def _after_attempt(notification: Notification, error: str | None, max_attempts: int, now: datetime) -> Notification:
+    """A notification after one attempt: delivered, or a retry with exponential backoff, or
+    dead-lettered after ``max_attempts``."""
+    attempts = notification.attempts + 1
+    if error is None:
+        return replace(notification, status="delivered", attempts=attempts, leased_until=None, last_error=None,
+                       delivered_at=now)  # fmt: skip
+    delay = min(RETRY_BASE * 2 ** min(attempts - 1, 12), RETRY_MAX)  # capped before it could overflow
+    status = "dead" if attempts >= max_attempts else "pending"
+    return replace(notification, status=status, attempts=attempts, next_attempt_at=now + delay, leased_until=None,
+                   last_error=error[:500])  # fmt: skip
 
 
 def _iso(at: datetime | None) -> str | None:

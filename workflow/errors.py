@@ -136,3 +136,11 @@ class Unauthenticated(SecondOpinionError):
     def __init__(self, problem: str) -> None:
         self.problem = problem
         super().__init__(f"not authenticated: {problem}")
+
+
+def first_line(exc: BaseException) -> str:
+    """An infrastructure error (a database driver's) as one line for a log or an error message:
+    psycopg's messages go on with an indented hint ("\\n\\tIs the server running..."), SQLAlchemy's
+    with a link. An error without a message is named by its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

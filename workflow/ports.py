@@ -8,11 +8,11 @@ exit without it, rolled back, so a failure between two writes leaves no partial 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from .audit import AuditRecord
 from .case import Case, Transition
@@ -35,6 +35,25 @@ class UnreadableRow(Exception):
         self.what = what
         self.problem = problem
         super().__init__(f"{what} cannot be read ({problem})")
+
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class ByCase(Generic[_T]):
+    """Rows of several cases read in one go, grouped by case, each case's rows in the order its
+    single-case read gives. A row that cannot be read back spoils only its own case: it is kept
+    and raised when that case's rows are asked for, as the single-case read would have raised it."""
+
+    rows: dict[str, list[_T]]
+    unreadable: dict[str, UnreadableRow] = field(default_factory=dict)
+
+    def of(self, case_id: str) -> list[_T]:
+        problem = self.unreadable.get(case_id)
+        if problem is not None:
+            raise UnreadableRow(problem.what, problem.problem)
+        return self.rows.get(case_id, [])
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,10 @@ class AuditLog(Protocol):
         """The case's records in storage order (global sequence)."""
         ...
 
+    def for_cases(self, case_ids: Sequence[str]) -> ByCase[AuditRecord]:
+        """:meth:`for_case` of each case, in one read."""
+        ...
+
     def since(self, recorded_from: datetime | None) -> Iterator[AuditRecord]: ...
 
 
@@ -78,6 +101,10 @@ class TransitionLog(Protocol):
     def add(self, transition: Transition) -> None: ...
 
     def for_case(self, case_id: str) -> list[Transition]: ...
+
+    def for_cases(self, case_ids: Sequence[str]) -> ByCase[Transition]:
+        """:meth:`for_case` of each case, in one read."""
+        ...
 
 
 class IdempotencyStore(Protocol):
@@ -111,6 +138,10 @@ class Notification:
 class DeadlineStore(Protocol):
     def for_case(self, case_id: str) -> list[Deadline]: ...
 
+    def for_cases(self, case_ids: Sequence[str]) -> ByCase[Deadline]:
+        """:meth:`for_case` of each case, in one read."""
+        ...
+
     def save(self, deadline: Deadline, *, new: bool = False) -> None:
         """Insert or replace the row of ``deadline.id``; ``new`` promises there is none yet (one
         statement instead of two)."""
@@ -121,7 +152,12 @@ class DeadlineStore(Protocol):
         ``now``, skipping cases another transaction holds; None when nothing is due."""
         ...
 
-    def list(self, state: str | None = None, due_before: datetime | None = None) -> list[Deadline]: ...
+    def list(self, state: str | None = None, due_before: datetime | None = None) -> list[Deadline]:
+        """Deadlines (in ``state``, and due strictly before ``due_before``, when given) by due moment.
+
+        A listing may leave each ``explanation`` undecoded until it is read: storage then
+        raises :class:`~workflow.errors.AuditIntegrityError` there if the stored text is not JSON."""
+        ...
 
 
 class Outbox(Protocol):
@@ -133,6 +169,10 @@ class Outbox(Protocol):
 
     def save(self, notification: Notification) -> None:
         """Write back a claimed notification's delivery outcome (by id)."""
+        ...
+
+    def save_all(self, notifications: Sequence[Notification]) -> None:
+        """:meth:`save` of each, in one round trip where the database allows."""
         ...
 
     def list(self, status: str | None = None) -> list[Notification]: ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -18,7 +19,8 @@ from typing import Any
 
 from . import privacy
 from .audit import ACCEPTED, GENESIS, AuditRecord, Finding, VerifyReport, seal, verify_case
-from .calendars import Calendars
+from .calendar_data import FIRST_YEAR
+from .calendars import LAST_YEAR, Calendars, local_date
 from .case import DEFAULT_ORGANISATION, Actor, Case, Transition, new_case_id
 from .clock import Clock, as_utc, utc_iso
 from .deadlines import (
@@ -122,13 +124,25 @@ class CaseService:
         idempotency_key: str | None = None,
         bsn: str | None = None,
         organisation: str = DEFAULT_ORGANISATION,
+        patient_name: str | None = None,
     ) -> Receipt:
         """Register a new case in the initial state, owned by ``organisation``; ``bsn`` is kept
-        only as a keyed hash."""
+        only as a keyed hash. ``patient_name`` is kept only as keyed hashes of its words, against
+        which this command and every later one about the case is screened: a field holding a
+        word of the name is refused and nothing is written (see :func:`privacy.check_names`)."""
         self._check_actor(actor)
         self._check_id("organisation", organisation)
         self._check_key(idempotency_key)
         privacy.check_patient_ref(patient_ref)
+        names: tuple[str, ...] = ()
+        if patient_name is not None:
+            privacy.check_name(patient_name)  # bad input is a 422 whether or not a key is configured
+            key = self._require_identity_key()
+            names = privacy.name_hashes(patient_name, key)
+            privacy.check_names(
+                {"patient reference": patient_ref, "organisation": organisation, "actor id": actor.id,
+                 "on-behalf-of": actor.on_behalf_of, "idempotency key": idempotency_key}, key, names,
+            )  # fmt: skip
         route_rules = self.definition.route(route)
         if route_rules is None:
             raise ValidationError("route", f"{route!r} is not a route; known: {', '.join(self.definition.route_names)}")
@@ -138,13 +152,11 @@ class CaseService:
         occurred = self._occurred(occurred_at, now)
         identity = None if bsn is None else privacy.bsn_hash(bsn, self._require_identity_key())
         fingerprint = _fingerprint(
-            idempotency_key, OPEN_EVENT, patient_ref, route, actor, occurred_at, identity, organisation
-        )
-        return self._retrying(
-            lambda: self._open(
-                patient_ref, route_rules, actor, occurred, now, idempotency_key, fingerprint, identity, organisation
-            )
-        )
+            idempotency_key, OPEN_EVENT, patient_ref, route, actor, occurred_at, identity, organisation,
+            *([names] if names else []),  # absent without a name: fingerprints stored before names stay valid
+        )  # fmt: skip
+        opening = (patient_ref, route_rules, actor, occurred, now, idempotency_key, fingerprint, identity)
+        return self._retrying(lambda: self._open(*opening, organisation, names))
 
     def fire(
         self,
@@ -169,6 +181,8 @@ class CaseService:
         data = dict(data or {})
         _check_json(data)
         if reason is not None:
+            if len(reason) > MAX_REASON_CHARS:
+                raise ValidationError("reason", f"is longer than {MAX_REASON_CHARS} characters ({len(reason)})")
             _check_text("reason", reason)
         fingerprint = _fingerprint(idempotency_key, case_id, event, actor, reason, data, expect_version, occurred_at)
         return self._retrying(
@@ -201,10 +215,17 @@ class CaseService:
         with _readable(), self._uow(False) as uow:
             return [c for c in uow.cases.find_by_bsn_hash(identity) if state is None or c.state == state]
 
+    def screen_names(self, case: Case, fields: Mapping[str, Any]) -> None:
+        """Refuse (ValidationError, naming the field, never the value) if any of ``fields`` holds a
+        word of the name registered for ``case``; a case opened without a name passes everything.
+        Callers run it before writing anything about the case (the access log included)."""
+        if case.name_hashes:
+            privacy.check_names(fields, self._require_identity_key(), case.name_hashes)
+
     def _require_identity_key(self) -> bytes:
         if self._identity_key is None:
             raise ConfigurationError(
-                "identity key", "a BSN can only be used with a secret key: set SECOND_OPINION_SECRET or "
+                "identity key", "a BSN or a patient's name needs a secret key: set SECOND_OPINION_SECRET or "
                 "SECOND_OPINION_SECRET_FILE (the key is never stored in the database)"
             )  # fmt: skip
         return self._identity_key
@@ -221,6 +242,9 @@ class CaseService:
         with _readable(), self._uow(False) as uow:
             return list(uow.audit.since(recorded_from))
 
+    verify_batch = 500
+    """How many cases :meth:`verify` reads at once: three queries a batch rather than three a case."""
+
     def verify(self, case_id: str | None = None) -> VerifyReport:
         """Recompute every chain and replay every case; collect the first problem of each."""
         findings: list[Finding] = []
@@ -235,19 +259,24 @@ class CaseService:
                 cases = [one]
             else:
                 cases = uow.cases.list()
-            for case in cases:
-                try:
-                    records = uow.audit.for_case(case.id)
-                    transitions = uow.transitions.for_case(case.id)
-                except UnreadableRow as unreadable:
-                    findings.append(Finding(case.id, None, str(unreadable)))
-                    continue
-                records_seen += len(records)
-                finding = verify_case(case, records, transitions, self.definition)
-                if finding is None:
-                    finding = self._check_deadlines(case, records, uow.deadlines.for_case(case.id))
-                if finding:
-                    findings.append(finding)
+            for start in range(0, len(cases), self.verify_batch):
+                batch = cases[start : start + self.verify_batch]
+                ids = [case.id for case in batch]
+                audit, logs = uow.audit.for_cases(ids), uow.transitions.for_cases(ids)
+                deadlines = uow.deadlines.for_cases(ids)
+                for case in batch:
+                    try:
+                        records = audit.of(case.id)
+                        transitions = logs.of(case.id)
+                    except UnreadableRow as unreadable:
+                        findings.append(Finding(case.id, None, str(unreadable)))
+                        continue
+                    records_seen += len(records)
+                    finding = verify_case(case, records, transitions, self.definition)
+                    if finding is None:
+                        finding = self._check_deadlines(case, records, deadlines.of(case.id))
+                    if finding:
+                        findings.append(finding)
         return VerifyReport(cases=len(cases), records=records_seen, findings=tuple(findings))
 
     # --- internals ----------------------------------------------------------------------------
@@ -290,6 +319,7 @@ class CaseService:
         fingerprint: str,
         identity: str | None,
         organisation: str,
+        names: tuple[str, ...],
     ) -> Receipt:
         with self._uow(True) as uow:
             replayed = _replay(uow, key, fingerprint)
@@ -315,6 +345,7 @@ class CaseService:
                     "route_version": route.version,
                     "organisation": organisation,
                     **({"bsn_hmac": identity} if identity else {}),
+                    **({"name_hmacs": list(names)} if names else {}),
                 },
                 reason=None,
                 refusal=None,
@@ -333,6 +364,7 @@ class CaseService:
                 facts=initial_facts(route),
                 bsn_hash=identity,
                 organisation=organisation,
+                name_hashes=names,
             )
             uow.cases.add(case)
             self._plan_deadlines(uow, case, OPEN_EVENT, case.state, occurred, now)
@@ -354,6 +386,10 @@ class CaseService:
             case = uow.cases.get(case_id, lock=True)
             if case is None:
                 raise UnknownCase(case_id)
+            # before anything is written, even the record of a refusal: it would quote what was typed
+            self.screen_names(case, {"event": None if self.definition.event(event) else event, "reason": reason,
+                                     "data": data, "actor id": actor.id, "on-behalf-of": actor.on_behalf_of,
+                                     "idempotency key": key})  # fmt: skip
             now = self._clock.now()  # after the lock: recorded_at never runs backwards in a chain
             try:
                 replayed = _replay(uow, key, fingerprint)
@@ -477,6 +513,11 @@ class CaseService:
         if occurred_at is None:
             return now
         occurred = as_utc(occurred_at, "occurred_at")
+        # deadlines count Amsterdam days of the calendars' years (the UTC test first: near 9999 the zone overflows)
+        if not (FIRST_YEAR - 1 <= occurred.year <= LAST_YEAR and FIRST_YEAR <= local_date(occurred).year <= LAST_YEAR):
+            raise ValidationError(
+                "occurred_at", f"{utc_iso(occurred)} is outside the supported years {FIRST_YEAR}-{LAST_YEAR}"
+            )
         if occurred > now:
             raise ValidationError("occurred_at", f"{utc_iso(occurred)} is in the future (now is {utc_iso(now)})")
         if not_before is not None and occurred < not_before:
@@ -512,6 +553,9 @@ def _next_record(case: Case, event: str, actor: Actor, now: datetime, key: str |
     )
 
 
+MAX_REASON_CHARS = 2000
+"""A reason is a sentence or a paragraph, kept forever in the audit trail: the CLI, the API and the
+library share this bound."""
 MAX_DATA_DEPTH = 16
 MAX_DATA_BYTES = 64 * 1024
 """Event data is a few facts, not a document store: what is stored is kept forever in the audit
@@ -541,13 +585,17 @@ def _check_json(data: Mapping[str, Any]) -> None:
         raise ValidationError("data", f"is larger than {MAX_DATA_BYTES // 1024} KiB as JSON")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Control characters but line breaks and tabs (\\t \\n \\r: 09, 0a, 0d)."""
+
+
 def _check_text(field: str, text: str) -> None:
     """Text that every backend can store: valid Unicode, no control characters but line breaks and tabs."""
     try:
         text.encode()
     except UnicodeEncodeError:
         raise ValidationError(field, "is not valid Unicode text (it holds a lone surrogate)") from None
-    if any((ch < " " and ch not in "\n\r\t") or ch == "\x7f" for ch in text):
+    if _CONTROL.search(text):
         raise ValidationError(field, "must not contain control characters (other than line breaks and tabs)")
 
 

@@ -19,6 +19,7 @@ from .clock import Clock, utc_iso
 from .definitions import DEFINITION, Definition
 from .errors import Unauthenticated, ValidationError
 from .ports import UnitOfWorkFactory
+from .privacy import PATIENT_REF_PATTERN
 from .service import CaseService
 
 PREFIX = "sotk_"
@@ -42,6 +43,10 @@ class ApiToken:
             "created_at": utc_iso(self.created_at),
             "revoked_at": None if self.revoked_at is None else utc_iso(self.revoked_at),
         }  # fmt: skip
+
+
+_TOKEN_ID = PATIENT_REF_PATTERN
+"""Token ids are ``tok-`` and 8 base-32 letters; any id of the shared identifier shape is looked up."""
 
 
 def hash_secret(secret: str) -> str:
@@ -77,10 +82,13 @@ class TokenService:
             return uow.tokens.list()
 
     def revoke(self, token_id: str) -> ApiToken:
+        unknown = ValidationError("token", f"{token_id!r} is not a token id (see `second-opinion token list`)")
+        if not _TOKEN_ID.fullmatch(token_id):  # no token has it: the database is not asked (it may refuse the bytes)
+            raise unknown
         with self._uow(True) as uow:
             found = uow.tokens.get(token_id)
             if found is None:
-                raise ValidationError("token", f"{token_id!r} is not a token id (see `second-opinion token list`)")
+                raise unknown
             if found.revoked_at is not None:
                 return found
             revoked = replace(found, revoked_at=self._clock.now())

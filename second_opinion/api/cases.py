@@ -40,9 +40,10 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
 def open_case(
     body: schemas.OpenCase, caller: Caller, access: Access, response: Response, idempotency_key: IdempotencyKey = None
 ) -> dict[str, Any]:
+    name = None if body.patient_name is None else body.patient_name.get_secret_value()
     receipt = access.open_case(
         caller, body.patient_ref, route=body.route, occurred_at=_aware(body.occurred_at, "occurred_at"),
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key, patient_name=name,
     )  # fmt: skip
     response.headers["Location"] = f"/cases/{receipt.case_id}"
     response.headers["ETag"] = f'"{receipt.version}"'

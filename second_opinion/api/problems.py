@@ -33,6 +33,7 @@ from workflow.errors import (
     UnknownCase,
     UnknownEvent,
     ValidationError,
+    first_line,
 )
 from workflow.privacy import redact
 
@@ -69,7 +70,7 @@ OTHER_PROBLEMS: dict[str, tuple[int, str, str]] = {
 """Problems that are not refusals of the service: type suffix -> (status, title, when)."""
 
 FIELDS = {"patient reference": "patient_ref", "idempotency key": "Idempotency-Key", "working days": "days",
-          "dates": "end"}  # fmt: skip
+          "dates": "end", "patient name": "patient_name", "on-behalf-of": "X-On-Behalf-Of"}  # fmt: skip
 """The service's names for a few fields -> the names the API spells them with."""
 
 _EXTRAS = ("field", "state", "allowed", "guard", "reason", "role", "permitted", "expected", "actual", "known")
@@ -187,7 +188,7 @@ async def on_storage_error(request: Request, exc: Exception) -> JSONResponse:
     (logged as one line, it is no bug), else the internal error it is."""
     if not connection_lost(exc):
         return await on_crash(request, exc)
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = first_line(exc)
     log.warning("database unavailable on %s %s: %s", request.method, redact(request.url.path), first)
     detail = "the database could not be reached; retry the request (a command with the same Idempotency-Key is " \
              "carried out once)"  # fmt: skip

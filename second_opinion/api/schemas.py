@@ -6,7 +6,9 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+
+from workflow.service import MAX_REASON_CHARS
 
 _STRICT = ConfigDict(extra="forbid")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
@@ -30,13 +32,20 @@ class OpenCase(BaseModel):
     patient_ref: str = Field(description="Pseudonymous patient reference (never a BSN or name).", max_length=64)
     route: str = Field("domestic", description="domestic, royal-doctors or online.", max_length=32)
     occurred_at: Instant | None = Field(None, description="When it happened, with a UTC offset; default now.")
+    patient_name: SecretStr | None = Field(
+        None,
+        max_length=200,
+        description="Write-only, optional: the patient's name, so that it can be refused wherever it is typed "
+        "later (reasons, event data, X-On-Behalf-Of, Idempotency-Key). Kept only as keyed hashes of its words; "
+        "never stored, echoed or logged. Needs the server's secret key, as a BSN does.",
+    )
 
 
 class FireEvent(BaseModel):
     model_config = _STRICT
 
     event: str = Field(description="An event of the definition table, e.g. refer.", max_length=64)
-    reason: str | None = Field(None, max_length=2000)
+    reason: str | None = Field(None, max_length=MAX_REASON_CHARS)
     data: dict[str, Any] = Field(default_factory=dict, description="Event data, e.g. {\"consent\": true}.")
     occurred_at: Instant | None = None
 
