@@ -8,7 +8,9 @@ at most an hour); after ``max_attempts`` the notification is dead-lettered, visi
 
 Outcomes are written back together: those of a claimed batch in one transaction, or sooner
 when sending has taken ``flush_every`` seconds (slow webhooks), so that a crash repeats at most
-about that much sending, and no outcome waits long enough for its lease to run out.
+about that much sending. A send that fails in any way is a failed attempt, never an exception
+that would lose the outcomes collected before it. (A batch of slow webhooks can still outlast
+its lease, as before; another worker may then send some of it again: at least once.)
 """
 
 from __future__ import annotations
@@ -52,12 +54,14 @@ class Delivery:
         while batch := self._deadlines.claim_notifications():
             outcomes: list[tuple[Notification, str | None]] = []
             since = time.monotonic()
-            for notification in batch:
-                outcomes.append((notification, self._send(notification)))
-                if time.monotonic() - since >= self.flush_every:
-                    self._settle(outcomes, report)
-                    outcomes, since = [], time.monotonic()
-            self._settle(outcomes, report)
+            try:
+                for notification in batch:
+                    outcomes.append((notification, self._send(notification)))
+                    if time.monotonic() - since >= self.flush_every:
+                        self._settle(outcomes, report)
+                        outcomes, since = [], time.monotonic()
+            finally:  # what was sent is recorded even if the loop is interrupted (KeyboardInterrupt, a bug)
+                self._settle(outcomes, report)
         return report
 
     def _settle(self, outcomes: list[tuple[Notification, str | None]], report: DeliveryReport) -> None:
@@ -81,7 +85,7 @@ class Delivery:
             response = self._client.post(
                 notification.target, json=notification.payload, headers={"Idempotency-Key": notification.key}
             )
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # any failure to send is an outcome (httpx.InvalidURL is no HTTPError)
             return f"{type(exc).__name__}: {exc}"
         if response.is_success:
             return None

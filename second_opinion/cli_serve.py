@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from workflow.access import AccessService
-from workflow.case import CASE_ID_SHAPE
 from workflow.deadline_service import DeadlineService
 from workflow.privacy import redact
 
+from .api.request_target import RequestTarget
 from .bootstrap import build_app
 from .cli import Db, Json, _emit, _guard, _service, app, err
 
@@ -49,36 +49,15 @@ def _redact_bsn(record: logging.LogRecord) -> bool:
     return True
 
 
-HIDDEN = "..."
-"""What stands in a logged request line for a path segment or a query value the caller typed."""
-
-
 class RequestLine(logging.Filter):
     """The server's request log keeps what a request line says about the API, not what the caller
-    typed into it (a patient's name, an id from their own system): a path segment stays only if
-    it is a literal of one of the app's routes or shaped like a case id (:data:`CASE_ID_SHAPE`), a
-    query keeps the names of the app's query parameters and drops every value, e.g.
+    typed into it (a patient's name, an id from their own system): each request target is logged as
+    :class:`~second_opinion.api.request_target.RequestTarget` keeps it, e.g.
     ``GET /cases/.../history`` and ``GET /cases?state=...&overdue=...``."""
 
     def __init__(self, app: FastAPI) -> None:
         super().__init__()
-        spec = app.openapi().get("paths", {})
-        paths = [*spec, *(getattr(route, "path", "") for route in app.routes)]  # /docs and the like are in no spec
-        self.literals = frozenset(s for path in paths for s in path.split("/") if s and "{" not in s)
-        self.parameters = frozenset(
-            parameter["name"] for operations in spec.values() for operation in operations.values()
-            for parameter in operation.get("parameters", []) if parameter.get("in") == "query"
-        )  # fmt: skip
-
-    def target(self, text: str) -> str:
-        """A logged request target (path, then ``?`` and the query) without what the caller typed."""
-        path, _, query = text.partition("?")
-        segments = [s if not s or s in self.literals or CASE_ID_SHAPE.fullmatch(s) else HIDDEN for s in path.split("/")]
-        kept = "/".join(segments)
-        if not query:
-            return kept
-        names = [pair.partition("=")[0] for pair in query.split("&")]
-        return kept + "?" + "&".join(f"{n if n in self.parameters else HIDDEN}={HIDDEN}" for n in names)
+        self.target = RequestTarget.of(app).target
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):

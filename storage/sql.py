@@ -302,6 +302,10 @@ class Compiled:
         self.integrity_error: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
 
     def ts_in(self, value: datetime) -> Any:
+        if value.tzinfo is UTC:  # what the domain hands over: no conversion needed
+            if self.dialect == "sqlite":
+                return value.isoformat(sep=" ", timespec="microseconds")[:-6]  # without "+00:00"
+            return value
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("naive datetime refused: store timezone-aware UTC")
         value = value.astimezone(UTC)

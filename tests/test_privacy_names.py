@@ -13,13 +13,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from second_opinion import connect
+from second_opinion.api.request_target import HIDDEN
 from second_opinion.cli import app
-from second_opinion.cli_serve import HIDDEN, RequestLine
+from second_opinion.cli_serve import RequestLine
 from workflow import Actor, CaseService, ValidationError
+from workflow.access import WITHHELD
 from workflow.errors import ConfigurationError, IdempotencyConflict
 from workflow.privacy import NAME_PARTICLES, check_names, name_hashes, name_words
 
@@ -339,3 +342,74 @@ def test_the_request_log_keeps_routes_case_ids_and_parameter_names_only(service:
                                    ("127.0.0.1:5000", "GET", typed, "1.1", 404), None)  # fmt: skip
         assert line.filter(record) is True
         assert record.getMessage() == f'127.0.0.1:5000 - "GET {logged} HTTP/1.1" 404'
+
+
+# --- the access log: whom the caller acts for ---------------------------------------------------------------
+
+
+def _access_log(service: CaseService) -> list[Any]:
+    with service.unit_of_work(False) as uow:
+        return list(uow.access.all())
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+def test_on_behalf_of_holding_the_name_is_never_stored_in_the_access_log(keyed: CaseService) -> None:
+    api = Api(keyed)
+    desk, auditor = api.auth("coordinator", "org-a", "desk-1"), api.auth("auditor", "org-a", "audit-1")
+    opened = api.client.post("/cases", json={"patient_ref": "PX-1", "patient_name": NAME}, headers=desk)
+    case_id = opened.json()["case_id"]
+    patient = api.auth("patient", "org-a", "PX-1")
+    named = {"X-On-Behalf-Of": "Berg.A"}
+    # reads of cases the caller sees: refused whole, nothing written
+    refused_reads = [("/cases", desk), ("/cases?state=requested", desk), ("/audit/export", auditor),
+                     ("/audit/verify", auditor), ("/access-log", auditor), ("/access-log", patient),
+                     (f"/cases/{case_id}/access-log", auditor)]  # fmt: skip
+    for path, headers in refused_reads:
+        before = _access_log(keyed)
+        body = problem(api.client.get(path, headers={**headers, **named}), 422, "validation-error")
+        assert body["field"] == "X-On-Behalf-Of" and "Berg" not in json.dumps(body), path
+        assert _access_log(keyed) == before, f"{path}: something was logged"
+    # about a case the caller does not see, or about no case: answered as ever, the name withheld
+    elsewhere = api.auth("coordinator", "org-b", "desk-b")
+    answered = [(f"/cases/{case_id}", elsewhere, 404), (f"/cases/{case_id}/history", elsewhere, 404),
+                ("/cases/so-aaaaaaaaaaaaaaaa", desk, 404), ("/audit/export", desk, 403),
+                ("/audit/verify", desk, 403), ("/cases?state=withdrawn", desk, 200)]  # fmt: skip
+    for path, headers, status in answered:
+        count = len(_access_log(keyed))
+        assert api.client.get(path, headers={**headers, **named}).status_code == status, path
+        written = _access_log(keyed)[count:]
+        assert len(written) == 1 and written[0].on_behalf_of == WITHHELD, path
+    assert written[0].case_id is None  # the empty list: screened against every case of the organisation
+    # whom the caller acts for is kept when it is no word of the name, also where it is screened
+    count = len(_access_log(keyed))
+    assert api.client.get("/cases", headers={**desk, "X-On-Behalf-Of": "Piet.Jansen"}).status_code == 200
+    assert api.client.get(f"/cases/{case_id}", headers={**elsewhere, "X-On-Behalf-Of": "Jansen"}).status_code == 404
+    assert [r.on_behalf_of for r in _access_log(keyed)[count:]] == ["Piet.Jansen", "Jansen"]
+    stored = repr(_access_log(keyed)).lower()
+    assert "berg" not in stored and "anna" not in stored and "muller" not in stored
+
+
+# --- the problem handlers' log lines --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+@pytest.mark.parametrize("error", [RuntimeError("boom"), psycopg.OperationalError("gone")])
+def test_a_failed_request_logs_its_path_without_what_the_caller_typed(
+    service: CaseService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, error: Exception
+) -> None:
+    api = Api(service)
+    case_id = api.open()
+
+    def fail(*_: Any, **__: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(service, "case", fail)
+    desk = api.auth("coordinator")
+    with caplog.at_level(logging.WARNING, logger="second_opinion.api"):
+        for path in ("/cases/Jansen", f"/cases/{case_id}/history", "/cases/111222333/deadlines"):
+            assert api.client.get(path, headers=desk).status_code in (500, 503)
+    lines = [r.getMessage() for r in caplog.records if r.name == "second_opinion.api"]
+    assert lines and len(lines) == 3, lines
+    assert "GET /cases/..." in lines[0] and f"GET /cases/{case_id}/history" in lines[1]
+    assert "GET /cases/.../deadlines" in lines[2]
+    assert not any("Jansen" in line or "111222333" in line for line in lines)

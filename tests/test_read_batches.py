@@ -239,6 +239,18 @@ def test_outcomes_of_one_batch_are_each_written(service: CaseService, clock: Fix
 
 
 @pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
+def test_a_send_that_fails_outside_http_is_a_failed_attempt(service: CaseService, clock: FixedClock) -> None:
+    """httpx.InvalidURL is not an httpx.HTTPError: it used to escape the batch and lose the outcomes
+    of the notifications sent before it, which were then sent again at every lease."""
+    malformed = Channel("webhook", "http://[::1")  # passes the configuration's http:// check
+    deadlines = due_notifications(service, clock, (Channel("log"), malformed), 2)
+    report = Delivery(deadlines, max_attempts=1).run_once()
+    assert (report.delivered, report.failed, report.dead) == (4, 4, 4)
+    assert {n.channel for n in deadlines.notifications("delivered")} == {"log"}
+    assert all("InvalidURL" in (n.last_error or "") for n in deadlines.notifications("dead"))
+
+
+@pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
 def test_a_batch_whose_outcomes_were_lost_is_delivered_again(service: CaseService, clock: FixedClock) -> None:
     """At least once: a worker that dies after sending, before settling, leaves the batch leased;
     when the lease has run out the next worker sends it again and records it once."""

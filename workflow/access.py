@@ -13,6 +13,8 @@ The rules are data (:data:`SCOPES`, :data:`CAPABILITIES`), so the API docs print
   existence does not leak. The attempt is logged for the case's own organisation.
 - A patient's token carries the patient's reference as its actor id and sees that case only.
 - Which role may fire which event stays in the definition table (refusals are audited there).
+- Whom the caller acts for (``X-On-Behalf-Of``) is logged, but never a word of the registered
+  name of a case a record is about: refused for cases the caller sees, :data:`WITHHELD` otherwise.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .audit import AuditRecord, VerifyReport
 from .case import Actor, Case
 from .deadline_service import DeadlineService
 from .deadlines import RUNNING, Deadline
-from .errors import PermissionDenied, UnknownCase, ValidationError
+from .errors import ConfigurationError, PermissionDenied, UnknownCase, ValidationError
 from .service import CaseService, Receipt
 from .tokens import ApiToken
 
@@ -51,6 +53,12 @@ CAPABILITIES: Mapping[str, tuple[str, ...]] = {
 }
 """Reads beyond a single case: ``audit`` is verify and export of the audit trail; ``access-log``
 is reading the access log (a patient gets only the records about their own case)."""
+
+
+WITHHELD = "[withheld: matches a registered name]"
+"""What the access log holds for whom the caller acts for (``X-On-Behalf-Of``) when that holds a
+word of the registered name of a case the record is about, which the caller does not see (or of a
+case of their organisation, for a record about no case); see :meth:`AccessService._acting_for`."""
 
 
 CaseFile = tuple[Case, list[AuditRecord], list[Deadline]]
@@ -250,16 +258,45 @@ class AccessService:
     # --- internals --------------------------------------------------------------------------
 
     def _log(self, principal: Principal, kind: str, outcome: str, cases: Sequence[Case | None]) -> None:
-        """Append one record per case (or one naming no case), chained, in one transaction."""
+        """Append one record per case (or one naming no case), chained, in one transaction.
+
+        No record holds, as whom the caller acts for, a word of the registered name of a case it is
+        about (:meth:`_acting_for`): a read of cases the caller sees is refused before anything is
+        written; a record about a case they do not see is written with :data:`WITHHELD` instead."""
         now = self._clock.now()
         token = principal.token
         who = {"at": now, "actor_id": token.actor, "actor_role": token.role, "organisation": token.organisation,
-               "on_behalf_of": principal.on_behalf_of, "kind": kind, "outcome": outcome,
-               "client": principal.client}  # fmt: skip
-        drafts = [{**who, **_about(c)} for c in cases]
+               "kind": kind, "outcome": outcome, "client": principal.client}  # fmt: skip
+        drafts = [{**who, "on_behalf_of": self._acting_for(principal, c), **_about(c)} for c in cases]
         with self._uow(True) as uow:
             uow.access.append(access_log.chain(uow.access.head(), drafts))
             uow.commit()
+
+    def _acting_for(self, principal: Principal, case: Case | None) -> str | None:
+        """Whom the caller acts for, as a record about ``case`` may hold it.
+
+        - A case the caller sees: refused (:class:`ValidationError` on ``X-On-Behalf-Of``, a 422) if
+          it holds a word of the case's registered name, as :meth:`_visible` refuses a single read;
+          a list, export, verify or access-log read is thus refused whole, before any record.
+        - A case the caller does not see (the not-found record of another organisation's case), or
+          no case (a refused capability, an unknown id, an empty list; screened against every case
+          of the caller's organisation): never refused, as that would tell the caller whether a
+          name belongs to a case they cannot see. The record is written as it would be, with
+          :data:`WITHHELD` for whom they act for (also when the screen's key is missing).
+        """
+        behalf = principal.on_behalf_of
+        if behalf is None:
+            return None
+        if case is not None and self.sees(principal, case):
+            self._cases.screen_names(case, {"X-On-Behalf-Of": behalf})
+            return behalf
+        about = [case] if case is not None else self._cases.cases(None, principal.organisation)
+        try:
+            for other in about:
+                self._cases.screen_names(other, {"X-On-Behalf-Of": behalf})
+        except (ValidationError, ConfigurationError):
+            return WITHHELD
+        return behalf
 
 
 def _scoped(principal: Principal, key: str | None) -> str | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from . import rules
@@ -166,15 +167,15 @@ class Definition:
             if item.required_when is None or circumstances.get(item.required_when) is True
         )
 
-    @property
+    @cached_property  # the tables never change after construction; read on every command
     def event_names(self) -> tuple[str, ...]:
         return tuple(ev.name for ev in self.events)
 
-    @property
+    @cached_property  # the tables never change after construction; read on every command
     def route_names(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(r.name for r in self.routes))
 
-    @property
+    @cached_property  # the tables never change after construction; read on every command
     def role_names(self) -> tuple[str, ...]:
         return tuple(r.name for r in self.roles)
 

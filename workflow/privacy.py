@@ -99,13 +99,22 @@ def _is_bsn_match(match: re.Match[str]) -> bool:
     return is_bsn(_NOT_DIGIT.sub("", match.group()))
 
 
+_CANDIDATE = re.compile(r"\d(?:[" + re.escape("".join(BSN_SEPARATORS)) + r"]?\d){7}")
+"""Eight digits with at most one separator between each two: every form above contains this, and most
+text does not, so one scan usually settles it (the screens run on every field of every command)."""
+
+
 def contains_bsn(text: str) -> bool:
     """Nine digits passing the elfproef, in a row or in one of :data:`BSN_GROUPINGS`."""
+    if not _CANDIDATE.search(text):
+        return False
     return any(_is_bsn_match(m) for pattern in (_DIGIT_RUNS, *_GROUPED) for m in pattern.finditer(text))
 
 
 def redact(text: str) -> str:
     """Mask anything BSN-like: the last line of defence for messages that quote user input."""
+    if not _CANDIDATE.search(text):
+        return text
     for pattern in (_DIGIT_RUNS, *_GROUPED):
         text = pattern.sub(lambda m: "[BSN removed]" if _is_bsn_match(m) else m.group(), text)
     return text

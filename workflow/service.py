@@ -570,6 +570,8 @@ def _shaped(case_id: str) -> None:
 
 def _check_json(data: Mapping[str, Any]) -> None:
     """Event data is stored and hashed as JSON: refuse what JSON cannot carry, before writing."""
+    if not data:
+        return  # most commands carry none
     if _depth(data) > MAX_DATA_DEPTH:
         raise ValidationError("data", f"nests deeper than {MAX_DATA_DEPTH} levels")
     try:

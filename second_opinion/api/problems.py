@@ -37,6 +37,8 @@ from workflow.errors import (
 )
 from workflow.privacy import redact
 
+from .request_target import RequestTarget
+
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:second-opinion:problem:"
 log = logging.getLogger("second_opinion.api")
@@ -189,7 +191,7 @@ async def on_storage_error(request: Request, exc: Exception) -> JSONResponse:
     if not connection_lost(exc):
         return await on_crash(request, exc)
     first = first_line(exc)
-    log.warning("database unavailable on %s %s: %s", request.method, redact(request.url.path), first)
+    log.warning("database unavailable on %s %s: %s", request.method, _logged(request), first)
     detail = "the database could not be reached; retry the request (a command with the same Idempotency-Key is " \
              "carried out once)"  # fmt: skip
     answer = problem(503, "storage-unavailable", OTHER_PROBLEMS["storage-unavailable"][1], detail, request.url.path)
@@ -198,9 +200,14 @@ async def on_storage_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, redact(request.url.path))
+    log.exception("unhandled error on %s %s", request.method, _logged(request))
     title = OTHER_PROBLEMS["internal-error"][1]
     return problem(500, "internal-error", title, "the server failed; the cause is in its log", request.url.path)
+
+
+def _logged(request: Request) -> str:
+    """The path as the server log may hold it: route literals and case ids, nothing the caller typed."""
+    return RequestTarget.of(request.app).target(request.url.path)
 
 
 def _field(loc: Any) -> str:
