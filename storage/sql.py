@@ -342,7 +342,11 @@ class Compiled:
 
 
 def encode_payload(payload: Any) -> str:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _PAYLOAD_ENCODER.encode(payload)
+
+
+_PAYLOAD_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+"""What ``json.dumps`` with these options would build on every call (several per command), built once."""
 
 
 # --- repositories -----------------------------------------------------------------------------

@@ -568,6 +568,10 @@ def _shaped(case_id: str) -> None:
         raise UnknownCase(case_id)
 
 
+_DATA_ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
+"""``json.dumps(data, allow_nan=False, ensure_ascii=False)``, its encoder built once."""
+
+
 def _check_json(data: Mapping[str, Any]) -> None:
     """Event data is stored and hashed as JSON: refuse what JSON cannot carry, before writing."""
     if not data:
@@ -575,7 +579,7 @@ def _check_json(data: Mapping[str, Any]) -> None:
     if _depth(data) > MAX_DATA_DEPTH:
         raise ValidationError("data", f"nests deeper than {MAX_DATA_DEPTH} levels")
     try:
-        text = json.dumps(data, allow_nan=False, ensure_ascii=False)
+        text = _DATA_ENCODER.encode(data)
     except (TypeError, ValueError) as exc:
         raise ValidationError(
             "data", f"must be plain JSON (objects, lists, strings, numbers, booleans): {exc}"
