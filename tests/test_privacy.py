@@ -87,7 +87,7 @@ def test_a_bsn_in_the_usual_groupings_is_recognised_and_masked(text):
         "EUR 111.222.333,50",
         "1.111.222.333",
         "111-222-334",  # the grouping, but not the elfproef
-        "111 222 333 444",  # part of a longer number
+        "111.222.333.444",  # part of a longer number (dots and hyphens join numbers)
         "06-111-222-333",
         "1112.22.3334",
     ],
@@ -96,6 +96,19 @@ def test_dates_phone_numbers_postcodes_and_amounts_are_not_a_bsn(text):
     assert not contains_bsn(text)
     assert redact(text) == text
     check_payload({"note": text})
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["BSN 111 222 333 2 kinderen", "op 3 111 222 333", "111 222 333 444", "111\u00a0222\u00a0333",
+     "1112\u202f22\u202f333", "111\u2009222\u2009333"],
+)
+def test_a_bsn_between_other_numbers_or_with_typographic_spaces_is_recognised(text):
+    """Spaces separate words as well as groups, so a space-grouped BSN is screened whatever number
+    stands beside it: a long number written in spaced groups is refused when nine of its digits
+    pass the elfproef (about 1 in 11), the price of never keeping a BSN next to a number in prose."""
+    assert contains_bsn(text)
+    assert "[BSN removed]" in redact(text) and "222" not in redact(text)
 
 
 def test_a_bsn_as_a_key_is_refused_without_repeating_it():

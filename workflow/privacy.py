@@ -78,17 +78,25 @@ def bsn_hash(bsn: str, key: bytes) -> str:
 BSN_GROUPINGS: tuple[tuple[int, ...], ...] = ((4, 2, 3), (3, 3, 3), (2, 2, 2, 3))
 """How a BSN is written when it is written in groups (letters, cards, forms): 1234.56.789,
 123 456 789, 12.34.56.789. Besides these, nine (or eight, a leading zero dropped) digits in a row."""
-BSN_SEPARATORS = (" ", ".", "-")
-"""One of these between every two groups, the same one throughout."""
+BSN_SEPARATORS = (" ", "\u00a0", "\u202f", "\u2009", ".", "-")
+"""One of these between every two groups, the same one throughout: a space, the no-break and thin
+spaces a word processor puts there, a dot or a hyphen."""
+NUMBER_JOINERS = frozenset({".", "-"})
+"""Separators that also join the groups of longer numbers (1.111.222.333, 06-111-222-333): a run
+with a digit group beside it across one of these is part of that number, not a BSN. Spaces are
+not among them: in prose a number may stand next to a BSN ("BSN 111 222 333 2 kinderen"), and a
+BSN missed is kept for ever in an append-only trail, while a number refused is typed again."""
 
 
 def _grouped(separator: str) -> re.Pattern[str]:
-    """The groupings with ``separator``, not part of a longer number: no digit, and no digit and a
-    separator, on either side (so 1.111.222.333 and 06-111-222-333 are not read as a BSN), and no
-    decimal part after (111.222.333,50 is an amount)."""
+    """The groupings with ``separator``, not part of a longer number: no digit on either side, no
+    digit group joined on by a :data:`NUMBER_JOINERS` separator, and no decimal part after
+    (111.222.333,50 is an amount)."""
     sep = re.escape(separator)
     shapes = "|".join(sep.join(rf"\d{{{n}}}" for n in groups) for groups in BSN_GROUPINGS)
-    return re.compile(rf"(?<!\d)(?<!\d{sep})(?<!\d[.,])(?:{shapes})(?!\d)(?!{sep}\d)(?![.,]\d)")
+    joins = separator in NUMBER_JOINERS
+    before, after = (rf"(?<!\d{sep})", rf"(?!{sep}\d)") if joins else ("", "")
+    return re.compile(rf"(?<!\d){before}(?<!\d[.,])(?:{shapes})(?!\d){after}(?![.,]\d)")
 
 
 _GROUPED = tuple(_grouped(separator) for separator in BSN_SEPARATORS)
