@@ -152,3 +152,17 @@ def test_closed_case_says_closed_before_asking_for_a_reason(service):
     service.fire(case_id, "decline", actor=DOCTOR, reason="out of scope")
     with pytest.raises(InvalidTransition, match="none \\(the case is closed\\)"):
         service.fire(case_id, "withdraw", actor=DESK)
+
+
+@pytest.mark.parametrize("year", [2013, 2200])
+def test_a_clock_outside_the_calendars_years_is_refused_before_anything_is_written(service, clock, year):
+    """SECOND_OPINION_CLOCK (a FixedClock) can be set to any instant; a command dated by it outside
+    the years the calendars count would be recorded and then never counted."""
+    case_id = service.open_case("PX-0001", actor=DESK).case_id
+    clock.set(datetime(year, 6, 1, 12, tzinfo=UTC))
+    with pytest.raises(ValidationError, match=r"clock: .* outside the supported years 2014-2199"):
+        service.open_case("PX-0002", actor=DESK)
+    with pytest.raises(ValidationError, match="outside the supported years"):
+        service.fire(case_id, "contact_costs_team", actor=DESK)
+    assert [c.id for c in service.cases()] == [case_id]
+    assert len(service.history(case_id)) == 1

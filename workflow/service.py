@@ -391,6 +391,7 @@ class CaseService:
                                      "data": data, "actor id": actor.id, "on-behalf-of": actor.on_behalf_of,
                                      "idempotency key": key})  # fmt: skip
             now = self._clock.now()  # after the lock: recorded_at never runs backwards in a chain
+            _in_supported_years("clock", now)  # before the try: a refusal record would carry that time too
             try:
                 replayed = _replay(uow, key, fingerprint)
                 if replayed:
@@ -510,14 +511,9 @@ class CaseService:
         privacy.check_text(what, value)
 
     def _occurred(self, occurred_at: datetime | None, now: datetime, not_before: datetime | None = None) -> datetime:
-        if occurred_at is None:
-            return now
-        occurred = as_utc(occurred_at, "occurred_at")
-        # deadlines count Amsterdam days of the calendars' years (the UTC test first: near 9999 the zone overflows)
-        if not (FIRST_YEAR - 1 <= occurred.year <= LAST_YEAR and FIRST_YEAR <= local_date(occurred).year <= LAST_YEAR):
-            raise ValidationError(
-                "occurred_at", f"{utc_iso(occurred)} is outside the supported years {FIRST_YEAR}-{LAST_YEAR}"
-            )
+        if occurred_at is None:  # the clock's now: a FixedClock (SECOND_OPINION_CLOCK) can be set anywhere
+            return _in_supported_years("clock", now)
+        occurred = _in_supported_years("occurred_at", as_utc(occurred_at, "occurred_at"))
         if occurred > now:
             raise ValidationError("occurred_at", f"{utc_iso(occurred)} is in the future (now is {utc_iso(now)})")
         if not_before is not None and occurred < not_before:
@@ -525,6 +521,14 @@ class CaseService:
                 "occurred_at", f"{utc_iso(occurred)} is before the case was opened ({utc_iso(not_before)})"
             )
         return occurred
+
+
+def _in_supported_years(what: str, instant: datetime) -> datetime:
+    """Deadlines count Amsterdam days of the calendars' years, so a command dated outside them could
+    be recorded but never counted (the UTC test first: near year 9999 the zone conversion overflows)."""
+    if not (FIRST_YEAR - 1 <= instant.year <= LAST_YEAR and FIRST_YEAR <= local_date(instant).year <= LAST_YEAR):
+        raise ValidationError(what, f"{utc_iso(instant)} is outside the supported years {FIRST_YEAR}-{LAST_YEAR}")
+    return instant
 
 
 @contextmanager
