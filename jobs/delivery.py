@@ -58,10 +58,12 @@ class Delivery:
                 for notification in batch:
                     outcomes.append((notification, self._send(notification)))
                     if time.monotonic() - since >= self.flush_every:
-                        self._settle(outcomes, report)
-                        outcomes, since = [], time.monotonic()
+                        pending, outcomes = outcomes, []  # taken first: a failed settle is not repeated below
+                        self._settle(pending, report)
+                        since = time.monotonic()
             finally:  # what was sent is recorded even if the loop is interrupted (KeyboardInterrupt, a bug)
-                self._settle(outcomes, report)
+                if outcomes:
+                    self._settle(outcomes, report)
         return report
 
     def _settle(self, outcomes: list[tuple[Notification, str | None]], report: DeliveryReport) -> None:

@@ -830,4 +830,8 @@ class SqlUnitOfWork:
                     self._dbapi.rollback()
         finally:
             self._cursor.close()
+            if self._compiled.dialect == "sqlite" and self._dbapi.in_transaction:
+                # the ROLLBACK above did not happen (interrupted): the pool does not reset SQLite
+                # connections (storage.db), so this one would go back holding the write lock
+                self._pooled.invalidate()
             self._pooled.close()

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 from second_opinion import connect
+from second_opinion.api.request_target import RequestTarget
 from second_opinion.cli_serve import _redact_bsn
 from storage.sql import drop_append_only_ddl
 from workflow import CaseService
@@ -84,3 +85,11 @@ def test_access_log_refuses_updates_and_deletes(service: CaseService, db_url: st
             sql(db_url, statement)
     with service.unit_of_work(False) as uow:
         assert len(uow.access.all()) == 1
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+def test_a_case_id_shaped_segment_holding_a_bsn_is_masked_in_logged_paths(service: CaseService) -> None:
+    """The logged path keeps case-id-shaped segments, and a case id's alphabet holds the digits 2-7:
+    nine of them can be a BSN (222222232 passes the elfproef), so the kept path is masked too."""
+    target = RequestTarget.of(Api(service).app).target("/cases/so-222222232aaaaaaa/history")
+    assert "222222232" not in target and "[BSN removed]" in target

@@ -101,7 +101,7 @@ def test_dates_phone_numbers_postcodes_and_amounts_are_not_a_bsn(text):
 @pytest.mark.parametrize(
     "text",
     ["BSN 111 222 333 2 kinderen", "op 3 111 222 333", "111 222 333 444", "111\u00a0222\u00a0333",
-     "1112\u202f22\u202f333", "111\u2009222\u2009333"],
+     "1112\u202f22\u202f333", "111\u2009222\u2009333", "111\u2007222\u2007333"],
 )
 def test_a_bsn_between_other_numbers_or_with_typographic_spaces_is_recognised(text):
     """Spaces separate words as well as groups, so a space-grouped BSN is screened whatever number

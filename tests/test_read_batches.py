@@ -275,3 +275,18 @@ def test_settling_nothing_opens_no_transaction(service: CaseService) -> None:
     deadlines = DeadlineService(service)
     writes = count_writes(deadlines)
     assert deadlines.settle([], max_attempts=3) == [] and writes[0] == 0
+
+
+def test_a_failed_settle_is_not_repeated_by_the_final_one(service: CaseService, clock: FixedClock) -> None:
+    """A mid-batch settle that fails must not be written again by the settle of what is left."""
+    deadlines = due_notifications(service, clock, (Channel("log"),), 2)
+    calls: list[list[str]] = []
+
+    def failing_once(outcomes: Any, max_attempts: int) -> Any:
+        calls.append([n.key for n, _ in outcomes])
+        raise RuntimeError("lost the database")
+
+    deadlines.settle = failing_once  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        Delivery(deadlines, flush_every=0).run_once()
+    assert len(calls) == 1 and len(calls[0]) == 1

@@ -162,6 +162,8 @@ def test_a_clock_outside_the_calendars_years_is_refused_before_anything_is_writt
     clock.set(datetime(year, 6, 1, 12, tzinfo=UTC))
     with pytest.raises(ValidationError, match=r"clock: .* outside the supported years 2014-2199"):
         service.open_case("PX-0002", actor=DESK)
+    with pytest.raises(ValidationError, match=r"clock: .* outside the supported years"):
+        service.open_case("PX-0003", actor=DESK, occurred_at=T0)  # the clock still dates the record
     with pytest.raises(ValidationError, match="outside the supported years"):
         service.fire(case_id, "contact_costs_team", actor=DESK)
     assert [c.id for c in service.cases()] == [case_id]

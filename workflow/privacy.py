@@ -78,9 +78,9 @@ def bsn_hash(bsn: str, key: bytes) -> str:
 BSN_GROUPINGS: tuple[tuple[int, ...], ...] = ((4, 2, 3), (3, 3, 3), (2, 2, 2, 3))
 """How a BSN is written when it is written in groups (letters, cards, forms): 1234.56.789,
 123 456 789, 12.34.56.789. Besides these, nine (or eight, a leading zero dropped) digits in a row."""
-BSN_SEPARATORS = (" ", "\u00a0", "\u202f", "\u2009", ".", "-")
-"""One of these between every two groups, the same one throughout: a space, the no-break and thin
-spaces a word processor puts there, a dot or a hyphen."""
+BSN_SEPARATORS = (" ", "\u00a0", "\u202f", "\u2009", "\u2007", ".", "-")
+"""One of these between every two groups, the same one throughout: a space, the no-break, thin
+and figure spaces a word processor puts there, a dot or a hyphen."""
 NUMBER_JOINERS = frozenset({".", "-"})
 """Separators that also join the groups of longer numbers (1.111.222.333, 06-111-222-333): a run
 with a digit group beside it across one of these is part of that number, not a BSN. Spaces are

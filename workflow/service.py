@@ -148,7 +148,7 @@ class CaseService:
             raise ValidationError("route", f"{route!r} is not a route; known: {', '.join(self.definition.route_names)}")
         if not self.definition.may(actor.role, OPEN_EVENT):
             raise PermissionDenied(actor.role, OPEN_EVENT, self.definition.roles_for(OPEN_EVENT))
-        now = self._clock.now()
+        now = _in_supported_years("clock", self._clock.now())  # it dates the record, whatever occurred_at says
         occurred = self._occurred(occurred_at, now)
         identity = None if bsn is None else privacy.bsn_hash(bsn, self._require_identity_key())
         fingerprint = _fingerprint(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from workflow.case import CASE_ID_SHAPE
+from workflow.privacy import redact
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -42,7 +43,7 @@ class RequestTarget:
         """A logged request target (path, then ``?`` and the query) without what the caller typed."""
         path, _, query = text.partition("?")
         segments = [s if not s or s in self.literals or CASE_ID_SHAPE.fullmatch(s) else HIDDEN for s in path.split("/")]
-        kept = "/".join(segments)
+        kept = redact("/".join(segments))  # a case-id-shaped segment can still hold nine digits
         if not query:
             return kept
         names = [pair.partition("=")[0] for pair in query.split("&")]
