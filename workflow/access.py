@@ -109,24 +109,35 @@ class AccessService:
 
     def _visible(self, principal: Principal, case_id: str, kind: str) -> Case:
         """The case if the caller may see it; otherwise UnknownCase, logged for its owners."""
+        return self._file(principal, case_id, kind)[0]
+
+    def _file(self, principal: Principal, case_id: str, kind: str, *, history: bool = False,
+              deadlines: bool = False) -> CaseFile:  # fmt: skip
+        """:meth:`_visible` with, as asked, the case's audit records and deadlines, all read in one
+        unit of work; the access record is written after it, in a unit of work of its own."""
+
+        def admit(case: Case) -> bool:
+            if not self.sees(principal, case):
+                return False
+            # whom the caller acts for goes into the access log (and a command's audit record): never
+            # a word of the patient's registered name. Refused before anything is logged or handed out.
+            self._cases.screen_names(case, {"X-On-Behalf-Of": principal.on_behalf_of})
+            return True
+
         try:
-            case = self._cases.case(case_id)
+            case, records, found = self._cases.case_file(case_id, admit, history=history, deadlines=deadlines)
         except UnknownCase:
             self._log(principal, kind, NOT_FOUND, [None])
             raise
         if not self.sees(principal, case):
             self._log(principal, kind, NOT_FOUND, [case])
             raise UnknownCase(case_id)
-        # whom the caller acts for goes into the access log (and a command's audit record): never
-        # a word of the patient's registered name. Refused before anything is logged or handed out.
-        self._cases.screen_names(case, {"X-On-Behalf-Of": principal.on_behalf_of})
-        return case
+        return case, records, found
 
     # --- reads (each logged) ----------------------------------------------------------------
 
     def case(self, principal: Principal, case_id: str, kind: str = "case") -> tuple[Case, list[Deadline]]:
-        case = self._visible(principal, case_id, kind)
-        deadlines = self._cases.deadlines_of(case_id)
+        case, _, deadlines = self._file(principal, case_id, kind, deadlines=True)
         self._log(principal, kind, GRANTED, [case])
         return case, deadlines
 
@@ -154,14 +165,12 @@ class AccessService:
         return found
 
     def history(self, principal: Principal, case_id: str, kind: str = "history") -> tuple[Case, list[AuditRecord]]:
-        case = self._visible(principal, case_id, kind)
-        records = self._cases.history(case_id)
+        case, records, _ = self._file(principal, case_id, kind, history=True)
         self._log(principal, kind, GRANTED, [case])
         return case, records
 
     def deadlines(self, principal: Principal, case_id: str) -> list[Deadline]:
-        case = self._visible(principal, case_id, "deadlines")
-        found = self._cases.deadlines_of(case_id)
+        case, _, found = self._file(principal, case_id, "deadlines", deadlines=True)
         self._log(principal, "deadlines", GRANTED, [case])
         return found
 
@@ -204,8 +213,7 @@ class AccessService:
 
     def case_file(self, principal: Principal, case_id: str, kind: str) -> CaseFile:
         """A case with its audit records and deadlines, as one logged read (the FHIR views)."""
-        case = self._visible(principal, case_id, kind)
-        records, deadlines = self._cases.history(case_id), self._cases.deadlines_of(case_id)
+        case, records, deadlines = self._file(principal, case_id, kind, history=True, deadlines=True)
         self._log(principal, kind, GRANTED, [case])
         return case, records, deadlines
 

@@ -201,6 +201,24 @@ class CaseService:
             raise UnknownCase(case_id)
         return case
 
+    def case_file(
+        self, case_id: str, admit: Callable[[Case], bool], *, history: bool = False, deadlines: bool = False
+    ) -> tuple[Case, list[AuditRecord], list[Deadline]]:
+        """The case and, if ``admit(case)`` holds, as asked its audit records and deadlines: one
+        read unit of work (one snapshot) where :meth:`case`, :meth:`history` and
+        :meth:`deadlines_of` would take one each and read the case again. A case not admitted is
+        returned alone (its other rows are not even read, so none of them can fail the read)."""
+        _shaped(case_id)
+        with _readable(), self._uow(False) as uow:
+            case = uow.cases.get(case_id)
+            if case is None:
+                raise UnknownCase(case_id)
+            if not admit(case):
+                return case, [], []
+            records = uow.audit.for_case(case_id) if history else []
+            found = uow.deadlines.for_case(case_id) if deadlines else []
+        return case, records, found
+
     def cases(self, state: str | None = None, organisation: str | None = None) -> list[Case]:
         if state is not None and state not in [s.name for s in self.definition.states]:
             known = ", ".join(s.name for s in self.definition.states)
