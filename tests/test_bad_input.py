@@ -800,8 +800,9 @@ def test_the_api_refuses_an_occurred_at_no_calendar_can_count() -> None:
 
 
 def test_the_supported_years_are_counted_in_amsterdam(memory_target: Target) -> None:
-    """The calendars count Amsterdam days: 2014-01-01T00:30+01:00 is 2013 in UTC, and in range."""
-    env = {"SECOND_OPINION_CLOCK": "2200-01-01T12:00:00+01:00"}
+    """The calendars count Amsterdam days: 2014-01-01T00:30+01:00 is 2013 in UTC, and in range. The
+    clock stands at the last supported instant (a clock outside the years is refused itself)."""
+    env = {"SECOND_OPINION_CLOCK": "2199-12-31T22:59:59Z"}
     cases = {"2014-01-01T00:30:00+01:00": OK, "2013-12-31T23:59:59+01:00": REFUSED,
              "2199-12-31T22:59:59Z": OK, "2199-12-31T23:00:00Z": REFUSED}  # fmt: skip
     for instant, expect in cases.items():
