@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -105,20 +106,27 @@ def _require_postgres() -> None:
         pytest.skip(_pg_problem)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A URL whose search_path is a brand-new schema, initialised to the head revision."""
+@contextmanager
+def pg_schema(prefix: str = "t_") -> Iterator[str]:
+    """A URL whose search_path is a brand-new, empty schema, dropped afterwards: tests on one
+    PostgreSQL server never see each other's rows."""
     _require_postgres()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in PG_URL else "?"
-    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
     try:
-        yield url
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A URL whose search_path is a brand-new schema, initialised to the head revision."""
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture

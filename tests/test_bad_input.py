@@ -27,14 +27,12 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import psycopg
 import pytest
 import typer.main
 import typer.testing
@@ -57,7 +55,7 @@ from workflow.service import MAX_REASON_CHARS
 from workflow.tokens import NOT_FOR_TOKENS, TokenService
 
 from .api_support import Api, problem
-from .conftest import PG_URL, T0, _require_postgres, fire_example
+from .conftest import T0, fire_example, pg_schema
 
 # --- the corpus ----------------------------------------------------------------------------------
 
@@ -339,18 +337,12 @@ def sqlite_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
 @pytest.fixture(scope="module")
 def postgres_target() -> Iterator[Target]:
     """A module's own schema (conftest's pg_url is per test; initialising one per slot costs seconds)."""
-    _require_postgres()
-    schema = f"t_bad_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in PG_URL else "?"
-    target = Target(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
-    try:
-        yield target
-    finally:
-        target.close()
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with pg_schema("t_bad_") as url:
+        target = Target(url)
+        try:
+            yield target
+        finally:
+            target.close()
 
 
 @pytest.fixture(scope="module")
@@ -880,18 +872,12 @@ def api_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiTarget]:
 
 @pytest.fixture(scope="module")
 def api_postgres() -> Iterator[ApiTarget]:
-    _require_postgres()
-    schema = f"t_bad_api_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in PG_URL else "?"
-    target = ApiTarget(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
-    try:
-        yield target
-    finally:
-        target.service.close()
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with pg_schema("t_bad_api_") as url:
+        target = ApiTarget(url)
+        try:
+            yield target
+        finally:
+            target.service.close()
 
 
 @pytest.fixture
