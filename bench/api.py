@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from second_opinion import connect
-from workflow.tokens import TokenService
+from workflow.access.tokens import TokenService
 
 from .config import Sizes
 from .databases import pg_db

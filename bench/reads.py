@@ -18,7 +18,7 @@ import psycopg
 from second_opinion import connect
 from storage.sql import Compiled
 from workflow import FixedClock
-from workflow.deadline_service import DeadlineService
+from workflow.service.deadlines import DeadlineService
 
 from .config import Sizes
 from .databases import database, pg_analyze, sqlite_path

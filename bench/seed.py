@@ -20,7 +20,7 @@ import psycopg
 
 from storage.db import make_engine
 from storage.sql import AUDIT, CASES, DEADLINES, TRANSITIONS, Compiled, encode_payload
-from workflow.audit import GENESIS, canonical, hashed_fields
+from workflow.audit.chain import GENESIS, canonical, hashed_fields
 
 from .databases import sqlite_path
 from .workload import Template

@@ -15,7 +15,7 @@ import time
 
 from second_opinion import connect
 from workflow import FixedClock
-from workflow.deadline_service import DeadlineService
+from workflow.service.deadlines import DeadlineService
 
 from .config import SWEEP_FLAT, Sizes
 from .databases import database, pg_analyze

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from second_opinion import connect
 from workflow import FixedClock
-from workflow.audit import canonical, hashed_fields
+from workflow.audit.chain import canonical, hashed_fields
 
 from .config import Sizes
 from .databases import database

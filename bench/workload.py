@@ -13,9 +13,9 @@ from typing import Any
 
 from second_opinion import connect
 from workflow import Actor, FixedClock
-from workflow.audit import AuditRecord
-from workflow.case import Case, Transition
-from workflow.deadlines import Deadline
+from workflow.audit.chain import AuditRecord
+from workflow.cases.case import Case, Transition
+from workflow.deadlines.policies import Deadline
 
 DESK = Actor("bench-desk", "coordinator")
 GP = Actor("bench-gp", "gp")

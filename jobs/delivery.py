@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from workflow.deadline_service import DeadlineService
 from workflow.ports import Notification
+from workflow.service.deadlines import DeadlineService
 
 log = logging.getLogger("second_opinion.notifications")
 

@@ -28,8 +28,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import OperationalError
 
-from workflow.deadline_service import DeadlineService, SweepReport
 from workflow.errors import first_line
+from workflow.service.deadlines import DeadlineService, SweepReport
 
 from .delivery import Delivery, DeliveryReport
 

@@ -1,4 +1,4 @@
-"""Wiring: a storage URL and a clock in, a ready :class:`~workflow.service.CaseService` out."""
+"""Wiring: a storage URL and a clock in, a ready :class:`~workflow.service.cases.CaseService` out."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from sqlalchemy.exc import DBAPIError
 
 from storage import DEFAULT_URL, Backend, initialise, open_backend
 from storage.db import connection_lost, redact
-from workflow.calendars import Calendars, Closure
 from workflow.clock import Clock, FixedClock, SystemClock, parse_instant
-from workflow.deadline_service import Channel, DeadlineService
-from workflow.deadlines import POLICIES, DeadlinePolicy
+from workflow.deadlines.calendars import Calendars, Closure
+from workflow.deadlines.policies import POLICIES, DeadlinePolicy
 from workflow.errors import ConfigurationError, StorageNotReady, ValidationError, first_line
-from workflow.service import CaseService
+from workflow.service.cases import CaseService
+from workflow.service.deadlines import Channel, DeadlineService
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

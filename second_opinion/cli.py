@@ -1,6 +1,6 @@
 """The ``second-opinion`` command line.
 
-Every command is a thin shell over :class:`~workflow.service.CaseService`: parse, call, print.
+Every command is a thin shell over :class:`~workflow.service.cases.CaseService`: parse, call, print.
 User errors (anything derived from :class:`~workflow.errors.SecondOpinionError`) print one line
 on stderr, no traceback, and exit 1; under ``--json`` stdout also gets ``{"error": {...}}`` so
 scripts can parse every outcome. Exit 2 is reserved for command-line usage errors.
@@ -28,14 +28,14 @@ from sqlalchemy.exc import DBAPIError
 from storage import DEFAULT_URL
 from storage.db import connection_lost
 from storage.db import redact as redact_url
-from workflow.case import DEFAULT_ORGANISATION, Actor
+from workflow.cases.case import DEFAULT_ORGANISATION, Actor
+from workflow.cases.definitions import DEFINITION
 from workflow.clock import AMSTERDAM, parse_instant
-from workflow.coverage import decide_all, decide_coverage, policy_ids
-from workflow.definitions import DEFINITION
+from workflow.coverage.rules import decide_all, decide_coverage, policy_ids
 from workflow.docs import deadlines_markdown, domain_markdown, mermaid, states_markdown
 from workflow.errors import SecondOpinionError, ValidationError, first_line
 from workflow.privacy import redact
-from workflow.service import CaseService
+from workflow.service.cases import CaseService
 
 from . import render
 from .bootstrap import ENV_DB, connect, database_url, init

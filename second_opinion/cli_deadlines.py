@@ -13,7 +13,8 @@ from typing import Annotated
 import typer
 
 from jobs import Delivery, Worker
-from workflow.calendars import (
+from workflow.clock import AMSTERDAM, parse_instant
+from workflow.deadlines.calendars import (
     CALENDARS,
     DEFAULT_CALENDAR,
     Calendar,
@@ -22,9 +23,8 @@ from workflow.calendars import (
     calendar_named,
     working_days_between,
 )
-from workflow.clock import AMSTERDAM, parse_instant
 from workflow.errors import ValidationError
-from workflow.service import CaseService
+from workflow.service.cases import CaseService
 
 from . import render
 from .bootstrap import connect_deadlines, load_closures

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from workflow.access import AccessService
-from workflow.deadline_service import DeadlineService
+from workflow.access.rules import AccessService
 from workflow.privacy import redact
+from workflow.service.deadlines import DeadlineService
 
 from .api.request_target import RequestTarget
 from .bootstrap import build_app

@@ -1,7 +1,7 @@
 """The ``token`` commands: create (the secret is printed once), list, revoke.
 
 Tokens are how callers of the HTTP service prove who they are: an actor id, a role and an
-organisation. Only the SHA-256 of a secret is stored (see :mod:`workflow.tokens`).
+organisation. Only the SHA-256 of a secret is stored (see :mod:`workflow.access.tokens`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from workflow.definitions import DEFINITION
-from workflow.tokens import NOT_FOR_TOKENS, TokenService
+from workflow.access.tokens import NOT_FOR_TOKENS, TokenService
+from workflow.cases.definitions import DEFINITION
 
 from .cli import Db, Json, _emit, _guard, _service, app, out
 from .render import shown

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from workflow.case import Actor
+from workflow.cases.case import Actor
 from workflow.clock import local, parse_instant
 from workflow.errors import SecondOpinionError
 

@@ -15,12 +15,12 @@ from typing import Any
 
 from rich.table import Table
 
-from workflow.audit import AuditRecord, VerifyReport
-from workflow.case import Case
+from workflow.audit.chain import AuditRecord, VerifyReport
+from workflow.cases.case import Case
+from workflow.cases.definitions import Definition
 from workflow.clock import local, utc_iso
-from workflow.coverage import CoverageDecision
-from workflow.deadlines import Deadline
-from workflow.definitions import Definition
+from workflow.coverage.rules import CoverageDecision
+from workflow.deadlines.policies import Deadline
 from workflow.ports import Notification
 
 AUDIT_COLUMNS = (

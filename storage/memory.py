@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
-from workflow.access_log import AccessRecord
-from workflow.audit import GENESIS, AuditRecord
-from workflow.case import Case, Transition
-from workflow.deadlines import RUNNING, Deadline
+from workflow.access.log import AccessRecord
+from workflow.access.tokens import ApiToken
+from workflow.audit.chain import GENESIS, AuditRecord
+from workflow.cases.case import Case, Transition
+from workflow.deadlines.policies import RUNNING, Deadline
 from workflow.ports import ByCase, Notification, StoredResult
-from workflow.tokens import ApiToken
 
 _T = TypeVar("_T")
 

@@ -31,13 +31,13 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, ColumnElement
 from sqlalchemy.types import NullType
 
-from workflow.access_log import AccessRecord
-from workflow.audit import GENESIS, AuditRecord
-from workflow.case import Case, Transition
-from workflow.deadlines import RUNNING, Deadline
+from workflow.access.log import AccessRecord
+from workflow.access.tokens import ApiToken
+from workflow.audit.chain import GENESIS, AuditRecord
+from workflow.cases.case import Case, Transition
+from workflow.deadlines.policies import RUNNING, Deadline
 from workflow.errors import AuditIntegrityError
 from workflow.ports import ByCase, KeyTaken, Notification, StoredResult, UnreadableRow
-from workflow.tokens import ApiToken
 
 from .tables import AccessRow, AuditRow, CaseRow, DeadlineRow, IdempotencyRow, OutboxRow, TokenRow, TransitionRow
 

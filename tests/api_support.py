@@ -7,11 +7,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from second_opinion.api import create_app
+from tests.conftest import EXAMPLES
 from workflow import CaseService
-from workflow.deadline_service import DeadlineService
-from workflow.tokens import TokenService
-
-from .conftest import EXAMPLES
+from workflow.access.tokens import TokenService
+from workflow.service.deadlines import DeadlineService
 
 
 class Api:

@@ -4,13 +4,13 @@ Plain Python: no I/O, no SQL, no imports from ``storage``, ``jobs`` or ``second_
 (``tests/test_architecture.py`` enforces it).
 """
 
-from .audit import AuditRecord, Finding, VerifyReport, replay, verify_case
-from .case import Actor, Case, Transition
-from .clock import Clock, FixedClock, SystemClock
-from .coverage import CoverageDecision, decide_all, decide_coverage
-from .definitions import DEFINITION, Definition
-from .engine import Decision, Engine
-from .errors import (
+from workflow.audit.chain import AuditRecord, Finding, VerifyReport, replay, verify_case
+from workflow.cases.case import Actor, Case, Transition
+from workflow.cases.definitions import DEFINITION, Definition
+from workflow.cases.engine import Decision, Engine
+from workflow.clock import Clock, FixedClock, SystemClock
+from workflow.coverage.rules import CoverageDecision, decide_all, decide_coverage
+from workflow.errors import (
     AuditIntegrityError,
     ConcurrentUpdate,
     GuardRefused,
@@ -23,7 +23,7 @@ from .errors import (
     UnknownEvent,
     ValidationError,
 )
-from .service import CaseService, Receipt
+from workflow.service.cases import CaseService, Receipt
 
 __all__ = [
     "DEFINITION",

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from .errors import ValidationError
+from workflow.errors import ValidationError
 
 UTC = UTC
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")

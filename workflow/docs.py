@@ -6,9 +6,9 @@ regenerates ``docs/states.md`` and fails when the committed file differs.
 
 from __future__ import annotations
 
-from . import coverage
-from .definitions import DEFINITION, OPEN_EVENT, SAME, Definition, Event
-from .glossary import GLOSSARY, SEEDS
+from workflow.cases.definitions import DEFINITION, OPEN_EVENT, SAME, Definition, Event
+from workflow.coverage import rules as coverage
+from workflow.glossary import GLOSSARY, SEEDS
 
 
 def mermaid(definition: Definition = DEFINITION) -> str:
@@ -38,8 +38,8 @@ def states_markdown(definition: Definition = DEFINITION) -> str:
     out = [
         "# States and events",
         "",
-        "<!-- Generated from workflow/definitions.py by `second-opinion diagram --markdown`;"
-        " do not edit by hand (tests/test_docs.py fails when this file is stale). -->",
+        "<!-- Generated from workflow/cases/definitions.py by `second-opinion diagram --markdown`;"
+        " do not edit by hand (tests/unit/test_docs.py fails when this file is stale). -->",
         "",
         "```mermaid",
         mermaid(definition).rstrip("\n"),
@@ -100,9 +100,9 @@ def domain_markdown(definition: Definition = DEFINITION) -> str:
     out = [
         "# The domain: rules from the seeds",
         "",
-        "<!-- Generated from workflow/definitions.py, rules.py, coverage.py and glossary.py"
+        "<!-- Generated from workflow/cases/definitions.py, cases/rules.py, coverage/rules.py and glossary.py"
         " by `second-opinion diagram --domain`; do not edit by hand"
-        " (tests/test_docs.py fails when this file is stale). -->",
+        " (tests/unit/test_docs.py fails when this file is stale). -->",
         "",
         "Every rule cites the source page in `../shared/seeds/` it comes from, by number: 000 (PNO Zorg,"
         " basic-insurance conditions), 001 (MIND Korrelatie, asking and refusal), 002 (Jeroen Bosch"
@@ -116,7 +116,7 @@ def domain_markdown(definition: Definition = DEFINITION) -> str:
         "",
         "## Process rules",
         "",
-        "Each rule is a guard in `workflow/rules.py`, attached to events in `workflow/definitions.py`.",
+        "Each rule is a guard in `workflow/cases/rules.py`, attached to events in `workflow/cases/definitions.py`.",
         "A refused command is recorded in the case's audit trail with the guard's name and message.",
         "",
         "| rule (guard) | what it demands | checked on |",
@@ -137,7 +137,7 @@ def domain_markdown(definition: Definition = DEFINITION) -> str:
         "## Coverage decision",
         "",
         "`second-opinion coverage --facts JSON [--policy ID] [--json]`, or"
-        " `workflow.coverage.decide_coverage(facts, policy)`: a pure function of the facts a caller states."
+        " `workflow.coverage.rules.decide_coverage(facts, policy)`: a pure function of the facts a caller states."
         " Every rule checked is reported with its seed; a missing or unknown fact is an error naming it.",
         "",
         "### Facts (a contract)",
@@ -190,8 +190,8 @@ GENERATED_END = "<!-- end of generated section -->"
 
 def deadlines_markdown() -> str:
     """The policy table and the calendar data, for the generated section of docs/deadlines.md."""
-    from .calendar_data import ATW_SOURCE, DECREES, STATUTORY_DAYS
-    from .deadlines import POLICIES
+    from workflow.deadlines.calendar_data import ATW_SOURCE, DECREES, STATUTORY_DAYS
+    from workflow.deadlines.policies import POLICIES
 
     lines = [GENERATED_START, "", "### Policies", ""]
     lines.append("| policy | routes | starts on | stops on | pauses / resumes on | working days | calendar | "

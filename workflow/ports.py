@@ -14,13 +14,13 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from .audit import AuditRecord
-from .case import Case, Transition
-from .deadlines import Deadline
+from workflow.audit.chain import AuditRecord
+from workflow.cases.case import Case, Transition
+from workflow.deadlines.policies import Deadline
 
 if TYPE_CHECKING:
-    from .access_log import AccessRecord
-    from .tokens import ApiToken
+    from workflow.access.log import AccessRecord
+    from workflow.access.tokens import ApiToken
 
 
 class KeyTaken(Exception):

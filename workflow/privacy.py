@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Collection, Mapping
 from typing import Any, NoReturn
 
-from .errors import ValidationError
+from workflow.errors import ValidationError
 
 PATIENT_REF_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{2,63}")
 _DIGIT_RUNS = re.compile(r"(?<!\d)\d{8,9}(?!\d)")

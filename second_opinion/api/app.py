@@ -17,11 +17,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
-from workflow.access import AccessService
-from workflow.deadline_service import DeadlineService
+from workflow.access.rules import AccessService
+from workflow.access.tokens import TokenService
 from workflow.errors import SecondOpinionError, StorageNotReady
-from workflow.service import CaseService
-from workflow.tokens import TokenService
+from workflow.service.cases import CaseService
+from workflow.service.deadlines import DeadlineService
 
 from . import audit, cases, fhir, problems, reference, schemas
 

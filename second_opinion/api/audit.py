@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from second_opinion.render import record_json, verify_json
-from workflow.access_log import as_dict as access_json
+from workflow.access.log import as_dict as access_json
 
 from . import schemas
 from .cases import _aware

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 
 from second_opinion.render import case_json, record_json
-from workflow.access_log import as_dict as access_json
+from workflow.access.log import as_dict as access_json
 from workflow.clock import as_utc
 from workflow.errors import ValidationError
 

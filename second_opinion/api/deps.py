@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from workflow.access import AccessService, Principal
+from workflow.access.rules import AccessService, Principal
+from workflow.access.tokens import TokenService
 from workflow.errors import Unauthenticated, ValidationError
-from workflow.service import CaseService
-from workflow.tokens import TokenService
+from workflow.service.cases import CaseService
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `second-opinion token create`.")
 _ETAG = re.compile(r'^"?(\d{1,9})"?$')

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from workflow.access import CAPABILITIES, SCOPES
-from workflow.access_log import KINDS
-from workflow.definitions import DEFINITION
-from workflow.service import CaseService
+from workflow.access.log import KINDS
+from workflow.access.rules import CAPABILITIES, SCOPES
+from workflow.cases.definitions import DEFINITION
+from workflow.service.cases import CaseService
 
 from .fhir import ACTIONS, OUTCOMES, TASK_STATUS
 from .problems import FIELDS, OTHER_PROBLEMS, PROBLEMS, TYPE_PREFIX

@@ -15,12 +15,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from workflow.access_log import GRANTED, AccessRecord
-from workflow.audit import ACCEPTED, NOTED, AuditRecord
-from workflow.case import Case
+from workflow.access.log import GRANTED, AccessRecord
+from workflow.audit.chain import ACCEPTED, NOTED, AuditRecord
+from workflow.cases.case import Case
+from workflow.cases.definitions import OPEN_EVENT
 from workflow.clock import utc_iso
-from workflow.deadlines import RUNNING, Deadline
-from workflow.definitions import OPEN_EVENT
+from workflow.deadlines.policies import RUNNING, Deadline
 
 from .deps import Access, Caller
 

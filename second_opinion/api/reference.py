@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from workflow.calendars import CALENDARS, add_working_days, working_days_between
-from workflow.coverage import decide_all, decide_coverage
+from workflow.coverage.rules import decide_all, decide_coverage
+from workflow.deadlines.calendars import CALENDARS, add_working_days, working_days_between
 
 from . import schemas
 from .deps import Caller, Cases

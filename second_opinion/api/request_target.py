@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workflow.case import CASE_ID_SHAPE
+from workflow.cases.case import CASE_ID_SHAPE
 from workflow.privacy import redact
 
 if TYPE_CHECKING:

@@ -1,0 +1,65 @@
+"""How many units of work (each a pooled connection, a transaction, its round trips) one case
+read through the API opens: the token lookup, one read of the case with what the route shows of
+it, and the access record's append. Guards the gain against a read path that reads the case again
+in a unit of work of its own (see docs/benchmarks.md, "Left: the API")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api_support import Api
+from tests.conftest import SQL_BACKENDS, walk
+from workflow import CaseService
+from workflow.access.log import GRANTED, NOT_FOUND
+
+READ, WRITE = False, True
+
+
+def count_units(service: CaseService) -> list[bool]:
+    """The units of work the service (and all built on it afterwards) opens: True for a write."""
+    opened: list[bool] = []
+    factory = service._uow
+
+    def unit(write: bool) -> Any:
+        opened.append(write)
+        return factory(write)
+
+    service._uow = unit
+    return opened
+
+
+@pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
+@pytest.mark.parametrize("path", ["", "/history", "/deadlines"])
+def test_a_case_read_is_three_units_of_work(service: CaseService, path: str) -> None:
+    opened = count_units(service)  # before the app is built: the token and access services share it
+    api = Api(service)
+    case_id = api.open()
+    walk(service, case_id, "referred")  # the case has a running deadline to show
+    desk = api.auth("coordinator")
+
+    del opened[:]
+    answer = api.client.get(f"/cases/{case_id}{path}", headers=desk)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["deadlines" if path == "" else 0]  # the case's rows are in the answer
+    # the token, the case with its deadlines or history (one snapshot), the access record
+    assert opened == [READ, READ, WRITE]
+    with service.unit_of_work(False) as uow:
+        last = uow.access.for_case(case_id)[-1]
+    assert (last.kind, last.outcome) == ({"": "case"}.get(path, path.lstrip("/")), GRANTED)
+
+
+@pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
+def test_a_read_of_another_organisations_case_is_as_many(service: CaseService) -> None:
+    opened = count_units(service)
+    api = Api(service)
+    case_id = api.open("org-b")
+    other = api.auth("coordinator", "org-a")
+
+    del opened[:]
+    assert api.client.get(f"/cases/{case_id}", headers=other).status_code == 404
+    assert opened == [READ, READ, WRITE]  # its deadlines are never read; the refusal is logged
+    with service.unit_of_work(False) as uow:
+        last = uow.access.for_case(case_id)[-1]
+    assert (last.kind, last.outcome, last.organisation) == ("case", NOT_FOUND, "org-a")

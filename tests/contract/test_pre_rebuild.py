@@ -1,0 +1,78 @@
+"""A database written by the code before the rebuild (issue 13) reads and verifies the same today.
+
+``fixtures/pre_rebuild.sqlite3`` and the answers in ``fixtures/pre_rebuild.json`` were made by
+``fixtures/make_pre_rebuild.py`` at commit 63601ea. Every read is made on a copy, with the clock,
+key and terminal width pinned as they were then; CLI text, CLI JSON, HTTP answers and audit
+hashes must be byte-for-byte what the old code printed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures import make_pre_rebuild as maker
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+ANSWERS: dict[str, Any] = json.loads((FIXTURES / maker.ANSWERS_NAME).read_text())
+
+
+@pytest.fixture
+def old_file(tmp_path: Path) -> Path:
+    copy = tmp_path / maker.DB_NAME
+    shutil.copy(FIXTURES / maker.DB_NAME, copy)
+    return copy
+
+
+def test_every_cli_read_answers_as_before(old_file: Path) -> None:
+    ids = ANSWERS["cases"]
+    commands = {name: [part.format(**ids) for part in argv] for name, argv in
+                ((" ".join(argv), argv) for argv in maker.CLI_READS)}  # fmt: skip
+    with ThreadPoolExecutor(4) as pool:
+        got = dict(zip(commands, pool.map(lambda argv: maker.run_cli(old_file, argv), commands.values()), strict=True))
+    assert set(got) == set(ANSWERS["cli"])
+    for name, answer in got.items():
+        assert answer == ANSWERS["cli"][name], name
+
+
+def run_api(db: Path, secret: str, target: str) -> dict[str, Any]:
+    """``maker.run_api`` with today's import paths: one read on a fresh copy of the file."""
+    from fastapi.testclient import TestClient
+
+    from second_opinion import connect
+    from second_opinion.api import create_app
+    from workflow.clock import FixedClock, parse_instant
+    from workflow.service.deadlines import DeadlineService
+
+    copy = db.with_name(f"api-{maker.DB_NAME}")
+    shutil.copy(db, copy)
+    service = connect(f"sqlite:///{copy}", clock=FixedClock(parse_instant(maker.READ_AT, "at")),
+                      identity_key=maker.KEY.encode())  # fmt: skip
+    client = TestClient(create_app(service, DeadlineService(service)), raise_server_exceptions=False)
+    answer = client.get(target, headers={"Authorization": f"Bearer {secret}"})
+    service.close()
+    copy.unlink()
+    return {"status": answer.status_code, "body": answer.json(), "etag": answer.headers.get("etag")}
+
+
+def test_every_api_read_answers_as_before(old_file: Path) -> None:
+    ids = ANSWERS["cases"]
+    for target in maker.API_READS:
+        assert run_api(old_file, ANSWERS["secrets"]["auditor"], target.format(**ids)) == ANSWERS["api"][target]
+
+
+def test_the_old_file_verifies_with_its_hashes(old_file: Path) -> None:
+    from second_opinion import connect
+
+    with connect(f"sqlite:///{old_file}", identity_key=maker.KEY.encode()) as service:
+        report = service.verify()
+        assert report.ok and report.cases == 4 and report.records == 36
+        heads = {case.id: case.audit_head for case in service.cases()}
+    exported = [json.loads(line) for line in ANSWERS["cli"]["audit export"]["stdout"].splitlines()]
+    last = {record["case_id"]: record["hash"] for record in exported}
+    assert heads == last

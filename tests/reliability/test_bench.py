@@ -1,0 +1,71 @@
+"""The benchmark harness runs end to end (``--quick``, the mode the issue asks CI to run: every
+section at small sizes, under a minute on an idle development machine) through
+``second-opinion bench``, and its JSON holds every figure. Nothing here is about speed: the
+figures are only checked to be there and to be numbers; the worker runs must lose and
+duplicate no breach."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PG_URL, _require_postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+FIGURES = [
+    *(f"{command}.{backend}" for backend in ("sqlite", "postgresql") for command in ("fire", "open")),
+    *(f"clients.postgresql.{n}" for n in (1, 2, 4)),
+    "sweep.sqlite", "sweep.postgresql",
+    *(f"{query}.{backend}" for backend in ("sqlite", "postgresql") for query in ("history", "overdue")),
+    "verify.sqlite", "verify.postgresql",
+    *(f"workers.postgresql.{n}" for n in (1, 2, 4)),
+    "api.read", "api.fire",
+]  # fmt: skip
+
+
+def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.postgres
+def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
+    _require_postgres()
+    out = tmp_path / "bench.json"
+    done = _run("-m", "second_opinion", "bench", "--quick", "--json", str(out), "--pg", PG_URL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads(out.read_text())
+    figures = document["figures"]
+    assert sorted(figures) == sorted(FIGURES)
+    for name, figure in figures.items():
+        for key in ("value", "floor", "ratio"):
+            assert isinstance(figure[key], float | int) and math.isfinite(figure[key]) and figure[key] > 0, name
+        assert figure["unit"] and figure["what"], name
+    for n in (1, 2, 4):
+        worker = figures[f"workers.postgresql.{n}"]["detail"]
+        assert worker["duplicates"] == 0 and worker["losses"] == 0, worker
+        assert worker["breach_records"] == worker["due"] and sum(worker["swept_per_process"]) == worker["due"]
+    sweep = figures["sweep.postgresql"]["detail"]["seconds_by_open"]
+    assert list(sweep) == ["1000", "10000"]
+    meta = document["meta"]
+    assert meta["mode"] == "quick" and meta["command"].startswith("second-opinion bench --quick")
+    assert meta["machine"]["cores"] and meta["machine"]["cpu"] and meta["machine"]["postgresql"]
+    assert "figure" in done.stdout and "workers.postgresql.4" in done.stdout  # the table
+
+
+def test_both_entry_points_are_the_same_harness() -> None:
+    module = _run("-m", "bench", "--help", timeout=60)
+    command = _run("-m", "second_opinion", "bench", "--help", timeout=60)
+    assert module.returncode == command.returncode == 0, (module.stderr, command.stderr)
+    words = module.stdout.replace("python -m bench", "second-opinion bench").split()
+    assert words == command.stdout.split()  # the same text, wrapped for a longer program name
+    assert "--quick" in module.stdout and "--json PATH" in module.stdout
+
+
+def test_a_bad_option_is_a_usage_error() -> None:
+    done = _run("-m", "bench", "--only", "nothing", timeout=60)
+    assert done.returncode == 2 and "invalid choice" in done.stderr

@@ -1,0 +1,74 @@
+"""Routes are versioned data: a new version never silently changes open cases; moving an open
+case to it is an explicit, audited command, and replay follows the version each case was on."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from storage import open_backend
+from tests.conftest import DESK, DOCTOR, T0, walk
+from workflow import DEFINITION, CaseService, Engine, FixedClock, GuardRefused
+from workflow.cases.definitions import RouteVersion
+
+# Version 2 of the domestic route: the hospital only advises after seeing the patient (003).
+DOMESTIC_V2 = RouteVersion(
+    "domestic",
+    2,
+    "Version 2: the patient is always seen first.",
+    referral_roles=("first_provider", "gp"),
+    consultation_required=True,
+    source="003",
+)
+NEWER = replace(DEFINITION, routes=(*DEFINITION.routes, DOMESTIC_V2))
+
+
+@pytest.fixture
+def services():
+    """The same storage seen by the code before and after the new route version shipped."""
+    backend = open_backend("memory://")
+    clock = FixedClock(T0)
+    before = CaseService(backend.unit_of_work, clock, engine=Engine(DEFINITION))
+    after = CaseService(backend.unit_of_work, clock, engine=Engine(NEWER))
+    return before, after
+
+
+def test_open_cases_keep_their_version(services):
+    before, after = services
+    old = before.open_case("PX-OLD", actor=DESK).case_id
+    walk(before, old, "dossier_received")
+    new = after.open_case("PX-NEW", actor=DESK).case_id
+    walk(after, new, "dossier_received")
+    assert (after.case(old).facts["route_version"], after.case(new).facts["route_version"]) == (1, 2)
+    after.fire(old, "review", actor=DOCTOR)  # version 1: no consultation needed, even under the new code
+    with pytest.raises(GuardRefused, match="must be seen first"):
+        after.fire(new, "review", actor=DOCTOR)
+    assert after.verify().ok
+
+
+def test_upgrading_is_explicit_audited_and_then_binding(services):
+    before, after = services
+    case_id = before.open_case("PX-1", actor=DESK).case_id
+    walk(before, case_id, "dossier_received")
+    with pytest.raises(GuardRefused, match="to_version must be one of this route's versions: 1"):
+        before.fire(case_id, "upgrade_route", actor=DESK, data={"to_version": 2})
+    after.fire(case_id, "upgrade_route", actor=DESK, data={"to_version": 2})
+    record = after.history(case_id)[-1]
+    assert (record.event, record.outcome, record.actor_role, record.payload) == (
+        "upgrade_route", "accepted", "coordinator", {"to_version": 2})  # fmt: skip
+    with pytest.raises(GuardRefused, match="already at version 2"):
+        after.fire(case_id, "upgrade_route", actor=DESK, data={"to_version": 2})
+    with pytest.raises(GuardRefused, match="must be seen first"):
+        after.fire(case_id, "review", actor=DOCTOR)
+    after.fire(case_id, "record_consultation", actor=DOCTOR)
+    after.fire(case_id, "review", actor=DOCTOR)
+    assert after.case(case_id).facts["route_version"] == 2
+    assert after.verify().ok
+
+
+def test_a_case_on_a_version_the_code_lacks_is_refused_clearly(services):
+    before, after = services
+    case_id = after.open_case("PX-1", actor=DESK).case_id
+    with pytest.raises(Exception, match="domestic version 2, which this library lacks"):
+        before.fire(case_id, "withdraw", actor=DESK, reason="x")

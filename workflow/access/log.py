@@ -1,0 +1,128 @@
+"""The access log (NEN 7513): who looked at which case, when, from where, and what they got.
+
+The audit trail records what was *done* to a case; this log records who *read* it. Every read
+of a case, its history, its deadlines, an export or the access log itself becomes one
+:class:`AccessRecord`. Records form one hash chain across the whole log (``prev_hash`` is the
+hash of the record before it, in storage order), so removing, editing or reordering a record
+breaks a link that :func:`verify_chain` names. Storage appends only: the table refuses updates
+and deletes, as the audit table does.
+
+A record names the patient only by the pseudonymous ``patient_ref`` of the case; the token's
+actor id and organisation say who, ``on_behalf_of`` for whom they acted, ``client`` from where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from workflow.audit.chain import GENESIS, canonical
+from workflow.clock import utc_iso
+
+ENCODING_VERSION = 1
+
+GRANTED, DENIED, NOT_FOUND = "granted", "denied", "not-found"
+OUTCOMES = (GRANTED, DENIED, NOT_FOUND)
+"""``not-found`` is what a caller of another organisation got: the case exists, but they were
+told it does not. The record still names the case, so its own organisation's auditors see the attempt."""
+
+KINDS = {
+    "case": "read a case (state, facts, deadlines)",
+    "list": "a case appeared in a list of cases",
+    "history": "read a case's audit trail",
+    "deadlines": "read a case's deadlines",
+    "export": "a case's audit records were exported",
+    "verify": "a case's audit trail was verified",
+    "fhir-task": "read a case as a FHIR Task",
+    "fhir-audit": "read a case's audit records as FHIR AuditEvents",
+    "access-log": "read the access log (one record per case whose accesses were shown)",
+    "fire": "fired an event at a case it may not see (refused; other commands are in the audit trail)",
+    "open": "tried to open a case with a role that may not (refused)",
+}
+"""Every kind of access that is logged; the API docs are generated from this table."""
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    at: datetime
+    actor_id: str
+    actor_role: str
+    organisation: str
+    on_behalf_of: str | None
+    kind: str
+    outcome: str
+    client: str | None
+    case_id: str | None
+    patient_ref: str | None
+    case_organisation: str | None
+    """Whose case it is: the organisation whose auditors see this record."""
+    prev_hash: str
+    hash: str
+    sequence: int | None = field(default=None, compare=False)
+    """Position in the log, assigned by storage; not part of the hash (the chain already orders)."""
+
+
+def hashed_fields(record: AccessRecord) -> dict[str, Any]:
+    return {
+        "v": ENCODING_VERSION,
+        "at": utc_iso(record.at),
+        "actor_id": record.actor_id,
+        "actor_role": record.actor_role,
+        "organisation": record.organisation,
+        "on_behalf_of": record.on_behalf_of,
+        "kind": record.kind,
+        "outcome": record.outcome,
+        "client": record.client,
+        "case_id": record.case_id,
+        "patient_ref": record.patient_ref,
+        "case_organisation": record.case_organisation,
+        "prev_hash": record.prev_hash,
+    }
+
+
+def compute_hash(record: AccessRecord) -> str:
+    return hashlib.sha256(canonical(hashed_fields(record))).hexdigest()
+
+
+def seal(**fields: Any) -> AccessRecord:
+    """A record with its hash filled in; ``fields`` are every field but ``hash``."""
+    if fields["kind"] not in KINDS:
+        raise ValueError(f"unknown access kind {fields['kind']!r}")
+    if fields["outcome"] not in OUTCOMES:
+        raise ValueError(f"unknown access outcome {fields['outcome']!r}")
+    draft = AccessRecord(hash="", **fields)
+    object.__setattr__(draft, "hash", compute_hash(draft))  # sealed once, here, before anyone sees it
+    return draft
+
+
+def chain(head: str, drafts: Sequence[dict[str, Any]]) -> list[AccessRecord]:
+    """Seal ``drafts`` in order after the record whose hash is ``head`` (GENESIS for an empty log)."""
+    out: list[AccessRecord] = []
+    for draft in drafts:
+        record = seal(prev_hash=head, **draft)
+        out.append(record)
+        head = record.hash
+    return out
+
+
+def verify_chain(records: Sequence[AccessRecord]) -> list[str]:
+    """Problems with the whole log in storage order, first break first; empty when untouched."""
+    problems = []
+    expected = GENESIS
+    for record in records:
+        where = f"access record {record.sequence}"
+        if record.prev_hash != expected:
+            problems.append(f"{where}: does not follow the record before it (a record was removed or reordered)")
+        if compute_hash(record) != record.hash:
+            problems.append(f"{where}: its content does not match its hash (it was edited)")
+        expected = record.hash
+    return problems
+
+
+def as_dict(record: AccessRecord) -> dict[str, Any]:
+    return {
+        "sequence": record.sequence, **hashed_fields(record), "hash": record.hash,
+    }  # fmt: skip

@@ -1,0 +1,228 @@
+"""The audit trail: hash-chained records, and the checks that prove a trail untouched.
+
+Every command aimed at a case, accepted or refused, becomes one :class:`AuditRecord` in that
+case's chain. A record's ``hash`` is SHA-256 over a canonical encoding of all its fields,
+including ``prev_hash``, the hash of the record before it; the case row pins the chain's head
+and length. Editing, removing or reordering any record therefore breaks either a hash, a link,
+the numbering or the pinned head, and :func:`verify_case` names the first record where it
+breaks. The state of a case is never trusted on its own: :func:`replay` rebuilds it from the
+accepted records, and verification compares the two (state can always be rebuilt from the
+record of what happened).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from workflow.cases.case import Case, Transition
+from workflow.cases.definitions import OPEN_EVENT, Definition
+from workflow.cases.engine import apply_effect
+from workflow.clock import utc_iso
+
+GENESIS = "0" * 64
+ACCEPTED, REJECTED, DENIED = "accepted", "rejected", "denied"
+NOTED = "noted"
+"""Outcome of what the library itself records about a case without moving it: deadline reminders,
+breaches and recomputations (:mod:`workflow.deadlines.policies`)."""
+NOTED_EVENTS = ("deadline_reminder", "deadline_breached", "deadline_recomputed")
+ENCODING_VERSION = 1
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    case_id: str
+    seq: int
+    event: str
+    outcome: str
+    from_state: str | None
+    to_state: str | None
+    actor_id: str
+    actor_role: str
+    on_behalf_of: str | None
+    occurred_at: datetime
+    recorded_at: datetime
+    idempotency_key: str | None
+    payload: Mapping[str, Any]
+    reason: str | None
+    refusal: str | None
+    prev_hash: str
+    hash: str
+    sequence: int | None = field(default=None, compare=False)
+    """Global position in the audit table, assigned by storage; not part of the hash."""
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+"""What ``json.dumps`` with these options builds on every call, built once."""
+
+
+def canonical(fields: Mapping[str, Any]) -> bytes:
+    """The exact bytes that are hashed: sorted keys, no whitespace, UTF-8, UTC ISO instants."""
+    return _CANONICAL.encode(fields).encode()
+
+
+def _utc_text(value: datetime) -> str:
+    """:func:`utc_iso`, without converting an instant that is already in UTC (as stored ones are)."""
+    text = value.isoformat(timespec="microseconds")
+    return text[:-6] + "Z" if text.endswith("+00:00") else utc_iso(value)
+
+
+def hashed_fields(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "v": ENCODING_VERSION,
+        "case_id": record.case_id,
+        "seq": record.seq,
+        "event": record.event,
+        "outcome": record.outcome,
+        "from_state": record.from_state,
+        "to_state": record.to_state,
+        "actor_id": record.actor_id,
+        "actor_role": record.actor_role,
+        "on_behalf_of": record.on_behalf_of,
+        "occurred_at": _utc_text(record.occurred_at),
+        "recorded_at": _utc_text(record.recorded_at),
+        "idempotency_key": record.idempotency_key,
+        "payload": record.payload if type(record.payload) is dict else dict(record.payload),
+        "reason": record.reason,
+        "refusal": record.refusal,
+        "prev_hash": record.prev_hash,
+    }
+
+
+def compute_hash(record: AuditRecord) -> str:
+    return hashlib.sha256(canonical(hashed_fields(record))).hexdigest()
+
+
+def seal(**fields: Any) -> AuditRecord:
+    """Build a record and fill in its hash; ``fields`` are every field but ``hash``."""
+    draft = AuditRecord(hash="", **fields)
+    object.__setattr__(draft, "hash", compute_hash(draft))  # sealed once, here, before anyone sees it
+    return draft
+
+
+# --- replay and verification ------------------------------------------------------------------
+
+
+def replay(records: Sequence[AuditRecord]) -> str | None:
+    """The state the accepted records lead to (None for an empty trail)."""
+    state: str | None = None
+    for record in records:
+        if record.outcome == ACCEPTED:
+            state = record.to_state
+    return state
+
+
+def replay_facts(records: Sequence[AuditRecord], definition: Definition) -> dict[str, Any]:
+    """The facts the accepted records lead to, by running each event's effect again."""
+    facts: dict[str, Any] = {}
+    for record in records:
+        if record.outcome != ACCEPTED:
+            continue
+        if record.event == OPEN_EVENT:
+            facts = {"route_version": record.payload.get("route_version", 1)}
+            continue
+        at = _utc_text(record.occurred_at)
+        facts = apply_effect(definition, record.event, facts, record.payload, record.reason, record.actor_role, at)
+    return facts
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The first thing wrong with one case's trail."""
+
+    case_id: str
+    seq: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"record {self.seq}" if self.seq is not None else "case row"
+        return f"case {self.case_id}, {where}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    cases: int
+    records: int
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def verify_case(
+    case: Case, records: Sequence[AuditRecord], transitions: Sequence[Transition], definition: Definition
+) -> Finding | None:
+    """Check one case's chain, replay and transition log; return the first problem or None.
+
+    ``records`` must be in storage order (global sequence), so that a swap of two rows shows
+    up as out-of-order numbering even when each row is intact.
+    """
+    prev = GENESIS
+    state: str | None = None
+    accepted: list[AuditRecord] = []
+    for expected_seq, record in enumerate(records, start=1):
+
+        def bad(problem: str, at: AuditRecord = record) -> Finding:
+            return Finding(case.id, at.seq, problem)
+
+        if record.case_id != case.id:
+            return bad(f"belongs to case {record.case_id}")
+        if record.seq != expected_seq:
+            return bad(f"found where record {expected_seq} was expected (a record was removed or reordered)")
+        if compute_hash(record) != record.hash:
+            return bad("contents do not match its hash (the record was altered)")
+        if record.prev_hash != prev:
+            return bad("prev_hash does not match the hash of the record before it")
+        prev = record.hash
+        problem = _replay_step(record, state, definition)
+        if problem:
+            return bad(problem)
+        if record.outcome == ACCEPTED:
+            state = record.to_state
+            accepted.append(record)
+    if records and records[0].payload.get("bsn_hmac") != case.bsn_hash:
+        return Finding(case.id, None, "case row's BSN hash differs from the one recorded when it was opened")
+    if records and tuple(records[0].payload.get("name_hmacs", ())) != tuple(case.name_hashes):
+        return Finding(case.id, None, "case row's name hashes differ from those recorded when it was opened")
+    if records and records[0].payload.get("organisation", "local") != case.organisation:
+        return Finding(case.id, None, "case row's organisation differs from the one recorded when it was opened")
+    if len(records) != case.audit_count:
+        return Finding(case.id, None, f"case row counts {case.audit_count} records, the chain has {len(records)}")
+    if prev != case.audit_head:
+        return Finding(case.id, None, "case row's head hash does not match the chain's last record")
+    if state != case.state:
+        return Finding(case.id, None, f"stored state {case.state!r} differs from replayed state {state!r}")
+    if len(accepted) != case.version:
+        return Finding(case.id, None, f"stored version {case.version} differs from {len(accepted)} accepted records")
+    stored_facts, replayed_facts = canonical(case.facts), canonical(replay_facts(records, definition))
+    if stored_facts != replayed_facts and json.loads(stored_facts) != json.loads(replayed_facts):
+        return Finding(case.id, None, "stored facts differ from the facts replayed from the audit trail")
+    expected = [(i, r.event, r.from_state, r.to_state, r.seq) for i, r in enumerate(accepted, start=1)]
+    stored = [(t.version, t.event, t.from_state, t.to_state, t.audit_seq) for t in transitions]
+    if expected != stored:
+        return Finding(case.id, None, "transition log does not match the accepted audit records")
+    return None
+
+
+def _replay_step(record: AuditRecord, state: str | None, definition: Definition) -> str | None:
+    if record.outcome not in (ACCEPTED, REJECTED, DENIED, NOTED):
+        return f"unknown outcome {record.outcome!r}"
+    if state is None:
+        if record.event != OPEN_EVENT or record.outcome != ACCEPTED or record.to_state != definition.initial:
+            return "the chain does not start with the accepted opening of the case"
+        return None
+    if record.from_state != state:
+        return f"starts from {record.from_state!r} but replay is at {state!r}"
+    if record.outcome == NOTED and record.event not in NOTED_EVENTS:
+        return f"{record.event!r} is not something the library notes"
+    if record.outcome != ACCEPTED:
+        return None if record.to_state == state else f"a {record.outcome} record changed state"
+    event = definition.event(record.event)
+    if event is None or state not in event.sources or record.to_state != definition.destination(event, state):
+        return f"{record.event} from {state!r} to {record.to_state!r} is not a transition of the table"
+    return None

@@ -1,0 +1,151 @@
+"""Deciding a command, without touching storage.
+
+One :class:`transitions.Machine` is built per :class:`~workflow.cases.definitions.Definition`
+(``model=None``, no ``to_<state>`` shortcuts) and shared by every case and thread: firing an
+event triggers the machine's event on a throw-away :class:`_Probe` carrying the current state;
+the table's guards run as the machine's conditions. Events that only record a fact are the
+machine's internal transitions. Nothing is persisted here, so a refusal can never leave a
+half-moved case behind: the service layer persists only the :class:`Decision` returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from transitions import EventData, Machine, MachineError
+
+from workflow.cases.definitions import DEFINITION, SAME, Definition, RouteVersion
+from workflow.cases.rules import EffectInput, Guard, GuardInput
+from workflow.errors import GuardRefused, InvalidTransition, PermissionDenied, UnknownEvent, ValidationError
+
+
+@dataclass(frozen=True)
+class Decision:
+    event: str
+    from_state: str
+    to_state: str
+    facts: dict[str, Any]
+
+
+class _Probe:
+    """The plain object the shared machine is triggered on; lives for one decision."""
+
+    __slots__ = ("refusal", "refused_by", "state")
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+        self.refused_by: str | None = None
+        self.refusal: str | None = None
+
+
+def _condition(guard: Guard) -> Any:
+    def check(event_data: EventData) -> bool:
+        probe = cast(_Probe, event_data.model)
+        reason = guard.check(event_data.kwargs["guard_input"])
+        if reason is None:
+            return True
+        if probe.refused_by is None:
+            probe.refused_by, probe.refusal = guard.name, reason
+        return False
+
+    check.__name__ = f"guard_{guard.name}"
+    return check
+
+
+class Engine:
+    """Validates a command against the tables and computes the resulting state and facts."""
+
+    def __init__(self, definition: Definition = DEFINITION) -> None:
+        self.definition = definition
+        self._known_items = tuple(item.name for item in definition.checklist)
+        self._route_versions = {
+            name: tuple(r.version for r in definition.routes if r.name == name) for name in definition.route_names
+        }
+        self._machine = Machine(
+            model=None,
+            states=[s.name for s in definition.states],
+            transitions=[
+                {
+                    "trigger": ev.name,
+                    "source": list(ev.sources),
+                    "dest": None if ev.dest == SAME else ev.dest,  # None: internal, state unchanged
+                    "conditions": [_condition(g) for g in ev.guards],
+                }
+                for ev in definition.events
+            ],
+            initial=None,
+            auto_transitions=False,
+            send_event=True,
+        )
+
+    def decide(
+        self,
+        state: str,
+        event: str,
+        role: str,
+        reason: str | None,
+        data: Mapping[str, Any],
+        facts: Mapping[str, Any],
+        route: RouteVersion,
+        at: str,
+    ) -> Decision:
+        """Return where ``event`` takes a case, or raise the precise refusal.
+
+        Checks run from the most fundamental to the most specific, so the error names the first
+        thing that must change: an unknown event, a role the permission table does not allow,
+        a state that does not allow it, missing reason or data, and last the table's guards.
+        """
+        definition = self.definition
+        ev = definition.event(event)
+        if ev is None:
+            raise UnknownEvent(event, definition.event_names)
+        if not definition.may(role, event):
+            raise PermissionDenied(role, event, definition.roles_for(event))
+        allowed = definition.events_from(state)
+        if event not in allowed:
+            raise InvalidTransition(event, state, allowed)
+        if ev.reason_required and not (reason and reason.strip()):
+            raise ValidationError("reason", f"{event} requires a reason (--reason)")
+        missing = [key for key in ev.required_data if key not in data]
+        if missing:
+            raise ValidationError("data", f"{event} requires data field(s): {', '.join(missing)}")
+        guard_input = GuardInput(
+            state=state,
+            event=event,
+            role=role,
+            reason=reason,
+            data=data,
+            facts=facts,
+            referral_roles=route.referral_roles,
+            consultation_required=route.consultation_required,
+            required_items=definition.required_items(facts),
+            known_items=self._known_items,
+            route_versions=self._route_versions.get(route.name, ()),
+        )
+        probe = _Probe(state)
+        try:
+            moved = self._machine.events[event].trigger(probe, guard_input=guard_input)
+        except MachineError:  # the table and the machine disagree: a bug, but never a silent move
+            raise InvalidTransition(event, state, allowed) from None
+        if not moved:
+            raise GuardRefused(event, state, allowed, probe.refused_by or "?", probe.refusal or "refused")
+        new_facts = apply_effect(definition, event, facts, data, reason, role, at)
+        return Decision(event=event, from_state=state, to_state=probe.state, facts=new_facts)
+
+
+def apply_effect(
+    definition: Definition,
+    event: str,
+    facts: Mapping[str, Any],
+    data: Mapping[str, Any],
+    reason: str | None,
+    role: str,
+    at: str,
+) -> dict[str, Any]:
+    """The facts after ``event``; used when deciding and again when replaying the audit trail."""
+    ev = definition.event(event)
+    if ev is None or ev.effect is None:
+        return dict(facts)
+    return ev.effect(EffectInput(facts=facts, data=data, reason=reason, role=role, at=at))

@@ -1,0 +1,1 @@
+"""Deadlines: policies as data, the Dutch statutory calendars, and the counting rule."""

@@ -1,0 +1,256 @@
+"""The service-layer entry points for deadlines: the sweep, recomputation, queries, the outbox.
+
+The sweep is written so that any number of workers can run it at once and each reminder and
+breach is recorded exactly once: one transaction per case claims the case (storage skips cases
+another worker holds), re-reads its deadlines under that lock, appends a ``noted`` audit record
+per action to the case's chain, writes one outbox row per notification channel and moves the
+deadline on, then commits. A crash before the commit leaves nothing; after it, everything.
+
+Delivery of outbox rows happens afterwards and may repeat (a crash after the POST, before the
+outcome is written): each row carries a stable key that receivers use to drop duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from workflow.audit.chain import NOTED
+from workflow.cases.case import Actor, Case
+from workflow.clock import Clock, utc_iso
+from workflow.deadlines.policies import (
+    BREACH,
+    RECOMPUTED,
+    RUNNING,
+    Action,
+    Deadline,
+    pending_actions,
+    policy_named,
+    recomputed,
+)
+from workflow.errors import ConcurrentUpdate, ValidationError
+from workflow.ports import Notification, UnitOfWork
+from workflow.service.cases import CaseService, _next_record, _readable
+
+WORKER = Actor("deadline-worker", "system")
+RETRY_BASE = timedelta(seconds=30)
+RETRY_MAX = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Channel:
+    """Where notifications go: ``log`` (the worker's log) or ``webhook`` (POSTed to ``target``)."""
+
+    name: str
+    target: str = ""
+
+
+@dataclass
+class SweepReport:
+    cases: int = 0
+    reminders: int = 0
+    breaches: int = 0
+    parked: list[str] = field(default_factory=list)
+    """Deadlines whose policy is no longer in the table: set aside, with no next action."""
+
+
+class DeadlineService:
+    def __init__(self, cases: CaseService, channels: Sequence[Channel] = (Channel("log"),)) -> None:
+        self._cases = cases
+        self._uow = cases.unit_of_work
+        self.channels = tuple(channels)
+
+    @property
+    def clock(self) -> Clock:
+        return self._cases.clock
+
+    # --- the sweep ------------------------------------------------------------------------------
+
+    def sweep(self, should_stop: Callable[[], bool] = lambda: False, limit: int | None = None) -> SweepReport:
+        """Handle everything due by now, one case per transaction, until nothing is due."""
+        report = SweepReport()
+        while not should_stop() and (limit is None or report.cases < limit):
+            if not self._handle_one(report):
+                break
+        return report
+
+    def _handle_one(self, report: SweepReport) -> bool:
+        with _readable(), self._uow(True) as uow:
+            now = self.clock.now()
+            case_id = uow.deadlines.claim_due(now)
+            if case_id is None:
+                return False
+            case = uow.cases.get(case_id, lock=True)
+            assert case is not None
+            start, acted = case, False
+            for deadline in uow.deadlines.for_case(case_id):
+                policy = policy_named(deadline.policy, self._cases.policies)
+                if policy is None:
+                    # a policy removed from the table: park the row (visible in `deadlines`, next action
+                    # empty) rather than fail every sweep on it and starve every other case
+                    if deadline.next_action_at is not None and deadline.next_action_at <= now:
+                        uow.deadlines.save(replace(deadline, next_action_at=None, updated_at=now))
+                        report.parked.append(deadline.id)
+                    continue
+                actions, after = pending_actions(deadline, policy, self._cases.calendars(policy.calendar), now)
+                for action in actions:
+                    acted = True
+                    case = self._note(uow, case, deadline, action, now)
+                    report.reminders += action.kind != BREACH
+                    report.breaches += action.kind == BREACH
+                if actions or (deadline.next_action_at is not None and deadline.next_action_at <= now):
+                    uow.deadlines.save(after)  # also when calendar data moved the moment: never claim it again
+            if not uow.cases.update(case, expected_version=start.version, expected_audit_count=start.audit_count):
+                raise ConcurrentUpdate(case_id, start.version, case.version)
+            uow.commit()
+            # A claim can find nothing left to do: on PostgreSQL another worker may have handled
+            # the case between this worker's read of the due list and its lock on the case.
+            report.cases += acted
+            return True
+
+    def _note(self, uow: UnitOfWork, case: Case, deadline: Deadline, action: Action, now: datetime) -> Case:
+        """One action: its audit record on the case's chain and its outbox rows, same transaction."""
+        payload = {
+            "deadline": deadline.id,
+            "policy": deadline.policy,
+            "due_at": utc_iso(deadline.due_at) if deadline.due_at else None,
+            "fell_due_at": utc_iso(action.fell_due_at),
+            "notify": list(action.notify),
+            "escalate_to": action.escalate_to,
+            **({"reminder": action.index} if action.kind != BREACH else {}),
+        }
+        record = _next_record(
+            case, action.kind, WORKER, now, None, outcome=NOTED, to_state=case.state, occurred_at=action.fell_due_at,
+            payload=payload, reason=None, refusal=None,
+        )  # fmt: skip
+        uow.audit.append(record)
+        message = {"case_id": case.id, "kind": action.kind, "seq": record.seq, **payload}
+        for channel in self.channels:
+            key = f"{action.key(deadline)}/{channel.name}"
+            uow.outbox.add(
+                Notification(key, case.id, action.kind, channel.name, channel.target, message, now, now)
+            )
+        return case.chained(record.hash)
+
+    # --- recomputation --------------------------------------------------------------------------
+
+    def recompute(self) -> list[dict[str, Any]]:
+        """Recompute running deadlines under today's calendar data; audit every change.
+
+        One transaction per case, and the case's deadlines are read again under its lock, so a
+        sweep or a command that changed them meanwhile is never overwritten."""
+        with _readable(), self._uow(False) as uow:
+            case_ids = sorted({d.case_id for d in uow.deadlines.list(RUNNING)})
+        changes: list[dict[str, Any]] = []
+        for case_id in case_ids:
+            changes += self._recompute_case(case_id)
+        return changes
+
+    def _recompute_case(self, case_id: str) -> list[dict[str, Any]]:
+        changes: list[dict[str, Any]] = []
+        with _readable(), self._uow(True) as uow:
+            now = self.clock.now()
+            case = uow.cases.get(case_id, lock=True)
+            assert case is not None
+            start = case
+            for deadline in uow.deadlines.for_case(case_id):
+                policy = policy_named(deadline.policy, self._cases.policies)
+                if policy is None or deadline.state != RUNNING:
+                    continue
+                new = recomputed(deadline, policy, self._cases.calendars(policy.calendar), now)
+                if new.due_at == deadline.due_at:
+                    continue
+                change = {"deadline": deadline.id, "old_due_at": _iso(deadline.due_at), "new_due_at": _iso(new.due_at)}
+                record = _next_record(
+                    case, RECOMPUTED, WORKER, now, None, outcome=NOTED, to_state=case.state, occurred_at=now,
+                    payload=change, reason=None, refusal=None,
+                )  # fmt: skip
+                uow.audit.append(record)
+                case = case.chained(record.hash)
+                uow.deadlines.save(new)
+                changes.append(change)
+            if changes:
+                if not uow.cases.update(case, expected_version=start.version, expected_audit_count=start.audit_count):
+                    raise ConcurrentUpdate(case_id, start.version, case.version)
+                uow.commit()
+        return changes
+
+    # --- queries --------------------------------------------------------------------------------
+
+    def deadlines(self, *, overdue: bool = False, due_before: datetime | None = None) -> list[Deadline]:
+        """Deadlines by due moment; ``overdue``: running ones whose due moment has passed."""
+        with _readable(), self._uow(False) as uow:
+            if overdue:
+                # due before now and before due_before: due before the earlier of the two
+                now = self.clock.now()
+                return uow.deadlines.list(RUNNING, due_before=now if due_before is None else min(now, due_before))
+            return uow.deadlines.list(None, due_before=due_before)
+
+    # --- the outbox -----------------------------------------------------------------------------
+
+    def claim_notifications(self, lease: timedelta = timedelta(minutes=2), limit: int = 50) -> list[Notification]:
+        """Lease notifications that are due for a delivery attempt (other workers skip them)."""
+        with self._uow(True) as uow:
+            now = self.clock.now()
+            claimed = uow.outbox.claim(now, now + lease, limit)
+            uow.commit()
+            return claimed
+
+    def delivered(self, notification: Notification) -> None:
+        self.settle([(notification, None)], max_attempts=1)
+
+    def failed(self, notification: Notification, error: str, max_attempts: int) -> Notification:
+        """Schedule a retry with exponential backoff, or dead-letter after ``max_attempts``."""
+        (after,) = self.settle([(notification, error)], max_attempts)
+        return after
+
+    def settle(self, outcomes: Sequence[tuple[Notification, str | None]], max_attempts: int) -> list[Notification]:
+        """Write back the outcomes of delivery attempts, all in one transaction: None for a
+        delivered notification, else the error (see :meth:`failed`). Returns them as written.
+
+        Until this commits, a notification stays leased as claimed; a worker that dies first
+        leaves it to be attempted again when the lease runs out (delivery is at least once)."""
+        if not outcomes:
+            return []
+        with self._uow(True) as uow:
+            now = self.clock.now()
+            written = [_after_attempt(n, error, max_attempts, now) for n, error in outcomes]
+            uow.outbox.save_all(written)
+            uow.commit()
+        return written
+
+    def retry(self, notification_id: int) -> Notification:
+        """Put a dead-lettered notification back in the queue (an operator's decision)."""
+        with self._uow(True) as uow:
+            found = [n for n in uow.outbox.list("dead") if n.id == notification_id]
+            if not found:
+                raise ValidationError("notification", f"{notification_id} is not a dead-lettered notification")
+            again = replace(found[0], status="pending", next_attempt_at=self.clock.now(), leased_until=None)
+            uow.outbox.save(again)
+            uow.commit()
+            return again
+
+    def notifications(self, status: str | None = None) -> list[Notification]:
+        if status is not None and status not in ("pending", "delivered", "dead"):
+            raise ValidationError("status", f"{status!r} is not one of pending, delivered, dead")
+        with self._uow(False) as uow:
+            return uow.outbox.list(status)
+
+
+def _after_attempt(notification: Notification, error: str | None, max_attempts: int, now: datetime) -> Notification:
+    """A notification after one attempt: delivered, or a retry with exponential backoff, or
+    dead-lettered after ``max_attempts``."""
+    attempts = notification.attempts + 1
+    if error is None:
+        return replace(notification, status="delivered", attempts=attempts, leased_until=None, last_error=None,
+                       delivered_at=now)  # fmt: skip
+    delay = min(RETRY_BASE * 2 ** min(attempts - 1, 12), RETRY_MAX)  # capped before it could overflow
+    status = "dead" if attempts >= max_attempts else "pending"
+    return replace(notification, status=status, attempts=attempts, next_attempt_at=now + delay, leased_until=None,
+                   last_error=error[:500])  # fmt: skip
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else utc_iso(at)
