@@ -18,6 +18,12 @@ must not be mistaken for a business answer::
     ├── ConfigurationError         a setting the request needs is missing or unusable
     └── Unauthenticated            no API token, an unknown one, or a revoked one
 
+    StorageError                   the database failed: infrastructure, never a business answer
+    └── StorageUnavailable         it could not be reached or the connection broke; a retry is safe
+
+``storage`` turns every database driver error into one of the two at its boundary, so the CLI,
+the API and the worker recognise a lost database without importing a driver.
+
 Each error carries ``outcome``: the word the audit trail records when the refusal is written
 (``rejected`` or ``denied``). Messages are complete sentences meant for the person at the
 terminal; they name the offending value and what would have been accepted.
@@ -136,6 +142,22 @@ class Unauthenticated(SecondOpinionError):
     def __init__(self, problem: str) -> None:
         self.problem = problem
         super().__init__(f"not authenticated: {problem}")
+
+
+class StorageError(Exception):
+    """The database failed in a way the library did not decide (a disk full, a constraint a
+    foreign writer broke, a bug): not a refusal, so not a :class:`SecondOpinionError`. The driver's
+    error is the ``__cause__``; the message is its first line."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class StorageUnavailable(StorageError):
+    """The database could not be reached or the connection broke mid-request. Whatever was under
+    way was rolled back (or, for a lost commit, either landed or not): the same request with the
+    same idempotency key may simply be tried again."""
 
 
 def first_line(exc: BaseException) -> str:
