@@ -4,23 +4,35 @@ PostgreSQL: ``SECOND_OPINION_TEST_PG`` (default ``postgresql://postgres@127.0.0.
 Every test that uses it gets a fresh schema, dropped afterwards. When no server answers, those
 tests skip with the reason locally; under ``CI=true`` they fail instead, so CI can never pass
 on SQLite alone.
+
+Initialised databases are copies: the migrations run once per test process (per xdist worker),
+into a template, and every test gets a fresh copy of it (SQLite: the file, copied; PostgreSQL:
+the statements the migrations sent, replayed into the test's own schema). Tests of the
+migrations and of ``init`` ask for a blank database (``sqlite_url``, ``pg_url``) and migrate it
+themselves.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 
 from second_opinion import connect
 from storage import initialise
-from storage.db import make_engine
+from storage.db import make_engine, upgrade
 from workflow import Actor, CaseService, FixedClock
 
 PG_URL = os.environ.get("SECOND_OPINION_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -124,14 +136,116 @@ def pg_schema(prefix: str = "t_") -> Iterator[str]:
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A URL whose search_path is a brand-new schema, initialised to the head revision."""
+    """A URL whose search_path is a brand-new, empty schema (not initialised: see ``db_url``)."""
     with pg_schema() as url:
         yield url
 
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
+    """A URL of a SQLite file that does not exist yet (not initialised: see ``db_url``)."""
     return f"sqlite:///{tmp_path / 'cases.sqlite3'}"
+
+
+# --- migrated templates ------------------------------------------------------------------------
+
+_sqlite_template: Path | None = None
+_pg_migration: list[tuple[str, Any, bool]] | None = None
+
+
+def _sqlite_template_file() -> Path:
+    """A SQLite file migrated to the head revision, made once per process; its WAL is folded in
+    (checkpointed, and removed by closing the last connection), so the file alone is the database."""
+    global _sqlite_template
+    if _sqlite_template is None:
+        directory = Path(tempfile.mkdtemp(prefix="second-opinion-template-"))
+        atexit.register(shutil.rmtree, directory, True)
+        path = directory / "cases.sqlite3"
+        initialise(f"sqlite:///{path}")
+        with closing(sqlite3.connect(path)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for suffix in ("-wal", "-shm", "-journal"):
+            assert not Path(f"{path}{suffix}").exists(), f"template left {path}{suffix} behind"
+        _sqlite_template = path
+    return _sqlite_template
+
+
+def migrated_sqlite(path: Path) -> str:
+    """Create ``path`` as a copy of the migrated template; returns its URL (as ``initialise`` would
+    have left it, without running the migrations again)."""
+    shutil.copyfile(_sqlite_template_file(), path)
+    return f"sqlite:///{path}"
+
+
+def _schema_of(url: str) -> str:
+    return url.rsplit("search_path%3D", 1)[1]
+
+
+def _pg_signature(schema: str) -> list[tuple[Any, ...]]:
+    """Everything the migrations define in ``schema``, with the schema's name taken out."""
+    queries = [
+        "SELECT table_name, column_name, ordinal_position, data_type, is_nullable, column_default "
+        "FROM information_schema.columns WHERE table_schema = %(s)s ORDER BY 1, 3",
+        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = %(s)s ORDER BY 1, 2",
+        "SELECT c.relname, k.conname, k.contype, pg_get_constraintdef(k.oid) FROM pg_constraint k "
+        "JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %(s)s ORDER BY 1, 2",
+        "SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(s)s AND NOT t.tgisinternal ORDER BY 1, 2",
+        "SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = %(s)s ORDER BY 1",
+        "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %(s)s ORDER BY 1",
+    ]
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        found = [tuple(row) for q in queries for row in conn.execute(q, {"s": schema}).fetchall()]
+        found += [("alembic_version", *row) for row in conn.execute(f"SELECT * FROM {schema}.alembic_version")]
+    return [tuple(str(v).replace(schema, "<schema>") if isinstance(v, str) else v for v in row) for row in found]
+
+
+def _replay(url: str, statements: list[tuple[str, Any, bool]]) -> None:
+    with psycopg.connect(url) as conn, conn.cursor() as cursor:
+        for statement, parameters, many in statements:
+            if many:
+                cursor.executemany(statement, parameters)
+            else:
+                cursor.execute(statement, parameters)
+
+
+def _pg_migration_statements() -> list[tuple[str, Any, bool]]:
+    """What the migrations send to PostgreSQL (all of it unqualified, so it lands in whatever schema
+    the search_path names), recorded once per process from a real ``initialise``; reads are left out.
+    Checked once: a schema made by replaying it has the same tables, columns, defaults, indexes,
+    constraints, triggers, functions and revision as the migrated one."""
+    global _pg_migration
+    if _pg_migration is None:
+        recorded: list[tuple[str, Any, bool]] = []
+        with pg_schema("t_tmpl_") as migrated, pg_schema("t_tmpl_") as replayed:
+            engine = make_engine(migrated)
+
+            @sqlalchemy_event.listens_for(engine, "before_cursor_execute")
+            def _record(_conn, _cursor, statement, parameters, _context, executemany) -> None:  # type: ignore[no-untyped-def]
+                if not statement.lstrip().upper().startswith("SELECT"):
+                    recorded.append((statement, parameters, executemany))
+
+            try:
+                upgrade(engine)
+            finally:
+                engine.dispose()
+            schema = _schema_of(migrated)
+            assert not [s for s, _, _ in recorded if schema in s], "a migration named its schema"
+            _replay(replayed, recorded)
+            assert _pg_signature(_schema_of(replayed)) == _pg_signature(schema), "replay differs from migrating"
+        _pg_migration = recorded
+    return _pg_migration
+
+
+def migrated_pg(url: str) -> str:
+    """Bring the empty schema ``url`` names to the head revision (the migrations' statements,
+    replayed); returns ``url``."""
+    _require_postgres()
+    _replay(url, _pg_migration_statements())
+    return url
 
 
 @pytest.fixture
@@ -140,9 +254,10 @@ def db_url(request: pytest.FixtureRequest) -> str:
     kind = request.param if hasattr(request, "param") else "sqlite"
     if kind == "memory":
         return "memory://"
-    url = request.getfixturevalue("pg_url" if kind == "postgres" else "sqlite_url")
-    initialise(url)
-    return url
+    if kind == "postgres":
+        return migrated_pg(request.getfixturevalue("pg_url"))
+    url: str = request.getfixturevalue("sqlite_url")
+    return migrated_sqlite(Path(url.removeprefix("sqlite:///")))
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from second_opinion.cli import app
 from second_opinion.render import AUDIT_COLUMNS
 from storage.db import head_revision
 from storage.sql import drop_append_only_ddl
-from tests.conftest import EXAMPLES, PATHS
+from tests.conftest import EXAMPLES, PATHS, migrated_sqlite
 from workflow.cases.definitions import DEFINITION
 from workflow.docs import mermaid, states_markdown
 
@@ -69,9 +69,14 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Cli:
+def cli(tmp_path: Path, request: pytest.FixtureRequest) -> Cli:
+    """A CLI on an initialised file: a copy of the migrated template, or, for a test marked
+    ``migrate`` (about ``init`` itself), made by ``second-opinion init`` on a new file."""
     cli = Cli(tmp_path / "cli.sqlite3")
-    cli.run("init")
+    if request.node.get_closest_marker("migrate"):
+        cli.run("init")
+    else:
+        migrated_sqlite(cli.path)
     return cli
 
 
@@ -108,6 +113,7 @@ def fire_args(case_id: str, event: str) -> list[str]:
 # --- every command -------------------------------------------------------------------------------
 
 
+@pytest.mark.migrate
 def test_init_is_idempotent(cli: Cli) -> None:
     case_id = cli.open()
     before = snapshot(cli.path)

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_cli import ENV, Cli, snapshot
+from tests.conftest import migrated_sqlite
 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     cli = Cli(tmp_path / "cli.sqlite3")
-    cli.run("init")
+    migrated_sqlite(cli.path)  # the migrated template, copied (init itself is tested in test_cli.py)
     return cli
 
 

@@ -1,4 +1,6 @@
-"""SIGKILL at random moments, 50 times per backend, during ``fire`` and during a deadline sweep.
+"""SIGKILL at random moments, during ``fire`` and during a deadline sweep: 10 times per backend in
+the suite, 50 (or any number) with ``SECOND_OPINION_KILLS=50`` or ``SECOND_OPINION_SOAK=1``
+(docs/reliability.md).
 
 A killed process is the harshest crash there is: no ``finally``, no rollback from our side, a
 connection cut mid-statement. After every kill the database must hold each case either before or
@@ -26,10 +28,16 @@ import pytest
 from second_opinion import connect
 from tests.conftest import DESK, PATHS, SQL_BACKENDS, T0, fire_example
 from tests.reliability.test_worker import DOMESTIC_DUE, counts, seed_due
+from tests.soak import count
 from workflow import FixedClock
 from workflow.service.deadlines import DeadlineService
 
-KILLS = 50
+KILLS = count("KILLS", 10, 50)
+"""Kills per test and backend; each is followed by the full check, so every one counts. The work
+they land in grows with them (60 cases to walk and 400 deadlines to sweep at 50 kills), so that,
+as at 50, the kills use up about two thirds of it and the work never runs out before the last one."""
+FIRE_CASES = 60 * KILLS // 50
+SWEEP_DUE = 8 * KILLS
 PATH = PATHS["back_to_first_provider"]
 
 
@@ -69,7 +77,7 @@ def _key(case_id: str, event: str) -> str:
 @pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
 def test_sigkill_during_fire(db_url: str) -> None:
     with connect(db_url, clock=FixedClock(T0)) as service:
-        cases = [service.open_case(f"PX-{i:04d}", actor=DESK).case_id for i in range(60)]
+        cases = [service.open_case(f"PX-{i:04d}", actor=DESK).case_id for i in range(FIRE_CASES)]
 
     def fire_everything(tick: Callable[[], None]) -> None:
         with connect(db_url, clock=FixedClock(T0)) as child:
@@ -101,7 +109,7 @@ def test_sigkill_during_fire(db_url: str) -> None:
 
 @pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
 def test_sigkill_during_sweep(db_url: str) -> None:
-    total = 400
+    total = SWEEP_DUE
     seed_due(db_url, total)
     clock = FixedClock(DOMESTIC_DUE + timedelta(minutes=5))  # every deadline due, as in test_worker
 

@@ -7,14 +7,15 @@ from __future__ import annotations
 import shutil
 import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
 from second_opinion import connect
-from storage import initialise
-from tests.conftest import EXAMPLES, PATHS, walk
+from tests.conftest import EXAMPLES, PATHS, migrated_sqlite, walk
+from tests.soak import examples
 from workflow import (
     DEFINITION,
     Actor,
@@ -61,8 +62,7 @@ class CaseLifeCycle(RuleBasedStateMachine):
         url = self.url
         if url == "sqlite":
             self.tmp = tempfile.mkdtemp()
-            url = f"sqlite:///{self.tmp}/cases.sqlite3"
-            initialise(url)
+            url = migrated_sqlite(Path(self.tmp) / "cases.sqlite3")
         self.clock = FixedClock(datetime(2026, 11, 23, 9, tzinfo=UTC))
         self.service = connect(url, clock=self.clock)
         self.model: dict[str, dict] = {}
@@ -131,7 +131,8 @@ class CaseLifeCycle(RuleBasedStateMachine):
         assert self.service.verify().ok
 
 
-CaseLifeCycle.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+# examples: the suite's few, or the long run's (SECOND_OPINION_SOAK=1, see tests/soak.py); the steps per run stay
+CaseLifeCycle.TestCase.settings = settings(max_examples=examples(20, 60), stateful_step_count=30, deadline=None)
 test_life_cycle_in_memory = CaseLifeCycle.TestCase
 
 
@@ -139,5 +140,5 @@ class CaseLifeCycleOnSqlite(CaseLifeCycle):
     url = "sqlite"
 
 
-CaseLifeCycleOnSqlite.TestCase.settings = settings(max_examples=20, stateful_step_count=15, deadline=None)
+CaseLifeCycleOnSqlite.TestCase.settings = settings(max_examples=examples(8, 20), stateful_step_count=15, deadline=None)
 test_life_cycle_on_sqlite = CaseLifeCycleOnSqlite.TestCase
