@@ -33,6 +33,7 @@ from second_opinion import connect
 from second_opinion.api import create_app
 from tests.api_support import Api
 from tests.conftest import EXAMPLES, PATHS, T0, fire_example
+from tests.soak import examples
 from workflow import FixedClock
 from workflow.cases.definitions import STATES
 from workflow.coverage.rules import FACTS, ROUTE_VALUES, policy_ids
@@ -47,13 +48,16 @@ for _event in PATHS["advice_returned"]:  # one case with history, consent and de
     fire_example(SERVICE, CASE_IDS[0], _event)
 TOKENS = {role: API.auth(role, "org-a") for role in ("coordinator", "auditor")}
 
+EXAMPLES_PER_OPERATION = examples(20, 40)
+"""Generated examples per operation and role (hypothesis and schemathesis): 40 with
+SECOND_OPINION_SOAK=1 (tests/soak.py), the long run docs/reliability.md reports."""
 DATES = ["2026-11-23", "2026-12-24", "2027-01-01", "2027-04-27"]
 INSTANTS = ["2026-11-23T09:00:00Z", "2026-11-20T08:30:00+01:00", "2026-12-31T23:59:59Z"]
 CONFIG = schemathesis.Config.from_dict(
     {
         "generation": {
             "mode": "all",
-            "max-examples": 40,
+            "max-examples": EXAMPLES_PER_OPERATION,
             "deterministic": True,
             "with-security-parameters": False,  # never strip or garble the token: every request is authenticated
         },
@@ -124,7 +128,8 @@ CHECKS = [
 
 @pytest.mark.parametrize("role", sorted(TOKENS))
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 def test_the_api_keeps_its_schema(case: schemathesis.Case, role: str) -> None:
     case.call_and_validate(headers=TOKENS[role], checks=CHECKS)
 
