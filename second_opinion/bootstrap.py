@@ -17,6 +17,7 @@ from workflow.clock import Clock, FixedClock, SystemClock, parse_instant
 from workflow.deadlines.calendars import Calendars, Closure
 from workflow.deadlines.policies import POLICIES, DeadlinePolicy
 from workflow.errors import ConfigurationError, StorageNotReady, ValidationError, first_line
+from workflow.service import inputs
 from workflow.service.cases import CaseService
 from workflow.service.deadlines import Channel, DeadlineService
 
@@ -99,7 +100,7 @@ def check_organisation(organisation: str, setting: str) -> None:
     """The organisation whose closures apply is checked as a case's (``--org``) is: it is part of
     every calendar's name (``nl-atw+<organisation>``), so it is echoed in answers and stored."""
     try:
-        CaseService._check_id("organisation", organisation)
+        inputs.check_id("organisation", organisation)
     except ValidationError as exc:
         raise ConfigurationError(setting, exc.problem) from None
 
@@ -129,7 +130,7 @@ def channels_from_env(env: Mapping[str, str] = os.environ) -> list[Channel]:
 
 def connect_deadlines(service: CaseService, env: Mapping[str, str] = os.environ) -> DeadlineService:
     """The deadline side of the service layer, on the same storage as ``service``."""
-    return DeadlineService(service, channels_from_env(env))
+    return DeadlineService(service.runtime, channels_from_env(env))
 
 
 def connect(
@@ -168,7 +169,7 @@ def build_app(url: str | None = None, *, clock: Clock | None = None) -> FastAPI:
 
     backend = open_backend(database_url(url))
     service = _service(backend, clock, None, POLICIES)
-    return create_app(service, connect_deadlines(service), ready=backend.check)
+    return create_app(service, ready=backend.check)
 
 
 def init(url: str | None = None) -> str:

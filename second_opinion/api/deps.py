@@ -8,10 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from workflow.access.rules import AccessService, Principal
-from workflow.access.tokens import TokenService
+from workflow.access.rules import Principal
 from workflow.errors import Unauthenticated, ValidationError
+from workflow.service import inputs
+from workflow.service.access import AccessService
 from workflow.service.cases import CaseService
+from workflow.service.tokens import TokenService
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `second-opinion token create`.")
 _ETAG = re.compile(r'^"?(\d{1,9})"?$')
@@ -41,7 +43,7 @@ def principal(
         raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
     token = tokens.authenticate(credentials.credentials if credentials else None)
     if on_behalf_of is not None:
-        CaseService._check_id("X-On-Behalf-Of", on_behalf_of)
+        inputs.check_id("X-On-Behalf-Of", on_behalf_of)
     client = request.client.host if request.client else None
     return Principal(token, client=client, on_behalf_of=on_behalf_of)
 

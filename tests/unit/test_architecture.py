@@ -21,7 +21,7 @@ ALLOWED = {
     "jobs": {"workflow", "jobs"},  # jobs call the service layer, never storage
     "second_opinion": OURS,
 }
-WORKFLOW_THIRD_PARTY = {"transitions", "holidays"}  # both pure computation: no I/O, no clock
+WORKFLOW_THIRD_PARTY = {"transitions", "holidays", "dateutil"}  # pure computation: no I/O, no clock
 
 
 def imports_of(path: Path, package: str | None = None) -> set[str]:
