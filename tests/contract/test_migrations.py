@@ -12,7 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from storage import initialise, open_backend
-from storage.db import alembic_config, head_revision, make_engine
+from storage.db import make_engine
+from storage.migrate import alembic_config, head_revision
 from storage.tables import METADATA
 from tests.conftest import SQL_BACKENDS
 from workflow.errors import StorageNotReady
