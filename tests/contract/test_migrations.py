@@ -90,7 +90,7 @@ def test_the_schema_head_constant_is_the_migrations_head() -> None:
     """Opening storage compares the database with ``SCHEMA_HEAD`` rather than asking Alembic."""
     from storage.revision import SCHEMA_HEAD
 
-    assert SCHEMA_HEAD == head_revision()
+    assert head_revision() == SCHEMA_HEAD
 
 
 def test_opening_and_checking_storage_do_not_import_alembic(sqlite_url: str) -> None:

@@ -159,10 +159,8 @@ def test_list_filters_by_organisation_state_and_route_in_any_combination(backend
         for state in (None, "requested", "declined", "withdrawn"):
             for organisation in (None, "org-a", "org-b", "org-c"):
                 for route in (None, "domestic", "abroad"):
-                    expected = [
-                        c for c in ordered
-                        if state in (None, c.state) and organisation in (None, c.organisation) and route in (None, c.route)
-                    ]  # fmt: skip
+                    wanted = {"state": state, "organisation": organisation, "route": route}
+                    expected = [c for c in ordered if all(v in (None, getattr(c, k)) for k, v in wanted.items())]
                     got = uow.cases.list(state, organisation=organisation, route=route)
                     assert got == expected, (state, organisation, route)
 
