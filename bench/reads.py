@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from second_opinion import connect
-from storage.sql import Compiled
+from storage.statements import Compiled
 from workflow import FixedClock
 from workflow.service.deadlines import DeadlineService
 
@@ -54,7 +54,7 @@ def _measure(url: str, compiled: Compiled, backend: str, sample: list[str], size
     raw = _connect(url)
     try:
         with connect(url, clock=FixedClock(NOW)) as service:
-            deadlines = DeadlineService(service)
+            deadlines = DeadlineService(service.runtime)
             found = len(deadlines.deadlines(overdue=True))
             now = compiled.ts_in(NOW)
             m = "?" if backend == "sqlite" else "%s"

@@ -19,21 +19,18 @@ from datetime import datetime, time
 from enum import StrEnum
 from typing import Annotated, Any, NoReturn
 
-import psycopg
 import typer
 import typer.core
 from rich.console import Console
-from sqlalchemy.exc import DBAPIError
 
 from storage import DEFAULT_URL
-from storage.db import connection_lost
 from storage.db import redact as redact_url
 from workflow.cases.case import DEFAULT_ORGANISATION, Actor
 from workflow.cases.definitions import DEFINITION
 from workflow.clock import AMSTERDAM, parse_instant
 from workflow.coverage.rules import decide_all, decide_coverage, policy_ids
 from workflow.docs import deadlines_markdown, domain_markdown, mermaid, states_markdown
-from workflow.errors import SecondOpinionError, ValidationError, first_line
+from workflow.errors import SecondOpinionError, StorageUnavailable, ValidationError, first_line
 from workflow.privacy import redact
 from workflow.service.cases import CaseService
 
@@ -119,9 +116,7 @@ def _guard(as_json: bool = False) -> Iterator[None]:
         yield
     except SecondOpinionError as exc:
         _fail(type(exc).__name__, str(exc), as_json)
-    except (DBAPIError, psycopg.OperationalError) as exc:
-        if not connection_lost(exc):
-            raise
+    except StorageUnavailable as exc:  # any other StorageError is a bug: it propagates
         first = first_line(exc)
         _fail("StorageUnavailable", f"the database could not be reached ({first}); try again", as_json)
 

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from workflow.access.rules import AccessService
 from workflow.privacy import redact
-from workflow.service.deadlines import DeadlineService
+from workflow.service.access import AccessService
 
 from .api.request_target import RequestTarget
 from .bootstrap import build_app
@@ -70,7 +69,7 @@ class RequestLine(logging.Filter):
 def verify_command(db: Db = None, as_json: Json = False) -> None:
     """Check that the access log is one unbroken hash chain; exit 1 naming each break."""
     with _guard(as_json), _service(db) as service:
-        count, problems = AccessService(service, DeadlineService(service)).verify_log()
+        count, problems = AccessService(service.runtime).verify_log()
     if as_json:
         _emit(True, {"ok": not problems, "records": count, "problems": problems}, None)
     elif problems:

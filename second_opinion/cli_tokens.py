@@ -11,8 +11,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from workflow.access.tokens import NOT_FOR_TOKENS, TokenService
+from workflow.access.tokens import NOT_FOR_TOKENS
 from workflow.cases.definitions import DEFINITION
+from workflow.service.tokens import TokenService
 
 from .cli import Db, Json, _emit, _guard, _service, app, out
 from .render import shown
@@ -33,7 +34,7 @@ def create_command(
 ) -> None:
     """Create a token and print its secret: the only time it is shown."""
     with _guard(as_json), _service(db) as service:
-        secret, token = TokenService(service).create(actor, role, org)
+        secret, token = TokenService(service.runtime).create(actor, role, org)
         _emit(as_json, {"token": secret, **token.as_dict()}, secret)
 
 
@@ -41,7 +42,7 @@ def create_command(
 def list_command(db: Db = None, as_json: Json = False) -> None:
     """Every token, revoked ones included; never a secret."""
     with _guard(as_json), _service(db) as service:
-        tokens = TokenService(service).list()
+        tokens = TokenService(service.runtime).list()
         table = Table(title="API tokens", caption="times in Europe/Amsterdam")
         for column in ("id", "actor", "role", "organisation", "created", "revoked"):
             table.add_column(column)
@@ -55,5 +56,5 @@ def list_command(db: Db = None, as_json: Json = False) -> None:
 def revoke_command(token: str, db: Db = None) -> None:
     """Revoke a token by id; calls with it are refused from now on."""
     with _guard(), _service(db) as service:
-        revoked = TokenService(service).revoke(token)
+        revoked = TokenService(service.runtime).revoke(token)
         out.print(f"token {revoked.id} revoked")

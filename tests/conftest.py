@@ -32,7 +32,8 @@ from sqlalchemy import event as sqlalchemy_event
 
 from second_opinion import connect
 from storage import initialise
-from storage.db import make_engine, upgrade
+from storage.db import make_engine
+from storage.migrate import upgrade
 from workflow import Actor, CaseService, FixedClock
 
 PG_URL = os.environ.get("SECOND_OPINION_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

@@ -10,18 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
-from workflow.access.rules import AccessService
-from workflow.access.tokens import TokenService
-from workflow.errors import SecondOpinionError, StorageNotReady
+from workflow.errors import SecondOpinionError, StorageError, StorageNotReady
+from workflow.service.access import AccessService
 from workflow.service.cases import CaseService
-from workflow.service.deadlines import DeadlineService
+from workflow.service.tokens import TokenService
 
 from . import audit, cases, fhir, problems, reference, schemas
 
@@ -32,20 +29,19 @@ systems, hospital desks, insurers' tools and auditors. Every call needs a bearer
 
 def create_app(
     service: CaseService,
-    deadlines: DeadlineService | None = None,
+    *,
     ready: Callable[[], None] = lambda: None,
     version: str = "0.1.0",
 ) -> FastAPI:
     """The app around ``service``; ``ready`` raises StorageNotReady when the database is not usable."""
     app = FastAPI(title="second-opinion", version=version, description=DESCRIPTION)
     app.state.cases = service
-    app.state.access = AccessService(service, deadlines or DeadlineService(service))
-    app.state.tokens = TokenService(service)
+    app.state.access = AccessService(service.runtime)
+    app.state.tokens = TokenService(service.runtime)
     app.add_exception_handler(SecondOpinionError, problems.on_refusal)
     app.add_exception_handler(RequestValidationError, problems.on_bad_request)
     app.add_exception_handler(HTTPException, problems.on_http)
-    for driver_error in (DBAPIError, psycopg.OperationalError):  # a lost database: 503, else 500
-        app.add_exception_handler(driver_error, problems.on_storage_error)
+    app.add_exception_handler(StorageError, problems.on_storage_error)  # a lost database: 503, else 500
     app.add_exception_handler(Exception, problems.on_crash)
     app.add_middleware(problems.LimitBody)
     for router in (cases.router, audit.router, fhir.router, reference.router):

@@ -37,6 +37,9 @@ from workflow.service.deadlines import Channel, DeadlineService
 DUE = T0 + timedelta(hours=1)  # for the webhook tests' hand-made deadline
 DOMESTIC_DUE = datetime(2026, 12, 7, 22, 59, 59, tzinfo=UTC)  # 10 working days after Monday 23 November
 AFTER = utc_iso(DOMESTIC_DUE + timedelta(minutes=5))
+SWEEP_CASES = count("SWEEP_CASES", 1000, 1500)
+"""Due cases for the kill and stop tests: the kills land within the first 700 or so (three rounds of
+20-300 more), the stop after 50; the rest is what the restarted worker must catch up on."""
 
 
 def seed_due(url: str, n: int, threads: int = 1) -> list[str]:
@@ -133,8 +136,8 @@ def test_four_worker_processes_record_5000_breaches_exactly_once(db_url: str) ->
 
 @pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
 def test_sigkill_mid_sweep_loses_and_duplicates_nothing(db_url: str) -> None:
-    total = 1500
-    seed_due(db_url, total)
+    total = SWEEP_CASES
+    seed_due(db_url, total, threads=4 if db_url.startswith("postgresql") else 1)
     rng = random.Random(5)
     kills = 0
     for _ in range(3):
@@ -162,7 +165,7 @@ def test_sigkill_mid_sweep_loses_and_duplicates_nothing(db_url: str) -> None:
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_sigterm_stops_between_claims_and_a_restart_catches_up(db_url: str) -> None:
-    total = 1500
+    total = SWEEP_CASES
     seed_due(db_url, total)
     proc = worker(db_url, "--interval", "3600")
     while counts(db_url)["breach_records"] < 50:
@@ -221,7 +224,7 @@ def breached(service, clock):  # type: ignore[no-untyped-def]
 
 
 def _hooked(service, url: str) -> DeadlineService:  # type: ignore[no-untyped-def]
-    deadlines = DeadlineService(service, [Channel("webhook", url)])
+    deadlines = DeadlineService(service.runtime, [Channel("webhook", url)])
     assert deadlines.sweep().breaches == 1
     return deadlines
 
