@@ -1,4 +1,5 @@
-"""The ``token`` commands: create (the secret is printed once), list, revoke.
+"""The ``token`` commands: create (the secret is printed once), list, revoke; registered in
+:mod:`second_opinion.cli.root`.
 
 Tokens are how callers of the HTTP service prove who they are: an actor id, a role and an
 organisation. Only the SHA-256 of a secret is stored (see :mod:`workflow.access.tokens`).
@@ -14,33 +15,28 @@ from rich.table import Table
 from workflow.access.tokens import NOT_FOR_TOKENS, TokenService
 from workflow.cases.definitions import DEFINITION
 
-from .cli import Db, Json, _emit, _guard, _service, app, out
-from .render import shown
+from ..render import shown
+from .common import Db, Json, emit, guard, open_service, out
 
-token_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
-app.add_typer(token_app, name="token")
-
-_ROLES = ", ".join(r for r in DEFINITION.role_names if r not in NOT_FOR_TOKENS)
+ROLES = ", ".join(r for r in DEFINITION.role_names if r not in NOT_FOR_TOKENS)
 
 
-@token_app.command("create")
 def create_command(
     actor: Annotated[str, typer.Option("--actor", help="Who calls: an id in your own system.")],
-    role: Annotated[str, typer.Option("--role", help=f"One of: {_ROLES}.")],
+    role: Annotated[str, typer.Option("--role", help=f"One of: {ROLES}.")],
     org: Annotated[str, typer.Option("--org", help="The organisation whose cases the token reaches.")],
     db: Db = None,
     as_json: Json = False,
 ) -> None:
     """Create a token and print its secret: the only time it is shown."""
-    with _guard(as_json), _service(db) as service:
+    with guard(as_json), open_service(db) as service:
         secret, token = TokenService(service).create(actor, role, org)
-        _emit(as_json, {"token": secret, **token.as_dict()}, secret)
+        emit(as_json, {"token": secret, **token.as_dict()}, secret)
 
 
-@token_app.command("list")
 def list_command(db: Db = None, as_json: Json = False) -> None:
     """Every token, revoked ones included; never a secret."""
-    with _guard(as_json), _service(db) as service:
+    with guard(as_json), open_service(db) as service:
         tokens = TokenService(service).list()
         table = Table(title="API tokens", caption="times in Europe/Amsterdam")
         for column in ("id", "actor", "role", "organisation", "created", "revoked"):
@@ -48,12 +44,11 @@ def list_command(db: Db = None, as_json: Json = False) -> None:
         for t in tokens:
             table.add_row(t.id, t.actor, t.role, t.organisation, shown(t.created_at),
                           shown(t.revoked_at) if t.revoked_at else "")  # fmt: skip
-        _emit(as_json, [t.as_dict() for t in tokens], table)
+        emit(as_json, [t.as_dict() for t in tokens], table)
 
 
-@token_app.command("revoke")
 def revoke_command(token: str, db: Db = None) -> None:
     """Revoke a token by id; calls with it are refused from now on."""
-    with _guard(), _service(db) as service:
+    with guard(), open_service(db) as service:
         revoked = TokenService(service).revoke(token)
         out.print(f"token {revoked.id} revoked")

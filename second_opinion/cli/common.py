@@ -1,0 +1,179 @@
+"""What every command shares: the consoles, the shared options, the error guard and the parsers.
+
+User errors (anything derived from :class:`~workflow.errors.SecondOpinionError`) print one line
+on stderr, no traceback, and exit 1; under ``--json`` stdout also gets ``{"error": {...}}`` so
+scripts can parse every outcome. A database that cannot be reached is one line too. Exit 2 is
+reserved for command-line usage errors (printed by click, see :mod:`second_opinion.cli.root`).
+
+Nothing heavy is imported here: every command's module imports this one, and a read command
+must start at once.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from storage import DEFAULT_URL
+from workflow.cases.case import Actor
+from workflow.cases.definitions import DEFINITION
+from workflow.clock import parse_instant
+from workflow.errors import SecondOpinionError, StorageUnavailable, ValidationError, first_line
+from workflow.privacy import redact
+from workflow.service.cases import CaseService
+
+from .. import render
+from ..bootstrap import ENV_DB, connect
+
+# Piped output has no terminal width; rich would assume 80 columns and truncate ids and states.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line: never wrapped
+
+Db = Annotated[str | None, typer.Option("--db", help=f"Database URL (default ${ENV_DB} or {DEFAULT_URL}).")]
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+ActorId = Annotated[
+    str | None, typer.Option("--actor", help="Who acts (default $SECOND_OPINION_ACTOR or user:<login>).")
+]
+Role = Annotated[
+    str,
+    typer.Option(
+        "--role", envvar="SECOND_OPINION_ROLE", help=f"Role of the actor: {', '.join(DEFINITION.role_names)}."
+    ),
+]
+OnBehalf = Annotated[str | None, typer.Option("--on-behalf-of", help="Whom the actor acts for.")]
+Key = Annotated[
+    str | None, typer.Option("--idempotency-key", help="Retry-safe key: a repeat returns the first result.")
+]
+BsnStdin = Annotated[
+    bool,
+    typer.Option("--bsn-stdin", help="Read the patient's BSN from stdin (never pass it as an argument)."),
+]
+Org = Annotated[
+    str, typer.Option("--org", envvar="SECOND_OPINION_ORG", help="The organisation that owns the case.")
+]
+Occurred = Annotated[
+    str | None, typer.Option("--occurred-at", help="When it happened (ISO 8601 with offset); default now.")
+]
+
+
+@contextmanager
+def guard(as_json: bool = False) -> Iterator[None]:
+    """Turn a refusal, or a database that cannot be reached, into one ``error:`` line and exit 1."""
+    try:
+        yield
+    except SecondOpinionError as exc:
+        fail(type(exc).__name__, str(exc), as_json)
+    except StorageUnavailable as exc:  # storage's own name for a lost database
+        unreachable(exc, as_json)
+    except Exception as exc:
+        if not driver_connection_lost(exc):
+            raise
+        unreachable(exc, as_json)
+
+
+def driver_connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` is a database driver's error saying the connection was lost or never made.
+    A driver is consulted only once something has imported it: before that, none of its errors
+    can exist, and a command that needs no PostgreSQL never loads psycopg."""
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    psycopg = sys.modules.get("psycopg")
+    kinds = tuple(
+        kind
+        for kind in (getattr(sqlalchemy_exc, "DBAPIError", None), getattr(psycopg, "OperationalError", None))
+        if isinstance(kind, type)
+    )
+    if not kinds or not isinstance(exc, kinds):
+        return False
+    from storage.db import connection_lost
+
+    return connection_lost(exc)
+
+
+def unreachable(exc: BaseException, as_json: bool) -> NoReturn:
+    fail("StorageUnavailable", f"the database could not be reached ({first_line(exc)}); try again", as_json)
+
+
+def fail(kind: str, text: str, as_json: bool) -> NoReturn:
+    message = one_line(redact(text))  # errors may quote what was typed; never a BSN
+    if as_json:
+        print_json({"error": {"type": kind, "message": message}})
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(1) from None
+
+
+def one_line(message: str) -> str:
+    """The last defence of "one error, one line": messages quote typed values with repr(), but a
+    line break or a byte that is not UTF-8 (a lone surrogate) that still slips through is escaped,
+    so it can neither split the line nor crash the output."""
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    return message.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def print_json(data: Any) -> None:
+    """JSON goes straight to stdout: rich would wrap long lines, breaking strings in two."""
+    sys.stdout.write(render.dumps(data) + "\n")
+
+
+def emit(as_json: bool, data: Any, human: Any) -> None:
+    if as_json:
+        print_json(data)
+    else:
+        out.print(human)
+
+
+def actor_of(actor: str | None, role: str, on_behalf_of: str | None) -> Actor:
+    if actor is None:
+        actor = os.environ.get("SECOND_OPINION_ACTOR") or "user:" + re.sub(r"[^A-Za-z0-9._-]", "_", getpass.getuser())
+    return Actor(actor, role, on_behalf_of)
+
+
+def occurred(text: str | None) -> datetime | None:
+    return parse_instant(text, "--occurred-at") if text else None
+
+
+def open_service(db: str | None) -> CaseService:
+    return connect(db)
+
+
+def json_object(text: str | None, option: str = "--data") -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(option, f"not valid JSON ({exc.msg} at position {exc.pos})") from None
+    except RecursionError:  # the decoder recurses per level: "[[[[..." exhausts the stack before it fails
+        raise ValidationError(option, "nests too deeply to be read") from None
+    if not isinstance(value, dict):
+        raise ValidationError(option, 'must be a JSON object such as \'{"key": "value"}\'')
+    return value
+
+
+def bsn_from_stdin() -> str:
+    try:
+        line = sys.stdin.readline()
+    except UnicodeDecodeError:
+        raise ValidationError("BSN", "stdin is not UTF-8 text; a BSN is 9 digits") from None
+    if not line.strip():
+        raise ValidationError("BSN", "--bsn-stdin was given but stdin was empty")
+    return line.strip()
+
+
+def name_from_stdin() -> str:
+    try:
+        line = sys.stdin.readline()
+    except UnicodeDecodeError:
+        raise ValidationError("patient name", "stdin is not UTF-8 text") from None
+    if not line.strip():
+        raise ValidationError("patient name", "--patient-name-stdin was given but stdin had no (further) line")
+    return line.strip()
