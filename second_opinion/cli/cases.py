@@ -134,7 +134,7 @@ def show_command(case: str, db: Db = None, as_json: Json = False) -> None:
         emit(
             as_json,
             render.case_json(found, service.definition, deadlines),
-            render.case_table(found, service.definition, deadlines),
+            lambda: render.case_table(found, service.definition, deadlines),
         )
 
 
@@ -151,14 +151,14 @@ def cases_command(
             found = [c for c in service.find_by_bsn(bsn_from_stdin(), state) if org in (None, c.organisation)]
         else:
             found = service.cases(state, org)
-        emit(as_json, [render.case_json(c, service.definition) for c in found], render.cases_table(found))
+        emit(as_json, [render.case_json(c, service.definition) for c in found], lambda: render.cases_table(found))
 
 
 def history_command(case: str, db: Db = None, as_json: Json = False) -> None:
     """Every command on a case, accepted or refused, from its audit trail."""
     with guard(as_json), open_service(db) as service:
         records = service.history(case)
-        emit(as_json, [render.record_json(r) for r in records], render.history_table(case, records))
+        emit(as_json, [render.record_json(r) for r in records], lambda: render.history_table(case, records))
 
 
 def diagram_command(
@@ -208,4 +208,4 @@ def demo_command(db: Db = None) -> None:
     from ..demo import run_demo
 
     with guard():
-        raise typer.Exit(run_demo(database_url(db), out))
+        raise typer.Exit(run_demo(database_url(db), out.console))

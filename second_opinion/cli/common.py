@@ -16,13 +16,13 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, NoReturn
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 
 from storage import DEFAULT_URL
 from workflow.cases.case import Actor
@@ -35,9 +35,39 @@ from workflow.service.cases import CaseService
 from .. import render
 from ..bootstrap import ENV_DB, connect
 
-# Piped output has no terminal width; rich would assume 80 columns and truncate ids and states.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line: never wrapped
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class LazyConsole:
+    """A rich console made when it first prints: a command that prints JSON never loads rich."""
+
+    def __init__(self, make: Callable[[], Console]) -> None:
+        self.make = make
+
+    @cached_property
+    def console(self) -> Console:
+        return self.make()
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        self.console.print(*objects, **options)
+
+
+def stdout_console() -> Console:
+    from rich.console import Console
+
+    # Piped output has no terminal width; rich would assume 80 columns and truncate ids and states.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line: never wrapped
+
+
+out = LazyConsole(stdout_console)
+err = LazyConsole(stderr_console)
 
 Db = Annotated[str | None, typer.Option("--db", help=f"Database URL (default ${ENV_DB} or {DEFAULT_URL}).")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
@@ -125,10 +155,11 @@ def print_json(data: Any) -> None:
 
 
 def emit(as_json: bool, data: Any, human: Any) -> None:
+    """``data`` as JSON, or ``human`` (text, a table, or a function making one) on the console."""
     if as_json:
         print_json(data)
     else:
-        out.print(human)
+        out.print(human() if callable(human) else human)
 
 
 def actor_of(actor: str | None, role: str, on_behalf_of: str | None) -> Actor:

@@ -120,7 +120,7 @@ def deadlines_command(
         return
     with guard(as_json), open_service(db) as service:
         found = connect_deadlines(service).deadlines(overdue=overdue, due_before=due_before_instant(due_before))
-        emit(as_json, [d.as_dict() for d in found], render.deadlines_table(found))
+        emit(as_json, [d.as_dict() for d in found], lambda: render.deadlines_table(found))
 
 
 def recompute_command(db: Db = None, as_json: Json = False) -> None:
@@ -142,7 +142,7 @@ def outbox_command(
         return
     with guard(as_json), open_service(db) as service:
         found = connect_deadlines(service).notifications(status)
-        emit(as_json, [render.notification_json(n) for n in found], render.outbox_table(found))
+        emit(as_json, [render.notification_json(n) for n in found], lambda: render.outbox_table(found))
 
 
 def retry_command(notification: int, db: Db = None) -> None:

@@ -7,16 +7,18 @@ organisation. Only the SHA-256 of a secret is stored (see :mod:`workflow.access.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from workflow.access.tokens import NOT_FOR_TOKENS, TokenService
+from workflow.access.tokens import NOT_FOR_TOKENS, ApiToken, TokenService
 from workflow.cases.definitions import DEFINITION
 
-from ..render import shown
+from ..render import new_table, shown
 from .common import Db, Json, emit, guard, open_service, out
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 ROLES = ", ".join(r for r in DEFINITION.role_names if r not in NOT_FOR_TOKENS)
 
@@ -38,13 +40,17 @@ def list_command(db: Db = None, as_json: Json = False) -> None:
     """Every token, revoked ones included; never a secret."""
     with guard(as_json), open_service(db) as service:
         tokens = TokenService(service).list()
-        table = Table(title="API tokens", caption="times in Europe/Amsterdam")
-        for column in ("id", "actor", "role", "organisation", "created", "revoked"):
-            table.add_column(column)
-        for t in tokens:
-            table.add_row(t.id, t.actor, t.role, t.organisation, shown(t.created_at),
-                          shown(t.revoked_at) if t.revoked_at else "")  # fmt: skip
-        emit(as_json, [t.as_dict() for t in tokens], table)
+        emit(as_json, [t.as_dict() for t in tokens], lambda: tokens_table(tokens))
+
+
+def tokens_table(tokens: list[ApiToken]) -> Table:
+    table = new_table(title="API tokens", caption="times in Europe/Amsterdam")
+    for column in ("id", "actor", "role", "organisation", "created", "revoked"):
+        table.add_column(column)
+    for t in tokens:
+        table.add_row(t.id, t.actor, t.role, t.organisation, shown(t.created_at),
+                      shown(t.revoked_at) if t.revoked_at else "")  # fmt: skip
+    return table
 
 
 def revoke_command(token: str, db: Db = None) -> None:
