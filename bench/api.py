@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from second_opinion import connect
-from workflow.access.tokens import TokenService
+from workflow.service.tokens import TokenService
 
 from .config import Sizes
 from .databases import pg_db
@@ -75,7 +75,7 @@ def _cpu_seconds(pid: int) -> float:
 def _plans(url: str, clients: int, reads: int, fires: int) -> tuple[list[list[Request]], list[list[Request]]]:
     """Per client: ``reads`` reads of random cases, and ``fires`` fires walking its own cases."""
     with connect(url) as service:
-        tokens = TokenService(service)
+        tokens = TokenService(service.runtime)
         headers = {a.role: {"Authorization": f"Bearer {tokens.create(a.id, a.role, 'local')[0]}"}
                    for a in (DESK, GP, DOCTOR)}  # fmt: skip
         per_client = -(-fires // len(PATH))

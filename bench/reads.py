@@ -54,7 +54,7 @@ def _measure(url: str, compiled: Compiled, backend: str, sample: list[str], size
     raw = _connect(url)
     try:
         with connect(url, clock=FixedClock(NOW)) as service:
-            deadlines = DeadlineService(service)
+            deadlines = DeadlineService(service.runtime)
             found = len(deadlines.deadlines(overdue=True))
             now = compiled.ts_in(NOW)
             m = "?" if backend == "sqlite" else "%s"

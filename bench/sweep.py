@@ -57,7 +57,7 @@ def _grow_and_sweep(url: str, sizes: Sizes) -> tuple[dict[int, float], dict[int,
         if not url.startswith("sqlite"):
             pg_analyze(url)
         with connect(url, clock=FixedClock(NOW)) as service:
-            deadlines = DeadlineService(service)
+            deadlines = DeadlineService(service.runtime)
             if step == 0:  # first-use costs (calendar caches, the pool's connection) are not the sweep's
                 deadlines.sweep(limit=WARM_UP)
             with service.unit_of_work(False):

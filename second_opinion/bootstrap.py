@@ -13,12 +13,15 @@ from sqlalchemy.exc import DBAPIError
 
 from storage import DEFAULT_URL, Backend, initialise, open_backend
 from storage.db import connection_lost, redact
+from workflow.cases.engine import Engine
 from workflow.clock import Clock, FixedClock, SystemClock, parse_instant
 from workflow.deadlines.calendars import Calendars, Closure
 from workflow.deadlines.policies import POLICIES, DeadlinePolicy
 from workflow.errors import ConfigurationError, StorageNotReady, ValidationError, first_line
+from workflow.service import inputs
 from workflow.service.cases import CaseService
 from workflow.service.deadlines import Channel, DeadlineService
+from workflow.service.runtime import Runtime
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -99,7 +102,7 @@ def check_organisation(organisation: str, setting: str) -> None:
     """The organisation whose closures apply is checked as a case's (``--org``) is: it is part of
     every calendar's name (``nl-atw+<organisation>``), so it is echoed in answers and stored."""
     try:
-        CaseService._check_id("organisation", organisation)
+        inputs.check_id("organisation", organisation)
     except ValidationError as exc:
         raise ConfigurationError(setting, exc.problem) from None
 
@@ -129,7 +132,7 @@ def channels_from_env(env: Mapping[str, str] = os.environ) -> list[Channel]:
 
 def connect_deadlines(service: CaseService, env: Mapping[str, str] = os.environ) -> DeadlineService:
     """The deadline side of the service layer, on the same storage as ``service``."""
-    return DeadlineService(service, channels_from_env(env))
+    return DeadlineService(service.runtime, channels_from_env(env))
 
 
 def connect(
@@ -144,21 +147,23 @@ def connect(
     >>> from second_opinion import connect
     >>> service = connect("memory://")
     """
-    return _service(open_backend(database_url(url)), clock, identity_key, policies)
+    return CaseService.on(runtime_for(open_backend(database_url(url)), clock, identity_key, policies))
 
 
-def _service(
+def runtime_for(
     backend: Backend, clock: Clock | None, identity_key: bytes | None, policies: Sequence[DeadlinePolicy]
-) -> CaseService:
+) -> Runtime:
+    """The one runtime every service of a process shares: storage, clock, definition and engine,
+    policies, calendars and identity key, each read from the environment unless given."""
     try:
         key = identity_key if identity_key is not None else identity_key_from_env()
         calendars = calendars_from_env()
     except ConfigurationError:
         backend.close()
         raise
-    return CaseService(
-        backend.unit_of_work, clock or clock_from_env(), on_close=backend.close, identity_key=key, calendars=calendars,
-        policies=policies,
+    return Runtime(
+        backend.unit_of_work, clock or clock_from_env(), Engine(), tuple(policies), calendars, key,
+        on_close=backend.close,
     )  # fmt: skip
 
 
@@ -167,8 +172,8 @@ def build_app(url: str | None = None, *, clock: Clock | None = None) -> FastAPI:
     from .api import create_app  # the web stack loads only for those who serve
 
     backend = open_backend(database_url(url))
-    service = _service(backend, clock, None, POLICIES)
-    return create_app(service, connect_deadlines(service), ready=backend.check)
+    service = CaseService.on(runtime_for(backend, clock, None, POLICIES))
+    return create_app(service, ready=backend.check)
 
 
 def init(url: str | None = None) -> str:

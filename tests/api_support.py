@@ -9,16 +9,15 @@ from fastapi.testclient import TestClient
 from second_opinion.api import create_app
 from tests.conftest import EXAMPLES
 from workflow import CaseService
-from workflow.access.tokens import TokenService
-from workflow.service.deadlines import DeadlineService
+from workflow.service.tokens import TokenService
 
 
 class Api:
     def __init__(self, service: CaseService) -> None:
         self.service = service
-        self.app = create_app(service, DeadlineService(service))
+        self.app = create_app(service)
         self.client = TestClient(self.app, raise_server_exceptions=False)
-        self._tokens = TokenService(service)
+        self._tokens = TokenService(service.runtime)
 
     def auth(self, role: str, org: str = "org-a", actor: str | None = None, **headers: str) -> dict[str, str]:
         """Headers of a fresh token for ``role`` in ``org`` (actor defaults to the role's name)."""

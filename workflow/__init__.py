@@ -23,7 +23,8 @@ from workflow.errors import (
     UnknownEvent,
     ValidationError,
 )
-from workflow.service.cases import CaseService, Receipt
+from workflow.service.cases import CaseService
+from workflow.service.recording import Receipt
 
 __all__ = [
     "DEFINITION",

@@ -17,11 +17,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
-from workflow.access.rules import AccessService
-from workflow.access.tokens import TokenService
 from workflow.errors import SecondOpinionError, StorageNotReady
+from workflow.service.access import AccessService
 from workflow.service.cases import CaseService
-from workflow.service.deadlines import DeadlineService
+from workflow.service.tokens import TokenService
 
 from . import audit, cases, fhir, problems, reference, schemas
 
@@ -32,15 +31,15 @@ systems, hospital desks, insurers' tools and auditors. Every call needs a bearer
 
 def create_app(
     service: CaseService,
-    deadlines: DeadlineService | None = None,
+    *,
     ready: Callable[[], None] = lambda: None,
     version: str = "0.1.0",
 ) -> FastAPI:
     """The app around ``service``; ``ready`` raises StorageNotReady when the database is not usable."""
     app = FastAPI(title="second-opinion", version=version, description=DESCRIPTION)
     app.state.cases = service
-    app.state.access = AccessService(service, deadlines or DeadlineService(service))
-    app.state.tokens = TokenService(service)
+    app.state.access = AccessService(service.runtime)
+    app.state.tokens = TokenService(service.runtime)
     app.add_exception_handler(SecondOpinionError, problems.on_refusal)
     app.add_exception_handler(RequestValidationError, problems.on_bad_request)
     app.add_exception_handler(HTTPException, problems.on_http)

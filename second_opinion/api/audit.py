@@ -13,8 +13,7 @@ from second_opinion.render import record_json, verify_json
 from workflow.access.log import as_dict as access_json
 
 from . import schemas
-from .cases import _aware
-from .deps import Access, Caller
+from .deps import Access, Caller, aware
 from .schemas import Instant
 
 router = APIRouter(tags=["audit"])
@@ -39,7 +38,7 @@ def export(
     access: Access,
     recorded_from: Annotated[Instant | None, Query(alias="from", description="Records from this instant on.")] = None,
 ) -> StreamingResponse:
-    records = access.export(caller, _aware(recorded_from, "from"))
+    records = access.export(caller, aware(recorded_from, "from"))
 
     def lines() -> Iterator[str]:
         for record in records:

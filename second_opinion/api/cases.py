@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
 from second_opinion.render import case_json, record_json
 from workflow.access.log import as_dict as access_json
-from workflow.clock import as_utc
-from workflow.errors import ValidationError
 
 from . import schemas
-from .deps import Access, Caller, expected_version
+from .deps import Access, Caller, aware, expected_version
 from .schemas import Instant
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -27,14 +24,6 @@ IfMatch = Annotated[
 ]
 
 
-def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return as_utc(value, name)
-    except OverflowError:
-        raise ValidationError(name, f"{value.isoformat()} is out of range in UTC") from None
-
 
 @router.post("", status_code=201, response_model=schemas.Receipt, summary="Open a case in your organisation")
 def open_case(
@@ -42,7 +31,7 @@ def open_case(
 ) -> dict[str, Any]:
     name = None if body.patient_name is None else body.patient_name.get_secret_value()
     receipt = access.open_case(
-        caller, body.patient_ref, route=body.route, occurred_at=_aware(body.occurred_at, "occurred_at"),
+        caller, body.patient_ref, route=body.route, occurred_at=aware(body.occurred_at, "occurred_at"),
         idempotency_key=idempotency_key, patient_name=name,
     )  # fmt: skip
     response.headers["Location"] = f"/cases/{receipt.case_id}"
@@ -60,7 +49,7 @@ def list_cases(
     due_before: Annotated[Instant | None, Query(description="Running deadlines due before this instant.")] = None,
 ) -> list[dict[str, Any]]:
     found = access.cases(caller, state=state, route=route, overdue=overdue,
-                         due_before=_aware(due_before, "due_before"))  # fmt: skip
+                         due_before=aware(due_before, "due_before"))  # fmt: skip
     definition = access.definition
     return [case_json(c, definition) for c in found]
 
@@ -84,7 +73,7 @@ def fire(
 ) -> dict[str, Any]:
     receipt = access.fire(
         caller, case_id, body.event, reason=body.reason, data=body.data, expect_version=expected_version(if_match),
-        occurred_at=_aware(body.occurred_at, "occurred_at"), idempotency_key=idempotency_key,
+        occurred_at=aware(body.occurred_at, "occurred_at"), idempotency_key=idempotency_key,
     )  # fmt: skip
     response.headers["ETag"] = f'"{receipt.version}"'
     return receipt.as_dict()

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from workflow.access.rules import AccessService, Principal
-from workflow.access.tokens import TokenService
+from workflow.access.rules import Principal
+from workflow.clock import as_utc
 from workflow.errors import Unauthenticated, ValidationError
+from workflow.service import inputs
+from workflow.service.access import AccessService
 from workflow.service.cases import CaseService
+from workflow.service.tokens import TokenService
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `second-opinion token create`.")
 _ETAG = re.compile(r'^"?(\d{1,9})"?$')
@@ -41,9 +45,19 @@ def principal(
         raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
     token = tokens.authenticate(credentials.credentials if credentials else None)
     if on_behalf_of is not None:
-        CaseService._check_id("X-On-Behalf-Of", on_behalf_of)
+        inputs.check_id("X-On-Behalf-Of", on_behalf_of)
     client = request.client.host if request.client else None
     return Principal(token, client=client, on_behalf_of=on_behalf_of)
+
+
+def aware(value: datetime | None, name: str) -> datetime | None:
+    """An instant from a request as aware UTC; one UTC cannot hold is a 422 naming the field."""
+    if value is None:
+        return None
+    try:
+        return as_utc(value, name)
+    except OverflowError:
+        raise ValidationError(name, f"{value.isoformat()} is out of range in UTC") from None
 
 
 def expected_version(if_match: str | None) -> int | None:

@@ -23,7 +23,7 @@ from workflow.deadlines.calendars import (
     working_days_between,
 )
 from workflow.errors import ValidationError
-from workflow.service.cases import CaseService
+from workflow.service import inputs
 
 from .. import render
 from ..bootstrap import connect_deadlines, load_closures
@@ -48,7 +48,7 @@ def calendar_of(name: str, organisation: str | None, closures: str | None) -> Ca
     if closures and not organisation:
         raise ValidationError("--organisation", "--closures needs --organisation to say whose closures apply")
     if organisation:  # checked as --org is: it is echoed in the answer (calendar 'nl-atw+<organisation>')
-        CaseService._check_id("--organisation", organisation)
+        inputs.check_id("--organisation", organisation)
     return calendar_named(name, organisation or None, load_closures(closures, "--closures") if closures else ())
 
 

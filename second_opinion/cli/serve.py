@@ -101,11 +101,10 @@ def worker_command(
 
 def access_verify_command(db: Db = None, as_json: Json = False) -> None:
     """Check that the access log is one unbroken hash chain; exit 1 naming each break."""
-    from workflow.access.rules import AccessService
-    from workflow.service.deadlines import DeadlineService
+    from workflow.service.access import AccessService
 
     with guard(as_json), open_service(db) as service:
-        count, problems = AccessService(service, DeadlineService(service)).verify_log()
+        count, problems = AccessService(service.runtime).verify_log()
     if as_json:
         emit(True, {"ok": not problems, "records": count, "problems": problems}, None)
     elif problems:

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from workflow.access.tokens import NOT_FOR_TOKENS, ApiToken, TokenService
+from workflow.access.tokens import NOT_FOR_TOKENS, ApiToken
 from workflow.cases.definitions import DEFINITION
+from workflow.service.tokens import TokenService
 
 from ..render import new_table, shown
 from .common import Db, Json, emit, guard, open_service, out
@@ -32,14 +33,14 @@ def create_command(
 ) -> None:
     """Create a token and print its secret: the only time it is shown."""
     with guard(as_json), open_service(db) as service:
-        secret, token = TokenService(service).create(actor, role, org)
+        secret, token = TokenService(service.runtime).create(actor, role, org)
         emit(as_json, {"token": secret, **token.as_dict()}, secret)
 
 
 def list_command(db: Db = None, as_json: Json = False) -> None:
     """Every token, revoked ones included; never a secret."""
     with guard(as_json), open_service(db) as service:
-        tokens = TokenService(service).list()
+        tokens = TokenService(service.runtime).list()
         emit(as_json, [t.as_dict() for t in tokens], lambda: tokens_table(tokens))
 
 
@@ -56,5 +57,5 @@ def tokens_table(tokens: list[ApiToken]) -> Table:
 def revoke_command(token: str, db: Db = None) -> None:
     """Revoke a token by id; calls with it are refused from now on."""
     with guard(), open_service(db) as service:
-        revoked = TokenService(service).revoke(token)
+        revoked = TokenService(service.runtime).revoke(token)
         out.print(f"token {revoked.id} revoked")

@@ -230,7 +230,6 @@ def test_readiness_reports_a_database_behind_the_code(tmp_path) -> None:  # type
     from fastapi.testclient import TestClient
 
     from second_opinion.bootstrap import build_app
-
     from tests.cli.test_cli import Cli
 
     cli = Cli(tmp_path / "ready.sqlite3")

@@ -12,11 +12,12 @@ import pytest
 from tests.api_support import Api, problem
 from tests.conftest import BACKENDS
 from workflow import CaseService
-from workflow.access.rules import SCOPES, AccessService, Principal
-from workflow.access.tokens import NOT_FOR_TOKENS, TokenService
+from workflow.access.rules import SCOPES, Principal
+from workflow.access.tokens import NOT_FOR_TOKENS
 from workflow.cases.definitions import DEFINITION
+from workflow.service.access import AccessService
 from workflow.service.cases import MAX_DATA_DEPTH
-from workflow.service.deadlines import DeadlineService
+from workflow.service.tokens import TokenService
 
 
 @pytest.fixture
@@ -119,8 +120,8 @@ def test_an_auditors_whole_log_read_shows_in_every_patients_overview(api: Api) -
 def test_a_role_without_a_scope_sees_nothing(service: CaseService) -> None:
     """Fail closed: a role added to the definition but not to SCOPES must not see the organisation."""
     assert set(SCOPES) == set(DEFINITION.role_names) - set(NOT_FOR_TOKENS)
-    _, token = TokenService(service).create("desk-7", "coordinator", "org-a")
+    _, token = TokenService(service.runtime).create("desk-7", "coordinator", "org-a")
     case_id = service.open_case("PX-0001", actor=Principal(token).actor, organisation="org-a").case_id
-    access = AccessService(service, DeadlineService(service))
+    access = AccessService(service.runtime)
     stranger = Principal(type(token)(**{**token.__dict__, "role": "new_role"}))
     assert not access.sees(stranger, service.case(case_id))

@@ -5,6 +5,7 @@ in a unit of work of its own (see docs/benchmarks.md, "Left: the API")."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,23 +18,23 @@ from workflow.access.log import GRANTED, NOT_FOUND
 READ, WRITE = False, True
 
 
-def count_units(service: CaseService) -> list[bool]:
-    """The units of work the service (and all built on it afterwards) opens: True for a write."""
+def count_units(service: CaseService) -> tuple[CaseService, list[bool]]:
+    """The service on a runtime whose units of work are counted (True for a write); everything
+    built on it afterwards (the app's token and access services) shares that runtime."""
     opened: list[bool] = []
-    factory = service._uow
+    factory = service.runtime.uow
 
     def unit(write: bool) -> Any:
         opened.append(write)
         return factory(write)
 
-    service._uow = unit
-    return opened
+    return CaseService.on(replace(service.runtime, uow=unit)), opened
 
 
 @pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
 @pytest.mark.parametrize("path", ["", "/history", "/deadlines"])
 def test_a_case_read_is_three_units_of_work(service: CaseService, path: str) -> None:
-    opened = count_units(service)  # before the app is built: the token and access services share it
+    service, opened = count_units(service)  # before the app is built: the token and access services share it
     api = Api(service)
     case_id = api.open()
     walk(service, case_id, "referred")  # the case has a running deadline to show
@@ -52,7 +53,7 @@ def test_a_case_read_is_three_units_of_work(service: CaseService, path: str) -> 
 
 @pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
 def test_a_read_of_another_organisations_case_is_as_many(service: CaseService) -> None:
-    opened = count_units(service)
+    service, opened = count_units(service)
     api = Api(service)
     case_id = api.open("org-b")
     other = api.auth("coordinator", "org-a")
@@ -63,3 +64,36 @@ def test_a_read_of_another_organisations_case_is_as_many(service: CaseService) -
     with service.unit_of_work(False) as uow:
         last = uow.access.for_case(case_id)[-1]
     assert (last.kind, last.outcome, last.organisation) == ("case", NOT_FOUND, "org-a")
+
+
+@pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
+def test_a_fire_is_one_unit_of_work_after_the_token(service: CaseService) -> None:
+    """The visibility check runs on the locked case inside the command's own unit of work."""
+    service, opened = count_units(service)
+    api = Api(service)
+    case_id = api.open()
+    desk = api.auth("coordinator")
+
+    del opened[:]
+    answer = api.client.post(f"/cases/{case_id}/events", headers=desk,
+                             json={"event": "withdraw", "reason": "the patient stopped"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert opened == [READ, WRITE]  # the token; the case locked, checked, decided and written
+
+
+@pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
+def test_a_fire_at_another_organisations_case_writes_only_the_access_record(service: CaseService) -> None:
+    service, opened = count_units(service)
+    api = Api(service)
+    case_id = api.open("org-b")
+    other = api.auth("coordinator", "org-a")
+
+    del opened[:]
+    answer = api.client.post(f"/cases/{case_id}/events", headers=other,
+                             json={"event": "withdraw", "reason": "not mine"})  # fmt: skip
+    assert answer.status_code == 404
+    assert opened == [READ, WRITE, WRITE]  # the token; the locked case (rolled back); the access record
+    assert service.case(case_id).version == 1 and len(service.history(case_id)) == 1
+    with service.unit_of_work(False) as uow:
+        last = uow.access.for_case(case_id)[-1]
+    assert (last.kind, last.outcome, last.organisation) == ("fire", NOT_FOUND, "org-a")

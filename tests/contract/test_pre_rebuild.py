@@ -47,13 +47,12 @@ def run_api(db: Path, secret: str, target: str) -> dict[str, Any]:
     from second_opinion import connect
     from second_opinion.api import create_app
     from workflow.clock import FixedClock, parse_instant
-    from workflow.service.deadlines import DeadlineService
 
     copy = db.with_name(f"api-{maker.DB_NAME}")
     shutil.copy(db, copy)
     service = connect(f"sqlite:///{copy}", clock=FixedClock(parse_instant(maker.READ_AT, "at")),
                       identity_key=maker.KEY.encode())  # fmt: skip
-    client = TestClient(create_app(service, DeadlineService(service)), raise_server_exceptions=False)
+    client = TestClient(create_app(service), raise_server_exceptions=False)
     answer = client.get(target, headers={"Authorization": f"Bearer {secret}"})
     service.close()
     copy.unlink()

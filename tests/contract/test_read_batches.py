@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -40,7 +41,7 @@ def referred_cases(service: CaseService, clock: FixedClock, n: int) -> list[str]
 
 @pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
 def test_overdue_and_due_before_are_filtered_in_the_store(service: CaseService, clock: FixedClock) -> None:
-    deadlines = DeadlineService(service)
+    deadlines = DeadlineService(service.runtime)
     ids = referred_cases(service, clock, 4)
     fire_example(service, ids[0], "receive_item")
     fire_example(service, ids[0], "receive_dossier")  # the first case's deadline is met: no longer running
@@ -75,7 +76,7 @@ def test_overdue_and_due_before_are_filtered_in_the_store(service: CaseService, 
 def test_an_unreadable_explanation_fails_only_where_it_is_read(
     db_url: str, service: CaseService, clock: FixedClock
 ) -> None:
-    deadlines = DeadlineService(service)
+    deadlines = DeadlineService(service.runtime)
     (case_id,) = referred_cases(service, clock, 1)
     sql(db_url, "UPDATE deadlines SET explanation = '{not json' WHERE case_id = :c", c=case_id)
     clock.set(T0 + 30 * DAY)
@@ -90,7 +91,7 @@ def test_an_unreadable_explanation_fails_only_where_it_is_read(
 @pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
 def test_a_listed_deadline_can_be_saved_back(service: CaseService, clock: FixedClock) -> None:
     (case_id,) = referred_cases(service, clock, 1)
-    (listed,) = DeadlineService(service).deadlines()
+    (listed,) = DeadlineService(service.runtime).deadlines()
     with service.unit_of_work(True) as uow:
         uow.deadlines.save(listed)
         uow.commit()
@@ -147,14 +148,14 @@ def test_verify_finds_a_tampered_case_in_the_middle_of_a_batch(db_url: str, serv
 def test_verify_reads_a_batch_in_three_queries(db_url: str, service: CaseService, clock: FixedClock) -> None:
     referred_cases(service, clock, 5)
     statements: list[str] = []
-    with counted(service, statements):
-        assert service.verify().ok
+    with counted(service, statements) as spied:
+        assert spied.verify().ok
     reads = [s for s in statements if "_records" in s or "case_transitions" in s or "FROM deadlines" in s]
     assert len(reads) == 3, statements
 
 
 @contextmanager
-def counted(service: CaseService, statements: list[str]) -> Iterator[None]:
+def counted(service: CaseService, statements: list[str]) -> Iterator[CaseService]:
     """Record the SQL text of every statement the service's units of work run."""
     factory = service.unit_of_work
 
@@ -182,11 +183,7 @@ def counted(service: CaseService, statements: list[str]) -> Iterator[None]:
         def __exit__(self, *exc: Any) -> None:
             self._uow.__exit__(*exc)
 
-    service._uow = Unit  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        service._uow = factory
+    yield CaseService.on(replace(service.runtime, uow=Unit))
 
 
 # --- delivery, one transaction a batch ----------------------------------------------------------
@@ -197,7 +194,7 @@ def due_notifications(
 ) -> DeadlineService:
     referred_cases(service, clock, n)
     clock.set(T0 + 60 * DAY)
-    deadlines = DeadlineService(service, channels)
+    deadlines = DeadlineService(service.runtime, channels)
     assert deadlines.sweep().breaches == n  # a reminder and a breach per case, one row each per channel
     return deadlines
 
@@ -271,7 +268,7 @@ def test_a_batch_whose_outcomes_were_lost_is_delivered_again(service: CaseServic
 
 
 def test_settling_nothing_opens_no_transaction(service: CaseService) -> None:
-    deadlines = DeadlineService(service)
+    deadlines = DeadlineService(service.runtime)
     writes = count_writes(deadlines)
     assert deadlines.settle([], max_attempts=3) == [] and writes[0] == 0
 

@@ -49,12 +49,13 @@ from storage.db import make_engine
 from tests.api_support import Api, problem
 from tests.conftest import T0, fire_example, pg_schema
 from workflow import Actor, FixedClock
-from workflow.access.tokens import NOT_FOR_TOKENS, TokenService
+from workflow.access.tokens import NOT_FOR_TOKENS
 from workflow.cases.definitions import DEFINITION
 from workflow.coverage.rules import policy_ids
 from workflow.deadlines.calendars import CALENDARS
 from workflow.errors import ValidationError
 from workflow.service.cases import MAX_REASON_CHARS
+from workflow.service.tokens import TokenService
 
 # --- the corpus ----------------------------------------------------------------------------------
 
@@ -274,7 +275,7 @@ class Target:
         self.engine: Engine = make_engine(url)
         found = inspect(self.engine)
         self.tables = {t: found.get_pk_constraint(t)["constrained_columns"] for t in sorted(found.get_table_names())}
-        _, token = TokenService(self.service).create("desk-1", "coordinator", "org-a")
+        _, token = TokenService(self.service.runtime).create("desk-1", "coordinator", "org-a")
         self.token = token.id
 
     def new_case(self) -> str:
@@ -660,7 +661,7 @@ def test_token_revoke_through_the_library_never_hands_the_driver_an_impossible_i
     before = target.snapshot()
     for value in ("tok-a\x00b", "\udcff\udcfe", "\ud800", "x" * 100_000, ""):
         with pytest.raises(ValidationError, match="is not a token id"):
-            TokenService(target.service).revoke(value)
+            TokenService(target.service.runtime).revoke(value)
     assert target.snapshot() == before
 
 

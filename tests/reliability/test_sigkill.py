@@ -111,7 +111,7 @@ def test_sigkill_during_sweep(db_url: str) -> None:
             return False
 
         with connect(db_url, clock=clock) as child:
-            DeadlineService(child).sweep(should_stop=ticking)
+            DeadlineService(child.runtime).sweep(should_stop=ticking)
 
     rng = random.Random(11)
     kills = 0
@@ -124,7 +124,7 @@ def test_sigkill_during_sweep(db_url: str) -> None:
         assert found["max_per_case"] <= 1 and found["outbox"] == 2 * found["breach_records"], found
     assert kills >= KILLS - 1, f"only {kills} kills landed mid-sweep"
     with connect(db_url, clock=clock) as service:
-        DeadlineService(service).sweep()
+        DeadlineService(service.runtime).sweep()
         assert service.verify().ok
     assert counts(db_url) == {"breach_records": total, "cases_breached": total, "max_per_case": 1,
                               "deadlines_breached": total, "outbox": 2 * total}  # fmt: skip

@@ -217,7 +217,7 @@ def breached(service, clock):  # type: ignore[no-untyped-def]
 
 
 def _hooked(service, url: str) -> DeadlineService:  # type: ignore[no-untyped-def]
-    deadlines = DeadlineService(service, [Channel("webhook", url)])
+    deadlines = DeadlineService(service.runtime, [Channel("webhook", url)])
     assert deadlines.sweep().breaches == 1
     return deadlines
 

@@ -50,7 +50,7 @@ def noted(service: CaseService, case_id: str) -> list[tuple[str, datetime]]:
 
 @pytest.fixture
 def deadlines(service: CaseService) -> DeadlineService:
-    return DeadlineService(service)
+    return DeadlineService(service.runtime)
 
 
 @pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
@@ -136,7 +136,7 @@ def test_reminders_then_breach_each_recorded_once(service: CaseService, deadline
 @pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
 def test_catch_up_after_downtime_records_everything_in_order(service: CaseService, clock) -> None:  # type: ignore[no-untyped-def]
     case_id = royal_doctors_case(service)
-    deadlines = DeadlineService(service, [Channel("log"), Channel("webhook", "http://127.0.0.1:9/hook")])
+    deadlines = DeadlineService(service.runtime, [Channel("log"), Channel("webhook", "http://127.0.0.1:9/hook")])
     clock.set(datetime(2027, 2, 1, tzinfo=UTC))  # the worker was down for weeks
     report = deadlines.sweep()
     assert (report.cases, report.reminders, report.breaches) == (1, 2, 1)
@@ -174,7 +174,7 @@ def test_reminders_at_their_moment_with_frozen_time(tmp_path) -> None:  # type: 
     initialise(url)
     with freeze_time("2026-11-23T09:00:00Z") as frozen, connect(url, clock=SystemClock()) as service:
         case_id = royal_doctors_case(service)
-        deadlines = DeadlineService(service)
+        deadlines = DeadlineService(service.runtime)
         frozen.move_to("2026-12-09T22:59:59Z")
         assert deadlines.sweep().reminders == 0
         frozen.move_to("2026-12-09T23:00:00Z")
@@ -199,11 +199,11 @@ def test_recompute_after_calendar_data_changed_audits_each_change(db_url: str, c
 
     backend = open_backend(db_url)
     with CaseService(backend.unit_of_work, clock, calendars=changed, on_close=backend.close) as after:
-        changes = DeadlineService(after).recompute()
+        changes = DeadlineService(after.runtime).recompute()
         assert changes == [{"deadline": f"{case_id}/royal-doctors-report", "old_due_at": "2026-12-17T22:59:59.000000Z",
                             "new_due_at": "2026-12-18T22:59:59.000000Z"}]  # fmt: skip
         assert noted(after, case_id)[-1][0] == "deadline_recomputed"
-        assert DeadlineService(after).recompute() == []  # nothing left to change
+        assert DeadlineService(after.runtime).recompute() == []  # nothing left to change
         assert after.verify().ok
 
 

@@ -28,6 +28,7 @@ from workflow import Actor, CaseService, ValidationError
 from workflow.access.rules import WITHHELD
 from workflow.errors import ConfigurationError, IdempotencyConflict
 from workflow.privacy import NAME_PARTICLES, check_names, name_hashes, name_words
+from workflow.service.views import Views
 
 KEY = b"n" * 32
 NAME = "Anna van der Berg-Müller"
@@ -402,7 +403,7 @@ def test_a_failed_request_logs_its_path_without_what_the_caller_typed(
     def fail(*_: Any, **__: Any) -> Any:
         raise error
 
-    monkeypatch.setattr(service, "case_file", fail)  # the one read of a case (and its rows) for these routes
+    monkeypatch.setattr(Views, "case_file", fail)  # the one read of a case (and its rows) for these routes
     desk = api.auth("coordinator")
     with caplog.at_level(logging.WARNING, logger="second_opinion.api"):
         for path in ("/cases/Jansen", f"/cases/{case_id}/history", "/cases/111222333/deadlines"):

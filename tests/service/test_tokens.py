@@ -11,13 +11,14 @@ import pytest
 from tests.cli.test_cli import Cli
 from tests.conftest import BACKENDS
 from workflow import CaseService, ValidationError
-from workflow.access.tokens import TokenService, hash_secret
+from workflow.access.tokens import hash_secret
 from workflow.errors import Unauthenticated
+from workflow.service.tokens import TokenService
 
 
 @pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
 def test_create_authenticate_revoke(service: CaseService, clock) -> None:  # type: ignore[no-untyped-def]
-    tokens = TokenService(service)
+    tokens = TokenService(service.runtime)
     secret, token = tokens.create("desk-7", "coordinator", "umcu-desk")
     assert secret.startswith("sotk_") and len(secret) > 40 and token.token_hash == hash_secret(secret)
     who = tokens.authenticate(secret)
@@ -36,7 +37,7 @@ def test_create_authenticate_revoke(service: CaseService, clock) -> None:  # typ
 )
 def test_bad_secrets_are_refused_without_echo(service: CaseService, secret: str | None, reason: str) -> None:
     with pytest.raises(Unauthenticated, match=reason) as refused:
-        TokenService(service).authenticate(secret)
+        TokenService(service.runtime).authenticate(secret)
     assert "sotk_guess" not in str(refused.value)
 
 
@@ -48,8 +49,8 @@ def test_bad_secrets_are_refused_without_echo(service: CaseService, secret: str 
 )  # fmt: skip
 def test_bad_token_requests_are_refused(service: CaseService, actor: str, role: str, org: str, field: str) -> None:
     with pytest.raises(ValidationError, match=field):
-        TokenService(service).create(actor, role, org)
-    assert TokenService(service).list() == []
+        TokenService(service.runtime).create(actor, role, org)
+    assert TokenService(service.runtime).list() == []
 
 
 def test_cli_prints_the_secret_once_and_stores_only_its_hash(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -66,7 +66,7 @@ def test_closures_added_later_need_a_recompute_and_then_verify(service: CaseServ
     later = with_calendar(service, clock, date(2026, 12, 1))
     (finding,) = later.verify().findings
     assert "due_at differs" in finding.problem and "deadlines recompute" in finding.problem
-    (change,) = DeadlineService(later).recompute()
+    (change,) = DeadlineService(later.runtime).recompute()
     assert change["new_due_at"] == "2026-12-22T22:59:59.000000Z"  # one working day later than 21 Dec
     assert later.verify().ok
 
@@ -108,15 +108,15 @@ def test_a_deadline_of_a_removed_policy_is_parked_and_others_go_on(service: Case
         uow.deadlines.save(Deadline(orphan, "retired-policy", RUNNING, "nl-atw", 1, T0, T0, T0, 0, {}, None, T0))
         uow.commit()
     clock.set(RD_DUE)
-    report = DeadlineService(service).sweep()
+    report = DeadlineService(service.runtime).sweep()
     assert report.parked == [f"{orphan}/retired-policy"] and report.breaches == 2
     assert only(service, kept).state == "breached"
-    assert DeadlineService(service).sweep().cases == 0  # the parked row is not claimed again
+    assert DeadlineService(service.runtime).sweep().cases == 0  # the parked row is not claimed again
 
 
 def test_backoff_is_capped_for_any_number_of_attempts(service: CaseService, clock: FixedClock) -> None:
     case_id = royal_doctors_case(service)
-    deadlines = DeadlineService(service)
+    deadlines = DeadlineService(service.runtime)
     failing = Notification("k", case_id, "deadline_breached", "webhook", "http://x", {}, T0, T0, attempts=60, id=1)
     with service.unit_of_work(True) as uow:
         uow.outbox.add(failing)

@@ -1,12 +1,9 @@
-"""Who may see and do what through the API, and the access log every read leaves behind.
+"""Who may see what through the API: the role table's access columns, as the access layer reads them.
 
-:class:`AccessService` is the service layer as a *caller with a token* meets it: the same
-:class:`~workflow.service.cases.CaseService` commands and queries, narrowed to what the caller's
-organisation and role allow, with each read of case data written to the access log
-(:mod:`workflow.access.log`) before the data is handed out. The HTTP app only translates; every
-decision is here, where it can be tested without a server.
-
-The rules are data (:data:`SCOPES`, :data:`CAPABILITIES`), so the API docs print them:
+The rules are data. Each role of the definition table (:data:`workflow.cases.definitions.ROLES`)
+says which cases its tokens see (``sees``) and which reads beyond a single case it may make
+(``reads``); :data:`SCOPES` and :data:`CAPABILITIES` are those columns as lookup tables, which the
+API docs print. The service that applies them is :class:`workflow.service.access.AccessService`.
 
 - The organisation boundary holds for every token: a case of another organisation is answered
   with :class:`~workflow.errors.UnknownCase`, exactly as a case that does not exist, so that
@@ -19,49 +16,35 @@ The rules are data (:data:`SCOPES`, :data:`CAPABILITIES`), so the API docs print
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
-from workflow.access import log as access_log
-from workflow.access.log import DENIED, GRANTED, NOT_FOUND, AccessRecord
 from workflow.access.tokens import ApiToken
-from workflow.audit.chain import AuditRecord, VerifyReport
 from workflow.cases.case import Actor, Case
-from workflow.deadlines.policies import RUNNING, Deadline
-from workflow.errors import ConfigurationError, PermissionDenied, UnknownCase, ValidationError
-from workflow.service.cases import CaseService, Receipt
-from workflow.service.deadlines import DeadlineService
+from workflow.cases.definitions import DEFINITION, ORGANISATION, OWN_CASE, READS, Definition
+from workflow.errors import UnknownCase
 
-ORGANISATION, OWN_CASE = "organisation", "own-case"
+__all__ = ["CAPABILITIES", "ORGANISATION", "OWN_CASE", "SCOPES", "WITHHELD", "NotVisible", "Principal", "sees"]
 
-SCOPES: Mapping[str, str] = {
-    "patient": OWN_CASE,
-    "gp": ORGANISATION,
-    "first_provider": ORGANISATION,
-    "second_opinion_doctor": ORGANISATION,
-    "care_consultant": ORGANISATION,
-    "coordinator": ORGANISATION,
-    "auditor": ORGANISATION,
-}
-"""Which cases a role's token sees, always within the token's own organisation."""
 
-CAPABILITIES: Mapping[str, tuple[str, ...]] = {
-    "audit": ("auditor",),
-    "access-log": ("auditor", "patient"),
-}
-"""Reads beyond a single case: ``audit`` is verify and export of the audit trail; ``access-log``
-is reading the access log (a patient gets only the records about their own case)."""
+def scopes(definition: Definition) -> dict[str, str]:
+    """Which cases a role's token sees, always within the token's own organisation."""
+    return {role.name: role.sees for role in definition.roles if role.sees is not None}
 
+
+def capabilities(definition: Definition) -> dict[str, tuple[str, ...]]:
+    """For each read beyond a single case (:data:`~workflow.cases.definitions.READS`), the roles that may."""
+    return {read: tuple(sorted(r.name for r in definition.roles if read in r.reads)) for read in READS}
+
+
+SCOPES: Mapping[str, str] = scopes(DEFINITION)
+CAPABILITIES: Mapping[str, tuple[str, ...]] = capabilities(DEFINITION)
 
 WITHHELD = "[withheld: matches a registered name]"
 """What the access log holds for whom the caller acts for (``X-On-Behalf-Of``) when that holds a
 word of the registered name of a case the record is about, which the caller does not see (or of a
-case of their organisation, for a record about no case); see :meth:`AccessService._acting_for`."""
-
-
-CaseFile = tuple[Case, list[AuditRecord], list[Deadline]]
+case of their organisation, for a record about no case); see
+:meth:`workflow.service.access.AccessService.acting_for`."""
 
 
 @dataclass(frozen=True)
@@ -81,243 +64,17 @@ class Principal:
         return self.token.organisation
 
 
-class AccessService:
-    def __init__(self, cases: CaseService, deadlines: DeadlineService) -> None:
-        self._cases = cases
-        self._deadlines = deadlines
-        self._uow = cases.unit_of_work
-        self._clock = cases.clock
-        self.definition = cases.definition
-
-    # --- the rules --------------------------------------------------------------------------
-
-    @staticmethod
-    def sees(principal: Principal, case: Case) -> bool:
-        """Fails closed: a role missing from SCOPES sees nothing."""
-        scope = SCOPES.get(principal.token.role)
-        if case.organisation != principal.organisation or scope is None:
-            return False
-        return scope == ORGANISATION or case.patient_ref == principal.token.actor
-
-    def _require(self, principal: Principal, capability: str, kind: str) -> None:
-        """Capabilities are checked before any case is looked at: the refusal is the same
-        whether or not the case exists, so it leaks nothing."""
-        allowed = CAPABILITIES[capability]
-        if principal.token.role not in allowed:
-            self._log(principal, kind, DENIED, [None])
-            raise PermissionDenied(principal.token.role, f"use {capability}", allowed)
-
-    def _visible(self, principal: Principal, case_id: str, kind: str) -> Case:
-        """The case if the caller may see it; otherwise UnknownCase, logged for its owners."""
-        return self._file(principal, case_id, kind)[0]
-
-    def _file(self, principal: Principal, case_id: str, kind: str, *, history: bool = False,
-              deadlines: bool = False) -> CaseFile:  # fmt: skip
-        """:meth:`_visible` with, as asked, the case's audit records and deadlines, all read in one
-        unit of work; the access record is written after it, in a unit of work of its own."""
-
-        def admit(case: Case) -> bool:
-            if not self.sees(principal, case):
-                return False
-            # whom the caller acts for goes into the access log (and a command's audit record): never
-            # a word of the patient's registered name. Refused before anything is logged or handed out.
-            self._cases.screen_names(case, {"X-On-Behalf-Of": principal.on_behalf_of})
-            return True
-
-        try:
-            case, records, found = self._cases.case_file(case_id, admit, history=history, deadlines=deadlines)
-        except UnknownCase:
-            self._log(principal, kind, NOT_FOUND, [None])
-            raise
-        if not self.sees(principal, case):
-            self._log(principal, kind, NOT_FOUND, [case])
-            raise UnknownCase(case_id)
-        return case, records, found
-
-    # --- reads (each logged) ----------------------------------------------------------------
-
-    def case(self, principal: Principal, case_id: str, kind: str = "case") -> tuple[Case, list[Deadline]]:
-        case, _, deadlines = self._file(principal, case_id, kind, deadlines=True)
-        self._log(principal, kind, GRANTED, [case])
-        return case, deadlines
-
-    def cases(
-        self,
-        principal: Principal,
-        *,
-        state: str | None = None,
-        route: str | None = None,
-        overdue: bool = False,
-        due_before: datetime | None = None,
-    ) -> list[Case]:
-        """Cases the caller sees, filtered; every case listed is logged as a ``list`` access."""
-        if route is not None and self._cases.definition.route(route) is None:
-            known = ", ".join(self._cases.definition.route_names)
-            raise ValidationError("route", f"{route!r} is not a route; known: {known}")
-        found = [c for c in self._cases.cases(state, principal.organisation) if self.sees(principal, c)]
-        if route is not None:
-            found = [c for c in found if c.route == route]
-        if overdue or due_before is not None:
-            wanted = {d.case_id for d in self._deadlines.deadlines(overdue=overdue, due_before=due_before)
-                      if d.state == RUNNING}  # fmt: skip
-            found = [c for c in found if c.id in wanted]
-        self._log(principal, "list", GRANTED, found or [None])
-        return found
-
-    def history(self, principal: Principal, case_id: str, kind: str = "history") -> tuple[Case, list[AuditRecord]]:
-        case, records, _ = self._file(principal, case_id, kind, history=True)
-        self._log(principal, kind, GRANTED, [case])
-        return case, records
-
-    def deadlines(self, principal: Principal, case_id: str) -> list[Deadline]:
-        case, _, found = self._file(principal, case_id, "deadlines", deadlines=True)
-        self._log(principal, "deadlines", GRANTED, [case])
-        return found
-
-    def export(self, principal: Principal, recorded_from: datetime | None = None) -> list[AuditRecord]:
-        """The audit records of the caller's organisation's cases, in storage order."""
-        self._require(principal, "audit", "export")
-        mine = {c.id: c for c in self._cases.cases(None, principal.organisation)}
-        records = [r for r in self._cases.export(recorded_from) if r.case_id in mine]
-        exported = sorted({r.case_id for r in records})
-        self._log(principal, "export", GRANTED, [mine[i] for i in exported] or [None])
-        return records
-
-    def verify(self, principal: Principal, case_id: str | None = None) -> VerifyReport:
-        self._require(principal, "audit", "verify")
-        if case_id is not None:
-            targets = [self._visible(principal, case_id, "verify")]
-        else:
-            targets = self._cases.cases(None, principal.organisation)
-        reports = [self._cases.verify(c.id) for c in targets]
-        self._log(principal, "verify", GRANTED, list(targets) or [None])
-        return VerifyReport(
-            cases=sum(r.cases for r in reports),
-            records=sum(r.records for r in reports),
-            findings=tuple(f for r in reports for f in r.findings),
-        )
-
-    def access_records(self, principal: Principal, case_id: str | None = None) -> list[AccessRecord]:
-        """The access log as the caller may see it; this read is itself logged first, so it shows."""
-        self._require(principal, "access-log", "access-log")
-        if case_id is not None:
-            covered = [self._visible(principal, case_id, "access-log")]
-        else:
-            covered = [c for c in self._cases.cases(None, principal.organisation) if self.sees(principal, c)]
-        # one record per case whose accesses are shown, so each patient's overview shows this read
-        self._log(principal, "access-log", GRANTED, list(covered) or [None])
-        with self._uow(False) as uow:
-            if case_id is None and SCOPES.get(principal.token.role) == ORGANISATION:
-                return uow.access.for_organisation(principal.organisation)
-            return sorted((r for c in covered for r in uow.access.for_case(c.id)), key=_position)
-
-    def case_file(self, principal: Principal, case_id: str, kind: str) -> CaseFile:
-        """A case with its audit records and deadlines, as one logged read (the FHIR views)."""
-        case, records, deadlines = self._file(principal, case_id, kind, history=True, deadlines=True)
-        self._log(principal, kind, GRANTED, [case])
-        return case, records, deadlines
-
-    def case_events(self, principal: Principal, case_id: str) -> tuple[list[AuditRecord], list[AccessRecord]]:
-        """A case's audit records and, for those who may read the access log, its access records."""
-        _, records, _ = self.case_file(principal, case_id, "fhir-audit")
-        if principal.token.role not in CAPABILITIES["access-log"]:
-            return records, []
-        return records, self.access_records(principal, case_id)
-
-    # --- commands ---------------------------------------------------------------------------
-
-    def open_case(
-        self,
-        principal: Principal,
-        patient_ref: str,
-        *,
-        route: str = "domestic",
-        occurred_at: datetime | None = None,
-        idempotency_key: str | None = None,
-        patient_name: str | None = None,
-    ) -> Receipt:
-        if SCOPES.get(principal.token.role) == OWN_CASE and patient_ref != principal.token.actor:
-            raise ValidationError("patient_ref", "a patient's token opens a case only under its own patient reference")
-        try:
-            return self._cases.open_case(
-                patient_ref, actor=principal.actor, route=route, occurred_at=occurred_at,
-                idempotency_key=_scoped(principal, idempotency_key), organisation=principal.organisation,
-                patient_name=patient_name,
-            )  # fmt: skip
-        except PermissionDenied:
-            self._log(principal, "open", DENIED, [None])  # no case exists to hold this in its audit trail
-            raise
-
-    def fire(self, principal: Principal, case_id: str, event: str, **options: Any) -> Receipt:
-        """Fire as the caller; a case they may not see is unknown to them, untouched, and the
-        attempt logged for its owners (what is fired at a visible case is in its audit trail)."""
-        self._visible(principal, case_id, "fire")
-        key = _scoped(principal, options.pop("idempotency_key", None))
-        return self._cases.fire(case_id, event, actor=principal.actor, idempotency_key=key, **options)
-
-    # --- verification of the log ------------------------------------------------------------
-
-    def verify_log(self) -> tuple[int, list[str]]:
-        """(records, problems) for the whole access log; an operator's check, not an API call."""
-        with self._uow(False) as uow:
-            records = uow.access.all()
-        return len(records), access_log.verify_chain(records)
-
-    # --- internals --------------------------------------------------------------------------
-
-    def _log(self, principal: Principal, kind: str, outcome: str, cases: Sequence[Case | None]) -> None:
-        """Append one record per case (or one naming no case), chained, in one transaction.
-
-        No record holds, as whom the caller acts for, a word of the registered name of a case it is
-        about (:meth:`_acting_for`): a read of cases the caller sees is refused before anything is
-        written; a record about a case they do not see is written with :data:`WITHHELD` instead."""
-        now = self._clock.now()
-        token = principal.token
-        who = {"at": now, "actor_id": token.actor, "actor_role": token.role, "organisation": token.organisation,
-               "kind": kind, "outcome": outcome, "client": principal.client}  # fmt: skip
-        drafts = [{**who, "on_behalf_of": self._acting_for(principal, c), **_about(c)} for c in cases]
-        with self._uow(True) as uow:
-            uow.access.append(access_log.chain(uow.access.head(), drafts))
-            uow.commit()
-
-    def _acting_for(self, principal: Principal, case: Case | None) -> str | None:
-        """Whom the caller acts for, as a record about ``case`` may hold it.
-
-        - A case the caller sees: refused (:class:`ValidationError` on ``X-On-Behalf-Of``, a 422) if
-          it holds a word of the case's registered name, as :meth:`_visible` refuses a single read;
-          a list, export, verify or access-log read is thus refused whole, before any record.
-        - A case the caller does not see (the not-found record of another organisation's case), or
-          no case (a refused capability, an unknown id, an empty list; screened against every case
-          of the caller's organisation): never refused, as that would tell the caller whether a
-          name belongs to a case they cannot see. The record is written as it would be, with
-          :data:`WITHHELD` for whom they act for (also when the screen's key is missing).
-        """
-        behalf = principal.on_behalf_of
-        if behalf is None:
-            return None
-        if case is not None and self.sees(principal, case):
-            self._cases.screen_names(case, {"X-On-Behalf-Of": behalf})
-            return behalf
-        about = [case] if case is not None else self._cases.cases(None, principal.organisation)
-        try:
-            for other in about:
-                self._cases.screen_names(other, {"X-On-Behalf-Of": behalf})
-        except (ValidationError, ConfigurationError):
-            return WITHHELD
-        return behalf
+def sees(principal: Principal, case: Case, scope_of: Mapping[str, str] = SCOPES) -> bool:
+    """Fails closed: a role without a scope sees nothing."""
+    scope = scope_of.get(principal.token.role)
+    if case.organisation != principal.organisation or scope is None:
+        return False
+    return scope == ORGANISATION or case.patient_ref == principal.token.actor
 
 
-def _scoped(principal: Principal, key: str | None) -> str | None:
-    """Idempotency keys live in one namespace per caller (organisation and actor): nobody else
-    choosing the same key replays our receipt or learns that we used it."""
-    return None if key is None else f"{principal.organisation}/{principal.token.actor}/{key}"
+class NotVisible(UnknownCase):
+    """A case the caller may not see: to them it is unknown; the access layer logs it for its owners."""
 
-
-def _about(case: Case | None) -> dict[str, str | None]:
-    if case is None:
-        return {"case_id": None, "patient_ref": None, "case_organisation": None}
-    return {"case_id": case.id, "patient_ref": case.patient_ref, "case_organisation": case.organisation}
-
-
-def _position(record: AccessRecord) -> int:
-    return record.sequence or 0
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        super().__init__(case.id)

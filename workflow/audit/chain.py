@@ -21,7 +21,7 @@ from typing import Any
 
 from workflow.cases.case import Case, Transition
 from workflow.cases.definitions import OPEN_EVENT, Definition
-from workflow.cases.engine import apply_effect
+from workflow.cases.engine import Step, advance
 from workflow.clock import utc_iso
 
 GENESIS = "0" * 64
@@ -117,16 +117,17 @@ def replay(records: Sequence[AuditRecord]) -> str | None:
 
 
 def replay_facts(records: Sequence[AuditRecord], definition: Definition) -> dict[str, Any]:
-    """The facts the accepted records lead to, by running each event's effect again."""
+    """The facts the accepted records lead to, by running each through the transition function again."""
     facts: dict[str, Any] = {}
+    state: str | None = None
     for record in records:
         if record.outcome != ACCEPTED:
             continue
-        if record.event == OPEN_EVENT:
-            facts = {"route_version": record.payload.get("route_version", 1)}
-            continue
         at = _utc_text(record.occurred_at)
-        facts = apply_effect(definition, record.event, facts, record.payload, record.reason, record.actor_role, at)
+        step = advance(definition, state, record.event, facts, record.payload, record.reason, record.actor_role, at)
+        if step is None:  # not a transition of the table: verify_case names the record
+            return facts
+        state, facts = step.to_state, step.facts
     return facts
 
 
@@ -164,6 +165,7 @@ def verify_case(
     """
     prev = GENESIS
     state: str | None = None
+    facts: dict[str, Any] = {}
     accepted: list[AuditRecord] = []
     for expected_seq, record in enumerate(records, start=1):
 
@@ -179,11 +181,11 @@ def verify_case(
         if record.prev_hash != prev:
             return bad("prev_hash does not match the hash of the record before it")
         prev = record.hash
-        problem = _replay_step(record, state, definition)
-        if problem:
-            return bad(problem)
+        step = _replay_step(record, state, facts, definition)
+        if isinstance(step, str):
+            return bad(step)
+        state, facts = step.to_state, step.facts
         if record.outcome == ACCEPTED:
-            state = record.to_state
             accepted.append(record)
     if records and records[0].payload.get("bsn_hmac") != case.bsn_hash:
         return Finding(case.id, None, "case row's BSN hash differs from the one recorded when it was opened")
@@ -199,7 +201,7 @@ def verify_case(
         return Finding(case.id, None, f"stored state {case.state!r} differs from replayed state {state!r}")
     if len(accepted) != case.version:
         return Finding(case.id, None, f"stored version {case.version} differs from {len(accepted)} accepted records")
-    stored_facts, replayed_facts = canonical(case.facts), canonical(replay_facts(records, definition))
+    stored_facts, replayed_facts = canonical(case.facts), canonical(facts)
     if stored_facts != replayed_facts and json.loads(stored_facts) != json.loads(replayed_facts):
         return Finding(case.id, None, "stored facts differ from the facts replayed from the audit trail")
     expected = [(i, r.event, r.from_state, r.to_state, r.seq) for i, r in enumerate(accepted, start=1)]
@@ -209,20 +211,25 @@ def verify_case(
     return None
 
 
-def _replay_step(record: AuditRecord, state: str | None, definition: Definition) -> str | None:
+def _replay_step(
+    record: AuditRecord, state: str | None, facts: dict[str, Any], definition: Definition
+) -> str | Step:
+    """The problem with ``record`` as the next step of a replay at ``state``, or where it leads."""
     if record.outcome not in (ACCEPTED, REJECTED, DENIED, NOTED):
         return f"unknown outcome {record.outcome!r}"
-    if state is None:
-        if record.event != OPEN_EVENT or record.outcome != ACCEPTED or record.to_state != definition.initial:
-            return "the chain does not start with the accepted opening of the case"
-        return None
-    if record.from_state != state:
+    if state is None and (record.event != OPEN_EVENT or record.outcome != ACCEPTED):
+        return "the chain does not start with the accepted opening of the case"
+    if state is not None and record.from_state != state:
         return f"starts from {record.from_state!r} but replay is at {state!r}"
     if record.outcome == NOTED and record.event not in NOTED_EVENTS:
         return f"{record.event!r} is not something the library notes"
     if record.outcome != ACCEPTED:
-        return None if record.to_state == state else f"a {record.outcome} record changed state"
-    event = definition.event(record.event)
-    if event is None or state not in event.sources or record.to_state != definition.destination(event, state):
+        assert state is not None
+        return Step(state, facts) if record.to_state == state else f"a {record.outcome} record changed state"
+    at = _utc_text(record.occurred_at)
+    step = advance(definition, state, record.event, facts, record.payload, record.reason, record.actor_role, at)
+    if step is None or record.to_state != step.to_state:
+        if state is None:
+            return "the chain does not start with the accepted opening of the case"
         return f"{record.event} from {state!r} to {record.to_state!r} is not a transition of the table"
-    return None
+    return step

@@ -40,6 +40,12 @@ class Role:
     name: str
     description: str
     source: str = ""
+    sees: str | None = None
+    """Which cases a token of this role sees, always within the token's own organisation:
+    ``organisation`` (all of them) or ``own-case`` (the case under the token's actor id, a patient's);
+    None: no token may see anything (the access rules fail closed)."""
+    reads: tuple[str, ...] = ()
+    """Reads beyond a single case this role may make (see :data:`READS`)."""
 
 
 @dataclass(frozen=True)
@@ -205,16 +211,29 @@ STATES = (
     State("declined", "The request was declined before review; a reason is recorded.", terminal=True),
 )  # fmt: skip
 
+ORGANISATION, OWN_CASE = "organisation", "own-case"
+
+READS = {
+    "audit": "verify and export the audit trail of the organisation's cases",
+    "access-log": "read the access log (a patient gets only the records about their own case)",
+}
+"""Reads beyond a single case; a role lists those it may make in its ``reads``."""
+
 ROLES = (
-    Role("patient", "The patient; may ask, consent, escalate and stop at any time.", "001, 002"),
-    Role("gp", "The patient's GP; may refer, also after the first provider refused.", "000, 001"),
-    Role("first_provider", "The treating doctor; refers, or refuses only for serious reasons.", "000, 001"),
-    Role("second_opinion_doctor", "The doctor who gives the second opinion.", "002, 003"),
-    Role("care_consultant", "The insurer's ZorgConsulent; registers Royal Doctors requests.", "001, 004"),
-    Role("coordinator", "A care-coordination desk (an insurer's team, a hospital's second-opinion desk)."),
-    Role("auditor", "Reads the audit trail; fires nothing."),
+    Role("patient", "The patient; may ask, consent, escalate and stop at any time.", "001, 002", sees=OWN_CASE,
+         reads=("access-log",)),
+    Role("gp", "The patient's GP; may refer, also after the first provider refused.", "000, 001",
+         sees=ORGANISATION),
+    Role("first_provider", "The treating doctor; refers, or refuses only for serious reasons.", "000, 001",
+         sees=ORGANISATION),
+    Role("second_opinion_doctor", "The doctor who gives the second opinion.", "002, 003", sees=ORGANISATION),
+    Role("care_consultant", "The insurer's ZorgConsulent; registers Royal Doctors requests.", "001, 004",
+         sees=ORGANISATION),
+    Role("coordinator", "A care-coordination desk (an insurer's team, a hospital's second-opinion desk).",
+         sees=ORGANISATION),
+    Role("auditor", "Reads the audit trail; fires nothing.", sees=ORGANISATION, reads=("audit", "access-log")),
     Role("system", "Scheduled jobs of this library (deadlines)."),
-)
+)  # fmt: skip
 
 _OPEN = tuple(s.name for s in STATES if not s.terminal)
 _BEFORE_REVIEW = ("requested", "referred", "dossier_received")

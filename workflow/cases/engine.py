@@ -6,6 +6,11 @@ event triggers the machine's event on a throw-away :class:`_Probe` carrying the 
 the table's guards run as the machine's conditions. Events that only record a fact are the
 machine's internal transitions. Nothing is persisted here, so a refusal can never leave a
 half-moved case behind: the service layer persists only the :class:`Decision` returned.
+
+What an event does to a case (its destination and its effect on the facts) is answered in one
+place, :func:`advance`: :meth:`Engine.decide` calls it once the checks and guards have passed, and
+replaying the audit trail (:mod:`workflow.audit.chain`, ``audit verify``) calls it again for every
+accepted record, so a live decision and its replay cannot disagree.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any, cast
 
 from transitions import EventData, Machine, MachineError
 
-from workflow.cases.definitions import DEFINITION, SAME, Definition, RouteVersion
+from workflow.cases.definitions import DEFINITION, OPEN_EVENT, SAME, Definition, RouteVersion
 from workflow.cases.rules import EffectInput, Guard, GuardInput
 from workflow.errors import GuardRefused, InvalidTransition, PermissionDenied, UnknownEvent, ValidationError
 
@@ -131,21 +136,42 @@ class Engine:
             raise InvalidTransition(event, state, allowed) from None
         if not moved:
             raise GuardRefused(event, state, allowed, probe.refused_by or "?", probe.refusal or "refused")
-        new_facts = apply_effect(definition, event, facts, data, reason, role, at)
-        return Decision(event=event, from_state=state, to_state=probe.state, facts=new_facts)
+        step = advance(definition, state, event, facts, data, reason, role, at)
+        if step is None or step.to_state != probe.state:  # the table and the machine disagree: a bug
+            raise InvalidTransition(event, state, allowed)
+        return Decision(event=event, from_state=state, to_state=step.to_state, facts=step.facts)
 
 
-def apply_effect(
+@dataclass(frozen=True)
+class Step:
+    """Where an event takes a case, and the facts it leaves behind."""
+
+    to_state: str
+    facts: dict[str, Any]
+
+
+def advance(
     definition: Definition,
+    state: str | None,
     event: str,
     facts: Mapping[str, Any],
     data: Mapping[str, Any],
     reason: str | None,
     role: str,
     at: str,
-) -> dict[str, Any]:
-    """The facts after ``event``; used when deciding and again when replaying the audit trail."""
+) -> Step | None:
+    """The one transition function: what ``event`` does from ``state`` (None: a case not yet
+    opened), or None when the table has no such transition. No check, no guard: those decide
+    *whether* a command may happen (:meth:`Engine.decide`); this says *what* it does, for the
+    live decision and for the replay of the audit trail alike."""
+    if state is None:
+        if event != OPEN_EVENT:
+            return None
+        return Step(definition.initial, {"route_version": data.get("route_version", 1)})
     ev = definition.event(event)
-    if ev is None or ev.effect is None:
-        return dict(facts)
-    return ev.effect(EffectInput(facts=facts, data=data, reason=reason, role=role, at=at))
+    if ev is None or state not in ev.sources:
+        return None
+    to_state = state if ev.dest == SAME else ev.dest
+    if ev.effect is None:
+        return Step(to_state, dict(facts))
+    return Step(to_state, ev.effect(EffectInput(facts=facts, data=data, reason=reason, role=role, at=at)))

@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 
-import holidays
+from dateutil.easter import easter
 
 from workflow.clock import AMSTERDAM, as_utc, utc_iso
 from workflow.deadlines.calendar_data import ATW_SOURCE, DECREES, FIRST_YEAR, STATUTORY_DAYS
@@ -69,17 +69,6 @@ def _weekend(day: date) -> DayOff | None:
     return DayOff(day, "weekend", WEEKDAYS_NL[day.weekday()], "weekend")
 
 
-def easter_sunday(year: int) -> date:
-    """Gregorian Easter (the anonymous algorithm of Meeus/Jones/Butcher)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = divmod(b, 4)
-    g = (8 * b + 13) // 25
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    ell = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * ell) // 451
-    month, day = divmod(h + ell - 7 * m + 114, 31)
-    return date(year, month, day + 1)
 
 
 @lru_cache(maxsize=256)
@@ -93,7 +82,7 @@ def atw_days(year: int) -> Mapping[date, DayOff]:
                 day = day - timedelta(days=1)
         else:
             assert rule.after_easter is not None
-            day = easter_sunday(year) + timedelta(days=rule.after_easter)
+            day = easter(year) + timedelta(days=rule.after_easter)
         days[day] = DayOff(day, "holiday", rule.name, f"{ATW_SOURCE}, {rule.article}")
     for decree in DECREES:
         for day in decree.days:
@@ -137,6 +126,8 @@ class HolidaysCalendar:
     def day_off(self, day: date) -> DayOff | None:
         _check_year(day)
         if day.year not in self._years:
+            import holidays  # a large package: loaded by the calendar that uses it, not by every command
+
             self._years[day.year] = dict(holidays.country_holidays("NL", years=day.year, language="nl"))
         named = self._years[day.year].get(day)
         if named is not None:

@@ -32,7 +32,6 @@ from workflow.deadlines.calendars import (
 )
 
 RUNNING, PAUSED, MET, LATE, BREACHED, CANCELLED = "running", "paused", "met", "late", "breached", "cancelled"
-DEADLINE_STATES = (RUNNING, PAUSED, MET, LATE, BREACHED, CANCELLED)
 """met: stopped in time; late: stopped after the due moment before a sweep saw it; breached: the
 sweep recorded the breach (a later stop leaves it breached); cancelled: the case ended otherwise."""
 

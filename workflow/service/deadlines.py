@@ -32,7 +32,9 @@ from workflow.deadlines.policies import (
 )
 from workflow.errors import ConcurrentUpdate, ValidationError
 from workflow.ports import Notification, UnitOfWork
-from workflow.service.cases import CaseService, _next_record, _readable
+from workflow.service.recording import next_record, readable
+from workflow.service.runtime import Runtime
+from workflow.service.views import Views
 
 WORKER = Actor("deadline-worker", "system")
 RETRY_BASE = timedelta(seconds=30)
@@ -57,14 +59,14 @@ class SweepReport:
 
 
 class DeadlineService:
-    def __init__(self, cases: CaseService, channels: Sequence[Channel] = (Channel("log"),)) -> None:
-        self._cases = cases
-        self._uow = cases.unit_of_work
+    def __init__(self, runtime: Runtime, channels: Sequence[Channel] = (Channel("log"),)) -> None:
+        self._rt = runtime
+        self._uow = runtime.uow
         self.channels = tuple(channels)
 
     @property
     def clock(self) -> Clock:
-        return self._cases.clock
+        return self._rt.clock
 
     # --- the sweep ------------------------------------------------------------------------------
 
@@ -77,7 +79,7 @@ class DeadlineService:
         return report
 
     def _handle_one(self, report: SweepReport) -> bool:
-        with _readable(), self._uow(True) as uow:
+        with readable(), self._uow(True) as uow:
             now = self.clock.now()
             case_id = uow.deadlines.claim_due(now)
             if case_id is None:
@@ -86,7 +88,7 @@ class DeadlineService:
             assert case is not None
             start, acted = case, False
             for deadline in uow.deadlines.for_case(case_id):
-                policy = policy_named(deadline.policy, self._cases.policies)
+                policy = policy_named(deadline.policy, self._rt.policies)
                 if policy is None:
                     # a policy removed from the table: park the row (visible in `deadlines`, next action
                     # empty) rather than fail every sweep on it and starve every other case
@@ -94,7 +96,7 @@ class DeadlineService:
                         uow.deadlines.save(replace(deadline, next_action_at=None, updated_at=now))
                         report.parked.append(deadline.id)
                     continue
-                actions, after = pending_actions(deadline, policy, self._cases.calendars(policy.calendar), now)
+                actions, after = pending_actions(deadline, policy, self._rt.calendars(policy.calendar), now)
                 for action in actions:
                     acted = True
                     case = self._note(uow, case, deadline, action, now)
@@ -121,7 +123,7 @@ class DeadlineService:
             "escalate_to": action.escalate_to,
             **({"reminder": action.index} if action.kind != BREACH else {}),
         }
-        record = _next_record(
+        record = next_record(
             case, action.kind, WORKER, now, None, outcome=NOTED, to_state=case.state, occurred_at=action.fell_due_at,
             payload=payload, reason=None, refusal=None,
         )  # fmt: skip
@@ -141,7 +143,7 @@ class DeadlineService:
 
         One transaction per case, and the case's deadlines are read again under its lock, so a
         sweep or a command that changed them meanwhile is never overwritten."""
-        with _readable(), self._uow(False) as uow:
+        with readable(), self._uow(False) as uow:
             case_ids = sorted({d.case_id for d in uow.deadlines.list(RUNNING)})
         changes: list[dict[str, Any]] = []
         for case_id in case_ids:
@@ -150,20 +152,20 @@ class DeadlineService:
 
     def _recompute_case(self, case_id: str) -> list[dict[str, Any]]:
         changes: list[dict[str, Any]] = []
-        with _readable(), self._uow(True) as uow:
+        with readable(), self._uow(True) as uow:
             now = self.clock.now()
             case = uow.cases.get(case_id, lock=True)
             assert case is not None
             start = case
             for deadline in uow.deadlines.for_case(case_id):
-                policy = policy_named(deadline.policy, self._cases.policies)
+                policy = policy_named(deadline.policy, self._rt.policies)
                 if policy is None or deadline.state != RUNNING:
                     continue
-                new = recomputed(deadline, policy, self._cases.calendars(policy.calendar), now)
+                new = recomputed(deadline, policy, self._rt.calendars(policy.calendar), now)
                 if new.due_at == deadline.due_at:
                     continue
                 change = {"deadline": deadline.id, "old_due_at": _iso(deadline.due_at), "new_due_at": _iso(new.due_at)}
-                record = _next_record(
+                record = next_record(
                     case, RECOMPUTED, WORKER, now, None, outcome=NOTED, to_state=case.state, occurred_at=now,
                     payload=change, reason=None, refusal=None,
                 )  # fmt: skip
@@ -180,13 +182,8 @@ class DeadlineService:
     # --- queries --------------------------------------------------------------------------------
 
     def deadlines(self, *, overdue: bool = False, due_before: datetime | None = None) -> list[Deadline]:
-        """Deadlines by due moment; ``overdue``: running ones whose due moment has passed."""
-        with _readable(), self._uow(False) as uow:
-            if overdue:
-                # due before now and before due_before: due before the earlier of the two
-                now = self.clock.now()
-                return uow.deadlines.list(RUNNING, due_before=now if due_before is None else min(now, due_before))
-            return uow.deadlines.list(None, due_before=due_before)
+        """See :meth:`workflow.service.views.Views.deadlines`."""
+        return Views(self._rt).deadlines(overdue=overdue, due_before=due_before)
 
     # --- the outbox -----------------------------------------------------------------------------
 
@@ -197,9 +194,6 @@ class DeadlineService:
             claimed = uow.outbox.claim(now, now + lease, limit)
             uow.commit()
             return claimed
-
-    def delivered(self, notification: Notification) -> None:
-        self.settle([(notification, None)], max_attempts=1)
 
     def failed(self, notification: Notification, error: str, max_attempts: int) -> Notification:
         """Schedule a retry with exponential backoff, or dead-letter after ``max_attempts``."""

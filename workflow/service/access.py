@@ -1,0 +1,282 @@
+"""The service layer as a *caller with a token* meets it, and the access log every read leaves behind.
+
+:class:`AccessService` runs the same commands and reads as :class:`~workflow.service.cases.CaseService`,
+narrowed to what the caller's organisation and role allow (the role table's ``sees`` and ``reads``
+columns, :mod:`workflow.access.rules`), with each read of case data written to the access log
+(:mod:`workflow.access.log`) before the data is handed out. The HTTP app only translates; every
+decision is here, where it can be tested without a server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from workflow.access import log as access_log
+from workflow.access import rules
+from workflow.access.log import DENIED, GRANTED, NOT_FOUND, AccessRecord
+from workflow.access.rules import ORGANISATION, OWN_CASE, WITHHELD, NotVisible, Principal
+from workflow.audit.chain import AuditRecord, VerifyReport
+from workflow.cases.case import Case
+from workflow.cases.definitions import Definition
+from workflow.deadlines.policies import RUNNING, Deadline
+from workflow.errors import ConfigurationError, PermissionDenied, UnknownCase, ValidationError
+from workflow.service import inputs
+from workflow.service.commands import Commands, FireEvent, OpenCase
+from workflow.service.recording import Receipt
+from workflow.service.runtime import Runtime
+from workflow.service.verification import Verification
+from workflow.service.views import CaseFile, Views
+
+
+class AccessService:
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = runtime
+        self._commands = Commands(runtime)
+        self._views = Views(runtime)
+        self._verification = Verification(runtime)
+        self._scopes = rules.scopes(runtime.definition)
+        self._capabilities = rules.capabilities(runtime.definition)
+
+    @property
+    def definition(self) -> Definition:
+        return self._rt.definition
+
+    # --- the rules --------------------------------------------------------------------------
+
+    def sees(self, principal: Principal, case: Case) -> bool:
+        """Fails closed: a role without a scope in the role table sees nothing."""
+        return rules.sees(principal, case, self._scopes)
+
+    def _require(self, principal: Principal, capability: str, kind: str) -> None:
+        """Capabilities are checked before any case is looked at: the refusal is the same
+        whether or not the case exists, so it leaks nothing."""
+        allowed = self._capabilities[capability]
+        if principal.token.role not in allowed:
+            self._log(principal, kind, DENIED, [None])
+            raise PermissionDenied(principal.token.role, f"use {capability}", allowed)
+
+    def _admit(self, principal: Principal, case: Case) -> bool:
+        if not self.sees(principal, case):
+            return False
+        # whom the caller acts for goes into the access log (and a command's audit record): never
+        # a word of the patient's registered name. Refused before anything is logged or handed out.
+        inputs.screen_names(self._rt, case, {"X-On-Behalf-Of": principal.on_behalf_of})
+        return True
+
+    def _visible(self, principal: Principal, case_id: str, kind: str) -> Case:
+        """The case if the caller may see it; otherwise UnknownCase, logged for its owners."""
+        return self._file(principal, case_id, kind)[0]
+
+    def _file(self, principal: Principal, case_id: str, kind: str, *, history: bool = False,
+              deadlines: bool = False) -> CaseFile:  # fmt: skip
+        """:meth:`_visible` with, as asked, the case's audit records and deadlines, all read in one
+        unit of work; the access record is written after it, in a unit of work of its own."""
+        try:
+            case, records, found = self._views.case_file(
+                case_id, lambda c: self._admit(principal, c), history=history, deadlines=deadlines
+            )
+        except UnknownCase:
+            self._log(principal, kind, NOT_FOUND, [None])
+            raise
+        if not self.sees(principal, case):
+            self._log(principal, kind, NOT_FOUND, [case])
+            raise UnknownCase(case_id)
+        return case, records, found
+
+    # --- reads (each logged) ----------------------------------------------------------------
+
+    def case(self, principal: Principal, case_id: str, kind: str = "case") -> tuple[Case, list[Deadline]]:
+        case, _, deadlines = self._file(principal, case_id, kind, deadlines=True)
+        self._log(principal, kind, GRANTED, [case])
+        return case, deadlines
+
+    def cases(
+        self,
+        principal: Principal,
+        *,
+        state: str | None = None,
+        route: str | None = None,
+        overdue: bool = False,
+        due_before: datetime | None = None,
+    ) -> list[Case]:
+        """Cases the caller sees, filtered; every case listed is logged as a ``list`` access."""
+        if route is not None:
+            inputs.check_route(self.definition, route)
+        found = [c for c in self._views.cases(state, principal.organisation, route) if self.sees(principal, c)]
+        if overdue or due_before is not None:
+            wanted = {d.case_id for d in self._views.deadlines(overdue=overdue, due_before=due_before)
+                      if d.state == RUNNING}  # fmt: skip
+            found = [c for c in found if c.id in wanted]
+        self._log(principal, "list", GRANTED, found or [None])
+        return found
+
+    def history(self, principal: Principal, case_id: str, kind: str = "history") -> tuple[Case, list[AuditRecord]]:
+        case, records, _ = self._file(principal, case_id, kind, history=True)
+        self._log(principal, kind, GRANTED, [case])
+        return case, records
+
+    def deadlines(self, principal: Principal, case_id: str) -> list[Deadline]:
+        case, _, found = self._file(principal, case_id, "deadlines", deadlines=True)
+        self._log(principal, "deadlines", GRANTED, [case])
+        return found
+
+    def export(self, principal: Principal, recorded_from: datetime | None = None) -> list[AuditRecord]:
+        """The audit records of the caller's organisation's cases, in storage order."""
+        self._require(principal, "audit", "export")
+        mine = {c.id: c for c in self._views.cases(None, principal.organisation)}
+        records = [r for r in self._views.export(recorded_from) if r.case_id in mine]
+        exported = sorted({r.case_id for r in records})
+        self._log(principal, "export", GRANTED, [mine[i] for i in exported] or [None])
+        return records
+
+    def verify(self, principal: Principal, case_id: str | None = None) -> VerifyReport:
+        self._require(principal, "audit", "verify")
+        if case_id is not None:
+            targets = [self._visible(principal, case_id, "verify")]
+        else:
+            targets = self._views.cases(None, principal.organisation)
+        reports = [self._verification.verify(c.id) for c in targets]
+        self._log(principal, "verify", GRANTED, list(targets) or [None])
+        return VerifyReport(
+            cases=sum(r.cases for r in reports),
+            records=sum(r.records for r in reports),
+            findings=tuple(f for r in reports for f in r.findings),
+        )
+
+    def access_records(self, principal: Principal, case_id: str | None = None) -> list[AccessRecord]:
+        """The access log as the caller may see it; this read is itself logged first, so it shows."""
+        self._require(principal, "access-log", "access-log")
+        if case_id is not None:
+            covered = [self._visible(principal, case_id, "access-log")]
+        else:
+            covered = [c for c in self._views.cases(None, principal.organisation) if self.sees(principal, c)]
+        # one record per case whose accesses are shown, so each patient's overview shows this read
+        self._log(principal, "access-log", GRANTED, list(covered) or [None])
+        with self._rt.uow(False) as uow:
+            if case_id is None and self._scopes.get(principal.token.role) == ORGANISATION:
+                return uow.access.for_organisation(principal.organisation)
+            return sorted((r for c in covered for r in uow.access.for_case(c.id)), key=_position)
+
+    def case_file(self, principal: Principal, case_id: str, kind: str) -> CaseFile:
+        """A case with its audit records and deadlines, as one logged read (the FHIR views)."""
+        case, records, deadlines = self._file(principal, case_id, kind, history=True, deadlines=True)
+        self._log(principal, kind, GRANTED, [case])
+        return case, records, deadlines
+
+    def case_events(self, principal: Principal, case_id: str) -> tuple[list[AuditRecord], list[AccessRecord]]:
+        """A case's audit records and, for those who may read the access log, its access records."""
+        _, records, _ = self.case_file(principal, case_id, "fhir-audit")
+        if principal.token.role not in self._capabilities["access-log"]:
+            return records, []
+        return records, self.access_records(principal, case_id)
+
+    # --- commands ---------------------------------------------------------------------------
+
+    def open_case(
+        self,
+        principal: Principal,
+        patient_ref: str,
+        *,
+        route: str = "domestic",
+        occurred_at: datetime | None = None,
+        idempotency_key: str | None = None,
+        patient_name: str | None = None,
+    ) -> Receipt:
+        if self._scopes.get(principal.token.role) == OWN_CASE and patient_ref != principal.token.actor:
+            raise ValidationError("patient_ref", "a patient's token opens a case only under its own patient reference")
+        command = OpenCase(patient_ref, principal.actor, route, occurred_at, _scoped(principal, idempotency_key),
+                           organisation=principal.organisation, patient_name=patient_name)  # fmt: skip
+        try:
+            return self._commands.open_case(command)
+        except PermissionDenied:
+            self._log(principal, "open", DENIED, [None])  # no case exists to hold this in its audit trail
+            raise
+
+    def fire(self, principal: Principal, case_id: str, event: str, **options: Any) -> Receipt:
+        """Fire as the caller, in one unit of work: the visibility check runs on the locked case.
+        A case they may not see is unknown to them, untouched, and the attempt logged for its
+        owners (what is fired at a visible case is in its audit trail)."""
+        key = _scoped(principal, options.pop("idempotency_key", None))
+        command = FireEvent(case_id, event, principal.actor, idempotency_key=key, **options)
+
+        def admit(case: Case) -> None:
+            if not self._admit(principal, case):
+                raise NotVisible(case)
+
+        try:
+            return self._commands.fire(command, admit)
+        except NotVisible as hidden:
+            self._log(principal, "fire", NOT_FOUND, [hidden.case])
+            raise UnknownCase(case_id) from None
+        except UnknownCase:
+            self._log(principal, "fire", NOT_FOUND, [None])
+            raise
+
+    # --- verification of the log ------------------------------------------------------------
+
+    def verify_log(self) -> tuple[int, list[str]]:
+        """(records, problems) for the whole access log; an operator's check, not an API call."""
+        with self._rt.uow(False) as uow:
+            records = uow.access.all()
+        return len(records), access_log.verify_chain(records)
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _log(self, principal: Principal, kind: str, outcome: str, cases: Sequence[Case | None]) -> None:
+        """Append one record per case (or one naming no case), chained, in one transaction.
+
+        No record holds, as whom the caller acts for, a word of the registered name of a case it is
+        about (:meth:`acting_for`): a read of cases the caller sees is refused before anything is
+        written; a record about a case they do not see is written with :data:`WITHHELD` instead."""
+        now = self._rt.clock.now()
+        token = principal.token
+        who = {"at": now, "actor_id": token.actor, "actor_role": token.role, "organisation": token.organisation,
+               "kind": kind, "outcome": outcome, "client": principal.client}  # fmt: skip
+        drafts = [{**who, "on_behalf_of": self.acting_for(principal, c), **_about(c)} for c in cases]
+        with self._rt.uow(True) as uow:
+            uow.access.append(access_log.chain(uow.access.head(), drafts))
+            uow.commit()
+
+    def acting_for(self, principal: Principal, case: Case | None) -> str | None:
+        """Whom the caller acts for, as a record about ``case`` may hold it.
+
+        - A case the caller sees: refused (:class:`ValidationError` on ``X-On-Behalf-Of``, a 422) if
+          it holds a word of the case's registered name, as :meth:`_visible` refuses a single read;
+          a list, export, verify or access-log read is thus refused whole, before any record.
+        - A case the caller does not see (the not-found record of another organisation's case), or
+          no case (a refused capability, an unknown id, an empty list; screened against every case
+          of the caller's organisation): never refused, as that would tell the caller whether a
+          name belongs to a case they cannot see. The record is written as it would be, with
+          :data:`WITHHELD` for whom they act for (also when the screen's key is missing).
+        """
+        behalf = principal.on_behalf_of
+        if behalf is None:
+            return None
+        if case is not None and self.sees(principal, case):
+            inputs.screen_names(self._rt, case, {"X-On-Behalf-Of": behalf})
+            return behalf
+        about = [case] if case is not None else self._views.cases(None, principal.organisation)
+        try:
+            for other in about:
+                inputs.screen_names(self._rt, other, {"X-On-Behalf-Of": behalf})
+        except (ValidationError, ConfigurationError):
+            return WITHHELD
+        return behalf
+
+
+def _scoped(principal: Principal, key: str | None) -> str | None:
+    """Idempotency keys live in one namespace per caller (organisation and actor): nobody else
+    choosing the same key replays our receipt or learns that we used it."""
+    return None if key is None else f"{principal.organisation}/{principal.token.actor}/{key}"
+
+
+def _about(case: Case | None) -> dict[str, str | None]:
+    if case is None:
+        return {"case_id": None, "patient_ref": None, "case_organisation": None}
+    return {"case_id": case.id, "patient_ref": case.patient_ref, "case_organisation": case.organisation}
+
+
+def _position(record: AccessRecord) -> int:
+    return record.sequence or 0

@@ -1,0 +1,245 @@
+"""Commands: open a case, fire an event. The heart of the library.
+
+The order inside :meth:`Commands.fire`: check the typed input (nothing read yet), lock the case,
+let the caller's ``admit`` see it (the API's visibility check, under the same lock), decide with
+the engine (no side effects), then write case row, transition row and audit record together. A
+refusal writes exactly one thing, the audit record that says it was refused, and re-raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from workflow import privacy
+from workflow.audit.chain import ACCEPTED, GENESIS, seal
+from workflow.cases.case import DEFAULT_ORGANISATION, Actor, Case
+from workflow.cases.definitions import OPEN_EVENT, RouteVersion, initial_facts
+from workflow.clock import utc_iso
+from workflow.deadlines.policies import on_event
+from workflow.errors import ConcurrentUpdate, PermissionDenied, SecondOpinionError, UnknownCase, ValidationError
+from workflow.ports import UnitOfWork
+from workflow.service import inputs
+from workflow.service.recording import (
+    Receipt,
+    fingerprint,
+    next_record,
+    record_refusal,
+    replayed,
+    retrying,
+    write_accepted,
+)
+from workflow.service.runtime import Runtime
+
+Admit = Callable[[Case], None]
+"""Called with the locked case before anything is decided; raises to refuse the caller the case."""
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """Register a new case in the initial state, owned by ``organisation``."""
+
+    patient_ref: str
+    actor: Actor
+    route: str = "domestic"
+    occurred_at: datetime | None = None
+    idempotency_key: str | None = None
+    bsn: str | None = None
+    """Kept only as a keyed hash."""
+    organisation: str = DEFAULT_ORGANISATION
+    patient_name: str | None = None
+    """Kept only as keyed hashes of its words, against which this command and every later one
+    about the case is screened (see :func:`workflow.privacy.check_names`)."""
+
+
+@dataclass(frozen=True)
+class FireEvent:
+    """Move a case by ``event``."""
+
+    case_id: str
+    event: str
+    actor: Actor
+    reason: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    expect_version: int | None = None
+    occurred_at: datetime | None = None
+    idempotency_key: str | None = None
+
+
+class Commands:
+    """The write side of the service layer: each method is one transaction."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = runtime
+
+    def open_case(self, command: OpenCase) -> Receipt:
+        rt, actor, definition = self._rt, command.actor, self._rt.definition
+        inputs.check_actor(actor, definition)
+        inputs.check_id("organisation", command.organisation)
+        inputs.check_key(command.idempotency_key)
+        privacy.check_patient_ref(command.patient_ref)
+        names: tuple[str, ...] = ()
+        if command.patient_name is not None:
+            privacy.check_name(command.patient_name)  # bad input is a 422 whether or not a key is configured
+            key = rt.require_identity_key()
+            names = privacy.name_hashes(command.patient_name, key)
+            privacy.check_names(
+                {"patient reference": command.patient_ref, "organisation": command.organisation,
+                 "actor id": actor.id, "on-behalf-of": actor.on_behalf_of,
+                 "idempotency key": command.idempotency_key}, key, names,
+            )  # fmt: skip
+        route = inputs.check_route(definition, command.route)
+        if not definition.may(actor.role, OPEN_EVENT):
+            raise PermissionDenied(actor.role, OPEN_EVENT, definition.roles_for(OPEN_EVENT))
+        now = inputs.in_supported_years("clock", rt.clock.now())  # it dates the record, whatever occurred_at says
+        occurred = inputs.occurred(command.occurred_at, now)
+        identity = None if command.bsn is None else privacy.bsn_hash(command.bsn, rt.require_identity_key())
+        print_ = fingerprint(
+            command.idempotency_key, OPEN_EVENT, command.patient_ref, command.route, actor, command.occurred_at,
+            identity, command.organisation,
+            *([names] if names else []),  # absent without a name: fingerprints stored before names stay valid
+        )  # fmt: skip
+        return retrying(lambda: self._open(command, route, occurred, now, print_, identity, names))
+
+    def fire(self, command: FireEvent, admit: Admit | None = None) -> Receipt:
+        """Move a case; raises the refusal (after recording it) if not allowed.
+
+        ``admit`` runs on the locked case first: what it raises leaves everything untouched. Bad
+        input is refused before the case is read, except that a caller with ``admit`` learns
+        nothing of a case it is not admitted to, not even that its input was bad."""
+        try:
+            data, print_ = self._checked(command)
+        except ValidationError:
+            if admit is not None:
+                self._admit_only(command.case_id, admit)
+            raise
+        return retrying(lambda: self._fire(command, data, print_, admit))
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _checked(self, command: FireEvent) -> tuple[dict[str, Any], str]:
+        inputs.check_actor(command.actor, self._rt.definition)
+        inputs.check_key(command.idempotency_key)
+        inputs.shaped(command.case_id)
+        inputs.check_event_name(command.event)
+        data = dict(command.data or {})
+        inputs.check_data(data)
+        inputs.check_reason(command.reason)
+        print_ = fingerprint(
+            command.idempotency_key, command.case_id, command.event, command.actor, command.reason, data,
+            command.expect_version, command.occurred_at,
+        )  # fmt: skip
+        return data, print_
+
+    def _admit_only(self, case_id: str, admit: Admit) -> None:
+        inputs.shaped(case_id)
+        with self._rt.uow(False) as uow:
+            case = uow.cases.get(case_id)
+        if case is None:
+            raise UnknownCase(case_id)
+        admit(case)
+
+    def _open(
+        self,
+        command: OpenCase,
+        route: RouteVersion,
+        occurred: datetime,
+        now: datetime,
+        print_: str,
+        identity: str | None,
+        names: tuple[str, ...],
+    ) -> Receipt:
+        rt, actor, key = self._rt, command.actor, command.idempotency_key
+        with rt.uow(True) as uow:
+            earlier = replayed(uow, key, print_)
+            if earlier:
+                return earlier
+            case_id = rt.new_id()
+            initial = rt.definition.initial
+            record = seal(
+                case_id=case_id, seq=1, event=OPEN_EVENT, outcome=ACCEPTED, from_state=None, to_state=initial,
+                actor_id=actor.id, actor_role=actor.role, on_behalf_of=actor.on_behalf_of, occurred_at=occurred,
+                recorded_at=now, idempotency_key=key,
+                payload={
+                    "patient_ref": command.patient_ref,
+                    "route": route.name,
+                    "route_version": route.version,
+                    "organisation": command.organisation,
+                    **({"bsn_hmac": identity} if identity else {}),
+                    **({"name_hmacs": list(names)} if names else {}),
+                },
+                reason=None, refusal=None, prev_hash=GENESIS,
+            )  # fmt: skip
+            case = Case(
+                id=case_id, patient_ref=command.patient_ref, route=route.name, state=initial, version=1,
+                opened_at=occurred, updated_at=now, audit_head=record.hash, audit_count=1,
+                facts=initial_facts(route), bsn_hash=identity, organisation=command.organisation, name_hashes=names,
+            )  # fmt: skip
+            uow.cases.add(case)
+            self._plan_deadlines(uow, case, OPEN_EVENT, case.state, occurred, now)
+            return write_accepted(uow, record, case.version, print_)
+
+    def _fire(self, command: FireEvent, data: dict[str, Any], print_: str, admit: Admit | None) -> Receipt:
+        rt, case_id, event, actor = self._rt, command.case_id, command.event, command.actor
+        key, reason = command.idempotency_key, command.reason
+        with rt.uow(True) as uow:
+            case = uow.cases.get(case_id, lock=True)
+            if case is None:
+                raise UnknownCase(case_id)
+            if admit is not None:
+                admit(case)
+            # before anything is written, even the record of a refusal: it would quote what was typed
+            inputs.screen_names(rt, case, {"event": None if rt.definition.event(event) else event, "reason": reason,
+                                           "data": data, "actor id": actor.id, "on-behalf-of": actor.on_behalf_of,
+                                           "idempotency key": key})  # fmt: skip
+            now = rt.clock.now()  # after the lock: recorded_at never runs backwards in a chain
+            inputs.in_supported_years("clock", now)  # before the try: a refusal record would carry that time too
+            try:
+                earlier = replayed(uow, key, print_)
+                if earlier:
+                    return earlier
+                if command.expect_version is not None and command.expect_version != case.version:
+                    raise ConcurrentUpdate(case_id, command.expect_version, case.version)
+                occurred = inputs.occurred(command.occurred_at, now, not_before=case.opened_at)
+                if reason is not None:
+                    privacy.check_text("reason", reason)
+                privacy.check_payload(data)
+                decision = rt.engine.decide(
+                    case.state, event, actor.role, reason, data, case.facts, self._route_of(case), utc_iso(occurred)
+                )
+            except SecondOpinionError as refusal:
+                record_refusal(uow, case, event, actor, now, key, refusal)
+                raise
+            record = next_record(
+                case, event, actor, now, key, outcome=ACCEPTED, to_state=decision.to_state, occurred_at=occurred,
+                payload=data, reason=reason, refusal=None,
+            )  # fmt: skip
+            moved = case.moved(decision.to_state, now, decision.facts, record.hash)
+            if not uow.cases.update(moved, expected_version=case.version, expected_audit_count=case.audit_count):
+                raise ConcurrentUpdate(case_id, case.version, case.version + 1)
+            self._plan_deadlines(uow, moved, event, decision.to_state, occurred, now)
+            return write_accepted(uow, record, moved.version, print_)
+
+    def _plan_deadlines(
+        self, uow: UnitOfWork, case: Case, event: str, to_state: str, at: datetime, now: datetime
+    ) -> None:
+        """Start, pause, resume or stop the case's deadlines in the command's own transaction."""
+        rt = self._rt
+        terminal = rt.definition.state(to_state).terminal
+        if not terminal and event not in rt.deadline_events:
+            return  # most commands touch no deadline: spare them the read
+        existing = {} if event == OPEN_EVENT else {d.policy: d for d in uow.deadlines.for_case(case.id)}
+        for deadline in on_event(
+            rt.policies, rt.calendars, case_id=case.id, route=case.route, event=event, terminal=terminal, at=at,
+            now=now, existing=existing,
+        ):  # fmt: skip
+            uow.deadlines.save(deadline, new=deadline.policy not in existing)
+
+    def _route_of(self, case: Case) -> RouteVersion:
+        version = case.facts.get("route_version", 1)
+        rules = self._rt.definition.route(case.route, version)
+        if rules is None:
+            raise ValidationError("route", f"case is on {case.route} version {version}, which this library lacks")
+        return rules

@@ -1,0 +1,96 @@
+"""Views: the read side of the service layer, kept apart from the commands.
+
+Each method is one read unit of work (one snapshot) and writes nothing. Filters that storage can
+apply (state, organisation, route, due moments) are handed to it, not applied to every row here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from workflow import privacy
+from workflow.audit.chain import AuditRecord
+from workflow.cases.case import Case
+from workflow.deadlines.policies import RUNNING, Deadline
+from workflow.errors import UnknownCase
+from workflow.service import inputs
+from workflow.service.recording import readable
+from workflow.service.runtime import Runtime
+
+CaseFile = tuple[Case, list[AuditRecord], list[Deadline]]
+
+
+class Views:
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = runtime
+
+    def case(self, case_id: str) -> Case:
+        inputs.shaped(case_id)
+        with readable(), self._rt.uow(False) as uow:
+            case = uow.cases.get(case_id)
+        if case is None:
+            raise UnknownCase(case_id)
+        return case
+
+    def case_file(
+        self, case_id: str, admit: Callable[[Case], bool], *, history: bool = False, deadlines: bool = False
+    ) -> CaseFile:
+        """The case and, if ``admit(case)`` holds, as asked its audit records and deadlines: one
+        read unit of work (one snapshot) where :meth:`case`, :meth:`history` and
+        :meth:`deadlines_of` would take one each and read the case again. A case not admitted is
+        returned alone (its other rows are not even read, so none of them can fail the read)."""
+        inputs.shaped(case_id)
+        with readable(), self._rt.uow(False) as uow:
+            case = uow.cases.get(case_id)
+            if case is None:
+                raise UnknownCase(case_id)
+            if not admit(case):
+                return case, [], []
+            records = uow.audit.for_case(case_id) if history else []
+            found = uow.deadlines.for_case(case_id) if deadlines else []
+        return case, records, found
+
+    def cases(self, state: str | None = None, organisation: str | None = None, route: str | None = None) -> list[Case]:
+        """Cases oldest first, filtered by storage."""
+        inputs.check_state(self._rt.definition, state)
+        if route is not None:
+            inputs.check_route(self._rt.definition, route)
+        with readable(), self._rt.uow(False) as uow:
+            found = uow.cases.list(state)
+        return [c for c in found if organisation in (None, c.organisation) and route in (None, c.route)]
+
+    def find_by_bsn(self, bsn: str, state: str | None = None) -> list[Case]:
+        """Cases opened with this BSN (optionally only those in ``state``), found by its keyed hash."""
+        identity = privacy.bsn_hash(bsn, self._rt.require_identity_key())
+        with readable(), self._rt.uow(False) as uow:
+            return [c for c in uow.cases.find_by_bsn_hash(identity) if state is None or c.state == state]
+
+    def history(self, case_id: str) -> list[AuditRecord]:
+        inputs.shaped(case_id)
+        with readable(), self._rt.uow(False) as uow:
+            if uow.cases.get(case_id) is None:
+                raise UnknownCase(case_id)
+            return uow.audit.for_case(case_id)
+
+    def export(self, recorded_from: datetime | None = None) -> list[AuditRecord]:
+        """Audit records in storage order, from ``recorded_from`` on (all when None)."""
+        with readable(), self._rt.uow(False) as uow:
+            return list(uow.audit.since(recorded_from))
+
+    def deadlines_of(self, case_id: str) -> list[Deadline]:
+        """The case's deadlines, each with its due moment, state and how it was computed."""
+        inputs.shaped(case_id)
+        with readable(), self._rt.uow(False) as uow:
+            if uow.cases.get(case_id) is None:
+                raise UnknownCase(case_id)
+            return uow.deadlines.for_case(case_id)
+
+    def deadlines(self, *, overdue: bool = False, due_before: datetime | None = None) -> list[Deadline]:
+        """Deadlines by due moment; ``overdue``: running ones whose due moment has passed."""
+        with readable(), self._rt.uow(False) as uow:
+            if overdue:
+                # due before now and before due_before: due before the earlier of the two
+                now = self._rt.clock.now()
+                return uow.deadlines.list(RUNNING, due_before=now if due_before is None else min(now, due_before))
+            return uow.deadlines.list(None, due_before=due_before)
