@@ -19,9 +19,9 @@ from workflow.cases.case import Actor
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "second_opinion" / "cli"
 NEVER = ("fastapi", "starlette", "uvicorn", "httpx", "apscheduler", "jobs", "second_opinion.api", "bench",
-         "schemathesis", "typer.rich_utils")  # fmt: skip
-"""Modules no read command may load. The storage layer still loads pydantic (sqlmodel) and
-alembic, and workflow loads holidays: they join this list once those imports are gone."""
+         "schemathesis", "typer.rich_utils", "holidays")  # fmt: skip
+"""Modules no read command may load. The storage layer still loads pydantic (through sqlmodel),
+alembic and psycopg: they join this list once those imports are gone."""
 NOT_FOR_JSON = ("rich",)
 
 PROBE = """
