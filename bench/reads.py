@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from second_opinion import connect
-from storage.sql import Compiled
+from storage.statements import Compiled
 from workflow import FixedClock
 from workflow.service.deadlines import DeadlineService
 

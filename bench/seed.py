@@ -4,7 +4,7 @@ Seeding a million rows through the service would take most of an hour, so rows g
 ``executemany`` of prepared rows (SQLite) or ``COPY`` (PostgreSQL). Their shapes are the
 library's own: every clone is a template case (made by real commands, see
 :mod:`bench.workload`) under another case id and patient reference, values converted by the
-storage layer's own :class:`~storage.sql.Compiled`, and its audit chain re-sealed (a record's
+storage layer's own :class:`~storage.statements.Compiled`, and its audit chain re-sealed (a record's
 hash covers its case id), so ``audit verify`` accepts a full clone. ``trail=False`` writes only
 the case row and its deadline rows: the sweep's background, whose trails the sweep never reads.
 """
@@ -18,8 +18,9 @@ from typing import Any
 
 import psycopg
 
+from storage.codec import encode_payload
 from storage.db import make_engine
-from storage.sql import AUDIT, CASES, DEADLINES, TRANSITIONS, Compiled, encode_payload
+from storage.statements import AUDIT, CASES, DEADLINES, TRANSITIONS, Compiled
 from workflow.audit.chain import GENESIS, canonical, hashed_fields
 
 from .databases import sqlite_path

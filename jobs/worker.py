@@ -23,12 +23,10 @@ import threading
 from datetime import UTC
 from types import FrameType
 
-import psycopg
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy.exc import OperationalError
 
-from workflow.errors import first_line
+from workflow.errors import StorageUnavailable, first_line
 from workflow.service.deadlines import DeadlineService, SweepReport
 
 from .delivery import Delivery, DeliveryReport
@@ -81,7 +79,7 @@ class Worker:
     def _safe_tick(self) -> None:
         try:
             self.tick()
-        except (OperationalError, psycopg.OperationalError) as exc:  # unreachable, or the connection broke
+        except StorageUnavailable as exc:  # unreachable, or the connection broke
             message = first_line(exc)
             log.warning("database unavailable (%s); retrying in %g s", message, self.interval)
         except Exception:  # the next run retries; no error may end the worker

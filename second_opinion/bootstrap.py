@@ -9,15 +9,12 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import DBAPIError
-
 from storage import DEFAULT_URL, Backend, initialise, open_backend
-from storage.db import connection_lost, redact
 from workflow.cases.engine import Engine
 from workflow.clock import Clock, FixedClock, SystemClock, parse_instant
 from workflow.deadlines.calendars import Calendars, Closure
 from workflow.deadlines.policies import POLICIES, DeadlinePolicy
-from workflow.errors import ConfigurationError, StorageNotReady, ValidationError, first_line
+from workflow.errors import ConfigurationError, ValidationError
 from workflow.service import inputs
 from workflow.service.cases import CaseService
 from workflow.service.deadlines import Channel, DeadlineService
@@ -178,10 +175,4 @@ def build_app(url: str | None = None, *, clock: Clock | None = None) -> FastAPI:
 
 def init(url: str | None = None) -> str:
     """Create or upgrade the schema; returns the schema revision now in place."""
-    url = database_url(url)
-    try:
-        return initialise(url)
-    except DBAPIError as exc:  # a file SQLite cannot open or that is no database; a server that refuses
-        if connection_lost(exc):
-            raise  # the caller's "could not be reached; try again"
-        raise StorageNotReady(redact(url), f"cannot be initialised: {first_line(exc.orig or exc)}") from None
+    return initialise(database_url(url))  # StorageNotReady, or StorageUnavailable: "try again"

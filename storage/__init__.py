@@ -3,6 +3,11 @@
 :func:`open_backend` picks one by URL: ``sqlite:///FILE`` (the embedded default),
 ``postgresql://...`` (psycopg 3; several workers and API processes share it) or ``memory://``
 (in-process, for tests). All three pass the same contract tests.
+
+Nothing a database driver raises leaves this package as itself: it becomes
+:class:`~workflow.errors.StorageUnavailable` (unreachable, or the connection broke) or
+:class:`~workflow.errors.StorageError` (:mod:`storage.errors`). Opening and checking a database
+do not import Alembic; only :func:`initialise` does.
 """
 
 from __future__ import annotations
@@ -12,13 +17,16 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
-from workflow.errors import StorageNotReady
+from workflow.errors import StorageNotReady, first_line
 from workflow.ports import UnitOfWork
 
-from .db import DEFAULT_URL, check_ready, make_engine, normalise_url, redact, upgrade
+from .db import DEFAULT_URL, check_ready, connection_lost, make_engine, normalise_url, redact
+from .errors import translated, translating
 from .memory import MemoryStore, MemoryUnitOfWork
-from .sql import Compiled, SqlUnitOfWork
+from .statements import Compiled
+from .uow import SqlUnitOfWork
 
 MEMORY_URL = "memory://"
 
@@ -32,9 +40,13 @@ class Backend:
     store: MemoryStore | None = None
 
     def __post_init__(self) -> None:
-        self._compiled = Compiled(self.engine) if self.engine is not None else None
+        self._compiled: Compiled | None = None
+        if self.engine is not None:
+            with translating():
+                self._compiled = Compiled(self.engine)
 
     def unit_of_work(self, write: bool) -> UnitOfWork:
+        """A unit of work to use in a ``with`` block; ``write`` ones serialise on the database's lock."""
         if self.engine is not None:
             assert self._compiled is not None
             return SqlUnitOfWork(self.engine, self._compiled, write)
@@ -44,11 +56,13 @@ class Backend:
     def check(self) -> None:
         """Raise StorageNotReady unless the database answers and is at the code's schema."""
         if self.engine is not None:
-            check_ready(self.engine, self.url)
+            with translating():
+                check_ready(self.engine, self.url)
 
     def close(self) -> None:
         if self.engine is not None:
-            self.engine.dispose()
+            with translating():
+                self.engine.dispose()
 
 
 def open_backend(url: str = DEFAULT_URL, *, check: bool = True) -> Backend:
@@ -58,22 +72,35 @@ def open_backend(url: str = DEFAULT_URL, *, check: bool = True) -> Backend:
     engine = make_engine(url)
     if check and _missing_sqlite_file(url):
         raise StorageNotReady(redact(url), "does not exist: run `second-opinion init` first")
-    if check:
-        try:
-            check_ready(engine, url)
-        except StorageNotReady:
-            engine.dispose()
-            raise
-    return Backend(url=url, engine=engine)
+    try:
+        if check:
+            with translating():
+                check_ready(engine, url)
+        return Backend(url=url, engine=engine)
+    except BaseException:
+        engine.dispose()
+        raise
 
 
 def initialise(url: str = DEFAULT_URL) -> str:
-    """Create or upgrade the schema at ``url``; returns the revision it is now at."""
+    """Create or upgrade the schema at ``url``; returns the revision it is now at.
+
+    A database that cannot be reached is :class:`~workflow.errors.StorageUnavailable` (try
+    again); one that refuses (a file that is no database, a server that says no) is
+    :class:`~workflow.errors.StorageNotReady`, saying why."""
     if url.startswith(MEMORY_URL):
         return "memory"
+    from .migrate import upgrade  # Alembic loads only here
+
     engine = make_engine(url)
     try:
-        return upgrade(engine)
+        with translating():
+            try:
+                return upgrade(engine)
+            except DBAPIError as exc:  # a file SQLite cannot open or that is no database; a server that refuses
+                if connection_lost(exc):
+                    raise translated(exc) from exc
+                raise StorageNotReady(redact(url), f"cannot be initialised: {first_line(exc.orig or exc)}") from None
     finally:
         engine.dispose()
 

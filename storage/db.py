@@ -14,23 +14,20 @@ from a refusal or a bug, so callers can say "try again" (the API's 503, the work
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from workflow.errors import StorageNotReady, ValidationError, first_line
 
+from .revision import SCHEMA_HEAD
+
 DEFAULT_URL = "sqlite:///second-opinion.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def normalise_url(url: str) -> str:
@@ -42,6 +39,7 @@ def normalise_url(url: str) -> str:
 
 
 def redact(url: str) -> str:
+    """``url`` as an error message or a log may show it: without its password."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
@@ -50,7 +48,8 @@ def redact(url: str) -> str:
         return redact(url.encode("utf-8", "backslashreplace").decode())
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` with this module's connection discipline; connects to nothing yet."""
     url = normalise_url(url)
     try:
         parsed = make_url(url)
@@ -69,7 +68,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # no reset on return: a unit of work ends its own transaction (commit, or ROLLBACK in
         # SqlUnitOfWork.__exit__), and engine.connect() users roll back on close; the pool's
         # extra rollback cost about 5 µs per unit of work
-        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_reset_on_return=None, **kwargs)
+        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_reset_on_return=None)
         _sqlite_discipline(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
@@ -78,9 +77,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # pre-ping: a pooled connection that died while idle (network cut, server restart) is
         # replaced on checkout instead of failing the next command; the reset rolls back itself
         # (see _postgres_discipline), so a connection lost in use is dropped without a traceback
-        engine = create_engine(
-            url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_reset_on_return=None, **kwargs
-        )
+        engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_reset_on_return=None)
         _postgres_discipline(engine)
         return engine
     raise ValidationError(
@@ -110,11 +107,14 @@ def _sqlite_discipline(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        write = conn.get_execution_options().get("second_opinion_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        """SQLAlchemy connections (migrations, the readiness check) begin here; units of work
+        issue their own BEGIN on the DBAPI connection (storage.uow)."""
+        conn.exec_driver_sql("BEGIN")
 
 
 def _postgres_discipline(engine: Engine) -> None:
+    import psycopg  # only a PostgreSQL engine needs the driver (and its engine has loaded it)
+
     @event.listens_for(engine, "reset")
     def _on_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
         """Rollback-on-return, as SQLAlchemy's default, except that a connection already lost is
@@ -148,52 +148,37 @@ def connection_lost(exc: BaseException) -> bool:
         if exc.connection_invalidated:
             return True
         driver = exc.orig
-    if isinstance(driver, psycopg.OperationalError):
+    psycopg = sys.modules.get("psycopg")  # not imported: no psycopg error can exist
+    if psycopg is not None and isinstance(driver, psycopg.OperationalError):
         # errors raised by the client library itself (no server answer) carry no SQLSTATE
         return driver.sqlstate is None or driver.sqlstate.startswith(_CONNECTION_STATES)
     return False
 
 
-# --- migrations -------------------------------------------------------------------------------
+# --- readiness ---------------------------------------------------------------------------------
 
 
-def alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
-
-
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None
-    return head
-
-
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
-
-
-def upgrade(engine: Engine) -> str:
-    """Bring the schema to the code's head revision; safe to run again."""
-    config = alembic_config()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-    return head_revision()
+def current_revision(conn: Connection) -> str | None:
+    """The schema revision Alembic recorded in the database, read without importing Alembic: the
+    row of ``alembic_version`` (several, joined, if branches were ever applied), or None when there
+    is no such table or no row."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return ", ".join(sorted(rows)) or None
 
 
 def check_ready(engine: Engine, url: str) -> None:
     """Refuse to work on a database that is missing, empty, or at another schema revision."""
     try:
-        current = current_revision(engine)
-        has_cases = inspect(engine).has_table("cases")
+        with engine.connect() as conn:
+            current = current_revision(conn)
+            has_cases = inspect(conn).has_table("cases")
     except DBAPIError as exc:  # unreachable, or not a database at all ("file is not a database")
         raise StorageNotReady(redact(url), f"cannot be opened: {first_line(exc.orig or exc)}") from None
     if current is None or not has_cases:
         raise StorageNotReady(redact(url), "is not initialised: run `second-opinion init` first")
-    head = head_revision()
-    if current != head:
+    if current != SCHEMA_HEAD:
         raise StorageNotReady(
-            redact(url), f"is at schema revision {current}, this version needs {head}: run `second-opinion init`"
+            redact(url), f"is at schema revision {current}, this version needs {SCHEMA_HEAD}: run `second-opinion init`"
         )

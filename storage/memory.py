@@ -47,6 +47,8 @@ def _utc(value: _T) -> _T:
 
 @dataclass
 class MemoryStore:
+    """Everything committed; one per ``memory://`` backend, shared by its units of work."""
+
     cases: dict[str, Case] = field(default_factory=dict)
     audit: list[AuditRecord] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
@@ -58,7 +60,7 @@ class MemoryStore:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class _Cases:
+class MemoryCases:
     def __init__(self, uow: MemoryUnitOfWork) -> None:
         self._uow = uow
 
@@ -80,12 +82,19 @@ class _Cases:
     def find_by_bsn_hash(self, bsn_hash: str) -> list[Case]:
         return [c for c in self.list() if c.bsn_hash == bsn_hash]
 
-    def list(self, state: str | None = None) -> list[Case]:
+    def list(
+        self, state: str | None = None, *, organisation: str | None = None, route: str | None = None
+    ) -> list[Case]:
         cases = sorted(self._uow.staged_cases.values(), key=lambda c: (c.opened_at, c.id))
-        return [c for c in cases if state is None or c.state == state]
+        return [
+            c for c in cases
+            if (state is None or c.state == state)
+            and (organisation is None or c.organisation == organisation)
+            and (route is None or c.route == route)
+        ]  # fmt: skip
 
 
-class _Audit:
+class MemoryAudit:
     def __init__(self, uow: MemoryUnitOfWork) -> None:
         self._uow = uow
 
@@ -105,7 +114,7 @@ class _Audit:
         return iter([r for r in self._all() if recorded_from is None or r.recorded_at >= recorded_from])
 
 
-class _Transitions:
+class MemoryTransitions:
     def __init__(self, uow: MemoryUnitOfWork) -> None:
         self._uow = uow
 
@@ -121,7 +130,7 @@ class _Transitions:
         return _by_case(sorted(every, key=lambda t: t.version), case_ids, lambda t: t.case_id)
 
 
-class _Keys:
+class MemoryKeys:
     def __init__(self, uow: MemoryUnitOfWork) -> None:
         self._uow = uow
 
@@ -132,7 +141,7 @@ class _Keys:
         self._uow.new_keys[stored.key] = _utc(stored)
 
 
-class _Deadlines:
+class MemoryDeadlines:
     def __init__(self, uow: MemoryUnitOfWork) -> None:
         self._uow = uow
 
@@ -161,7 +170,7 @@ class _Deadlines:
         return sorted(rows, key=lambda d: (d.due_at is None, d.due_at or d.started_at, d.id))
 
 
-class _Outbox:
+class MemoryOutbox:
     def __init__(self, uow: MemoryUnitOfWork) -> None:
         self._uow = uow
 
@@ -196,7 +205,7 @@ class _Outbox:
         return [n for n in rows if status is None or n.status == status]
 
 
-class _Tokens:
+class MemoryTokens:
     def __init__(self, uow: MemoryUnitOfWork) -> None:
         self._uow = uow
 
@@ -218,7 +227,7 @@ class _Tokens:
         return sorted(self._uow.staged_tokens.values(), key=lambda t: (t.created_at, t.id))
 
 
-class _Access:
+class MemoryAccess:
     def __init__(self, uow: MemoryUnitOfWork) -> None:
         self._uow = uow
 
@@ -249,6 +258,8 @@ class _Access:
 
 
 class MemoryUnitOfWork:
+    """Staged copies of the store, made visible by :meth:`commit`; writers hold the store's lock."""
+
     def __init__(self, store: MemoryStore, write: bool) -> None:
         self.store = store
         self._write = write
@@ -264,14 +275,14 @@ class MemoryUnitOfWork:
         self.new_transitions: list[Transition] = []
         self.new_keys: dict[str, StoredResult] = {}
         self.new_access: list[AccessRecord] = []
-        self.cases = _Cases(self)
-        self.audit = _Audit(self)
-        self.transitions = _Transitions(self)
-        self.keys = _Keys(self)
-        self.deadlines = _Deadlines(self)
-        self.outbox = _Outbox(self)
-        self.tokens = _Tokens(self)
-        self.access = _Access(self)
+        self.cases = MemoryCases(self)
+        self.audit = MemoryAudit(self)
+        self.transitions = MemoryTransitions(self)
+        self.keys = MemoryKeys(self)
+        self.deadlines = MemoryDeadlines(self)
+        self.outbox = MemoryOutbox(self)
+        self.tokens = MemoryTokens(self)
+        self.access = MemoryAccess(self)
         return self
 
     def commit(self) -> None:

@@ -80,7 +80,11 @@ class CaseRepository(Protocol):
 
     def find_by_bsn_hash(self, bsn_hash: str) -> list[Case]: ...
 
-    def list(self, state: str | None = None) -> list[Case]: ...
+    def list(
+        self, state: str | None = None, *, organisation: str | None = None, route: str | None = None
+    ) -> list[Case]:
+        """Cases (in ``state``, of ``organisation``, on ``route``: each filter when given), by opening, then id."""
+        ...
 
 
 class AuditLog(Protocol):

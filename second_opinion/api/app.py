@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
-from workflow.errors import SecondOpinionError, StorageNotReady
+from workflow.errors import SecondOpinionError, StorageError, StorageNotReady
 from workflow.service.access import AccessService
 from workflow.service.cases import CaseService
 from workflow.service.tokens import TokenService
@@ -43,8 +41,7 @@ def create_app(
     app.add_exception_handler(SecondOpinionError, problems.on_refusal)
     app.add_exception_handler(RequestValidationError, problems.on_bad_request)
     app.add_exception_handler(HTTPException, problems.on_http)
-    for driver_error in (DBAPIError, psycopg.OperationalError):  # a lost database: 503, else 500
-        app.add_exception_handler(driver_error, problems.on_storage_error)
+    app.add_exception_handler(StorageError, problems.on_storage_error)  # a lost database: 503, else 500
     app.add_exception_handler(Exception, problems.on_crash)
     app.add_middleware(problems.LimitBody)
     for router in (cases.router, audit.router, fhir.router, reference.router):

@@ -18,7 +18,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from storage.db import connection_lost
 from workflow.errors import (
     AuditIntegrityError,
     ConcurrentUpdate,
@@ -29,6 +28,7 @@ from workflow.errors import (
     PermissionDenied,
     SecondOpinionError,
     StorageNotReady,
+    StorageUnavailable,
     Unauthenticated,
     UnknownCase,
     UnknownEvent,
@@ -186,9 +186,9 @@ RETRY_AFTER_SECONDS = 1
 
 
 async def on_storage_error(request: Request, exc: Exception) -> JSONResponse:
-    """A driver error: 503 when the database could not be reached or the connection broke
+    """A storage error: 503 when the database could not be reached or the connection broke
     (logged as one line, it is no bug), else the internal error it is."""
-    if not connection_lost(exc):
+    if not isinstance(exc, StorageUnavailable):
         return await on_crash(request, exc)
     first = first_line(exc)
     log.warning("database unavailable on %s %s: %s", request.method, _logged(request), first)

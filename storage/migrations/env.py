@@ -1,4 +1,4 @@
-"""Alembic environment: always run with a connection handed in by :func:`storage.db.upgrade`
+"""Alembic environment: always run with a connection handed in by :func:`storage.migrate.upgrade`
 (or by the drift test), so the schema, the search path and the transaction are the caller's."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from storage.tables import METADATA
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations through `second-opinion init` (storage.db.upgrade)")
+    raise RuntimeError("run migrations through `second-opinion init` (storage.migrate.upgrade)")
 
 context.configure(connection=connection, target_metadata=METADATA, render_as_batch=connection.dialect.name == "sqlite")
 with context.begin_transaction():

@@ -22,8 +22,8 @@ from typer.testing import CliRunner, Result
 
 from second_opinion.cli import app
 from second_opinion.render import AUDIT_COLUMNS
-from storage.db import head_revision
-from storage.sql import drop_append_only_ddl
+from storage.ddl import drop_append_only_ddl
+from storage.migrate import head_revision
 from tests.conftest import EXAMPLES, PATHS
 from workflow.cases.definitions import DEFINITION
 from workflow.docs import mermaid, states_markdown

@@ -7,14 +7,15 @@ from __future__ import annotations
 import pytest
 
 import storage.memory
-import storage.sql
+import storage.repositories
 from tests.conftest import BACKENDS, DESK, GP
 
 # the write each command performs, in order: case row, transition row, audit record, key
 WRITES = {
-    "transition": {"memory": (storage.memory._Transitions, "add"), "sql": (storage.sql._SqlTransitions, "add")},
-    "audit": {"memory": (storage.memory._Audit, "append"), "sql": (storage.sql._SqlAudit, "append")},
-    "key": {"memory": (storage.memory._Keys, "put"), "sql": (storage.sql._SqlKeys, "put")},
+    "transition": {"memory": (storage.memory.MemoryTransitions, "add"),
+                   "sql": (storage.repositories.SqlTransitions, "add")},
+    "audit": {"memory": (storage.memory.MemoryAudit, "append"), "sql": (storage.repositories.SqlAudit, "append")},
+    "key": {"memory": (storage.memory.MemoryKeys, "put"), "sql": (storage.repositories.SqlKeys, "put")},
 }
 
 

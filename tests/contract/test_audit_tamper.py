@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from second_opinion.cli import app
-from storage.sql import APPEND_ONLY_TABLES, append_only_ddl, drop_append_only_ddl
+from storage.ddl import APPEND_ONLY_TABLES, append_only_ddl, drop_append_only_ddl
 from tests.conftest import DESK, SQL_BACKENDS, fire_example, sql_engine
 from workflow import AuditIntegrityError, InvalidTransition
 from workflow.audit.chain import compute_hash

@@ -10,14 +10,14 @@ import pytest
 from sqlalchemy import text
 
 from storage.db import make_engine
-from storage.sql import Compiled
+from storage.statements import Compiled
 from tests.conftest import SQL_BACKENDS, T0
 
 INDEX = "ix_deadlines_running_next_action"
 
 
 def _plan(db_url: str, statement: str, params: Callable[[Compiled], dict[str, Any]]) -> str:
-    """The database's query plan of one of storage.sql's compiled statements, as one string."""
+    """The database's query plan of one of storage.statements. compiled statements, as one string."""
     engine = make_engine(db_url)
     compiled = Compiled(engine)
     try:

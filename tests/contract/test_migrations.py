@@ -12,7 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from storage import initialise, open_backend
-from storage.db import alembic_config, head_revision, make_engine
+from storage.db import make_engine
+from storage.migrate import alembic_config, head_revision
 from storage.tables import METADATA
 from tests.conftest import SQL_BACKENDS
 from workflow.errors import StorageNotReady
@@ -83,3 +84,23 @@ def test_sqlite_connections_use_wal_and_a_busy_timeout(sqlite_url: str) -> None:
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
+
+
+def test_the_schema_head_constant_is_the_migrations_head() -> None:
+    """Opening storage compares the database with ``SCHEMA_HEAD`` rather than asking Alembic."""
+    from storage.revision import SCHEMA_HEAD
+
+    assert head_revision() == SCHEMA_HEAD
+
+
+def test_opening_and_checking_storage_do_not_import_alembic(sqlite_url: str) -> None:
+    import subprocess
+    import sys
+
+    initialise(sqlite_url)
+    probe = (
+        "import sys, storage\n"
+        f"storage.open_backend({sqlite_url!r}).check()\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'alembic'], 'alembic imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True)

@@ -140,3 +140,40 @@ def test_a_taken_key_is_reported_not_overwritten(backend, db_url):
 def test_naive_datetimes_are_refused(backend):
     with backend.unit_of_work(True) as uow, pytest.raises(ValueError, match="naive"):
         uow.cases.add(a_case(opened=T.replace(tzinfo=None)))
+
+
+def test_list_filters_by_organisation_state_and_route_in_any_combination(backend):
+    def case(case_id, opened, state, organisation, route):
+        return replace(a_case(case_id, opened, state), organisation=organisation, route=route)
+
+    cases = [
+        case("so-1", T, "requested", "org-a", "domestic"),
+        case("so-2", T - timedelta(seconds=1), "requested", "org-b", "domestic"),
+        case("so-3", T, "declined", "org-a", "abroad"),
+        case("so-0", T, "requested", "org-a", "abroad"),
+        case("so-4", T + timedelta(seconds=1), "declined", "org-b", "abroad"),
+    ]
+    committed(backend, *[lambda uow, c=c: uow.cases.add(c) for c in cases])
+    ordered = sorted(cases, key=lambda c: (c.opened_at, c.id))
+    with backend.unit_of_work(False) as uow:
+        for state in (None, "requested", "declined", "withdrawn"):
+            for organisation in (None, "org-a", "org-b", "org-c"):
+                for route in (None, "domestic", "abroad"):
+                    wanted = {"state": state, "organisation": organisation, "route": route}
+                    expected = [c for c in ordered if all(v in (None, getattr(c, k)) for k, v in wanted.items())]
+                    got = uow.cases.list(state, organisation=organisation, route=route)
+                    assert got == expected, (state, organisation, route)
+
+
+def test_a_database_failure_leaves_storage_as_a_storage_error(backend, db_url):
+    """A driver error (here a primary-key clash) comes out as the project's StorageError, the
+    driver's error its cause and the cause's first line its message; a refusal is no outage."""
+    from workflow.errors import StorageError, StorageUnavailable, first_line
+
+    committed(backend, lambda uow: uow.cases.add(a_case()))
+    if db_url.startswith("memory"):
+        return  # no driver: the in-memory backend refuses with ValueError
+    with pytest.raises(StorageError) as raised:
+        committed(backend, lambda uow: uow.cases.add(a_case()))
+    assert not isinstance(raised.value, StorageUnavailable)
+    assert raised.value.__cause__ is not None and str(raised.value) == first_line(raised.value.__cause__)

@@ -44,10 +44,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from storage.db import connection_lost
+from storage.errors import translating
 from tests.api_support import problem
 from tests.conftest import NO_CIRCUMSTANCES, PG_URL, sql_engine
 from tests.reliability.test_api_servers import READY_TIMEOUT, Server, cli, free_ports, token
 from tests.reliability.test_worker import AFTER, counts, seed_due, worker
+from workflow.errors import StorageError
 
 # --- the proxy ----------------------------------------------------------------------------------
 
@@ -470,11 +472,12 @@ def test_the_cli_says_a_lost_database_in_one_line(capsys: pytest.CaptureFixture[
 
     from second_opinion.cli.common import guard as _guard
 
-    with pytest.raises(typer.Exit) as ended, _guard():
+    with pytest.raises(typer.Exit) as ended, _guard(), translating():  # storage's boundary, as a command meets it
         raise psycopg.OperationalError("server closed the connection unexpectedly")
     assert ended.value.exit_code == 1
     assert capsys.readouterr().err == (
         "error: the database could not be reached (server closed the connection unexpectedly); try again\n"
     )
-    with pytest.raises(IntegrityError), _guard():
+    with pytest.raises(StorageError) as escaped, _guard(), translating():
         raise IntegrityError("INSERT", {}, psycopg.IntegrityError("duplicate key"))
+    assert isinstance(escaped.value.__cause__, IntegrityError)

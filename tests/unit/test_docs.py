@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,15 @@ def test_seed_citations_name_real_pages() -> None:
     if not seeds_dir.is_dir():
         pytest.skip(f"{seeds_dir} is not beside this checkout (CI has it)")
     assert {name for _, name, _ in SEEDS} <= {p.name for p in seeds_dir.iterdir()}
+
+
+def test_docs_cite_files_that_exist() -> None:
+    """A path the docs name (a module, a test) is there: a moved file takes its citations with it.
+    The CHANGELOG is history and keeps the paths of its day."""
+    cited = re.compile(r"(?<![\w/.])((?:workflow|storage|jobs|second_opinion|tests|bench)/[\w/.-]*\w)")
+    missing = []
+    for page in [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))]:
+        for path in sorted(set(cited.findall(page.read_text()))):
+            if not (DOCS.parent / path).exists():
+                missing.append(f"{page.name}: {path}")
+    assert missing == []

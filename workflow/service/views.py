@@ -57,8 +57,7 @@ class Views:
         if route is not None:
             inputs.check_route(self._rt.definition, route)
         with readable(), self._rt.uow(False) as uow:
-            found = uow.cases.list(state)
-        return [c for c in found if organisation in (None, c.organisation) and route in (None, c.route)]
+            return uow.cases.list(state, organisation=organisation, route=route)
 
     def find_by_bsn(self, bsn: str, state: str | None = None) -> list[Case]:
         """Cases opened with this BSN (optionally only those in ``state``), found by its keyed hash."""

@@ -10,14 +10,40 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from storage.sql import APPEND_ONLY_TABLES, append_only_ddl, drop_append_only_ddl
-
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
 _BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+# Frozen: this migration's own copy of the append-only triggers (live code: storage.ddl), so that
+# no later change to the code can change what it creates.
+_APPEND_ONLY_TABLES = ("audit_records", "case_transitions")
+_MESSAGE = "is append-only: history cannot be changed"
+
+
+def _append_only_ddl(dialect: str, table: str) -> list[str]:
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} {_MESSAGE}'); END"
+            for verb in ("UPDATE", "DELETE")
+        ]
+    return [
+        f"CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN RAISE EXCEPTION '{table} {_MESSAGE}'; END $$",
+        f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()",
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only()",
+    ]
+
+
+def _drop_append_only_ddl(dialect: str, table: str) -> list[str]:
+    if dialect == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS {table}_no_{verb}" for verb in ("update", "delete")]
+    return [f"DROP FUNCTION IF EXISTS {table}_append_only() CASCADE"]
 
 
 def _ts(name: str) -> sa.Column:  # type: ignore[type-arg]
@@ -93,15 +119,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key"),
     )
     dialect = op.get_bind().dialect.name
-    for table in APPEND_ONLY_TABLES:
-        for statement in append_only_ddl(dialect, table):
+    for table in _APPEND_ONLY_TABLES:
+        for statement in _append_only_ddl(dialect, table):
             op.execute(statement)
 
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
-    for table in APPEND_ONLY_TABLES:
-        for statement in drop_append_only_ddl(dialect, table):
+    for table in _APPEND_ONLY_TABLES:
+        for statement in _drop_append_only_ddl(dialect, table):
             op.execute(statement)
     op.drop_table("idempotency_keys")
     op.drop_table("case_transitions")

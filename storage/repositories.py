@@ -1,0 +1,287 @@
+"""The repositories of :mod:`workflow.ports` over SQLite and PostgreSQL.
+
+Each runs named statements of :mod:`storage.statements` on its unit of work's DBAPI cursor and
+turns rows into domain objects with :mod:`storage.codec`; none holds SQL or converts a value itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from workflow.access.log import AccessRecord
+from workflow.access.tokens import ApiToken
+from workflow.audit.chain import GENESIS, AuditRecord
+from workflow.cases.case import Case, Transition
+from workflow.deadlines.policies import Deadline
+from workflow.ports import ByCase, KeyTaken, Notification, StoredResult
+
+from . import codec
+from .codec import LazyJson, RowReader, TableCodec, encode_payload
+from .statements import DEADLINE_COLUMNS, Compiled, case_listing
+
+_T = TypeVar("_T")
+_EAGER: frozenset[str] = frozenset()
+_EXPLANATION = frozenset({"explanation"})
+
+
+class Runner:
+    """Executes the named statements on one DBAPI cursor, and reads their rows."""
+
+    def __init__(self, compiled: Compiled, cursor: Any) -> None:
+        self.compiled = compiled
+        self.cursor = cursor
+
+    def run(self, name: str, values: dict[str, Any]) -> Any:
+        """Execute statement ``name`` with ``values`` (converted by the codec); returns the cursor."""
+        params = self.compiled.params(values)
+        if name in self.compiled.constants:
+            params = {**self.compiled.constants[name], **params}
+        self.cursor.execute(self.compiled.sql[name], params)
+        return self.cursor
+
+    def read(
+        self, name: str, values: dict[str, Any], table: TableCodec[_T], lazy: frozenset[str] = _EAGER
+    ) -> tuple[RowReader[_T], list[Any]]:
+        """Execute statement ``name``; its rows, and the reader that decodes them into ``table``'s objects."""
+        cursor = self.run(name, values)
+        readers = self.compiled.readers
+        reader = readers.get((name, lazy))
+        if reader is None:  # a statement's columns never change: its steps are worked out once per engine
+            reader = readers[(name, lazy)] = table.reader(self.compiled.codec, [d[0] for d in cursor.description], lazy)
+        return reader, cursor.fetchall()
+
+    def all(self, name: str, values: dict[str, Any], table: TableCodec[_T], lazy: frozenset[str] = _EAGER) -> list[_T]:
+        reader, rows = self.read(name, values, table, lazy)
+        return reader.all(rows)
+
+    def by_case(self, name: str, case_ids: Sequence[str], table: TableCodec[_T]) -> ByCase[_T]:
+        reader, rows = self.read(name, {"case_ids": self.compiled.codec.case_ids(case_ids)}, table)
+        return reader.by_case(rows)
+
+    def first(self, name: str, values: dict[str, Any], table: TableCodec[_T]) -> _T | None:
+        found = self.all(name, values, table)
+        return found[0] if found else None
+
+
+class SqlCases:
+    def __init__(self, runner: Runner) -> None:
+        self._run = runner
+
+    def get(self, case_id: str, *, lock: bool = False) -> Case | None:
+        return self._run.first("get_case_for_update" if lock else "get_case", {"id": case_id}, codec.CASES)
+
+    def add(self, case: Case) -> None:
+        self._run.run("insert_case", dict(case.__dict__))
+
+    def update(self, case: Case, *, expected_version: int, expected_audit_count: int) -> bool:
+        values = {
+            "b_id": case.id,
+            "b_version": expected_version,
+            "b_count": expected_audit_count,
+            "state": case.state,
+            "version": case.version,
+            "updated_at": case.updated_at,
+            "audit_head": case.audit_head,
+            "audit_count": case.audit_count,
+            "facts": case.facts,
+        }
+        return self._run.run("update_case", values).rowcount == 1  # type: ignore[no-any-return]
+
+    def find_by_bsn_hash(self, bsn_hash: str) -> list[Case]:
+        return self._run.all("cases_by_bsn", {"bsn_hash": bsn_hash}, codec.CASES)
+
+    def list(
+        self, state: str | None = None, *, organisation: str | None = None, route: str | None = None
+    ) -> list[Case]:
+        given = {"organisation": organisation, "state": state, "route": route}
+        values = {column: value for column, value in given.items() if value is not None}
+        name = case_listing(organisation=organisation is not None, state=state is not None, route=route is not None)
+        return self._run.all(name, values, codec.CASES)
+
+
+class SqlAudit:
+    def __init__(self, runner: Runner) -> None:
+        self._run = runner
+
+    def append(self, record: AuditRecord) -> None:
+        values = dict(record.__dict__)
+        del values["sequence"]
+        values["payload"] = encode_payload(record.payload)
+        self._run.run("insert_audit", values)
+
+    def for_case(self, case_id: str) -> list[AuditRecord]:
+        return self._run.all("audit_for_case", {"case_id": case_id}, codec.AUDIT)
+
+    def for_cases(self, case_ids: Sequence[str]) -> ByCase[AuditRecord]:
+        return self._run.by_case("audit_for_cases", case_ids, codec.AUDIT)
+
+    def since(self, recorded_from: datetime | None) -> Iterator[AuditRecord]:
+        # the rows are fetched now, each decoded as the caller reaches it (an unreadable one there)
+        if recorded_from is None:
+            reader, rows = self._run.read("audit_all", {}, codec.AUDIT)
+        else:
+            reader, rows = self._run.read("audit_since", {"since": recorded_from}, codec.AUDIT)
+        return (reader.one(raw) for raw in rows)
+
+
+class SqlTransitions:
+    def __init__(self, runner: Runner) -> None:
+        self._run = runner
+
+    def add(self, transition: Transition) -> None:
+        self._run.run("insert_transition", dict(transition.__dict__))
+
+    def for_case(self, case_id: str) -> list[Transition]:
+        return self._run.all("transitions_for_case", {"case_id": case_id}, codec.TRANSITIONS)
+
+    def for_cases(self, case_ids: Sequence[str]) -> ByCase[Transition]:
+        return self._run.by_case("transitions_for_cases", case_ids, codec.TRANSITIONS)
+
+
+class SqlKeys:
+    def __init__(self, runner: Runner) -> None:
+        self._run = runner
+
+    def get(self, key: str) -> StoredResult | None:
+        return self._run.first("get_key", {"key": key}, codec.KEYS)
+
+    def put(self, stored: StoredResult) -> None:
+        values = {
+            "key": stored.key,
+            "fingerprint": stored.fingerprint,
+            "case_id": stored.case_id,
+            "result": encode_payload(stored.result),
+            "created_at": stored.created_at,
+        }
+        # No savepoint: a clash means the whole command reruns (and then replays the key).
+        try:
+            self._run.run("insert_key", values)
+        except self._run.compiled.integrity_error:
+            raise KeyTaken(stored.key) from None
+
+
+class SqlDeadlines:
+    def __init__(self, runner: Runner) -> None:
+        self._run = runner
+
+    def for_case(self, case_id: str) -> list[Deadline]:
+        return self._run.all("deadlines_for_case", {"case_id": case_id}, codec.DEADLINES)
+
+    def for_cases(self, case_ids: Sequence[str]) -> ByCase[Deadline]:
+        return self._run.by_case("deadlines_for_cases", case_ids, codec.DEADLINES)
+
+    def save(self, deadline: Deadline, *, new: bool = False) -> None:
+        values = {name: getattr(deadline, name) for name in DEADLINE_COLUMNS}
+        if isinstance(deadline.explanation, LazyJson):  # one from a listing, saved as it is
+            values["explanation"] = deadline.explanation.decoded()
+        if new or self._run.run("update_deadline", {"b_id": deadline.id, **values}).rowcount == 0:
+            self._run.run("insert_deadline", {"id": deadline.id, **values})
+
+    def claim_due(self, now: datetime) -> str | None:
+        found = self._run.run("claim_due", {"now": now}).fetchone()
+        return None if found is None else str(found[0])
+
+    def list(self, state: str | None = None, due_before: datetime | None = None) -> list[Deadline]:
+        # the filters are the SQL's; explanations stay undecoded until someone reads one
+        values: dict[str, Any] = {} if state is None else {"state": state}
+        name = "deadlines_all" if state is None else "deadlines_in_state"
+        if due_before is not None:
+            try:
+                values["due_before"] = self._run.compiled.ts_in(due_before)
+            except OverflowError:  # a bound past either end of time in UTC: before every moment, or after
+                if due_before.year == datetime.min.year:
+                    return []
+                values["due_before"] = self._run.compiled.ts_in(datetime.max.replace(tzinfo=UTC))
+            name = "deadlines_due_before" if state is None else "deadlines_in_state_due_before"
+        return self._run.all(name, values, codec.DEADLINES, _EXPLANATION)
+
+
+def _outbox_outcome(notification: Notification) -> dict[str, Any]:
+    return {
+        "b_id": notification.id,
+        "status": notification.status,
+        "attempts": notification.attempts,
+        "next_attempt_at": notification.next_attempt_at,
+        "leased_until": notification.leased_until,
+        "last_error": notification.last_error,
+        "delivered_at": notification.delivered_at,
+    }
+
+
+class SqlOutbox:
+    def __init__(self, runner: Runner) -> None:
+        self._run = runner
+
+    def add(self, notification: Notification) -> None:
+        values = dict(notification.__dict__)
+        del values["id"]
+        values["payload"] = encode_payload(notification.payload)
+        self._run.run("insert_outbox", values)
+
+    def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
+        free = self._run.all("claim_outbox", {"now": now}, codec.OUTBOX)[:limit]
+        claimed = [Notification(**{**n.__dict__, "leased_until": lease_until}) for n in free]
+        self.save_all(claimed)
+        return claimed
+
+    def save(self, notification: Notification) -> None:
+        self._run.run("update_outbox", _outbox_outcome(notification))
+
+    def save_all(self, notifications: Sequence[Notification]) -> None:
+        # executemany: psycopg pipelines the statements, one round trip rather than one each
+        if notifications:
+            params = [self._run.compiled.params(_outbox_outcome(n)) for n in notifications]
+            self._run.cursor.executemany(self._run.compiled.sql["update_outbox"], params)
+
+    def list(self, status: str | None = None) -> list[Notification]:
+        if status is None:
+            return self._run.all("outbox_all", {}, codec.OUTBOX)
+        return self._run.all("outbox_in_status", {"status": status}, codec.OUTBOX)
+
+
+class SqlTokens:
+    def __init__(self, runner: Runner) -> None:
+        self._run = runner
+
+    def add(self, token: ApiToken) -> None:
+        self._run.run("insert_token", dict(token.__dict__))
+
+    def get(self, token_id: str) -> ApiToken | None:
+        return self._run.first("get_token", {"id": token_id}, codec.TOKENS)
+
+    def by_hash(self, token_hash: str) -> ApiToken | None:
+        return self._run.first("token_by_hash", {"token_hash": token_hash}, codec.TOKENS)
+
+    def save(self, token: ApiToken) -> None:
+        self._run.run("revoke_token", {"b_id": token.id, "revoked_at": token.revoked_at})
+
+    def list(self) -> list[ApiToken]:
+        return self._run.all("tokens_all", {}, codec.TOKENS)
+
+
+class SqlAccess:
+    def __init__(self, runner: Runner) -> None:
+        self._run = runner
+
+    def head(self) -> str:
+        lock = self._run.compiled.backend.access_lock
+        if lock is not None:
+            self._run.cursor.execute(lock)
+        found = self._run.run("access_head", {}).fetchone()
+        return GENESIS if found is None else str(found[0])
+
+    def append(self, records: list[AccessRecord]) -> None:
+        rows = [self._run.compiled.params({k: v for k, v in r.__dict__.items() if k != "sequence"}) for r in records]
+        if rows:
+            self._run.cursor.executemany(self._run.compiled.sql["insert_access"], rows)
+
+    def all(self) -> list[AccessRecord]:
+        return self._run.all("access_all", {}, codec.ACCESS)
+
+    def for_case(self, case_id: str) -> list[AccessRecord]:
+        return self._run.all("access_for_case", {"case_id": case_id}, codec.ACCESS)
+
+    def for_organisation(self, organisation: str) -> list[AccessRecord]:
+        return self._run.all("access_for_organisation", {"organisation": organisation}, codec.ACCESS)

@@ -1,0 +1,273 @@
+"""Every statement of the relational backends, each named once, beside its SQL.
+
+Statements are SQLAlchemy Core against the SQLModel tables, compiled once per dialect
+(:class:`Compiled`); a unit of work runs the SQL text on the pooled DBAPI connection itself (a
+``fire`` is five short statements, and SQLAlchemy's per-statement machinery would cost more than
+the database work: ``bench/fire_vs_raw.py``). Where the backends differ, each has one place:
+:data:`SQLITE` and :data:`POSTGRESQL` hold the transaction statements and the access-log lock,
+and the ``IN (the ids bound as :case_ids)`` of the several-cases reads compiles to ``json_each``
+on SQLite and ``= ANY`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, or_, select
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, ColumnElement, Select
+from sqlalchemy.types import NullType
+
+from workflow.deadlines.policies import RUNNING
+
+from .codec import Codec
+from .tables import AccessRow, AuditRow, CaseRow, DeadlineRow, IdempotencyRow, OutboxRow, TokenRow, TransitionRow
+
+CASES = CaseRow.__table__  # type: ignore[attr-defined]
+AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
+TRANSITIONS = TransitionRow.__table__  # type: ignore[attr-defined]
+KEYS = IdempotencyRow.__table__  # type: ignore[attr-defined]
+DEADLINES = DeadlineRow.__table__  # type: ignore[attr-defined]
+OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
+TOKENS = TokenRow.__table__  # type: ignore[attr-defined]
+ACCESS = AccessRow.__table__  # type: ignore[attr-defined]
+
+
+# --- where the backends differ ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackendSql:
+    """The statements one backend spells its own way, outside the catalogue's compiled SQL."""
+
+    begin_write: str
+    """Starts a write unit of work, with its lock or isolation level."""
+    begin_read: str
+    """Starts a read unit of work."""
+    access_lock: str | None
+    """Taken before reading the access log's head, so one appender at a time extends the chain."""
+    driver_transactions: bool
+    """Whether commit and rollback are the driver connection's (psycopg) rather than SQL text."""
+
+
+SQLITE = BackendSql(
+    # the single write lock before the first read, so two writers never both read a case
+    begin_write="BEGIN IMMEDIATE",
+    begin_read="BEGIN",
+    access_lock=None,  # the write lock already serialises appenders
+    driver_transactions=False,
+)
+POSTGRESQL = BackendSql(
+    # writes rely on READ COMMITTED (a row lock, then a fresh look at what it guards), so it is set
+    # here rather than left to the server's default; reads see their rows as of one instant
+    begin_write="SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    begin_read="SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+    access_lock="SELECT pg_advisory_xact_lock(7513)",  # transaction-scoped; 7513 after the standard
+    driver_transactions=True,
+)
+
+
+class _InCases(ColumnElement[bool]):
+    """``column IN (the ids bound as :case_ids)``: an array on PostgreSQL (``= ANY``), a JSON
+    array on SQLite (``json_each``), so that one compiled statement serves any number of cases."""
+
+    inherit_cache = True
+
+    def __init__(self, column: Any) -> None:
+        self.column = column
+        self.param: Any = bindparam("case_ids")
+        self.type: Any = NullType()
+
+
+@compiles(_InCases)
+def _in_cases_sqlite(element: _InCases, compiler: SQLCompiler, **kw: Any) -> str:
+    column, param = compiler.process(element.column, **kw), compiler.process(element.param, **kw)
+    return f"{column} IN (SELECT value FROM json_each({param}))"
+
+
+@compiles(_InCases, "postgresql")
+def _in_cases_postgresql(element: _InCases, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} = ANY({compiler.process(element.param, **kw)})"
+
+
+# --- the catalogue --------------------------------------------------------------------------------
+
+
+def _columns(table: Any, *skip: str) -> list[str]:
+    return [c.name for c in table.columns if c.name not in skip]
+
+
+DEADLINE_COLUMNS = _columns(DEADLINES, "id")
+"""The columns a deadline's save writes (its id is derived from case and policy)."""
+
+_CASE_FILTERS = (("organisation", "_of_organisation"), ("state", "_in_state"), ("route", "_on_route"))
+
+
+def case_listing(*, organisation: bool, state: bool, route: bool) -> str:
+    """The name of the case listing with those filters (each an equality, bound by its name)."""
+    given = {"organisation": organisation, "state": state, "route": route}
+    return "list_cases" + "".join(suffix for column, suffix in _CASE_FILTERS if given[column])
+
+
+def _case_listings() -> dict[str, tuple[ClauseElement, list[str] | None]]:
+    """One statement per combination of filters, each a plain conjunction of equalities, so the
+    database can use the index on any of them (``ix_cases_state``, ``ix_cases_organisation``)."""
+    listings: dict[str, tuple[ClauseElement, list[str] | None]] = {}
+    for mask in range(8):
+        on = {column: bool(mask & (1 << i)) for i, (column, _) in enumerate(_CASE_FILTERS)}
+        statement: Select[Any] = select(CASES)
+        for column, _ in _CASE_FILTERS:
+            if on[column]:
+                statement = statement.where(CASES.c[column] == bindparam(column))
+        listings[case_listing(**on)] = (statement.order_by(CASES.c.opened_at, CASES.c.id), None)
+    return listings
+
+
+# The sweep's claim: the case of the earliest due deadline, locked, skipping cases another
+# worker or a command holds. Locking the case (not the deadline) first keeps the lock order of
+# ``fire`` (case, then its deadlines), so the two can never deadlock. The partial index on
+# running deadlines by next_action_at serves the WHERE and the ORDER BY.
+_CLAIM_DUE = (
+    select(CASES.c.id)
+    .select_from(DEADLINES.join(CASES, CASES.c.id == DEADLINES.c.case_id))
+    .where(DEADLINES.c.state == RUNNING, DEADLINES.c.next_action_at <= bindparam("now"))
+    .order_by(DEADLINES.c.next_action_at)
+    .limit(1)
+    .with_for_update(of=CASES, skip_locked=True)
+)
+_BY_DUE = (DEADLINES.c.due_at, DEADLINES.c.id)
+# The overdue listing (``deadlines_in_state_due_before``): running deadlines due before a moment,
+# read through the partial index on running deadlines by (due_at, id), which also gives the order;
+# its cost follows the overdue deadlines, not every running one.
+_DUE_BEFORE = DEADLINES.c.due_at < bindparam("due_before")
+_CLAIM_OUTBOX = (
+    select(OUTBOX)
+    .where(
+        OUTBOX.c.status == "pending",
+        OUTBOX.c.next_attempt_at <= bindparam("now"),
+        or_(OUTBOX.c.leased_until.is_(None), OUTBOX.c.leased_until <= bindparam("now")),
+    )
+    .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
+    .limit(100)
+    .with_for_update(skip_locked=True)
+)
+_OUTBOX_OUTCOME = ("status", "attempts", "next_attempt_at", "leased_until", "last_error", "delivered_at")
+_CASE_MOVE = ("state", "version", "updated_at", "audit_head", "audit_count", "facts")
+_OF_ORGANISATION = or_(
+    ACCESS.c.case_organisation == bindparam("organisation"),
+    (ACCESS.c.case_organisation.is_(None)) & (ACCESS.c.organisation == bindparam("organisation")),
+)
+
+STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
+    # name: (statement, the columns an INSERT binds, or None)
+    "get_case": (select(CASES).where(CASES.c.id == bindparam("id")), None),
+    "get_case_for_update": (select(CASES).where(CASES.c.id == bindparam("id")).with_for_update(), None),
+    "insert_case": (CASES.insert().inline(), _columns(CASES)),
+    "update_case": (
+        CASES.update()
+        .where(
+            CASES.c.id == bindparam("b_id"),
+            CASES.c.version == bindparam("b_version"),
+            CASES.c.audit_count == bindparam("b_count"),
+        )
+        .values({name: bindparam(name) for name in _CASE_MOVE}),
+        None,
+    ),
+    **_case_listings(),
+    "cases_by_bsn": (
+        select(CASES).where(CASES.c.bsn_hash == bindparam("bsn_hash")).order_by(CASES.c.opened_at, CASES.c.id),
+        None,
+    ),
+    "insert_audit": (AUDIT.insert().inline(), _columns(AUDIT, "sequence")),
+    "audit_for_case": (select(AUDIT).where(AUDIT.c.case_id == bindparam("case_id")).order_by(AUDIT.c.sequence), None),
+    "audit_for_cases": (select(AUDIT).where(_InCases(AUDIT.c.case_id)).order_by(AUDIT.c.sequence), None),
+    "audit_all": (select(AUDIT).order_by(AUDIT.c.sequence), None),
+    "audit_since": (select(AUDIT).where(AUDIT.c.recorded_at >= bindparam("since")).order_by(AUDIT.c.sequence), None),
+    "insert_transition": (TRANSITIONS.insert().inline(), _columns(TRANSITIONS, "id")),
+    "transitions_for_case": (
+        select(TRANSITIONS).where(TRANSITIONS.c.case_id == bindparam("case_id")).order_by(TRANSITIONS.c.version),
+        None,
+    ),
+    "transitions_for_cases": (
+        select(TRANSITIONS).where(_InCases(TRANSITIONS.c.case_id)).order_by(TRANSITIONS.c.version),
+        None,
+    ),
+    "get_key": (select(KEYS).where(KEYS.c.key == bindparam("key")), None),
+    "insert_key": (KEYS.insert().inline(), _columns(KEYS)),
+    "deadlines_for_case": (
+        select(DEADLINES).where(DEADLINES.c.case_id == bindparam("case_id")).order_by(DEADLINES.c.id),
+        None,
+    ),
+    "deadlines_for_cases": (select(DEADLINES).where(_InCases(DEADLINES.c.case_id)).order_by(DEADLINES.c.id), None),
+    "insert_deadline": (DEADLINES.insert().inline(), _columns(DEADLINES)),
+    "update_deadline": (
+        DEADLINES.update()
+        .where(DEADLINES.c.id == bindparam("b_id"))
+        .values({name: bindparam(name) for name in DEADLINE_COLUMNS}),
+        None,
+    ),
+    "claim_due": (_CLAIM_DUE, None),
+    "deadlines_all": (select(DEADLINES).order_by(*_BY_DUE), None),
+    "deadlines_in_state": (select(DEADLINES).where(DEADLINES.c.state == bindparam("state")).order_by(*_BY_DUE), None),
+    "deadlines_due_before": (select(DEADLINES).where(_DUE_BEFORE).order_by(*_BY_DUE), None),
+    "deadlines_in_state_due_before": (
+        select(DEADLINES).where(DEADLINES.c.state == bindparam("state"), _DUE_BEFORE).order_by(*_BY_DUE),
+        None,
+    ),
+    "insert_outbox": (OUTBOX.insert().inline(), _columns(OUTBOX, "id")),
+    "claim_outbox": (_CLAIM_OUTBOX, None),
+    "update_outbox": (
+        OUTBOX.update().where(OUTBOX.c.id == bindparam("b_id")).values({n: bindparam(n) for n in _OUTBOX_OUTCOME}),
+        None,
+    ),
+    "outbox_all": (select(OUTBOX).order_by(OUTBOX.c.id), None),
+    "outbox_in_status": (select(OUTBOX).where(OUTBOX.c.status == bindparam("status")).order_by(OUTBOX.c.id), None),
+    "insert_token": (TOKENS.insert().inline(), _columns(TOKENS)),
+    "get_token": (select(TOKENS).where(TOKENS.c.id == bindparam("id")), None),
+    "token_by_hash": (select(TOKENS).where(TOKENS.c.token_hash == bindparam("token_hash")), None),
+    "revoke_token": (
+        TOKENS.update().where(TOKENS.c.id == bindparam("b_id")).values(revoked_at=bindparam("revoked_at")),
+        None,
+    ),
+    "tokens_all": (select(TOKENS).order_by(TOKENS.c.created_at, TOKENS.c.id), None),
+    "insert_access": (ACCESS.insert().inline(), _columns(ACCESS, "sequence")),
+    "access_head": (select(ACCESS.c.hash).order_by(ACCESS.c.sequence.desc()).limit(1), None),
+    "access_all": (select(ACCESS).order_by(ACCESS.c.sequence), None),
+    "access_for_case": (
+        select(ACCESS).where(ACCESS.c.case_id == bindparam("case_id")).order_by(ACCESS.c.sequence),
+        None,
+    ),
+    "access_for_organisation": (select(ACCESS).where(_OF_ORGANISATION).order_by(ACCESS.c.sequence), None),
+}
+
+_SQLITE_NAMED = sqlite.dialect(paramstyle="named")
+
+
+class Compiled:
+    """Every statement of the catalogue as SQL text for one engine's dialect, with that dialect's
+    own statements (:class:`BackendSql`) and value conversions (:class:`~storage.codec.Codec`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.dialect: str = engine.dialect.name
+        self.backend = SQLITE if self.dialect == "sqlite" else POSTGRESQL
+        self.codec = Codec(self.dialect)
+        self.ts_in = self.codec.ts_in
+        self.params = self.codec.params
+        compile_for = _SQLITE_NAMED if self.dialect == "sqlite" else engine.dialect
+        compiled = {
+            name: stmt.compile(dialect=compile_for, column_keys=keys) for name, (stmt, keys) in STATEMENTS.items()
+        }
+        self.sql: dict[str, str] = {name: str(c) for name, c in compiled.items()}
+        # constants written into a statement (a state name, LIMIT 1) become bound parameters
+        # with fixed values; they are merged in at execution, for the few statements that have them
+        self.constants: dict[str, dict[str, Any]] = {
+            name: fixed
+            for name, c in compiled.items()
+            if (fixed := {k: v for k, v in c.params.items() if type(v) in (str, int)})
+        }
+        self.integrity_error: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
+        self.readers: dict[tuple[str, frozenset[str]], Any] = {}
+        """Row decoders by statement (and lazy columns), made on first use (storage.repositories.Runner)."""
