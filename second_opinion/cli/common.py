@@ -2,7 +2,8 @@
 
 User errors (anything derived from :class:`~workflow.errors.SecondOpinionError`) print one line
 on stderr, no traceback, and exit 1; under ``--json`` stdout also gets ``{"error": {...}}`` so
-scripts can parse every outcome. A database that cannot be reached is one line too. Exit 2 is
+scripts can parse every outcome. A database that cannot be reached (storage raises
+:class:`~workflow.errors.StorageUnavailable` for it) is one line too. Exit 2 is
 reserved for command-line usage errors (printed by click, see :mod:`second_opinion.cli.root`).
 
 Nothing heavy is imported here: every command's module imports this one, and a read command
@@ -103,34 +104,8 @@ def guard(as_json: bool = False) -> Iterator[None]:
         yield
     except SecondOpinionError as exc:
         fail(type(exc).__name__, str(exc), as_json)
-    except StorageUnavailable as exc:  # storage's own name for a lost database
-        unreachable(exc, as_json)
-    except Exception as exc:
-        if not driver_connection_lost(exc):
-            raise
-        unreachable(exc, as_json)
-
-
-def driver_connection_lost(exc: BaseException) -> bool:
-    """Whether ``exc`` is a database driver's error saying the connection was lost or never made.
-    A driver is consulted only once something has imported it: before that, none of its errors
-    can exist, and a command that needs no PostgreSQL never loads psycopg."""
-    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
-    psycopg = sys.modules.get("psycopg")
-    kinds = tuple(
-        kind
-        for kind in (getattr(sqlalchemy_exc, "DBAPIError", None), getattr(psycopg, "OperationalError", None))
-        if isinstance(kind, type)
-    )
-    if not kinds or not isinstance(exc, kinds):
-        return False
-    from storage.db import connection_lost
-
-    return connection_lost(exc)
-
-
-def unreachable(exc: BaseException, as_json: bool) -> NoReturn:
-    fail("StorageUnavailable", f"the database could not be reached ({first_line(exc)}); try again", as_json)
+    except StorageUnavailable as exc:  # any other StorageError is a bug: it propagates
+        fail("StorageUnavailable", f"the database could not be reached ({first_line(exc)}); try again", as_json)
 
 
 def fail(kind: str, text: str, as_json: bool) -> NoReturn:
