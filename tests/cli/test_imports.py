@@ -19,9 +19,10 @@ from workflow.cases.case import Actor
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "second_opinion" / "cli"
 NEVER = ("fastapi", "starlette", "uvicorn", "httpx", "apscheduler", "jobs", "second_opinion.api", "bench",
-         "schemathesis", "typer.rich_utils", "holidays")  # fmt: skip
-"""Modules no read command may load. The storage layer still loads pydantic (through sqlmodel),
-alembic and psycopg: they join this list once those imports are gone."""
+         "schemathesis", "typer.rich_utils", "holidays", "alembic", "psycopg")  # fmt: skip
+"""Modules no read command may load (psycopg: on a SQLite file). The storage layer still loads
+pydantic and the SQLAlchemy ORM (through sqlmodel, for its tables): they join this list once
+that import is gone."""
 NOT_FOR_JSON = ("rich",)
 
 PROBE = """
