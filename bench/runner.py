@@ -1,5 +1,5 @@
-"""Runs the sections in order, prints the table, writes the JSON; one code path for
-``python -m bench`` and ``second-opinion bench``."""
+"""Runs the sections in order, prints the table, writes the JSON: ``python -m bench`` in a source
+checkout (the harness is not part of the installed package)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from . import api, concurrency, fire, reads, sweep, verify, workers
+from . import api, concurrency, fire, reads, startup, sweep, verify, workers
 from .config import DEFAULT_PG, FULL, MODES, SECTIONS, Sizes
 from .databases import machine
 from .report import Figure, table, write_json
@@ -29,6 +29,7 @@ RUNS: dict[str, tuple[bool, Section]] = {
     "verify": (False, verify.run),
     "workers": (True, lambda s, b, pg: workers.run(s, pg)),
     "api": (True, lambda s, b, pg: api.run(s, pg)),
+    "startup": (False, startup.run),
 }
 
 

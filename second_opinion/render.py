@@ -11,9 +11,7 @@ import io
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
-
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from workflow.audit.chain import AuditRecord, VerifyReport
 from workflow.cases.case import Case
@@ -22,6 +20,9 @@ from workflow.clock import local, utc_iso
 from workflow.coverage.rules import CoverageDecision
 from workflow.deadlines.policies import Deadline
 from workflow.ports import Notification
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 AUDIT_COLUMNS = (
     "sequence",
@@ -51,6 +52,13 @@ def shown(value: datetime) -> str:
 
 
 TIMES_NOTE = "times in Europe/Amsterdam"
+
+
+def new_table(**options: Any) -> Table:
+    """A rich table; rich loads with the first one, so a command printing JSON never loads it."""
+    from rich.table import Table
+
+    return Table(**options)
 
 
 def case_json(case: Case, definition: Definition, deadlines: Iterable[Deadline] | None = None) -> dict[str, Any]:
@@ -96,7 +104,7 @@ def dumps(value: Any) -> str:
 
 
 def cases_table(cases: Iterable[Case]) -> Table:
-    table = Table(title="Cases", caption=TIMES_NOTE)
+    table = new_table(title="Cases", caption=TIMES_NOTE)
     table.add_column("case", no_wrap=True)
     for column in ("patient ref", "route", "state", "v", "opened"):
         table.add_column(column)
@@ -106,7 +114,7 @@ def cases_table(cases: Iterable[Case]) -> Table:
 
 
 def case_table(case: Case, definition: Definition, deadlines: Iterable[Deadline] = ()) -> Table:
-    table = Table(title=f"Case {case.id}", show_header=False)
+    table = new_table(title=f"Case {case.id}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
     allowed = ", ".join(definition.events_from(case.state)) or "none (closed)"
@@ -128,7 +136,7 @@ def case_table(case: Case, definition: Definition, deadlines: Iterable[Deadline]
 
 
 def history_table(case_id: str, records: Iterable[AuditRecord]) -> Table:
-    table = Table(title=f"History of case {case_id}", caption=TIMES_NOTE)
+    table = new_table(title=f"History of case {case_id}", caption=TIMES_NOTE)
     for column in ("#", "occurred", "event", "outcome", "now in", "actor (role)", "reason / refusal"):
         table.add_column(column)
     for r in records:
@@ -158,7 +166,7 @@ def coverage_table(decision: CoverageDecision) -> Table:
     verdict = "COVERED" if decision.covered else "NOT COVERED"
     deductible = "; deductible (eigen risico) applies" if decision.deductible_applies else ""
     caption = "\n".join([*decision.notes, "Never covered: " + "; ".join(decision.never_covered)])
-    table = Table(title=f"{decision.policy}, route {decision.route}: {verdict}{deductible}", caption=caption)
+    table = new_table(title=f"{decision.policy}, route {decision.route}: {verdict}{deductible}", caption=caption)
     for column in ("rule", "holds", "seed", "condition"):
         table.add_column(column)
     for check in decision.checks:
@@ -175,7 +183,7 @@ def deadline_lines(deadlines: Iterable[Deadline]) -> list[tuple[str, str]]:
 
 
 def deadlines_table(deadlines: Iterable[Deadline]) -> Table:
-    table = Table(title="Deadlines", caption=TIMES_NOTE)
+    table = new_table(title="Deadlines", caption=TIMES_NOTE)
     for column in ("case", "policy", "state", "due", "next action", "reminders sent", "calendar"):
         table.add_column(column)
     for d in deadlines:
@@ -196,7 +204,7 @@ def notification_json(n: Notification) -> dict[str, Any]:
 
 
 def outbox_table(notifications: Iterable[Notification]) -> Table:
-    table = Table(title="Outbox", caption=TIMES_NOTE)
+    table = new_table(title="Outbox", caption=TIMES_NOTE)
     for column in ("id", "case", "kind", "channel", "status", "attempts", "next attempt", "last error"):
         table.add_column(column)
     for n in notifications:

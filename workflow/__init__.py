@@ -24,7 +24,9 @@ from workflow.errors import (
     ValidationError,
 )
 from workflow.service.cases import CaseService
+from workflow.service.commands import FireEvent, OpenCase
 from workflow.service.recording import Receipt
+from workflow.service.runtime import Runtime
 
 __all__ = [
     "DEFINITION",
@@ -40,12 +42,15 @@ __all__ = [
     "Definition",
     "Engine",
     "Finding",
+    "FireEvent",
     "FixedClock",
     "GuardRefused",
     "IdempotencyConflict",
     "InvalidTransition",
+    "OpenCase",
     "PermissionDenied",
     "Receipt",
+    "Runtime",
     "SecondOpinionError",
     "StorageNotReady",
     "SystemClock",

@@ -1,5 +1,5 @@
 """A request target (path and query) as the server may log it: what it says about the API, not
-what the caller typed into it. Shared by the request log (:class:`second_opinion.cli_serve.RequestLine`)
+what the caller typed into it. Shared by the request log (:class:`second_opinion.cli.serve.RequestLine`)
 and the problem handlers' log lines (:mod:`second_opinion.api.problems`); it imports nothing of either.
 """
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from second_opinion import connect
 from second_opinion.api.request_target import RequestTarget
-from second_opinion.cli_serve import _redact_bsn
+from second_opinion.cli.serve import redact_bsn as _redact_bsn
 from storage.ddl import drop_append_only_ddl
 from tests.api_support import Api, problem
 from tests.cli.test_cli import Cli

@@ -470,7 +470,7 @@ def test_the_cli_says_a_lost_database_in_one_line(capsys: pytest.CaptureFixture[
     exit 1 and no traceback; any other driver error is still a bug and propagates."""
     import typer
 
-    from second_opinion.cli import _guard
+    from second_opinion.cli.common import guard as _guard
 
     with pytest.raises(typer.Exit) as ended, _guard(), translating():  # storage's boundary, as a command meets it
         raise psycopg.OperationalError("server closed the connection unexpectedly")

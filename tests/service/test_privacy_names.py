@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from second_opinion import connect
 from second_opinion.api.request_target import HIDDEN
 from second_opinion.cli import app
-from second_opinion.cli_serve import RequestLine
+from second_opinion.cli.serve import RequestLine
 from tests.api_support import Api, problem
 from tests.conftest import BACKENDS, DESK, SQL_BACKENDS, sql_engine
 from tests.contract.test_audit_tamper import sql

@@ -56,6 +56,8 @@ class Views:
         inputs.check_state(self._rt.definition, state)
         if route is not None:
             inputs.check_route(self._rt.definition, route)
+        if organisation is not None and not inputs.IDENTIFIER.fullmatch(organisation):
+            return []  # no case has it (organisations are checked at opening); the database may refuse its bytes
         with readable(), self._rt.uow(False) as uow:
             return uow.cases.list(state, organisation=organisation, route=route)
 

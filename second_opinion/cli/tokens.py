@@ -1,0 +1,61 @@
+"""The ``token`` commands: create (the secret is printed once), list, revoke; registered in
+:mod:`second_opinion.cli.root`.
+
+Tokens are how callers of the HTTP service prove who they are: an actor id, a role and an
+organisation. Only the SHA-256 of a secret is stored (see :mod:`workflow.access.tokens`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from workflow.access.tokens import NOT_FOR_TOKENS, ApiToken
+from workflow.cases.definitions import DEFINITION
+from workflow.service.tokens import TokenService
+
+from ..render import new_table, shown
+from .common import Db, Json, emit, guard, open_service, out
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+ROLES = ", ".join(r for r in DEFINITION.role_names if r not in NOT_FOR_TOKENS)
+
+
+def create_command(
+    actor: Annotated[str, typer.Option("--actor", help="Who calls: an id in your own system.")],
+    role: Annotated[str, typer.Option("--role", help=f"One of: {ROLES}.")],
+    org: Annotated[str, typer.Option("--org", help="The organisation whose cases the token reaches.")],
+    db: Db = None,
+    as_json: Json = False,
+) -> None:
+    """Create a token and print its secret: the only time it is shown."""
+    with guard(as_json), open_service(db) as service:
+        secret, token = TokenService(service.runtime).create(actor, role, org)
+        emit(as_json, {"token": secret, **token.as_dict()}, secret)
+
+
+def list_command(db: Db = None, as_json: Json = False) -> None:
+    """Every token, revoked ones included; never a secret."""
+    with guard(as_json), open_service(db) as service:
+        tokens = TokenService(service.runtime).list()
+        emit(as_json, [t.as_dict() for t in tokens], lambda: tokens_table(tokens))
+
+
+def tokens_table(tokens: list[ApiToken]) -> Table:
+    table = new_table(title="API tokens", caption="times in Europe/Amsterdam")
+    for column in ("id", "actor", "role", "organisation", "created", "revoked"):
+        table.add_column(column)
+    for t in tokens:
+        table.add_row(t.id, t.actor, t.role, t.organisation, shown(t.created_at),
+                      shown(t.revoked_at) if t.revoked_at else "")  # fmt: skip
+    return table
+
+
+def revoke_command(token: str, db: Db = None) -> None:
+    """Revoke a token by id; calls with it are refused from now on."""
+    with guard(), open_service(db) as service:
+        revoked = TokenService(service.runtime).revoke(token)
+        out.print(f"token {revoked.id} revoked")
