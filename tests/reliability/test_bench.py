@@ -1,7 +1,7 @@
 """The benchmark harness runs end to end through ``python -m bench``, and its JSON holds every
-figure. In the suite it runs ``--smoke`` (every section and every figure, at the tiniest sizes);
-``SECOND_OPINION_BENCH_MODE=quick`` (or ``SECOND_OPINION_SOAK=1``) runs ``--quick`` instead (every
-section at small sizes, under a minute on an idle development machine), with the same checks.
+figure. The suite runs ``--quick``, as CI must (every section at small sizes, under a minute on an
+idle development machine); ``SECOND_OPINION_BENCH_MODE=smoke`` runs ``--smoke`` instead (every
+section and every figure at the tiniest sizes), with the same checks.
 Nothing here is about speed: the figures are only checked to be there and to be numbers; the
 worker runs must lose and duplicate no breach."""
 
@@ -18,9 +18,8 @@ import pytest
 
 from bench.config import MODES
 from tests.conftest import PG_URL, _require_postgres
-from tests.soak import SOAK
 
-MODE = os.environ.get("SECOND_OPINION_BENCH_MODE") or ("quick" if SOAK else "smoke")
+MODE = os.environ.get("SECOND_OPINION_BENCH_MODE") or "quick"
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = [

@@ -59,8 +59,6 @@ from tests.api_support import Api
 from tests.conftest import T0
 from workflow import FixedClock
 
-pytestmark = pytest.mark.xdist_group("privacy_scan")  # one worker runs it all: its module fixtures are made once
-
 BSN = "111222333"  # passes the elfproef
 SECRET = "privacy-scan-hmac-key-0123456789abcdef"  # at least 32 bytes; must never be written anywhere
 CLOCK = "2026-11-23T10:00:00+01:00"  # T0

@@ -51,8 +51,6 @@ from workflow.cases.definitions import DEFINITION
 from workflow.coverage.rules import policy_ids
 from workflow.deadlines.calendars import CALENDARS
 
-pytestmark = pytest.mark.xdist_group("bad_input_api")  # one worker runs it all: its module fixtures are made once
-
 # --- the HTTP API: every endpoint, every value it takes -------------------------------------------
 
 

@@ -63,8 +63,6 @@ from workflow.errors import ValidationError
 from workflow.service.cases import MAX_REASON_CHARS
 from workflow.service.tokens import TokenService
 
-pytestmark = pytest.mark.xdist_group("bad_input_cli")  # one worker runs it all: its module fixtures are made once
-
 # --- the CLI as a user runs it -------------------------------------------------------------------
 
 CLOCK = "2026-11-23T10:00:00+01:00"  # == T0
