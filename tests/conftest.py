@@ -275,3 +275,26 @@ def service(db_url: str, clock: FixedClock) -> Iterator[CaseService]:
 def sql_engine(url: str):  # type: ignore[no-untyped-def]
     """A raw engine on the same database, for tests that must look under the service."""
     return make_engine(url)
+
+
+LONG_FIRST = (
+    "tests/reliability/test_bench.py",
+    "tests/reliability/test_worker.py",
+    "tests/reliability/test_db_outage.py",
+    "tests/reliability/test_sigkill.py",
+    "tests/reliability/test_privacy_scan.py",
+    "tests/reliability/test_api_servers.py",
+    "tests/cli/test_readme_tour.py",
+    "tests/contract/test_pre_rebuild.py",
+    "tests/api/test_api_docs.py",
+)
+"""Modules whose tests take tens of seconds each (processes, servers, the benchmark run): handed
+out first, so that parallel workers (``-n``) do not end the run waiting on one of them alone."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
+
+    items.sort(key=rank)  # stable: the order within each module, and of the rest, is kept
