@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from .errors import is_driver_error, translated, translating
+from .errors import is_driver_error, translated
 from .repositories import (
     Runner,
     SqlAccess,
@@ -46,7 +46,7 @@ class SqlUnitOfWork:
 
     def __enter__(self) -> SqlUnitOfWork:
         backend = self._compiled.backend
-        with translating():
+        try:  # try/except rather than translating(): this runs on every command's path
             self._pooled = self._engine.raw_connection()
             try:
                 self._dbapi = self._pooled.driver_connection
@@ -55,6 +55,10 @@ class SqlUnitOfWork:
             except BaseException:
                 self._pooled.close()
                 raise
+        except Exception as exc:
+            if is_driver_error(exc):
+                raise translated(exc) from exc
+            raise
         runner = Runner(self._compiled, cursor)
         self._cursor = cursor
         self.cases = SqlCases(runner)
@@ -68,11 +72,15 @@ class SqlUnitOfWork:
         return self
 
     def commit(self) -> None:
-        with translating():
+        try:
             if self._compiled.backend.driver_transactions:
                 self._dbapi.commit()
             else:
                 self._cursor.execute("COMMIT")
+        except Exception as exc:
+            if is_driver_error(exc):
+                raise translated(exc) from exc
+            raise
         self._committed = True
 
     def __exit__(

@@ -191,9 +191,10 @@ class Commands:
             if admit is not None:
                 admit(case)
             # before anything is written, even the record of a refusal: it would quote what was typed
-            inputs.screen_names(rt, case, {"event": None if rt.definition.event(event) else event, "reason": reason,
-                                           "data": data, "actor id": actor.id, "on-behalf-of": actor.on_behalf_of,
-                                           "idempotency key": key})  # fmt: skip
+            if case.name_hashes:  # (the fields are gathered only for a case with a registered name)
+                inputs.screen_names(rt, case, {"event": None if rt.definition.event(event) else event,
+                                               "reason": reason, "data": data, "actor id": actor.id,
+                                               "on-behalf-of": actor.on_behalf_of, "idempotency key": key})  # fmt: skip
             now = rt.clock.now()  # after the lock: recorded_at never runs backwards in a chain
             inputs.in_supported_years("clock", now)  # before the try: a refusal record would carry that time too
             try:
