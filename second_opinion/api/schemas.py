@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
-from workflow.service.cases import MAX_REASON_CHARS
+from workflow.service.inputs import MAX_REASON_CHARS
 
 _STRICT = ConfigDict(extra="forbid")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")

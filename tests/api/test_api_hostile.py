@@ -16,7 +16,7 @@ from workflow.access.rules import SCOPES, Principal
 from workflow.access.tokens import NOT_FOR_TOKENS
 from workflow.cases.definitions import DEFINITION
 from workflow.service.access import AccessService
-from workflow.service.cases import MAX_DATA_DEPTH
+from workflow.service.inputs import MAX_DATA_DEPTH
 from workflow.service.tokens import TokenService
 
 

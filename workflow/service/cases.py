@@ -29,10 +29,6 @@ from workflow.service.runtime import Runtime
 from workflow.service.verification import Verification
 from workflow.service.views import CaseFile, Views
 
-MAX_REASON_CHARS = inputs.MAX_REASON_CHARS
-MAX_DATA_DEPTH = inputs.MAX_DATA_DEPTH
-MAX_DATA_BYTES = inputs.MAX_DATA_BYTES
-
 
 class CaseService:
     """Cases: commands, reads and verification, on one runtime."""

@@ -61,7 +61,7 @@ class SweepReport:
 class DeadlineService:
     def __init__(self, runtime: Runtime, channels: Sequence[Channel] = (Channel("log"),)) -> None:
         self._rt = runtime
-        self._uow = runtime.uow
+        self._views = Views(runtime)
         self.channels = tuple(channels)
 
     @property
@@ -79,7 +79,7 @@ class DeadlineService:
         return report
 
     def _handle_one(self, report: SweepReport) -> bool:
-        with readable(), self._uow(True) as uow:
+        with readable(), self._rt.uow(True) as uow:
             now = self.clock.now()
             case_id = uow.deadlines.claim_due(now)
             if case_id is None:
@@ -143,7 +143,7 @@ class DeadlineService:
 
         One transaction per case, and the case's deadlines are read again under its lock, so a
         sweep or a command that changed them meanwhile is never overwritten."""
-        with readable(), self._uow(False) as uow:
+        with readable(), self._rt.uow(False) as uow:
             case_ids = sorted({d.case_id for d in uow.deadlines.list(RUNNING)})
         changes: list[dict[str, Any]] = []
         for case_id in case_ids:
@@ -152,7 +152,7 @@ class DeadlineService:
 
     def _recompute_case(self, case_id: str) -> list[dict[str, Any]]:
         changes: list[dict[str, Any]] = []
-        with readable(), self._uow(True) as uow:
+        with readable(), self._rt.uow(True) as uow:
             now = self.clock.now()
             case = uow.cases.get(case_id, lock=True)
             assert case is not None
@@ -183,13 +183,13 @@ class DeadlineService:
 
     def deadlines(self, *, overdue: bool = False, due_before: datetime | None = None) -> list[Deadline]:
         """See :meth:`workflow.service.views.Views.deadlines`."""
-        return Views(self._rt).deadlines(overdue=overdue, due_before=due_before)
+        return self._views.deadlines(overdue=overdue, due_before=due_before)
 
     # --- the outbox -----------------------------------------------------------------------------
 
     def claim_notifications(self, lease: timedelta = timedelta(minutes=2), limit: int = 50) -> list[Notification]:
         """Lease notifications that are due for a delivery attempt (other workers skip them)."""
-        with self._uow(True) as uow:
+        with self._rt.uow(True) as uow:
             now = self.clock.now()
             claimed = uow.outbox.claim(now, now + lease, limit)
             uow.commit()
@@ -208,7 +208,7 @@ class DeadlineService:
         leaves it to be attempted again when the lease runs out (delivery is at least once)."""
         if not outcomes:
             return []
-        with self._uow(True) as uow:
+        with self._rt.uow(True) as uow:
             now = self.clock.now()
             written = [_after_attempt(n, error, max_attempts, now) for n, error in outcomes]
             uow.outbox.save_all(written)
@@ -217,7 +217,7 @@ class DeadlineService:
 
     def retry(self, notification_id: int) -> Notification:
         """Put a dead-lettered notification back in the queue (an operator's decision)."""
-        with self._uow(True) as uow:
+        with self._rt.uow(True) as uow:
             found = [n for n in uow.outbox.list("dead") if n.id == notification_id]
             if not found:
                 raise ValidationError("notification", f"{notification_id} is not a dead-lettered notification")
@@ -229,7 +229,7 @@ class DeadlineService:
     def notifications(self, status: str | None = None) -> list[Notification]:
         if status is not None and status not in ("pending", "delivered", "dead"):
             raise ValidationError("status", f"{status!r} is not one of pending, delivered, dead")
-        with self._uow(False) as uow:
+        with self._rt.uow(False) as uow:
             return uow.outbox.list(status)
 
 

@@ -13,39 +13,37 @@ from workflow.service.runtime import Runtime
 
 class TokenService:
     def __init__(self, runtime: Runtime) -> None:
-        self._uow = runtime.uow
-        self._clock = runtime.clock
-        self._definition = runtime.definition
+        self._rt = runtime
 
     def create(self, actor: str, role: str, organisation: str) -> tuple[str, ApiToken]:
         """A new token; the returned secret is the only copy there will ever be."""
         inputs.check_id("actor id", actor)
         inputs.check_id("organisation", organisation)
-        allowed = [r for r in self._definition.role_names if r not in NOT_FOR_TOKENS]
+        allowed = [r for r in self._rt.definition.role_names if r not in NOT_FOR_TOKENS]
         if role not in allowed:
             raise ValidationError("role", f"{role!r} cannot hold a token; one of: {', '.join(allowed)}")
         secret = PREFIX + secrets.token_urlsafe(32)
-        token = ApiToken(new_token_id(), hash_secret(secret), actor, role, organisation, self._clock.now())
-        with self._uow(True) as uow:
+        token = ApiToken(new_token_id(), hash_secret(secret), actor, role, organisation, self._rt.clock.now())
+        with self._rt.uow(True) as uow:
             uow.tokens.add(token)
             uow.commit()
         return secret, token
 
     def list(self) -> list[ApiToken]:
-        with self._uow(False) as uow:
+        with self._rt.uow(False) as uow:
             return uow.tokens.list()
 
     def revoke(self, token_id: str) -> ApiToken:
         unknown = ValidationError("token", f"{token_id!r} is not a token id (see `second-opinion token list`)")
         if not inputs.IDENTIFIER.fullmatch(token_id):  # no token has it: the database is not asked
             raise unknown
-        with self._uow(True) as uow:
+        with self._rt.uow(True) as uow:
             found = uow.tokens.get(token_id)
             if found is None:
                 raise unknown
             if found.revoked_at is not None:
                 return found
-            revoked = replace(found, revoked_at=self._clock.now())
+            revoked = replace(found, revoked_at=self._rt.clock.now())
             uow.tokens.save(revoked)
             uow.commit()
             return revoked
@@ -54,7 +52,7 @@ class TokenService:
         """The token a bearer secret belongs to, or :class:`Unauthenticated` saying why not."""
         if not secret:
             raise Unauthenticated("no bearer token was given")
-        with self._uow(False) as uow:
+        with self._rt.uow(False) as uow:
             found = uow.tokens.by_hash(hash_secret(secret))
         if found is None:
             raise Unauthenticated("the token is not known")

@@ -60,7 +60,7 @@ from workflow.cases.definitions import DEFINITION
 from workflow.coverage.rules import policy_ids
 from workflow.deadlines.calendars import CALENDARS
 from workflow.errors import ValidationError
-from workflow.service.cases import MAX_REASON_CHARS
+from workflow.service.inputs import MAX_REASON_CHARS
 from workflow.service.tokens import TokenService
 
 # --- the CLI as a user runs it -------------------------------------------------------------------
