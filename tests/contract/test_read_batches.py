@@ -199,23 +199,22 @@ def due_notifications(
     return deadlines
 
 
-def count_writes(deadlines: DeadlineService) -> list[int]:
-    """Count the write units of work the service opens from now on."""
+def count_writes(deadlines: DeadlineService) -> tuple[DeadlineService, list[int]]:
+    """The service on a runtime whose write units of work are counted from now on."""
     writes = [0]
-    factory = deadlines._uow
+    factory = deadlines.runtime.uow
 
     def unit(write: bool) -> Any:
         writes[0] += write
         return factory(write)
 
-    deadlines._uow = unit
-    return writes
+    return DeadlineService(replace(deadlines.runtime, uow=unit), deadlines.channels), writes
 
 
 @pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
 def test_a_claimed_batch_is_settled_in_one_transaction(service: CaseService, clock: FixedClock) -> None:
     deadlines = due_notifications(service, clock, (Channel("log"),), 10)
-    writes = count_writes(deadlines)
+    deadlines, writes = count_writes(deadlines)
     report = Delivery(deadlines).run_once()
     assert (report.delivered, report.failed) == (20, 0)
     assert writes[0] == 3  # claim, settle, and the claim that finds nothing left
@@ -269,7 +268,7 @@ def test_a_batch_whose_outcomes_were_lost_is_delivered_again(service: CaseServic
 
 def test_settling_nothing_opens_no_transaction(service: CaseService) -> None:
     deadlines = DeadlineService(service.runtime)
-    writes = count_writes(deadlines)
+    deadlines, writes = count_writes(deadlines)
     assert deadlines.settle([], max_attempts=3) == [] and writes[0] == 0
 
 

@@ -65,6 +65,10 @@ class DeadlineService:
         self.channels = tuple(channels)
 
     @property
+    def runtime(self) -> Runtime:
+        return self._rt
+
+    @property
     def clock(self) -> Clock:
         return self._rt.clock
 
