@@ -5,7 +5,7 @@ deadlines themselves live in the database, not in the scheduler, so any number o
 run and a restart catches up on everything that fell due while none was running.
 """
 
-from .delivery import Delivery, DeliveryReport
+from .delivery import SEND_TIMEOUT, Delivery, DeliveryReport
 from .worker import Worker
 
-__all__ = ["Delivery", "DeliveryReport", "Worker"]
+__all__ = ["SEND_TIMEOUT", "Delivery", "DeliveryReport", "Worker"]

@@ -7,7 +7,10 @@ limit, so a run that is late is still run. Before the scheduler starts, one swee
 which is how a restart catches up on everything that fell due while no worker ran.
 
 SIGTERM and SIGINT set a flag the sweep checks between claims (each claim is one transaction),
-so the worker stops between two cases, never inside one.
+so the worker stops between two cases, never inside one; delivery checks it between calls and
+while they are in flight, and puts back what it did not send (see :mod:`jobs.delivery`). The
+worker exits within about a second of the signal, whether it is in the sweep that runs before
+the scheduler starts, in a scheduled run, or in ``worker --once``.
 
 A database that goes away (a network cut, a server restart) ends the current tick, not the
 worker: the case in hand was rolled back with its transaction (or, for a commit whose answer was
@@ -20,16 +23,17 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from datetime import UTC
 from types import FrameType
 
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from workflow.errors import StorageUnavailable, first_line
 from workflow.service.deadlines import DeadlineService, SweepReport
 
-from .delivery import Delivery, DeliveryReport
+from .delivery import STOP_POLL, Delivery, DeliveryReport
 
 log = logging.getLogger("second_opinion.worker")
 
@@ -40,41 +44,60 @@ class Worker:
         self.delivery = delivery
         self.interval = interval
         self.stopping = threading.Event()
+        """Set by SIGTERM/SIGINT; only ever read with ``is_set()`` (which takes no lock), so the
+        signal handler, which runs in the main thread, can never wait on a lock that thread holds."""
 
     def tick(self) -> tuple[SweepReport, DeliveryReport]:
-        """One sweep, then one round of deliveries."""
+        """One sweep, then one round of deliveries; both stop early once :attr:`stopping` is set."""
         swept = self.deadlines.sweep(should_stop=self.stopping.is_set)
-        delivered = DeliveryReport() if self.stopping.is_set() else self.delivery.run_once()
+        delivered = DeliveryReport() if self.stopping.is_set() else self.delivery.run_once(self.stopping.is_set)
         if swept.parked:
             log.error("set aside deadlines whose policy is no longer in the table: %s", ", ".join(swept.parked))
-        if swept.cases or delivered.delivered or delivered.failed:
+        if swept.cases or delivered.delivered or delivered.failed or delivered.deferred or delivered.released:
             log.info(
-                "swept %d cases (%d reminders, %d breaches); delivered %d, failed %d, dead %d",
-                swept.cases, swept.reminders, swept.breaches, delivered.delivered, delivered.failed, delivered.dead,
+                "swept %d cases (%d reminders, %d breaches); delivered %d, failed %d, dead %d, deferred %d, "
+                "released %d", swept.cases, swept.reminders, swept.breaches, delivered.delivered, delivered.failed,
+                delivered.dead, delivered.deferred, delivered.released,
             )  # fmt: skip
         return swept, delivered
 
+    def once(self) -> tuple[SweepReport, DeliveryReport]:
+        """One :meth:`tick` that SIGTERM and SIGINT stop as they stop :meth:`run` (``worker --once``)."""
+        self._on_signals()
+        return self.tick()
+
     def run(self) -> None:
-        """Run until SIGTERM or SIGINT."""
-        scheduler = BlockingScheduler(timezone=UTC)
-        scheduler.add_job(
-            self._safe_tick, IntervalTrigger(seconds=self.interval), id="sweep", coalesce=True, max_instances=1,
-            misfire_grace_time=None,
-        )  # fmt: skip
+        """Run until SIGTERM or SIGINT.
 
-        def stop(signum: int, frame: FrameType | None) -> None:
-            log.info("signal %d: stopping after the current claim", signum)
-            self.stopping.set()
-            if scheduler.running:
-                scheduler.shutdown(wait=False)
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        The scheduler runs its job in a thread of its own (a ``BackgroundScheduler``), while this
+        thread waits for the stop flag and then shuts the scheduler down *waiting* for the run in
+        hand, which sees the flag and ends within moments. (A ``BlockingScheduler`` stopped with
+        ``shutdown(wait=False)`` from the signal handler would return here while its job still ran,
+        and the database and HTTP client would be closed under it.)"""
+        self._on_signals()
         log.info("worker started: sweeping every %s s", self.interval)
         self._safe_tick()  # catch up at once on whatever fell due while no worker ran
         if not self.stopping.is_set():
+            scheduler = BackgroundScheduler(timezone=UTC)
+            scheduler.add_job(
+                self._safe_tick, IntervalTrigger(seconds=self.interval), id="sweep", coalesce=True, max_instances=1,
+                misfire_grace_time=None,
+            )  # fmt: skip
             scheduler.start()
+            try:
+                while not self.stopping.is_set():
+                    time.sleep(STOP_POLL)  # a signal interrupts the sleep; its handler only sets the flag
+            finally:
+                scheduler.shutdown(wait=True)
         log.info("worker stopped")
+
+    def _on_signals(self) -> None:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            log.info("signal %d: stopping after the current claim", signum)
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
 
     def _safe_tick(self) -> None:
         try:

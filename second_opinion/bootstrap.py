@@ -30,6 +30,8 @@ ENV_SECRET_FILE = "SECOND_OPINION_SECRET_FILE"
 ENV_WEBHOOK = "SECOND_OPINION_WEBHOOK_URL"
 ENV_CLOSURES = "SECOND_OPINION_CLOSURES"
 ENV_ORGANISATION = "SECOND_OPINION_ORGANISATION"
+ENV_SEND_TIMEOUT = "SECOND_OPINION_SEND_TIMEOUT"
+MAX_SEND_TIMEOUT = 60.0
 MIN_SECRET_BYTES = 32
 
 
@@ -125,6 +127,22 @@ def channels_from_env(env: Mapping[str, str] = os.environ) -> list[Channel]:
             raise ConfigurationError(ENV_WEBHOOK, f"{url!r} is not an http(s) URL")
         channels.append(Channel("webhook", url))
     return channels
+
+
+def send_timeout_from_env(env: Mapping[str, str] = os.environ) -> float | None:
+    """``$SECOND_OPINION_SEND_TIMEOUT``: seconds a webhook call may take in all (None: the
+    worker's default). Bounded, so a call always fits in a delivery lease."""
+    raw = env.get(ENV_SEND_TIMEOUT)
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= MAX_SEND_TIMEOUT:  # also false for nan
+        raise ConfigurationError(ENV_SEND_TIMEOUT, f"{raw!r} is not a number of seconds above 0, at most "
+                                                   f"{MAX_SEND_TIMEOUT:g}")  # fmt: skip
+    return seconds
 
 
 def connect_deadlines(service: CaseService, env: Mapping[str, str] = os.environ) -> DeadlineService:

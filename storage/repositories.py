@@ -221,7 +221,7 @@ class SqlOutbox:
         self._run.run("insert_outbox", values)
 
     def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
-        free = self._run.all("claim_outbox", {"now": now}, codec.OUTBOX)[:limit]
+        free = self._run.all("claim_outbox", {"now": now, "limit": limit}, codec.OUTBOX)
         claimed = [Notification(**{**n.__dict__, "leased_until": lease_until}) for n in free]
         self.save_all(claimed)
         return claimed

@@ -143,6 +143,8 @@ _BY_DUE = (DEADLINES.c.due_at, DEADLINES.c.id)
 # read through the partial index on running deadlines by (due_at, id), which also gives the order;
 # its cost follows the overdue deadlines, not every running one.
 _DUE_BEFORE = DEADLINES.c.due_at < bindparam("due_before")
+# Leasing outbox rows: the LIMIT is the number leased, so the claim locks no row it does not lease
+# (a row locked and not leased would be skipped by every other worker until this claim commits).
 _CLAIM_OUTBOX = (
     select(OUTBOX)
     .where(
@@ -151,7 +153,7 @@ _CLAIM_OUTBOX = (
         or_(OUTBOX.c.leased_until.is_(None), OUTBOX.c.leased_until <= bindparam("now")),
     )
     .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
-    .limit(100)
+    .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
 _OUTBOX_OUTCOME = ("status", "attempts", "next_attempt_at", "leased_until", "last_error", "delivered_at")

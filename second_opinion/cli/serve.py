@@ -15,7 +15,7 @@ import typer
 
 from workflow.privacy import redact
 
-from ..bootstrap import connect_deadlines
+from ..bootstrap import ENV_SEND_TIMEOUT, MAX_SEND_TIMEOUT, connect_deadlines, send_timeout_from_env
 from .common import Db, Json, emit, err, guard, open_service, out
 
 if TYPE_CHECKING:
@@ -75,28 +75,35 @@ def worker_command(
     max_attempts: Annotated[
         int, typer.Option("--max-attempts", min=1, max=100, help="Webhook tries before dead-letter.")
     ] = 8,
+    send_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--send-timeout", min=0.1, max=MAX_SEND_TIMEOUT,
+            help=f"Seconds a webhook call may take in all (default ${ENV_SEND_TIMEOUT}, else 5).",
+        ),
+    ] = None,
     db: Db = None,
-) -> None:
-    """Run the deadline worker: sweep due reminders and breaches, deliver notifications."""
-    from jobs import Delivery, Worker
+) -> None:  # fmt: skip
+    """Run the deadline worker: sweep due reminders and breaches, deliver notifications. SIGTERM or
+    SIGINT stops it within moments, leaving what it did not deliver to the next run."""
+    from jobs import SEND_TIMEOUT, Delivery, Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per call; ours says what failed
     with guard(), open_service(db) as service:
         deadlines = connect_deadlines(service)
-        delivery = Delivery(deadlines, max_attempts=max_attempts)
+        timeout = send_timeout or send_timeout_from_env() or SEND_TIMEOUT
+        delivery = Delivery(deadlines, max_attempts=max_attempts, send_timeout=timeout)
         worker = Worker(deadlines, delivery, interval)
-        try:
-            if once:
-                swept, delivered = worker.tick()
-                out.print(
-                    f"swept {swept.cases} cases: {swept.reminders} reminders, {swept.breaches} breaches; "
-                    f"delivered {delivered.delivered}, failed {delivered.failed}, dead {delivered.dead}"
-                )
-            else:
-                worker.run()
-        finally:
-            delivery.close()
+        if once:
+            swept, delivered = worker.once()
+            out.print(
+                f"swept {swept.cases} cases: {swept.reminders} reminders, {swept.breaches} breaches; "
+                f"delivered {delivered.delivered}, failed {delivered.failed}, dead {delivered.dead}"
+            )
+        else:
+            worker.run()
 
 
 def access_verify_command(db: Db = None, as_json: Json = False) -> None:

@@ -226,7 +226,7 @@ def test_a_claimed_batch_is_settled_in_one_transaction(service: CaseService, clo
 def test_outcomes_of_one_batch_are_each_written(service: CaseService, clock: FixedClock) -> None:
     unreachable = Channel("webhook", "http://127.0.0.1:9/hook")  # nothing listens on the discard port
     deadlines = due_notifications(service, clock, (Channel("log"), unreachable), 2)
-    report = Delivery(deadlines, max_attempts=1, timeout=2, flush_every=0).run_once()  # settle after each send
+    report = Delivery(deadlines, max_attempts=1, send_timeout=2, flush_every=0).run_once()  # settle after each send
     assert (report.delivered, report.failed, report.dead) == (4, 4, 4)
     assert {n.channel for n in deadlines.notifications("delivered")} == {"log"}
     dead = deadlines.notifications("dead")
@@ -277,11 +277,12 @@ def test_a_failed_settle_is_not_repeated_by_the_final_one(service: CaseService, 
     deadlines = due_notifications(service, clock, (Channel("log"),), 2)
     calls: list[list[str]] = []
 
-    def failing_once(outcomes: Any, max_attempts: int) -> Any:
-        calls.append([n.key for n, _ in outcomes])
+    def failing_once(outcomes: Any, max_attempts: int, **put_back: Any) -> Any:
+        calls.append([n.key for n, _ in outcomes] + [n.key for n in put_back.get("released", ())])
         raise RuntimeError("lost the database")
 
     deadlines.settle = failing_once  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
         Delivery(deadlines, flush_every=0).run_once()
-    assert len(calls) == 1 and len(calls[0]) == 1
+    first, *later = calls  # later: the rest of the batch put back unattempted, never the failed one again
+    assert len(first) == 1 and all(first[0] not in keys for keys in later), calls

@@ -257,7 +257,6 @@ def test_webhook_retries_with_backoff_and_one_idempotency_key(service, clock, br
     keys = {key for key, _ in hook.requests}
     assert len(hook.requests) == 3 and keys == {done.key}
     assert hook.requests[0][1]["kind"] == "deadline_breached" and hook.requests[0][1]["case_id"] == breached
-    delivery.close()
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -278,7 +277,7 @@ def test_webhook_dead_letter_after_max_attempts_and_retry(service, clock, breach
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_unreachable_webhook_is_a_recorded_failure(service, breached) -> None:  # type: ignore[no-untyped-def]
     deadlines = _hooked(service, "http://127.0.0.1:9/hook")  # nothing listens on port 9
-    delivery = Delivery(deadlines, max_attempts=5, timeout=2)
+    delivery = Delivery(deadlines, max_attempts=5, send_timeout=2)
     assert delivery.run_once().failed == 1
     (pending,) = deadlines.notifications("pending")
     assert pending.last_error is not None and "Connect" in pending.last_error

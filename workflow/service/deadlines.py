@@ -204,18 +204,29 @@ class DeadlineService:
         (after,) = self.settle([(notification, error)], max_attempts)
         return after
 
-    def settle(self, outcomes: Sequence[tuple[Notification, str | None]], max_attempts: int) -> list[Notification]:
+    def settle(
+        self, outcomes: Sequence[tuple[Notification, str | None]], max_attempts: int, *,
+        deferred: Sequence[Notification] = (), released: Sequence[Notification] = (),
+    ) -> list[Notification]:  # fmt: skip
         """Write back the outcomes of delivery attempts, all in one transaction: None for a
         delivered notification, else the error (see :meth:`failed`). Returns them as written.
 
+        Claimed notifications that were not attempted go back without counting an attempt:
+        ``deferred`` ones (their target was too slow this round) are due again after the first
+        retry delay, so a slow target is not asked again at once; ``released`` ones (the worker
+        is stopping, or their lease would have run out mid-send) are due again at once, for any
+        worker.
+
         Until this commits, a notification stays leased as claimed; a worker that dies first
         leaves it to be attempted again when the lease runs out (delivery is at least once)."""
-        if not outcomes:
+        if not (outcomes or deferred or released):
             return []
         with self._rt.uow(True) as uow:
             now = self.clock.now()
             written = [_after_attempt(n, error, max_attempts, now) for n, error in outcomes]
-            uow.outbox.save_all(written)
+            put_back = [replace(n, leased_until=None, next_attempt_at=now + RETRY_BASE) for n in deferred]
+            put_back += [replace(n, leased_until=None) for n in released]
+            uow.outbox.save_all(written + put_back)
             uow.commit()
         return written
 
