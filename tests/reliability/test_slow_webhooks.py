@@ -24,10 +24,12 @@ import pytest
 
 from jobs import Delivery, DeliveryReport
 from second_opinion import connect
+from second_opinion.bootstrap import send_timeout_from_env
 from tests.conftest import DESK, T0
 from tests.reliability.test_worker import AFTER, DUE, Hook, counts, seed_due, worker
 from workflow import FixedClock
 from workflow.deadlines.policies import RUNNING, Deadline
+from workflow.errors import ConfigurationError
 from workflow.ports import Notification
 from workflow.service.cases import CaseService
 from workflow.service.deadlines import Channel, DeadlineService
@@ -140,6 +142,7 @@ def test_a_trickling_webhook_fails_at_its_deadline_and_delays_no_other_target(se
     deadlines = due_notifications(service, clock, [Channel("webhook", fast.url)], cases=1)
     delivery = Delivery(deadlines, send_timeout=0.5)
     report, took = run_bounded(delivery.run_once, within=20)
+    print(f"\ndelivery round with a trickling target (0.5 s deadline): {took:.2f} s")
     assert took < 5, took  # one 0.5 s deadline, not three, and never the trickle's pace
     slow = by_target(deadlines, trickle.url)
     attempted = [n for n in slow if n.attempts]
@@ -175,6 +178,7 @@ def test_a_stop_during_a_slow_send_returns_at_once_and_leaves_it_pending(service
     stop = threading.Event()
     threading.Thread(target=lambda: trickle.connected.wait(20) and stop.set(), daemon=True).start()
     report, took = run_bounded(lambda: delivery.run_once(should_stop=stop.is_set), within=20)
+    print(f"\ndelivery round stopped mid-call (30 s deadline): {took:.2f} s")
     assert stop.is_set() and took < 5, took  # far sooner than the 30 s deadline
     pending = deadlines.notifications("pending")
     assert len(pending) == 3 and all(n.attempts == 0 and n.leased_until is None for n in pending), pending
@@ -266,3 +270,36 @@ def test_sigterm_in_a_slow_delivery_exits_within_10_s_leaving_it_pending(db_url,
     assert all(n["status"] == "delivered" for n in listed if n["channel"] == "log")
     with connect(db_url, clock=FixedClock(DUE)) as service:  # nothing is left leased to the stopped worker
         assert all(n.leased_until is None for n in DeadlineService(service.runtime).notifications("pending"))
+
+
+# --- the lease and its settings -------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_claim_locks_only_the_rows_it_leases(service, clock) -> None:  # type: ignore[no-untyped-def]
+    """The claim used to lock 100 rows to lease 50: while one worker's claim was open, another's
+    skipped rows the first was not going to send (here: every row, so it found nothing)."""
+    clock.set(DUE)
+    due_notifications(service, clock, [Channel("log")], cases=5)
+    now, lease = clock.now(), clock.now() + timedelta(minutes=2)
+    with service.unit_of_work(True) as first:
+        mine = first.outbox.claim(now, lease, 2)
+        with service.unit_of_work(True) as second:
+            theirs = second.outbox.claim(now, lease, 2)
+            second.commit()
+        first.commit()
+    assert len(mine) == 2 and len(theirs) == 2 and not {n.id for n in mine} & {n.id for n in theirs}
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "inf", "61", "5s"])
+def test_a_send_timeout_that_is_no_sensible_number_of_seconds_is_refused(value: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        send_timeout_from_env({"SECOND_OPINION_SEND_TIMEOUT": value})
+    assert "SECOND_OPINION_SEND_TIMEOUT" in str(refused.value) and repr(value) in str(refused.value)
+
+
+def test_the_send_timeout_comes_from_the_environment_or_the_default() -> None:
+    assert send_timeout_from_env({"SECOND_OPINION_SEND_TIMEOUT": "2.5"}) == 2.5
+    assert send_timeout_from_env({"SECOND_OPINION_SEND_TIMEOUT": ""}) is None
+    assert send_timeout_from_env({}) is None

@@ -71,7 +71,7 @@ ENV: dict[str, str | None] = {
     "SECOND_OPINION_ACTOR": "desk-7",
     **dict.fromkeys(("SECOND_OPINION_DB", "SECOND_OPINION_ROLE", "SECOND_OPINION_SECRET",
                      "SECOND_OPINION_SECRET_FILE", "SECOND_OPINION_WEBHOOK_URL", "SECOND_OPINION_CLOSURES",
-                     "SECOND_OPINION_ORGANISATION", "SECOND_OPINION_ORG")),
+                     "SECOND_OPINION_ORGANISATION", "SECOND_OPINION_ORG", "SECOND_OPINION_SEND_TIMEOUT")),
 }  # fmt: skip
 RUNNER = CliRunner(env=ENV)
 _COMMAND = typer.main.get_command(app)
@@ -448,6 +448,10 @@ NO_DB_SLOTS = [
          as_json=False),
     Slot("worker --max-attempts", lambda v, c, t: ["worker", "--once", "--max-attempts", v, *_MEMORY], anything,
          as_json=False),
+    Slot("worker --send-timeout", lambda v, c, t: ["worker", "--once", "--send-timeout", v, *_MEMORY], anything,
+         as_json=False),
+    Slot("$SECOND_OPINION_SEND_TIMEOUT", lambda v, c, t: ["worker", "--once", *_MEMORY], _env_or_default(anything),
+         as_json=False, env=lambda v: {"SECOND_OPINION_SEND_TIMEOUT": v}),
     Slot("$SECOND_OPINION_CLOCK", lambda v, c, t: ["cases", *_MEMORY], _env_or_default(anything),
          env=lambda v: {"SECOND_OPINION_CLOCK": v}),
     Slot("$SECOND_OPINION_ACTOR", lambda v, c, t: _OPEN, _env_or_default(identifier),
