@@ -13,10 +13,8 @@ do not import Alembic; only :func:`initialise` does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from workflow.errors import StorageNotReady, first_line
@@ -28,9 +26,9 @@ from .db import (
     Timeouts,
     check_ready,
     make_engine,
-    normalise_url,
     redact,
     refuse_unknown_schema,
+    sqlite_file,
 )
 from .errors import translated, translating, unavailable
 from .memory import MemoryStore, MemoryUnitOfWork
@@ -132,8 +130,8 @@ def initialise(url: str = DEFAULT_URL, timeouts: Timeouts = DEFAULT_TIMEOUTS) ->
 
 
 def _missing_sqlite_file(url: str) -> bool:
-    parsed = make_url(normalise_url(url))
-    return parsed.get_backend_name() == "sqlite" and bool(parsed.database) and not Path(str(parsed.database)).exists()
+    path = sqlite_file(url)
+    return path is not None and not path.exists()
 
 
 __all__ = ["DEFAULT_URL", "MEMORY_URL", "Backend", "MemoryStore", "Timeouts", "initialise", "open_backend"]

@@ -71,6 +71,18 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a ``sqlite://`` URL names, also when it is a URI filename (``sqlite:///file:PATH?
+    mode=ro&uri=true``); None for any other URL."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    database = str(parsed.database)
+    if "uri" in parsed.query:
+        database = database.removeprefix("file:").split("?", 1)[0]
+    return Path(database)
+
+
 def normalise_url(url: str) -> str:
     """Accept the URLs people paste (``postgresql://``, ``postgres://``) and pick psycopg 3."""
     for prefix in ("postgresql://", "postgres://"):

@@ -76,8 +76,9 @@ def is_driver_error(exc: BaseException) -> bool:
 def translated(exc: BaseException) -> StorageError:
     """The project's error for the driver error ``exc`` (raise it ``from exc``)."""
     reason = unavailable(exc)
-    if reason is not None:
-        return StorageUnavailable(first_line(exc), reason)
+    if reason is not None:  # the driver's words, without SQLAlchemy's "(sqlite3.OperationalError) "
+        driver = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        return StorageUnavailable(first_line(driver), reason)
     return StorageError(first_line(exc))
 
 

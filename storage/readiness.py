@@ -38,7 +38,7 @@ from sqlalchemy import Engine
 
 from workflow.errors import SecondOpinionError, StorageError, StorageNotReady, StorageUnavailable, first_line
 
-from .db import Timeouts, check_ready, redact
+from .db import Timeouts, check_ready, redact, sqlite_file
 from .errors import is_driver_error, translated
 from .statements import POSTGRESQL
 
@@ -55,9 +55,10 @@ thousands of commands of warning, and a disk at its last megabytes fails writes 
 
 
 def probe_timeouts(configured: Timeouts) -> Timeouts:
-    """The probe's timeouts: :data:`PROBE_TIMEOUTS`, or shorter where the configuration is."""
+    """The probe's timeouts: :data:`PROBE_TIMEOUTS`, or shorter where the configuration is (a
+    timeout turned off stays on for the probe)."""
     return Timeouts(
-        lock=min(configured.lock, PROBE_TIMEOUTS.lock),
+        lock=min(configured.lock or PROBE_TIMEOUTS.lock, PROBE_TIMEOUTS.lock),
         statement=min(configured.statement or PROBE_TIMEOUTS.statement, PROBE_TIMEOUTS.statement),
         idle_in_transaction=PROBE_TIMEOUTS.idle_in_transaction,
         pool=PROBE_TIMEOUTS.pool,
@@ -86,10 +87,8 @@ def probe(engine: Engine, url: str) -> None:
 
 
 def _sqlite_files(engine: Engine) -> None:
-    database = str(engine.url.database)
-    if database.startswith("file:"):  # a URI filename (?uri=true): file:PATH?mode=...
-        database = database.removeprefix("file:").split("?", 1)[0]
-    path = Path(database)
+    path = sqlite_file(engine.url.render_as_string(hide_password=False))
+    assert path is not None
     for each, what in ((path, "file"), (Path(f"{path}-wal"), "write-ahead log"), (path.parent, "directory")):
         if each.exists() and not os.access(each, os.W_OK):
             raise NotReady(f"its {what} is read-only")
