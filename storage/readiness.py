@@ -46,8 +46,9 @@ BOUND = 2.0
 """Seconds a caller of :meth:`Readiness.check` waits at most: well inside a load balancer's
 health-check timeout (typically 5 s)."""
 
-PROBE_TIMEOUTS = Timeouts(lock=1.0, statement=1.0, idle_in_transaction=5.0, pool=1.0, connect=2.0)
-"""The probe's own: short, so that a probe finishes (and its connection is free) soon after BOUND."""
+PROBE_TIMEOUTS = Timeouts(lock=1.0, statement=1.5, idle_in_transaction=5.0, pool=1.0, connect=2.0)
+"""The probe's own: short, so that a probe finishes (and its connection is free) soon after BOUND;
+the statement's longer than the lock's, so that a lock not obtained is named as such."""
 
 MIN_FREE_BYTES = 32 * 1024 * 1024
 """Free space below which SQLite is "not ready": a command writes a few kilobytes, so this is
