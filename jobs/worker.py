@@ -102,8 +102,8 @@ class Worker:
     def _safe_tick(self) -> None:
         try:
             self.tick()
-        except StorageUnavailable as exc:  # unreachable, or the connection broke
+        except StorageUnavailable as exc:  # unreachable, a broken connection, a timeout, full, read-only
             message = first_line(exc)
-            log.warning("database unavailable (%s); retrying in %g s", message, self.interval)
+            log.warning("database unavailable (%s: %s); retrying in %g s", exc.reason, message, self.interval)
         except Exception:  # the next run retries; no error may end the worker
             log.exception("sweep failed; retrying at the next interval")

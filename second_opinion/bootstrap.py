@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from storage import DEFAULT_URL, Backend, initialise, open_backend
+from storage import DEFAULT_URL, Backend, Timeouts, initialise, open_backend
 from workflow.cases.engine import Engine
 from workflow.clock import Clock, FixedClock, SystemClock, parse_instant
 from workflow.deadlines.calendars import Calendars, Closure
@@ -32,12 +33,48 @@ ENV_CLOSURES = "SECOND_OPINION_CLOSURES"
 ENV_ORGANISATION = "SECOND_OPINION_ORGANISATION"
 ENV_SEND_TIMEOUT = "SECOND_OPINION_SEND_TIMEOUT"
 MAX_SEND_TIMEOUT = 60.0
+ENV_DB_LOCK_TIMEOUT = "SECOND_OPINION_DB_LOCK_TIMEOUT"
+ENV_DB_STATEMENT_TIMEOUT = "SECOND_OPINION_DB_STATEMENT_TIMEOUT"
+ENV_DB_IDLE_TIMEOUT = "SECOND_OPINION_DB_IDLE_TIMEOUT"
+ENV_DB_POOL_TIMEOUT = "SECOND_OPINION_DB_POOL_TIMEOUT"
 MIN_SECRET_BYTES = 32
+MAX_TIMEOUT_SECONDS = 3600
 
 
 def database_url(url: str | None = None, env: Mapping[str, str] = os.environ) -> str:
     """The explicit URL, else ``$SECOND_OPINION_DB``, else the SQLite file in the working directory."""
     return url or env.get(ENV_DB) or DEFAULT_URL
+
+
+def timeouts_from_env(env: Mapping[str, str] = os.environ) -> Timeouts:
+    """The database's time bounds (:class:`storage.db.Timeouts`, where the defaults are argued),
+    in seconds, each overridable: ``$SECOND_OPINION_DB_LOCK_TIMEOUT`` (a lock wait, on SQLite its
+    busy timeout), ``_STATEMENT_TIMEOUT``, ``_IDLE_TIMEOUT`` (idle in a transaction) and
+    ``_POOL_TIMEOUT`` (waiting for a pooled connection). Zero turns a PostgreSQL timeout off; the
+    pool's must be above zero."""
+    default = Timeouts()
+    return Timeouts(
+        lock=_seconds(env, ENV_DB_LOCK_TIMEOUT, default.lock),
+        statement=_seconds(env, ENV_DB_STATEMENT_TIMEOUT, default.statement),
+        idle_in_transaction=_seconds(env, ENV_DB_IDLE_TIMEOUT, default.idle_in_transaction),
+        pool=_seconds(env, ENV_DB_POOL_TIMEOUT, default.pool, positive=True),
+        connect=default.connect,
+    )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, positive: bool = False) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    lowest = "above 0" if positive else "from 0"
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (positive and value == 0) or value > MAX_TIMEOUT_SECONDS:
+        problem = f"must be a number of seconds {lowest} to {MAX_TIMEOUT_SECONDS}, such as {default:g} (got {text!r})"
+        raise ConfigurationError(name, problem)
+    return value
 
 
 def clock_from_env(env: Mapping[str, str] = os.environ) -> Clock:
@@ -162,7 +199,8 @@ def connect(
     >>> from second_opinion import connect
     >>> service = connect("memory://")
     """
-    return CaseService.on(runtime_for(open_backend(database_url(url)), clock, identity_key, policies))
+    backend = open_backend(database_url(url), timeouts=timeouts_from_env())
+    return CaseService.on(runtime_for(backend, clock, identity_key, policies))
 
 
 def runtime_for(
@@ -186,11 +224,12 @@ def build_app(url: str | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The HTTP app on the database at ``url``; its readiness probe re-checks that database."""
     from .api import create_app  # the web stack loads only for those who serve
 
-    backend = open_backend(database_url(url))
+    backend = open_backend(database_url(url), timeouts=timeouts_from_env())
     service = CaseService.on(runtime_for(backend, clock, None, POLICIES))
     return create_app(service, ready=backend.check)
 
 
 def init(url: str | None = None) -> str:
     """Create or upgrade the schema; returns the schema revision now in place."""
-    return initialise(database_url(url))  # StorageNotReady, or StorageUnavailable: "try again"
+    # StorageNotReady (nothing was changed), or StorageUnavailable: "try again"
+    return initialise(database_url(url), timeouts_from_env())

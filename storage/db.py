@@ -15,19 +15,72 @@ from a refusal or a bug, so callers can say "try again" (the API's 503, the work
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from workflow.errors import StorageNotReady, ValidationError, first_line
 
-from .revision import SCHEMA_HEAD
+from .revision import SCHEMA_HEAD, is_known, is_newer
 
 DEFAULT_URL = "sqlite:///second-opinion.sqlite3"
-BUSY_TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long any one database operation may wait, in seconds, so that nothing the database does
+    holds a request thread (or the worker) for longer. A wait that runs out rolls its transaction
+    back and becomes :class:`~workflow.errors.StorageUnavailable` (a 503 with ``Retry-After``).
+
+    - ``lock`` (5 s): waiting for a lock another transaction holds; PostgreSQL's ``lock_timeout``,
+      SQLite's busy timeout. Our transactions hold their locks for milliseconds, so a wait of
+      seconds means a stuck or foreign transaction; five seconds rides out a burst of writers
+      on one case (or, on SQLite, on the one write lock) and fails well before a client or a
+      proxy (typically 30-60 s) gives up on its own.
+    - ``statement`` (15 s, PostgreSQL): ``statement_timeout``. Every statement is keyed or batched
+      and takes milliseconds; a statement ten thousand times slower is a fault (a missing index, a
+      server in trouble). Long enough for a lock wait plus the statement. ``init`` runs without it:
+      a migration may rewrite a large table.
+    - ``idle_in_transaction`` (60 s, PostgreSQL): a session that opened a transaction and then
+      said nothing (a client stopped in a debugger, a process frozen) is ended, with its locks.
+    - ``pool`` (5 s): waiting for a pooled connection when all are in use; past it the pool is
+      exhausted, and queueing more requests behind it only makes the stall longer.
+    - ``connect`` (5 s, PostgreSQL): libpq's ``connect_timeout`` (whole seconds, at least 2),
+      which is otherwise unbounded: a server that drops packets would hold the connecting thread
+      for minutes of TCP retries.
+
+    Zero turns a PostgreSQL timeout off (as PostgreSQL reads 0) and makes SQLite fail at once on
+    a held lock. Options in the URL itself (``?options=-c lock_timeout=...``) win over these.
+    """
+
+    lock: float = 5.0
+    statement: float = 15.0
+    idle_in_transaction: float = 60.0
+    pool: float = 5.0
+    connect: float = 5.0
+
+
+DEFAULT_TIMEOUTS = Timeouts()
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a ``sqlite://`` URL names, also when it is a URI filename (``sqlite:///file:PATH?
+    mode=ro&uri=true``); None for any other URL."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    database = str(parsed.database)
+    if "uri" in parsed.query:
+        database = database.removeprefix("file:").split("?", 1)[0]
+    return Path(database)
 
 
 def normalise_url(url: str) -> str:
@@ -48,8 +101,12 @@ def redact(url: str) -> str:
         return redact(url.encode("utf-8", "backslashreplace").decode())
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url`` with this module's connection discipline; connects to nothing yet."""
+def make_engine(
+    url: str, timeouts: Timeouts = DEFAULT_TIMEOUTS, *, pool_size: int = 10, max_overflow: int = 20
+) -> Engine:
+    """An engine for ``url`` with this module's connection discipline and ``timeouts``; connects
+    to nothing yet. ``pool_size`` and ``max_overflow`` size a PostgreSQL pool (a readiness probe
+    needs a single connection)."""
     url = normalise_url(url)
     try:
         parsed = make_url(url)
@@ -68,8 +125,9 @@ def make_engine(url: str) -> Engine:
         # no reset on return: a unit of work ends its own transaction (commit, or ROLLBACK in
         # SqlUnitOfWork.__exit__), and engine.connect() users roll back on close; the pool's
         # extra rollback cost about 5 µs per unit of work
-        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_reset_on_return=None)
-        _sqlite_discipline(engine)
+        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_reset_on_return=None,
+                               pool_timeout=timeouts.pool)  # fmt: skip
+        _sqlite_discipline(engine, _ms(timeouts.lock))
         return engine
     if parsed.get_backend_name() == "postgresql":
         if not _encodable(url):  # the driver would raise UnicodeEncodeError on connecting
@@ -77,7 +135,8 @@ def make_engine(url: str) -> Engine:
         # pre-ping: a pooled connection that died while idle (network cut, server restart) is
         # replaced on checkout instead of failing the next command; the reset rolls back itself
         # (see _postgres_discipline), so a connection lost in use is dropped without a traceback
-        engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_reset_on_return=None)
+        engine = create_engine(_with_timeouts(parsed, timeouts), pool_size=pool_size, max_overflow=max_overflow,
+                               pool_timeout=timeouts.pool, pool_pre_ping=True, pool_reset_on_return=None)  # fmt: skip
         _postgres_discipline(engine)
         return engine
     raise ValidationError(
@@ -94,13 +153,27 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _sqlite_discipline(engine: Engine) -> None:
+def _with_timeouts(parsed: URL, timeouts: Timeouts) -> URL:
+    """``parsed`` with the timeouts as libpq startup options: set as the connection opens, so no
+    statement ever runs without them and they cost no round trip. The URL's own ``options`` come
+    after ours, so that (PostgreSQL applies them in order) a setting in the URL wins."""
+    ours = (f"-c lock_timeout={_ms(timeouts.lock)} -c statement_timeout={_ms(timeouts.statement)} "
+            f"-c idle_in_transaction_session_timeout={_ms(timeouts.idle_in_transaction)}")  # fmt: skip
+    given = parsed.query.get("options")
+    theirs = " ".join(given) if isinstance(given, tuple) else given
+    query = {"options": f"{ours} {theirs}" if theirs else ours}
+    if "connect_timeout" not in parsed.query:
+        query["connect_timeout"] = str(max(2, round(timeouts.connect)))
+    return parsed.update_query_dict(query)
+
+
+def _sqlite_discipline(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -142,7 +215,10 @@ def connection_lost(exc: BaseException) -> bool:
     same request may succeed when tried again, rather than a refusal by the database or a bug.
 
     Such a failure inside a unit of work rolled it back (or it never began, or, for a lost
-    commit, it either committed or not): a retry with the same idempotency key is safe."""
+    commit, it either committed or not): a retry with the same idempotency key is safe. So is one
+    after a lock or statement timeout, which cancels the statement and (the unit of work then
+    rolls back) the whole transaction; :func:`storage.errors.unavailable` adds those, and the
+    other failures a retry may get past, to this one."""
     driver: BaseException | None = exc
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
@@ -178,7 +254,29 @@ def check_ready(engine: Engine, url: str) -> None:
         raise StorageNotReady(redact(url), f"cannot be opened: {first_line(exc.orig or exc)}") from None
     if current is None or not has_cases:
         raise StorageNotReady(redact(url), "is not initialised: run `second-opinion init` first")
+    if is_newer(current):
+        refuse_unknown(current, url)
     if current != SCHEMA_HEAD:
         raise StorageNotReady(
             redact(url), f"is at schema revision {current}, this version needs {SCHEMA_HEAD}: run `second-opinion init`"
         )
+
+
+def refuse_unknown(current: str | None, url: str) -> None:
+    """Refuse a database at a schema revision this code does not know, most likely written by a
+    newer version: neither reading it nor "upgrading" it (Alembic would fail half-way, with a
+    traceback) can be right. Nothing has been changed when this is raised."""
+    if current is None or is_known(current):
+        return
+    if is_newer(current):
+        problem = f"is at schema revision {current}, newer than this version's {SCHEMA_HEAD}: upgrade second-opinion"
+    else:
+        problem = f"is at schema revision {current!r}, which this version (at {SCHEMA_HEAD}) does not know"
+    raise StorageNotReady(redact(url), problem + "; nothing was changed")
+
+
+def refuse_unknown_schema(engine: Engine, url: str) -> None:
+    """:func:`refuse_unknown` for the database behind ``engine`` (before ``init`` migrates it)."""
+    with engine.connect() as conn:
+        current = current_revision(conn)
+    refuse_unknown(current, url)

@@ -19,7 +19,7 @@ must not be mistaken for a business answer::
     └── Unauthenticated            no API token, an unknown one, or a revoked one
 
     StorageError                   the database failed: infrastructure, never a business answer
-    └── StorageUnavailable         it could not be reached or the connection broke; a retry is safe
+    └── StorageUnavailable         unreachable, broken, out of time, full or read-only; a retry is safe
 
 ``storage`` turns every database driver error into one of the two at its boundary, so the CLI,
 the API and the worker recognise a lost database without importing a driver.
@@ -155,9 +155,16 @@ class StorageError(Exception):
 
 
 class StorageUnavailable(StorageError):
-    """The database could not be reached or the connection broke mid-request. Whatever was under
-    way was rolled back (or, for a lost commit, either landed or not): the same request with the
-    same idempotency key may simply be tried again."""
+    """The database could not do the work now, though it may a moment later: it could not be
+    reached or the connection broke mid-request, a lock or statement timed out, no pooled
+    connection came free, or it is full or read-only. Whatever was under way was rolled back
+    (or, for a lost commit, either landed or not): the same request with the same idempotency key
+    may simply be tried again. ``reason`` names the class of cause in a few words ("lock
+    timeout", "disk full") for a log line."""
+
+    def __init__(self, message: str, reason: str = "connection lost") -> None:
+        self.reason = reason
+        super().__init__(message)
 
 
 def first_line(exc: BaseException) -> str:

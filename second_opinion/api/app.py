@@ -33,7 +33,8 @@ def create_app(
     ready: Callable[[], None] = lambda: None,
     version: str = "0.1.0",
 ) -> FastAPI:
-    """The app around ``service``; ``ready`` raises StorageNotReady when the database is not usable."""
+    """The app around ``service``; ``ready`` raises StorageNotReady (or a StorageError) when the
+    database cannot take a write, and answers in bounded time (:mod:`storage.readiness`)."""
     app = FastAPI(title="second-opinion", version=version, description=DESCRIPTION)
     app.state.cases = service
     app.state.access = AccessService(service.runtime)
@@ -53,13 +54,13 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/ready", response_model=schemas.Health, response_model_exclude_none=True, tags=["operations"],
-             summary="The database answers and is at this version's schema",
+             summary="The database is at this version's schema and can take a write (answered within 2 s)",
              responses={503: {"model": schemas.Health, "description": "Not ready; the reason is in the log."}},
              )  # fmt: skip
     def readiness() -> Any:
         try:
             ready()
-        except StorageNotReady as exc:
+        except (StorageNotReady, StorageError) as exc:  # StorageError: whatever a custom ``ready`` raises
             # anyone may ask, so the answer names no database; the operator finds it in the log
             problems.log.error("not ready: %s", exc)
             return JSONResponse({"status": "not ready", "detail": "the database is not usable; see the server log"},

@@ -3,9 +3,11 @@
 The table is the contract: a client matches on ``type`` (never on the wording of ``detail``),
 and ``docs/api.md`` prints this table. An exception nobody planned for becomes a bare 500 whose
 body says nothing about the inside; the traceback goes to the server log only. A database that
-cannot be reached, or a connection that broke mid-request, is a 503 ``storage-unavailable`` with
-``Retry-After``: the request's transaction was rolled back (or, if the commit's answer was what
-got lost, committed whole), so a retry with the same ``Idempotency-Key`` does it exactly once.
+cannot be reached, a connection that broke mid-request, a lock or statement that ran out of time,
+a connection pool with none free, or a database that is full or read-only is a 503
+``storage-unavailable`` with ``Retry-After``: the request's transaction was rolled back (or, if the
+commit's answer was what got lost, committed whole), so a retry with the same ``Idempotency-Key``
+does it exactly once.
 """
 
 from __future__ import annotations
@@ -65,8 +67,10 @@ OTHER_PROBLEMS: dict[str, tuple[int, str, str]] = {
     "not-found": (404, "No such path", "a path the API does not have (an unknown case is `unknown-case`)"),
     "method-not-allowed": (405, "Method not allowed", "a method the path does not take"),
     "body-too-large": (413, "Request body too large", "a body over 256 KiB"),
-    "storage-unavailable": (503, "The database is unavailable", "the database could not be reached or the "
-                            "connection broke; retry (with the same `Idempotency-Key` for a command)"),
+    "storage-unavailable": (503, "The database is unavailable", "the database could not be reached, the "
+                            "connection broke, a lock or statement timed out, no pooled connection came free, or "
+                            "the database is full or read-only; retry after `Retry-After` seconds (with the same "
+                            "`Idempotency-Key` for a command)"),
     "internal-error": (500, "Internal error", "a bug: the body says nothing more, the cause is in the server log"),
 }  # fmt: skip
 """Problems that are not refusals of the service: type suffix -> (status, title, when)."""
@@ -186,13 +190,15 @@ RETRY_AFTER_SECONDS = 1
 
 
 async def on_storage_error(request: Request, exc: Exception) -> JSONResponse:
-    """A storage error: 503 when the database could not be reached or the connection broke
-    (logged as one line, it is no bug), else the internal error it is."""
+    """A storage error: 503 when a retry may succeed (unreachable, a broken connection, a lock or
+    statement timeout, an exhausted pool, a full or read-only database: logged as one line naming
+    the cause, no traceback, it is no bug), else the internal error it is. The answer does not
+    say which cause: anyone may cause one, and the operator has the log."""
     if not isinstance(exc, StorageUnavailable):
         return await on_crash(request, exc)
     first = first_line(exc)
-    log.warning("database unavailable on %s %s: %s", request.method, _logged(request), first)
-    detail = "the database could not be reached; retry the request (a command with the same Idempotency-Key is " \
+    log.warning("database unavailable (%s) on %s %s: %s", exc.reason, request.method, _logged(request), first)
+    detail = "the database cannot serve the request now; retry it (a command with the same Idempotency-Key is " \
              "carried out once)"  # fmt: skip
     answer = problem(503, "storage-unavailable", OTHER_PROBLEMS["storage-unavailable"][1], detail, request.url.path)
     answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)

@@ -2,8 +2,9 @@
 
 User errors (anything derived from :class:`~workflow.errors.SecondOpinionError`) print one line
 on stderr, no traceback, and exit 1; under ``--json`` stdout also gets ``{"error": {...}}`` so
-scripts can parse every outcome. A database that cannot be reached (storage raises
-:class:`~workflow.errors.StorageUnavailable` for it) is one line too. Exit 2 is
+scripts can parse every outcome. A database that cannot serve now (unreachable, locked past the
+lock timeout, full, read-only: storage raises :class:`~workflow.errors.StorageUnavailable`) is one
+line too, naming the cause. Exit 2 is
 reserved for command-line usage errors (printed by click, see :mod:`second_opinion.cli.root`).
 
 Nothing heavy is imported here: every command's module imports this one, and a read command
@@ -105,7 +106,7 @@ def guard(as_json: bool = False) -> Iterator[None]:
     except SecondOpinionError as exc:
         fail(type(exc).__name__, str(exc), as_json)
     except StorageUnavailable as exc:  # any other StorageError is a bug: it propagates
-        fail("StorageUnavailable", f"the database could not be reached ({first_line(exc)}); try again", as_json)
+        fail("StorageUnavailable", f"the database is unavailable ({exc.reason}: {first_line(exc)}); try again", as_json)
 
 
 def fail(kind: str, text: str, as_json: bool) -> NoReturn:

@@ -476,7 +476,7 @@ def test_the_cli_says_a_lost_database_in_one_line(capsys: pytest.CaptureFixture[
         raise psycopg.OperationalError("server closed the connection unexpectedly")
     assert ended.value.exit_code == 1
     assert capsys.readouterr().err == (
-        "error: the database could not be reached (server closed the connection unexpectedly); try again\n"
+        "error: the database is unavailable (connection lost: server closed the connection unexpectedly); try again\n"
     )
     with pytest.raises(StorageError) as escaped, _guard(), translating():
         raise IntegrityError("INSERT", {}, psycopg.IntegrityError("duplicate key"))
