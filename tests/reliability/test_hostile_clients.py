@@ -86,7 +86,7 @@ OVERSIZE_ROUNDS = 2  # each of the four oversized-body kinds, this many times
 OVERSIZE_BYTES = 192 * 1024 * 1024
 """Streamed at most, per attack: enough that a body read whole breaks RSS_CAP_MIB (as on main, see there);
 a server that counts as the body streams stops it after 256 KiB, so this costs a defended server nothing."""
-SLOW_EACH = 4  # connections per slow kind (four kinds)
+SLOW_EACH = 4  # connections per slow kind (five kinds)
 SLOW_TRICKLE_S = 1.0  # one more byte of a header this often
 FLOOD_REFUSED = 300  # refused commands, one token, one case, two threads
 FLOOD_BAD_TOKENS = 200  # requests with a bad token from one address
@@ -143,6 +143,17 @@ class Results:
             self.fail(f"{kind}: answered {status}")
         if status in (429, 503) and headers is not None and "retry-after" not in headers:
             self.fail(f"{kind}: a {status} without Retry-After")
+
+    def response(self, kind: str, answer: httpx.Response) -> None:
+        """Count an answer of an httpx client; a 429 must also be the ``rate-limited`` problem."""
+        self.answer(kind, answer.status_code, answer.headers)
+        if answer.status_code == 429:
+            try:
+                slug = str(answer.json().get("type", ""))
+            except ValueError:
+                slug = ""
+            if not slug.endswith(":rate-limited"):
+                self.fail(f"{kind}: a 429 that is not the rate-limited problem ({slug or 'not JSON'})")
 
     def fail(self, text: str) -> None:
         with self.lock:
@@ -287,6 +298,14 @@ def half_headers(port: int) -> socket.socket:
     return sock
 
 
+def trickled_body(port: int) -> socket.socket:
+    """A slow POST: the watcher adds a byte of body every SLOW_TRICKLE_S, so only a deadline for the whole
+    body, not one for silence, ends it."""
+    sock = raw(port, ATTACKER["slow"])
+    sock.sendall(body_head("Content-Length: 1000") + b'{"patient_ref": "')
+    return sock
+
+
 def stalled_body(port: int) -> socket.socket:
     sock = raw(port, ATTACKER["slow"])
     sock.sendall(body_head("Content-Length: 1000") + b'{"patient_ref": ')
@@ -300,19 +319,21 @@ def idle_keep_alive(port: int) -> socket.socket:
     return sock
 
 
-SLOW: dict[str, Callable[[int], socket.socket]] = {
-    "half a request line": half_request_line,
-    "half the headers, trickled": half_headers,
-    "a stalled body": stalled_body,
-    "idle after an answer": idle_keep_alive,
+SLOW: dict[str, tuple[Callable[[int], socket.socket], bytes]] = {
+    "half a request line": (half_request_line, b""),
+    "half the headers, trickled": (half_headers, b"a"),
+    "a stalled body": (stalled_body, b""),
+    "a body trickled": (trickled_body, b"a"),
+    "idle after an answer": (idle_keep_alive, b""),
 }
+"""Kind -> (opener, the byte the watcher trickles into it every SLOW_TRICKLE_S, if any)."""
 
 
 def slow_connections(port: int, results: Results, stop: threading.Event) -> None:
     """Open SLOW_EACH connections of each kind and watch them: each must be closed (or answered 408)
     by the server within SLOW_CLOSED_WITHIN_S."""
     opened = time.monotonic()
-    held = {raw_sock: name for name, opener in SLOW.items() for raw_sock in (opener(port) for _ in range(SLOW_EACH))}
+    held = {opener(port): name for name, (opener, _) in SLOW.items() for _ in range(SLOW_EACH)}
     ended: dict[socket.socket, float] = {}
     next_trickle = opened + SLOW_TRICKLE_S
     while len(ended) < len(held) and time.monotonic() - opened < SLOW_CLOSED_WITHIN_S and not stop.is_set():
@@ -325,9 +346,10 @@ def slow_connections(port: int, results: Results, stop: threading.Event) -> None
         if time.monotonic() >= next_trickle:
             next_trickle += SLOW_TRICKLE_S
             for sock in waiting:
-                if held[sock] == "half the headers, trickled" and sock not in ended:
+                trickle = SLOW[held[sock]][1]
+                if trickle and sock not in ended:
                     try:
-                        sock.send(b"a")
+                        sock.send(trickle)
                     except OSError:
                         ended[sock] = time.monotonic() - opened
     for name in SLOW:
@@ -360,7 +382,7 @@ def refused_flood(port: int, results: Results, stop: threading.Event, case_id: s
             except httpx.TransportError as exc:
                 results.answer("refused-flood", type(exc).__name__)
                 continue
-            results.answer("refused-flood", answer.status_code, answer.headers)
+            results.response("refused-flood", answer)
 
 
 def bad_token_flood(port: int, results: Results, stop: threading.Event) -> None:
@@ -375,7 +397,7 @@ def bad_token_flood(port: int, results: Results, stop: threading.Event) -> None:
             except httpx.TransportError as exc:
                 results.answer("bad-token", type(exc).__name__)
                 continue
-            results.answer("bad-token", answer.status_code, answer.headers)
+            results.response("bad-token", answer)
 
 
 # --- attacks: a BSN in every spelling ---------------------------------------------------------------------
@@ -432,7 +454,7 @@ def bsn_spellings(port: int, results: Results, stop: threading.Event, case_id: s
                     except httpx.TransportError as exc:
                         results.answer("bsn", type(exc).__name__)
                         continue
-                    results.answer("bsn", answer.status_code, answer.headers)
+                    results.response("bsn", answer)
 
 
 # --- attacks: odd request targets -------------------------------------------------------------------------
@@ -534,7 +556,7 @@ def send(client: httpx.Client, results: Results, command: Command, url: str, bod
             command.outcome = "unknown"
             time.sleep(0.5)  # a bounded pause before a retry, not a wait for time to pass
             continue
-        results.answer("legit", answer.status_code, answer.headers)
+        results.response("legit", answer)
         command.outcome = answer.status_code
         if answer.status_code not in (429, 503) or time.monotonic() > deadline:
             return answer
@@ -689,6 +711,8 @@ def check_history(port: int, results: Results, tokens: dict[str, dict[str, str]]
                 by_case.setdefault(command.case_id, []).append(command)
         for case_id, commands in by_case.items():
             accepted = Counter(r["event"] for r in history(case_id, "org-a") if r["outcome"] == "accepted")
+            if extra := set(accepted) - {c.event for c in commands}:
+                results.fail(f"an honest case has accepted records of events nobody sent it: {sorted(extra)}")
             for command in commands:
                 ok = isinstance(command.outcome, int) and 200 <= command.outcome < 300
                 allowed = (1,) if ok else (0, 1) if command.outcome == "unknown" else (0,)
