@@ -284,6 +284,7 @@ LONG_FIRST = (
     "tests/reliability/test_sigkill.py",
     "tests/reliability/test_privacy_scan.py",
     "tests/reliability/test_api_servers.py",
+    "tests/reliability/test_hostile_clients.py",
     "tests/cli/test_readme_tour.py",
     "tests/contract/test_pre_rebuild.py",
     "tests/api/test_api_docs.py",

@@ -170,18 +170,24 @@ def free_ports(n: int) -> list[int]:
 class Server:
     """A ``second-opinion serve`` process; its output goes to a file, never to a pipe that could fill."""
 
-    def __init__(self, url: str, port: int, cwd: Path) -> None:
+    def __init__(self, url: str, port: int, cwd: Path, *, env: dict[str, str] | None = None,
+                 flags: tuple[str, ...] = ()) -> None:  # fmt: skip
+        """``env`` is added to the caller's environment (which has no SECOND_OPINION_* of its own),
+        ``flags`` to the ``serve`` command line: the settings a test runs the server with."""
         self.base = f"http://127.0.0.1:{port}"
+        self.port = port
         self._log = tempfile.TemporaryFile("w+")  # noqa: SIM115  (closed by stop())
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "second_opinion", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--db", url], env=_env(), cwd=cwd, text=True, stdout=self._log, stderr=subprocess.STDOUT,
+             "--db", url, *flags], env={**_env(), **(env or {})}, cwd=cwd, text=True, stdout=self._log,
+            stderr=subprocess.STDOUT,
         )  # fmt: skip
         self.client = httpx.Client(base_url=self.base, timeout=30)
         self.output = ""
 
     def log_so_far(self) -> str:
-        return os.pread(self._log.fileno(), 1 << 20, 0).decode(errors="replace")
+        fd = self._log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def wait_ready(self, deadline: float) -> None:
         while True:
