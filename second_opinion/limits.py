@@ -96,7 +96,8 @@ class Buckets:
             self._store(key, tokens - 1, now)
             return 0.0
 
-    def __len__(self) -> int:
+    def keys_held(self) -> int:
+        """How many keys have a bucket (no ``__len__``: an empty ``Buckets`` must not be falsy)."""
         return len(self._buckets)
 
     def _level(self, key: str, now: float) -> float:
@@ -150,22 +151,24 @@ class Limits:
         """A write by ``token_id`` (on ``case_id``, if it names one): 0 when both buckets had a
         token (one is taken from each), else the whole seconds to wait (nothing is taken)."""
         with self.lock:  # both or neither: a refusal by one limit must not spend the other's budget
-            waits = [self.token.wait(token_id) if self.token else 0.0,
-                     self.case.wait(case_id) if self.case and case_id else 0.0]  # fmt: skip
+            token = self.token
+            case = self.case if case_id is not None else None
+            waits = [0.0, token.wait(token_id) if token is not None else 0.0,
+                     case.wait(case_id) if case is not None and case_id is not None else 0.0]  # fmt: skip
             if max(waits) > 0:
                 return retry_after(max(waits))
-            if self.token:
-                self.token.take(token_id)
-            if self.case and case_id:
-                self.case.take(case_id)
+            if token is not None:
+                token.take(token_id)
+            if case is not None and case_id is not None:
+                case.take(case_id)
             return 0
 
     def auth_blocked(self, address: str) -> int:
         """0 while ``address`` may still try a token, else the whole seconds until it may."""
-        return retry_after(self.auth_failures.wait(address)) if self.auth_failures else 0
+        return retry_after(self.auth_failures.wait(address)) if self.auth_failures is not None else 0
 
     def auth_failed(self, address: str) -> None:
-        if self.auth_failures:
+        if self.auth_failures is not None:
             self.auth_failures.take(address)
 
 
