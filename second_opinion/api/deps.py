@@ -74,7 +74,10 @@ def writer(request: Request, caller: Annotated[Principal, Depends(principal)]) -
     and of the case. Every attempt counts, refused or accepted: a flood of refused commands would
     fill the case's audit trail. A 429 is checked before the command runs and records nothing."""
     case_id = request.path_params.get("case_id")
-    keyed = case_id if isinstance(case_id, str) and CASE_ID_SHAPE.fullmatch(case_id) else None  # else: 404
+    # keyed by the caller's organisation too: a token of another organisation (answered 404, its
+    # attempt in the access log only) must not spend the budget of a case it cannot see
+    keyed = f"{caller.organisation}/{case_id}" if isinstance(case_id, str) and CASE_ID_SHAPE.fullmatch(case_id) \
+        else None  # no case has that id: a 404, counted for the token only
     wait = limits(request).take_write(caller.token.id, keyed)
     if wait:
         raise RateLimited("too many writes for this token or this case; retry after Retry-After seconds", wait)

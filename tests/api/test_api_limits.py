@@ -51,8 +51,8 @@ class Edge:
         self.client = TestClient(create_app(self.service, limits=limits), raise_server_exceptions=False)
         self.tokens = TokenService(self.service.runtime)
 
-    def auth(self, actor: str = "desk-1", role: str = "coordinator") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens.create(actor, role, 'org-a')[0]}"}
+    def auth(self, actor: str = "desk-1", role: str = "coordinator", org: str = "org-a") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens.create(actor, role, org)[0]}"}
 
     def open(self, headers: dict[str, str], ref: str = "PX-0001") -> Any:
         return self.client.post("/cases", json={"patient_ref": ref}, headers=headers)
@@ -116,6 +116,18 @@ def test_writes_per_token_are_limited_across_cases_and_a_refusal_spends_no_other
     assert sorted(c["patient_ref"] for c in listed) == ["PX-0001", "PX-0002", "PX-0004"], "a 429 opens nothing"
     ticker.now += 20
     assert api.open(desk, "PX-0003").status_code == 201
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+def test_another_organisation_cannot_spend_a_cases_budget(service: CaseService, ticker: Ticker) -> None:
+    api = edge(service, ticker, case=Rate(2, 60))
+    case_id = api.open(api.auth()).json()["case_id"]
+    outsiders = [api.auth(f"out-{i}", org="org-b") for i in range(5)]
+    codes = [api.client.post(f"/cases/{case_id}/events", json=REFUSED, headers=h).status_code for h in outsiders]
+    assert codes == [404, 404, 429, 429, 429]  # their own bucket for that id: they see no case
+    assert [api.client.post(f"/cases/{case_id}/events", json=REFUSED, headers=api.auth(f"desk-{i}")).status_code
+            for i in range(3)] == [409, 409, 429]  # fmt: skip
+    assert len(api.history(case_id)) == 3
 
 
 @pytest.mark.parametrize("db_url", ["memory"], indirect=True)
@@ -206,3 +218,15 @@ def test_a_chunked_body_is_counted_as_it_streams_whatever_content_length_says(se
     answer = client.post("/cases", content=chunks(), headers=headers)  # no token: the limit comes first
     problem(answer, 413, "body-too-large")
     assert answer.headers["connection"] == "close"
+
+
+@pytest.mark.parametrize("variable", [ENV_RATE_TOKEN, ENV_RATE_CASE, ENV_RATE_AUTH_FAILURES])
+def test_serve_with_a_bad_rate_stops_with_one_line_naming_the_variable(variable: str) -> None:
+    from typer.testing import CliRunner
+
+    from second_opinion.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--db", "memory://"], env={variable: "lots"})
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and result.stderr.strip().count("\n") == 0, result.stderr
+    assert variable in result.stderr and "COUNT/SECONDS" in result.stderr

@@ -121,7 +121,7 @@ def test_half_a_request_line_is_closed_within_the_header_timeout(served: Served)
     with served.connect() as sock:
         sock.sendall(b"GET /cases HT")
         got, took = read_until_closed(sock)
-    assert got == b"" and took < 3, (got, took)
+    assert got == b"" and took < BOUND, (got, took)
 
 
 def test_a_head_dribbled_byte_by_byte_is_closed_within_the_header_timeout(served: Served) -> None:
@@ -132,6 +132,8 @@ def test_a_head_dribbled_byte_by_byte_is_closed_within_the_header_timeout(served
         sock.settimeout(0.2)
         closed = False
         for byte in head:
+            if time.monotonic() - start > BOUND:
+                break
             try:
                 sock.sendall(bytes([byte]))
                 closed = sock.recv(1) == b""  # a bounded wait for the server (0.2 s) between bytes
@@ -141,21 +143,21 @@ def test_a_head_dribbled_byte_by_byte_is_closed_within_the_header_timeout(served
                 closed = True
             if closed:
                 break
-    assert closed and time.monotonic() - start < 3
+    assert closed and time.monotonic() - start < BOUND
 
 
 def test_an_idle_keep_alive_connection_is_closed(served: Served) -> None:
     with served.connect() as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         got, took = read_until_closed(sock)
-    assert status_of(got) == 200 and took < 3
+    assert status_of(got) == 200 and took < BOUND
 
 
 def test_a_second_request_head_after_a_response_is_bounded_too(served: Served) -> None:
     with served.connect() as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /hea")  # the next head, half of it
         got, took = read_until_closed(sock)
-    assert status_of(got) == 200 and took < 3
+    assert status_of(got) == 200 and took < BOUND
 
 
 def test_a_body_that_stops_arriving_is_a_408_and_the_connection_closes(served: Served) -> None:
@@ -164,7 +166,7 @@ def test_a_body_that_stops_arriving_is_a_408_and_the_connection_closes(served: S
                      b"Content-Length: 100\r\n\r\n{\"patient_ref\": ")  # fmt: skip
         got, took = read_until_closed(sock)
     assert status_of(got) == 408 and b"urn:second-opinion:problem:request-timeout" in got, got
-    assert b"connection: close" in got.lower() and took < 3
+    assert b"connection: close" in got.lower() and took < BOUND
 
 
 def test_a_chunked_body_beside_a_small_content_length_is_refused_at_the_limit(served: Served) -> None:
@@ -269,7 +271,7 @@ def test_health_answers_within_a_second_while_every_worker_thread_is_blocked_on_
                 sock = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
                 sock.sendall(b"GET /cases HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer so_x\r\n\r\n")
                 socks.append(sock)
-            deadline = time.monotonic() + BOUND
+            deadline = time.monotonic() + 30
             while blocking.waiting < threads:
                 assert time.monotonic() < deadline, f"only {blocking.waiting} threads blocked"
                 time.sleep(0.02)
