@@ -10,7 +10,6 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from second_opinion.limits import Limits, Monotonic, Rate
 from storage import DEFAULT_URL, Backend, initialise, open_backend
 from workflow.cases.engine import Engine
 from workflow.clock import Clock, FixedClock, SystemClock, parse_instant
@@ -21,6 +20,8 @@ from workflow.service import inputs
 from workflow.service.cases import CaseService
 from workflow.service.deadlines import Channel, DeadlineService
 from workflow.service.runtime import Runtime
+
+from .limits import Limits, Monotonic, Rate
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

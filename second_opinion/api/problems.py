@@ -66,13 +66,12 @@ OTHER_PROBLEMS: dict[str, tuple[int, str, str]] = {
     "method-not-allowed": (405, "Method not allowed", "a method the path does not take"),
     "request-timeout": (408, "Request body too slow", "a body that paused longer than the body timeout "
                         "(`serve --body-timeout`); the connection is closed"),
-    "body-too-large": (413, "Request body too large", "a body over 256 KiB, whatever its framing; the connection "
-                       "is closed"),
-    "rate-limited": (429, "Too many requests", "a write over the limit of its token or its case, or a client "
-                     "address past its failed authentications; wait `Retry-After` seconds. Nothing was recorded"),
+    "body-too-large": (413, "Request body too large", "a body over 256 KiB"),
     "storage-unavailable": (503, "The database is unavailable", "the database could not be reached or the "
                             "connection broke; retry (with the same `Idempotency-Key` for a command)"),
     "internal-error": (500, "Internal error", "a bug: the body says nothing more, the cause is in the server log"),
+    "rate-limited": (429, "Too many requests", "a write over the limit of its token or its case, or a client "
+                     "address past its failed authentications; wait `Retry-After` seconds. Nothing was recorded"),
 }  # fmt: skip
 """Problems that are not refusals of the service: type suffix -> (status, title, when)."""
 
