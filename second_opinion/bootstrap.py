@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 ENV_DB = "SECOND_OPINION_DB"
 ENV_CLOCK = "SECOND_OPINION_CLOCK"
+ENV_SECRET = "SECOND_OPINION_SECRET"
+ENV_SECRET_FILE = "SECOND_OPINION_SECRET_FILE"
 ENV_RATE_TOKEN = "SECOND_OPINION_RATE_TOKEN"
 ENV_RATE_CASE = "SECOND_OPINION_RATE_CASE"
 ENV_RATE_AUTH_FAILURES = "SECOND_OPINION_RATE_AUTH_FAILURES"
@@ -36,8 +38,6 @@ RATE_DEFAULTS = {ENV_RATE_TOKEN: "120/60", ENV_RATE_CASE: "30/60", ENV_RATE_AUTH
 per case (a case's whole life is some twenty commands over weeks: no one fires thirty in a minute),
 failed authentications per client address (a misconfigured client retries a few times; a guesser
 is slowed to one a few seconds). Each ``COUNT/SECONDS``, or ``0``/``off``; see docs/api.md."""
-ENV_SECRET = "SECOND_OPINION_SECRET"
-ENV_SECRET_FILE = "SECOND_OPINION_SECRET_FILE"
 ENV_WEBHOOK = "SECOND_OPINION_WEBHOOK_URL"
 ENV_CLOSURES = "SECOND_OPINION_CLOSURES"
 ENV_ORGANISATION = "SECOND_OPINION_ORGANISATION"
@@ -77,6 +77,14 @@ def identity_key_from_env(env: Mapping[str, str] = os.environ) -> bytes | None:
     if len(key) < MIN_SECRET_BYTES:
         raise ConfigurationError(source, f"the key must be at least {MIN_SECRET_BYTES} bytes (got {len(key)})")
     return key
+
+
+def limits_from_env(env: Mapping[str, str] = os.environ, monotonic: Monotonic | None = None) -> Limits:
+    """The API's rate limits: ``$SECOND_OPINION_RATE_TOKEN``, ``_CASE`` and ``_AUTH_FAILURES``,
+    each ``COUNT/SECONDS`` (or ``0``/``off``), defaults in :data:`RATE_DEFAULTS`. Per process."""
+    rates = {name: Rate.parse(name, env.get(name) or default) for name, default in RATE_DEFAULTS.items()}
+    return Limits.of(rates[ENV_RATE_TOKEN], rates[ENV_RATE_CASE], rates[ENV_RATE_AUTH_FAILURES],
+                     monotonic=monotonic or time.monotonic)  # fmt: skip
 
 
 def load_closures(path: str | Path, source: str | None = None) -> list[Closure]:
@@ -136,14 +144,6 @@ def channels_from_env(env: Mapping[str, str] = os.environ) -> list[Channel]:
             raise ConfigurationError(ENV_WEBHOOK, f"{url!r} is not an http(s) URL")
         channels.append(Channel("webhook", url))
     return channels
-
-
-def limits_from_env(env: Mapping[str, str] = os.environ, monotonic: Monotonic | None = None) -> Limits:
-    """The API's rate limits: ``$SECOND_OPINION_RATE_TOKEN``, ``_CASE`` and ``_AUTH_FAILURES``,
-    each ``COUNT/SECONDS`` (or ``0``/``off``), defaults in :data:`RATE_DEFAULTS`. Per process."""
-    rates = {name: Rate.parse(name, env.get(name) or default) for name, default in RATE_DEFAULTS.items()}
-    return Limits.of(rates[ENV_RATE_TOKEN], rates[ENV_RATE_CASE], rates[ENV_RATE_AUTH_FAILURES],
-                     monotonic=monotonic or time.monotonic)  # fmt: skip
 
 
 def connect_deadlines(service: CaseService, env: Mapping[str, str] = os.environ) -> DeadlineService:
