@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -21,6 +22,8 @@ from workflow.service.cases import CaseService
 from workflow.service.deadlines import Channel, DeadlineService
 from workflow.service.runtime import Runtime
 
+from .limits import Limits, Monotonic, Rate
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -28,6 +31,14 @@ ENV_DB = "SECOND_OPINION_DB"
 ENV_CLOCK = "SECOND_OPINION_CLOCK"
 ENV_SECRET = "SECOND_OPINION_SECRET"
 ENV_SECRET_FILE = "SECOND_OPINION_SECRET_FILE"
+ENV_RATE_TOKEN = "SECOND_OPINION_RATE_TOKEN"
+ENV_RATE_CASE = "SECOND_OPINION_RATE_CASE"
+ENV_RATE_AUTH_FAILURES = "SECOND_OPINION_RATE_AUTH_FAILURES"
+RATE_DEFAULTS = {ENV_RATE_TOKEN: "120/60", ENV_RATE_CASE: "30/60", ENV_RATE_AUTH_FAILURES: "20/60"}
+"""Writes per token (an integration may open a case every half second, in bursts of 120), writes
+per case (a case's whole life is some twenty commands over weeks: no one fires thirty in a minute),
+failed authentications per client address (a misconfigured client retries a few times; a guesser
+is slowed to one a few seconds). Each ``COUNT/SECONDS``, or ``0``/``off``; see docs/api.md."""
 ENV_WEBHOOK = "SECOND_OPINION_WEBHOOK_URL"
 ENV_CLOSURES = "SECOND_OPINION_CLOSURES"
 ENV_ORGANISATION = "SECOND_OPINION_ORGANISATION"
@@ -105,6 +116,14 @@ def identity_key_from_env(env: Mapping[str, str] = os.environ) -> bytes | None:
     if len(key) < MIN_SECRET_BYTES:
         raise ConfigurationError(source, f"the key must be at least {MIN_SECRET_BYTES} bytes (got {len(key)})")
     return key
+
+
+def limits_from_env(env: Mapping[str, str] = os.environ, monotonic: Monotonic | None = None) -> Limits:
+    """The API's rate limits: ``$SECOND_OPINION_RATE_TOKEN``, ``_CASE`` and ``_AUTH_FAILURES``,
+    each ``COUNT/SECONDS`` (or ``0``/``off``), defaults in :data:`RATE_DEFAULTS`. Per process."""
+    rates = {name: Rate.parse(name, env.get(name) or default) for name, default in RATE_DEFAULTS.items()}
+    return Limits.of(rates[ENV_RATE_TOKEN], rates[ENV_RATE_CASE], rates[ENV_RATE_AUTH_FAILURES],
+                     monotonic=monotonic or time.monotonic)  # fmt: skip
 
 
 def load_closures(path: str | Path, source: str | None = None) -> list[Closure]:
@@ -220,13 +239,14 @@ def runtime_for(
     )  # fmt: skip
 
 
-def build_app(url: str | None = None, *, clock: Clock | None = None) -> FastAPI:
-    """The HTTP app on the database at ``url``; its readiness probe re-checks that database."""
+def build_app(url: str | None = None, *, clock: Clock | None = None, body_timeout: float | None = None) -> FastAPI:
+    """The HTTP app on the database at ``url``; its readiness probe re-checks that database; the
+    rate limits are read from the environment (:func:`limits_from_env`)."""
     from .api import create_app  # the web stack loads only for those who serve
 
     backend = open_backend(database_url(url), timeouts=timeouts_from_env())
     service = CaseService.on(runtime_for(backend, clock, None, POLICIES))
-    return create_app(service, ready=backend.check)
+    return create_app(service, ready=backend.check, limits=limits_from_env(), body_timeout=body_timeout)
 
 
 def init(url: str | None = None) -> str:

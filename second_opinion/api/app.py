@@ -15,12 +15,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from second_opinion.limits import Limits
 from workflow.errors import SecondOpinionError, StorageError, StorageNotReady
 from workflow.service.access import AccessService
 from workflow.service.cases import CaseService
 from workflow.service.tokens import TokenService
 
-from . import audit, cases, fhir, problems, reference, schemas
+from . import audit, cases, edge, fhir, problems, reference, schemas
 
 DESCRIPTION = """Dutch second-opinion cases as persisted state machines, for care-coordination
 systems, hospital desks, insurers' tools and auditors. Every call needs a bearer token
@@ -32,10 +33,15 @@ def create_app(
     *,
     ready: Callable[[], None] = lambda: None,
     version: str = "0.1.0",
+    limits: Limits | None = None,
+    body_timeout: float | None = None,
 ) -> FastAPI:
     """The app around ``service``; ``ready`` raises StorageNotReady (or a StorageError) when the
     database cannot take a write, and answers in bounded time (:mod:`storage.readiness`)."""
     app = FastAPI(title="second-opinion", version=version, description=DESCRIPTION)
+    # No slash is redirected: Starlette builds that Location from the caller's Host (an open redirect).
+    app.router.redirect_slashes = False
+    app.state.limits = limits or Limits()  # none unless given: `serve` gives them (bootstrap.limits_from_env)
     app.state.cases = service
     app.state.access = AccessService(service.runtime)
     app.state.tokens = TokenService(service.runtime)
@@ -44,13 +50,13 @@ def create_app(
     app.add_exception_handler(HTTPException, problems.on_http)
     app.add_exception_handler(StorageError, problems.on_storage_error)  # a lost database: 503, else 500
     app.add_exception_handler(Exception, problems.on_crash)
-    app.add_middleware(problems.LimitBody)
+    app.add_middleware(edge.Edge, body_timeout=body_timeout or edge.BODY_TIMEOUT)
     for router in (cases.router, audit.router, fhir.router, reference.router):
         app.include_router(router, responses=_ERRORS)
 
     @app.get("/health", response_model=schemas.Health, response_model_exclude_none=True, tags=["operations"],
              summary="The process answers")  # fmt: skip
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:  # async: on the event loop, never queued behind a full thread pool
         return {"status": "ok"}
 
     @app.get("/ready", response_model=schemas.Health, response_model_exclude_none=True, tags=["operations"],

@@ -1,4 +1,5 @@
-"""Case routes: open, list, read, fire, history, deadlines; each a thin call into AccessService."""
+"""Case routes: open, list, read, fire, history, deadlines; each a thin call into AccessService.
+The two writes take a :data:`~second_opinion.api.deps.Writer`: the caller, within the rate limits."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from second_opinion.render import case_json, record_json
 from workflow.access.log import as_dict as access_json
 
 from . import schemas
-from .deps import Access, Caller, aware, expected_version
+from .deps import Access, Caller, Writer, aware, expected_version
 from .schemas import Instant
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -27,7 +28,7 @@ IfMatch = Annotated[
 
 @router.post("", status_code=201, response_model=schemas.Receipt, summary="Open a case in your organisation")
 def open_case(
-    body: schemas.OpenCase, caller: Caller, access: Access, response: Response, idempotency_key: IdempotencyKey = None
+    body: schemas.OpenCase, caller: Writer, access: Access, response: Response, idempotency_key: IdempotencyKey = None
 ) -> dict[str, Any]:
     name = None if body.patient_name is None else body.patient_name.get_secret_value()
     receipt = access.open_case(
@@ -65,7 +66,7 @@ def read_case(case_id: str, caller: Caller, access: Access, response: Response) 
 def fire(
     case_id: str,
     body: schemas.FireEvent,
-    caller: Caller,
+    caller: Writer,
     access: Access,
     response: Response,
     if_match: IfMatch = None,

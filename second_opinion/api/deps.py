@@ -1,4 +1,6 @@
-"""What every route needs from a request: the caller (bearer token) and the If-Match version."""
+"""What every route needs from a request: the caller (bearer token) and the If-Match version; and
+the rate limits (:mod:`second_opinion.limits`) on failed authentications and on writes, checked
+before the token is looked up and before the command runs, from memory alone (no database)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,17 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from second_opinion.limits import Limits
 from workflow.access.rules import Principal
+from workflow.cases.case import CASE_ID_SHAPE
 from workflow.clock import as_utc
 from workflow.errors import Unauthenticated, ValidationError
 from workflow.service import inputs
 from workflow.service.access import AccessService
 from workflow.service.cases import CaseService
 from workflow.service.tokens import TokenService
+
+from .edge import RateLimited
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `second-opinion token create`.")
 _ETAG = re.compile(r'^"?(\d{1,9})"?$')
@@ -41,13 +47,41 @@ def principal(
     ] = None,
 ) -> Principal:
     tokens: TokenService = request.app.state.tokens
-    if credentials is None and request.headers.get("authorization"):
-        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
-    token = tokens.authenticate(credentials.credentials if credentials else None)
+    client = request.client.host if request.client else None
+    address = client or "unknown"
+    wait = limits(request).auth_blocked(address)
+    if wait:  # token guessing: the address is refused before another token is looked up
+        raise RateLimited("too many failed authentications from this address", wait)
+    try:
+        if credentials is None and request.headers.get("authorization"):
+            raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        token = tokens.authenticate(credentials.credentials if credentials else None)
+    except Unauthenticated:
+        limits(request).auth_failed(address)
+        raise
     if on_behalf_of is not None:
         inputs.check_id("X-On-Behalf-Of", on_behalf_of)
-    client = request.client.host if request.client else None
     return Principal(token, client=client, on_behalf_of=on_behalf_of)
+
+
+def limits(request: Request) -> Limits:
+    found: Limits = request.app.state.limits
+    return found
+
+
+def writer(request: Request, caller: Annotated[Principal, Depends(principal)]) -> Principal:
+    """The caller of a write (opening a case, firing an event), within the limits of its token
+    and of the case. Every attempt counts, refused or accepted: a flood of refused commands would
+    fill the case's audit trail. A 429 is checked before the command runs and records nothing."""
+    case_id = request.path_params.get("case_id")
+    # keyed by the caller's organisation too: a token of another organisation (answered 404, its
+    # attempt in the access log only) must not spend the budget of a case it cannot see
+    keyed = f"{caller.organisation}/{case_id}" if isinstance(case_id, str) and CASE_ID_SHAPE.fullmatch(case_id) \
+        else None  # no case has that id: a 404, counted for the token only
+    wait = limits(request).take_write(caller.token.id, keyed)
+    if wait:
+        raise RateLimited("too many writes for this token or this case; retry after Retry-After seconds", wait)
+    return caller
 
 
 def aware(value: datetime | None, name: str) -> datetime | None:
@@ -73,5 +107,6 @@ def expected_version(if_match: str | None) -> int | None:
 
 
 Caller = Annotated[Principal, Depends(principal)]
+Writer = Annotated[Principal, Depends(writer)]
 Access = Annotated[AccessService, Depends(access)]
 Cases = Annotated[CaseService, Depends(cases)]

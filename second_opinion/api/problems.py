@@ -66,12 +66,16 @@ OTHER_PROBLEMS: dict[str, tuple[int, str, str]] = {
     "bad-request": (400, "Malformed request", "a body that cannot be read at all (not UTF-8 JSON)"),
     "not-found": (404, "No such path", "a path the API does not have (an unknown case is `unknown-case`)"),
     "method-not-allowed": (405, "Method not allowed", "a method the path does not take"),
+    "request-timeout": (408, "Request body too slow", "a body that paused longer than the body timeout "
+                        "(`serve --body-timeout`); the connection is closed"),
     "body-too-large": (413, "Request body too large", "a body over 256 KiB"),
     "storage-unavailable": (503, "The database is unavailable", "the database could not be reached, the "
                             "connection broke, a lock or statement timed out, no pooled connection came free, or "
                             "the database is full or read-only; retry after `Retry-After` seconds (with the same "
                             "`Idempotency-Key` for a command)"),
     "internal-error": (500, "Internal error", "a bug: the body says nothing more, the cause is in the server log"),
+    "rate-limited": (429, "Too many requests", "a write over the limit of its token or its case, or a client "
+                     "address past its failed authentications; wait `Retry-After` seconds. Nothing was recorded"),
 }  # fmt: skip
 """Problems that are not refusals of the service: type suffix -> (status, title, when)."""
 
@@ -129,61 +133,15 @@ async def on_bad_request(request: Request, exc: Exception) -> JSONResponse:
 
 async def on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    slug = {400: "bad-request", 404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    slug = HTTP_SLUGS.get(exc.status_code, "http-error")
     title = OTHER_PROBLEMS[slug][1] if slug in OTHER_PROBLEMS else str(exc.detail)
-    return problem(exc.status_code, slug, title, str(exc.detail), request.url.path)
+    answer = problem(exc.status_code, slug, title, str(exc.detail), request.url.path)
+    answer.headers.update(exc.headers or {})  # Retry-After of a 429
+    return answer
 
 
-MAX_BODY = 256 * 1024
-"""Requests are a few fields and some event data (at most 64 KiB of it): a larger body is refused
-before it is read, whatever Content-Length claims to cover."""
-
-
-class LimitBody:
-    """ASGI middleware: refuse a declared Content-Length over the limit at once; a body sent
-    without one (chunked) is received here, up to the limit, before anything parses it."""
-
-    def __init__(self, app: Any, limit: int = MAX_BODY) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None:
-            if not declared.isdigit() or int(declared) > self.limit:
-                await too_large(scope["path"])(scope, receive, send)
-                return
-            await self.app(scope, receive, send)  # the server holds the body to its declared length
-            return
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.limit:
-                await too_large(scope["path"])(scope, receive, send)
-                return
-            more = message.get("more_body", False)
-        replayed = False
-
-        async def replay() -> Any:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-
-        await self.app(scope, replay, send)
-
-
-def too_large(path: str) -> JSONResponse:
-    return problem(413, "body-too-large", OTHER_PROBLEMS["body-too-large"][1],
-                   f"the body must be at most {MAX_BODY // 1024} KiB", path)  # fmt: skip
+HTTP_SLUGS = {400: "bad-request", 404: "not-found", 405: "method-not-allowed", 408: "request-timeout",
+              413: "body-too-large", 429: "rate-limited"}  # fmt: skip
 
 
 RETRY_AFTER_SECONDS = 1

@@ -40,7 +40,13 @@ class RequestTarget:
         return made
 
     def target(self, text: str) -> str:
-        """A logged request target (path, then ``?`` and the query) without what the caller typed."""
+        """A logged request target (path, then ``?`` and the query) without what the caller typed.
+        Only the origin form (``/path?query``) says anything about the API; ``*`` is kept, and any
+        other form (absolute ``http://host/path``, authority ``host:port``, garbage) is ``...``."""
+        if text == "*":
+            return text
+        if not text.startswith("/"):
+            return HIDDEN
         path, _, query = text.partition("?")
         segments = [s if not s or s in self.literals or CASE_ID_SHAPE.fullmatch(s) else HIDDEN for s in path.split("/")]
         kept = redact("/".join(segments))  # a case-id-shaped segment can still hold nine digits

@@ -9,6 +9,7 @@ other command imports this module too (to build the command line), and must star
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -25,21 +26,38 @@ if TYPE_CHECKING:
 def serve_command(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8080,
+    header_timeout: Annotated[float, typer.Option(
+        "--header-timeout", min=0.1, max=3600,
+        help="Seconds for a whole request head to arrive (from connecting or the last response).")] = 10.0,
+    keep_alive: Annotated[float, typer.Option(
+        "--keep-alive", min=0.1, max=3600, help="Seconds an idle keep-alive connection stays open.")] = 5.0,
+    body_timeout: Annotated[float, typer.Option(
+        "--body-timeout", min=0.1, max=3600, help="Seconds a request body may pause before a 408.")] = 10.0,
+    max_connections: Annotated[int, typer.Option(
+        "--max-connections", min=1, max=100_000, help="Open connections past which requests get 503.")] = 200,
     db: Db = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs). Run several on one PostgreSQL
-    to scale out: every command locks its case row, so they never overwrite each other."""
+    to scale out: every command locks its case row, so they never overwrite each other. Rate
+    limits come from $SECOND_OPINION_RATE_TOKEN, _CASE and _AUTH_FAILURES (docs/api.md)."""
     import uvicorn
 
+    from ..api.server import ServerLimits, server_config
     from ..bootstrap import build_app
 
+    limits = ServerLimits(header_timeout, keep_alive, body_timeout, max_connections)
     with guard():
-        api = build_app(db)
+        api = build_app(db, body_timeout=limits.body_timeout)
     err.print(f"second-opinion API on http://{host}:{port} (OpenAPI: /openapi.json)", markup=False)
+    quiet_request_lines(api)
+    uvicorn.Server(server_config(api, host, port, limits)).run()
+
+
+def quiet_request_lines(api: FastAPI) -> None:
+    """The server's request log, as :class:`RequestLine` and :func:`redact_bsn` leave it."""
     access_log = logging.getLogger("uvicorn.access")
     access_log.addFilter(RequestLine(api))
     access_log.addFilter(redact_bsn)
-    uvicorn.run(api, host=host, port=port, log_level="info", proxy_headers=False)
 
 
 def redact_bsn(record: logging.LogRecord) -> bool:
@@ -52,9 +70,12 @@ def redact_bsn(record: logging.LogRecord) -> bool:
 
 class RequestLine(logging.Filter):
     """The server's request log keeps what a request line says about the API, not what the caller
-    typed into it (a patient's name, an id from their own system): each request target is logged as
+    typed into it (a patient's name, an id from their own system): each request target, whatever
+    its form (origin, absolute, ``*``, anything else), is logged as
     :class:`~second_opinion.api.request_target.RequestTarget` keeps it, e.g.
-    ``GET /cases/.../history`` and ``GET /cases?state=...&overdue=...``."""
+    ``GET /cases/.../history`` and ``GET /cases?state=...&overdue=...``, and a method that is not
+    one of HTTP's as ``...``. uvicorn's request line is ``'%s - "%s %s HTTP/%s" %d'`` with
+    (client, method, target, version, status); a record of any other shape keeps no text argument."""
 
     def __init__(self, app: FastAPI) -> None:
         from ..api.request_target import RequestTarget
@@ -63,10 +84,21 @@ class RequestLine(logging.Filter):
         self.target = RequestTarget.of(app).target
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(self.target(a) if isinstance(a, str) and a.startswith("/") else a
-                                for a in record.args)  # fmt: skip
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and record.msg == REQUEST_LINE:
+            client, method, target, version, status = args
+            method = method if method in METHODS else HIDDEN
+            record.args = (client, method, self.target(str(target)), version, status)
+        elif isinstance(args, tuple):
+            record.args = tuple(HIDDEN if isinstance(a, str | bytes) else a for a in args)
+        elif isinstance(args, Mapping):
+            record.args = {k: HIDDEN if isinstance(a, str | bytes) else a for k, a in args.items()}
         return True
+
+
+REQUEST_LINE = '%s - "%s %s HTTP/%s" %d'
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+HIDDEN = "..."
 
 
 def worker_command(
