@@ -67,8 +67,12 @@ def check_key(key: str | None) -> None:
 
 
 def check_event_name(event: str) -> None:
+    """A lower-case name, screened like every other text: an unknown event is refused *and
+    recorded* (the refusal names it), so a BSN spelled as one (``bsn_111_222_333``) must be
+    refused here, before anything is read or written."""
     if not privacy.EVENT_NAME.fullmatch(event):
         raise ValidationError("event", "must be a lower-case name such as 'refer' (see `second-opinion fire --help`)")
+    privacy.check_text("event", event)
 
 
 def check_reason(reason: str | None) -> None:
