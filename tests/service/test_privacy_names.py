@@ -274,8 +274,8 @@ def test_cli_open_reads_the_bsn_then_the_name_from_stdin(tmp_path: Path) -> None
     assert fired.exit_code == 1 and "Berg" not in fired.stdout + fired.stderr
     assert json.loads(fired.stdout)["error"] == {
         "type": "ValidationError",
-        "message": "invalid reason or actor id: contains a word of the patient's registered name; refer to the patient by the "
-        "pseudonymous reference (the value is not repeated here)",
+        "message": "invalid reason or actor id: contains a word of the patient's registered name; refer to the "
+        "patient by the pseudonymous reference (the value is not repeated here)",
     }
     history = json.loads(cli("history", case_id, "--json").stdout)
     assert len(history) == 1 and len(history[0]["payload"]["name_hmacs"]) == 2

@@ -172,8 +172,9 @@ def test_a_bsn_however_spelled_is_recognised_and_masked(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["06/111/222/333", "1,111,222,333", "111,222,333.50", "EUR 111\u202f222\u202f333,50", "111\u2013222\u2013333\u20134",
-     "23/11/2026", "2026\u201311\u201323", "\uff10\uff16-\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18",
+    ["06/111/222/333", "1,111,222,333", "111,222,333.50", "EUR 111\u202f222\u202f333,50",
+     "111\u2013222\u2013333\u20134", "23/11/2026", "2026\u201311\u201323",
+     "\uff10\uff16-\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18",
      "+31\u00a06\u00a01234\u00a05678", "tel. 020\t123\t4567"],
 )  # fmt: skip
 def test_numbers_joined_by_dots_commas_slashes_or_dashes_stay_numbers(text: str) -> None:
