@@ -168,7 +168,9 @@ def csv_field(value: Any) -> str:
 
 def export_csv(records: Iterable[AuditRecord]) -> str:
     """The audit records as CSV, safe to open in a spreadsheet (:func:`csv_field`); otherwise
-    byte for byte what :mod:`csv` writes (quotes where needed, ``\n`` line ends)."""
+    byte for byte what :mod:`csv` wrote (quotes where needed, ``\n`` line ends), but for a cell
+    holding a carriage return, which :mod:`csv` with ``\n`` line ends left unquoted (a file no
+    CSV reader could read back) and which is quoted now."""
     lines = [",".join(AUDIT_COLUMNS)]
     for record in records:
         row = record_json(record)
