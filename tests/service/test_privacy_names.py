@@ -420,3 +420,116 @@ def test_a_failed_request_logs_its_path_without_what_the_caller_typed(
     assert "GET /cases/..." in lines[0] and f"GET /cases/{case_id}/history" in lines[1]
     assert "GET /cases/.../deadlines" in lines[2]
     assert not any("Jansen" in line or "111222333" in line for line in lines)
+
+
+# --- issue 14: one normaliser, transliteration, one answer, no per-case work ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "typed"),
+    [("Sørensen", "Sorensen"), ("Sorensen", "SØRENSEN"), ("Łukasz", "Lukasz"), ("Øster", "oster"),
+     ("Æbeltoft", "aebeltoft"), ("Đorđević", "Dordevic"), ("Berg", "B\u200berg"), ("Berg", "Ber\u00adg"),
+     ("Anna Berg", "Anna\u200bx"), ("Berg", "\uff22\uff45\uff52\uff47"), ("Berg", "mrs\u3000berg")],
+)  # fmt: skip
+def test_a_name_is_refused_however_its_letters_are_written(name: str, typed: str) -> None:
+    """Transliterated (anyascii) and read through the one normaliser: before, NFKD left ø, ł, æ and
+    đ as they were, and invisible characters or fullwidth letters hid a word."""
+    assert refused(typed, name)
+
+
+def test_the_answer_is_the_same_whichever_word_matched_and_wherever() -> None:
+    """One guess in each place: the refusal must not say which place held a word of the name
+    (before, it named the first matching field down to its key or list index)."""
+    hashes = name_hashes("Anna Berg", KEY)
+    guesses = ["Anna", "Berg", "Piet", "Jansen"]
+    answers = set()
+    for where in range(4):  # put the one true guess (Berg) in a value, a key, a list item, the reason
+        placed = ["Piet", "Jansen", "Klaas", "Berg"][where:] + ["Piet", "Jansen", "Klaas", "Berg"][:where]
+        fields = {"reason": placed[0], "data": {"note": placed[1], placed[2]: True, "list": ["x", placed[3]]}}
+        with pytest.raises(ValidationError) as caught:
+            check_names(fields, KEY, hashes)
+        answers.add((caught.value.field, str(caught.value)))
+    assert len(answers) == 1 and {field for field, _ in answers} == {"reason or data"}
+    assert guesses  # (the guesses themselves are never in the answer)
+    assert not any(g.lower() in str(answers).lower() for g in guesses)
+
+
+def _old_rule_hashes(name: str) -> tuple[str, ...]:
+    """How name hashes were made before the normaliser (the rule as it stood, copied here)."""
+    import hashlib
+    import hmac
+    import re
+    import unicodedata
+
+    plain = "".join(ch for ch in unicodedata.normalize("NFKD", name.casefold()) if not unicodedata.combining(ch))
+    words = [w for w in re.findall(r"[^\W\d_]+", plain) if len(w) >= 2 and w not in NAME_PARTICLES]
+    return tuple(sorted({hmac.new(KEY, b"patient-name-word:" + w.encode(), hashlib.sha256).hexdigest()
+                         for w in words}))  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["Sørensen-Łukasiewicz", "Øster Ångström", "Jan de Vries", "Müller", "中村"])
+def test_name_hashes_stored_before_the_normaliser_still_refuse_the_name(name: str) -> None:
+    """A case opened before the change keeps its hashes: each typed word is hashed by both rules."""
+    old = _old_rule_hashes(name)
+    with pytest.raises(ValidationError):
+        check_names({"reason": f"spoke with {name}"}, KEY, old)
+    check_names({"reason": "spoke with the desk"}, KEY, old)
+    if name.isascii():  # the new rule gives the same words for what is plain ASCII
+        assert old == name_hashes(name, KEY)
+
+
+def test_a_case_in_the_pre_rebuild_fixture_still_refuses_its_name(tmp_path: Path) -> None:
+    """``tests/fixtures/pre_rebuild.sqlite3`` holds case-0001, opened with the name "Jan de Vries"."""
+    import shutil
+
+    from tests.fixtures import make_pre_rebuild as maker
+
+    copy = tmp_path / maker.DB_NAME
+    shutil.copy(Path(__file__).resolve().parents[1] / "fixtures" / maker.DB_NAME, copy)
+    with connect(f"sqlite:///{copy}", identity_key=maker.KEY.encode()) as old:
+        case = old.case("case-0001")
+        assert len(case.name_hashes) == 2
+        for typed in ("spoke with Mr de Vries", "JAN", "v\u200bries"):
+            with pytest.raises(ValidationError, match="registered name"):
+                old.fire("case-0001", "contact_costs_team", actor=DESK, reason=typed)
+        assert len(old.history("case-0001")) == case.audit_count
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+def test_a_not_found_with_on_behalf_of_does_the_same_work_whether_the_case_exists(keyed: CaseService) -> None:
+    """Before: a 404 about no case screened X-On-Behalf-Of against every case of the caller's
+    organisation (O(cases), seconds for a large one), a 404 about an existing case of another
+    organisation against that one case: the time told whether a case existed. Counted here, not
+    timed: the identity key's uses (one per case screened) and the units of work."""
+    from dataclasses import dataclass, field, fields
+
+    from workflow.service.runtime import Runtime
+
+    @dataclass(frozen=True)
+    class Counting(Runtime):
+        keys: list[int] = field(default_factory=list)
+        units: list[bool] = field(default_factory=list)
+
+        def require_identity_key(self) -> bytes:
+            self.keys.append(1)
+            return super().require_identity_key()
+
+    base = keyed.runtime
+    runtime = Counting(**{f.name: getattr(base, f.name) for f in fields(Runtime)})
+    factory = base.uow
+    object.__setattr__(runtime, "uow", lambda write: (runtime.units.append(write), factory(write))[1])
+    service = CaseService.on(runtime)
+    api = Api(service)
+    theirs = api.client.post("/cases", json={"patient_ref": "PX-9", "patient_name": "Piet Jansen"},
+                             headers=api.auth("coordinator", "org-a")).json()["case_id"]  # fmt: skip
+    mine = api.auth("coordinator", "org-b", "desk-b")
+    for n in range(3):  # the caller's own organisation holds cases with registered names
+        api.client.post("/cases", json={"patient_ref": f"PX-{n}", "patient_name": f"Anna Berg{n}x"}, headers=mine)
+    work = []
+    for case_id in (theirs, "so-aaaaaaaaaaaaaaaa"):
+        del runtime.keys[:], runtime.units[:]
+        answer = api.client.get(f"/cases/{case_id}", headers={**mine, "X-On-Behalf-Of": "Jansen"})
+        assert answer.status_code == 404
+        work.append((len(runtime.keys), list(runtime.units)))
+    assert work[0] == work[1] and work[0][0] == 0, work
+    assert [r.on_behalf_of for r in _access_log(service)[-2:]] == [WITHHELD, WITHHELD]
