@@ -98,17 +98,43 @@ def normalise(text: str, *, format_as_space: bool = False) -> str:
     return _RUNS.sub(_collapse, mapped) if len(mapped) > 1 else mapped
 
 
+_ESCAPE = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{[^}]{1,80}\}|[\\'\"abfnrtv0])")
+_SIMPLE_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r",
+                   "t": "\t", "v": "\v", "0": "\0"}  # fmt: skip
+
+
+def _unescaped(escape: str) -> str:
+    """The character a Python or JSON escape (as ``repr`` writes it) stands for; unknown names stay."""
+    kind = escape[1]
+    if kind in "xuU":
+        return chr(int(escape[2:], 16)) if int(escape[2:], 16) <= 0x10FFFF else escape
+    if kind == "N":
+        try:
+            return unicodedata.lookup(escape[3:-1])
+        except KeyError:
+            return escape
+    return _SIMPLE_ESCAPES[kind]
+
+
 def normalise_mapped(text: str) -> tuple[str, list[int]]:
     """:func:`normalise`, character by character, with where each character of the result came
     from in ``text`` (its index): what masking needs to cut a match out of the original. Slower
-    than :func:`normalise`; used only on text already known to hold a match."""
+    than :func:`normalise`; used only on text already suspected to hold a match.
+
+    Messages quote what was typed with ``repr`` (``'111\\t222\\t333'``), and the last masking runs
+    on the message: so here an escape sequence is read as the character it stands for (a tab, a
+    zero-width space), and maps back to the whole escape."""
     out: list[str] = []
     origin: list[int] = []
-    for i, ch in enumerate(text):
+    i = 0
+    while i < len(text):
+        escape = _ESCAPE.match(text, i) if text[i] == "\\" else None
+        ch = _unescaped(escape.group()) if escape else text[i]
         for piece in unicodedata.normalize("NFKC", ch).translate(_TABLES[False]):
             if piece in (SPACE, JOIN) and out and out[-1] in (SPACE, JOIN):
                 out[-1] = SPACE if SPACE in (piece, out[-1]) else JOIN  # a run collapses to one
                 continue
             out.append(piece)
             origin.append(i)
+        i = escape.end() if escape else i + 1
     return "".join(out), origin

@@ -147,19 +147,21 @@ actor, an access record's ``on_behalf_of``. Fixed, so that it says nothing about
 def redact(text: str) -> str:
     """Mask anything BSN-like: the last line of defence for messages that quote user input. The
     match is found in normalised text and cut out of the original, separators, invisible
-    characters and all; should that mapping ever find less than :func:`contains_bsn`, the whole
-    text is masked rather than let a number through."""
-    if not contains_bsn(text):
+    characters and all; escape sequences (a message quotes with ``repr``: ``'111\\t222\\t333'``)
+    are read as what they stand for. Should the mapping ever find less than
+    :func:`contains_bsn`, the whole text is masked rather than let a number through."""
+    if _few_digits(text):
+        return text
+    suspect = contains_bsn(text)
+    if not suspect and "\\" not in text:
         return text
     plain, origin = normalise_mapped(text)
     spans = _bsn_spans(plain)
     if not spans:
-        return REDACTED
+        return REDACTED if suspect else text
     out, last = [], 0
     for start, end in spans:
-        first, stop = origin[start], origin[end - 1] + 1
-        if first < last:  # overlaps the one masked before it
-            first = last
+        first, stop = max(origin[start], last), origin[end - 1] + 1
         out.append(text[last:first] + (REDACTED if first < stop else ""))
         last = max(last, stop)
     out.append(text[last:])
