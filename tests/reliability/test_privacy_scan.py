@@ -724,7 +724,7 @@ FORMATTED = [
     ("cli --patient-ref", "PX-111_222_333"),
     ("cli --actor", "desk_111_222_333"),
     ("cli --on-behalf-of", "for_111_222_333"),
-    ("cli --idempotency-key", "intake 111\u200b222\u200b333"),
+    ("cli --idempotency-key", "intake 111/222/333"),
     ("cli --reason", "BSN 111\t222\t333"),
     ("cli --reason", "BSN \uff11\uff11\uff11\u3000\uff12\uff12\uff12\u3000\uff13\uff13\uff13"),
     ("cli --data value", "BSN 111\u00ad222\u00ad333"),
