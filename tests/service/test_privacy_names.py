@@ -8,8 +8,10 @@ then the service on each backend (a refused command leaves every table as it was
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from workflow import Actor, CaseService, ValidationError
 from workflow.access.rules import WITHHELD
 from workflow.errors import ConfigurationError, IdempotencyConflict
 from workflow.privacy import NAME_PARTICLES, check_names, name_hashes, name_words
+from workflow.service.runtime import Runtime
 from workflow.service.views import Views
 
 KEY = b"n" * 32
@@ -495,30 +498,33 @@ def test_a_case_in_the_pre_rebuild_fixture_still_refuses_its_name(tmp_path: Path
         assert len(old.history("case-0001")) == case.audit_count
 
 
+@dataclass(frozen=True)
+class Counting(Runtime):
+    """A runtime that counts the identity key's uses (one per screen run) and its units of work."""
+
+    keys: list[int] = field(default_factory=list)
+    units: list[bool] = field(default_factory=list)
+
+    def require_identity_key(self) -> bytes:
+        self.keys.append(1)
+        return super().require_identity_key()
+
+    @classmethod
+    def on(cls, service: CaseService) -> tuple[CaseService, Counting]:
+        base = service.runtime
+        runtime = cls(**{f.name: getattr(base, f.name) for f in dataclasses.fields(Runtime)})
+        factory = base.uow
+        object.__setattr__(runtime, "uow", lambda write: (runtime.units.append(write), factory(write))[1])
+        return CaseService.on(runtime), runtime
+
+
 @pytest.mark.parametrize("db_url", ["memory"], indirect=True)
 def test_a_not_found_with_on_behalf_of_does_the_same_work_whether_the_case_exists(keyed: CaseService) -> None:
     """Before: a 404 about no case screened X-On-Behalf-Of against every case of the caller's
     organisation (O(cases), seconds for a large one), a 404 about an existing case of another
     organisation against that one case: the time told whether a case existed. Counted here, not
-    timed: the identity key's uses (one per case screened) and the units of work."""
-    from dataclasses import dataclass, field, fields
-
-    from workflow.service.runtime import Runtime
-
-    @dataclass(frozen=True)
-    class Counting(Runtime):
-        keys: list[int] = field(default_factory=list)
-        units: list[bool] = field(default_factory=list)
-
-        def require_identity_key(self) -> bytes:
-            self.keys.append(1)
-            return super().require_identity_key()
-
-    base = keyed.runtime
-    runtime = Counting(**{f.name: getattr(base, f.name) for f in fields(Runtime)})
-    factory = base.uow
-    object.__setattr__(runtime, "uow", lambda write: (runtime.units.append(write), factory(write))[1])
-    service = CaseService.on(runtime)
+    timed: the identity key's uses (one per screen run) and the units of work."""
+    service, runtime = Counting.on(keyed)
     api = Api(service)
     theirs = api.client.post("/cases", json={"patient_ref": "PX-9", "patient_name": "Piet Jansen"},
                              headers=api.auth("coordinator", "org-a")).json()["case_id"]  # fmt: skip
@@ -533,3 +539,19 @@ def test_a_not_found_with_on_behalf_of_does_the_same_work_whether_the_case_exist
         work.append((len(runtime.keys), list(runtime.units)))
     assert work[0] == work[1] and work[0][0] == 0, work
     assert [r.on_behalf_of for r in _access_log(service)[-2:]] == [WITHHELD, WITHHELD]
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+def test_a_list_screens_on_behalf_of_once_for_all_its_cases(keyed: CaseService) -> None:
+    """O(words + cases): the typed words are hashed once, not once per case listed."""
+    service, runtime = Counting.on(keyed)
+    api = Api(service)
+    desk = api.auth("coordinator", "org-a", "desk-1")
+    for n in range(5):
+        api.client.post("/cases", json={"patient_ref": f"PX-{n}", "patient_name": f"Anna Berg{n}x"}, headers=desk)
+    del runtime.keys[:]
+    listed = api.client.get("/cases", headers={**desk, "X-On-Behalf-Of": "Piet.Jansen"})
+    assert listed.status_code == 200 and len(listed.json()) == 5
+    assert len(runtime.keys) == 1
+    refused = api.client.get("/cases", headers={**desk, "X-On-Behalf-Of": "Berg3x"})
+    assert problem(refused, 422, "validation-error")["field"] == "X-On-Behalf-Of"
