@@ -241,7 +241,17 @@ def name_words(text: str, *, format_as_space: bool = False) -> list[str]:
     removed, which leaves letters such as ø, ł, æ, đ as they are, so a name registered as
     "Sørensen" did not refuse "Sorensen". Hashes stored under that rule are still matched: see
     :func:`legacy_name_words` and :func:`check_names`."""
-    plain = anyascii(normalise(text, format_as_space=format_as_space).casefold()).lower()
+    return _words(normalise(text, format_as_space=format_as_space).casefold())
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _words(folded: str) -> list[str]:
+    """:func:`name_words` of normalised, casefolded text. Only the non-ASCII stretches go through
+    ``anyascii`` (a lookup per character in Python; the result is the same, as it works character
+    by character), so plain text costs a regular expression or two."""
+    plain = _NON_ASCII.sub(lambda m: anyascii(m.group()), folded).lower() if not folded.isascii() else folded
     return [w for w in _ASCII_LETTER_RUNS.findall(plain) if len(w) >= MIN_NAME_WORD and w not in NAME_PARTICLES]
 
 
@@ -280,12 +290,19 @@ def name_hashes(name: str, key: bytes) -> tuple[str, ...]:
 
 def _screened_words(text: str) -> set[str]:
     """Every word of ``text`` the screen hashes: by the current rule, read with invisible
-    characters removed and (only if the text is not ASCII, which holds none) read as spaces, and
-    by the legacy rule (:func:`legacy_name_words`). O(words): nothing here depends on the name."""
-    words = set(name_words(text))
-    if not text.isascii():
-        words.update(name_words(text, format_as_space=True))
-        words.update(legacy_name_words(text))
+    characters removed and (if that differs) read as spaces, and by the legacy rule
+    (:func:`legacy_name_words`) for its words that are not plain ASCII (for ASCII words the two
+    rules agree). O(words): nothing here depends on the name or on the number of cases."""
+    folded = normalise(text).casefold()
+    words = set(_words(folded))
+    if text.isascii():
+        return words
+    spaced = normalise(text, format_as_space=True).casefold()
+    if spaced != folded:
+        words.update(_words(spaced))
+    for run in _LETTER_RUNS.findall(folded):
+        if not run.isascii():
+            words.update(legacy_name_words(run))
     return words
 
 
