@@ -6,8 +6,6 @@ ISO 8601 with a ``Z``. Tables show the same instants in Europe/Amsterdam.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable
 from datetime import datetime
@@ -147,15 +145,38 @@ def history_table(case_id: str, records: Iterable[AuditRecord]) -> Table:
     return table
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet may read as the start of a formula (OWASP, CSV injection): a cell of an
+export that starts with one of these is written with a single quote before it, and quoted, so
+``=HYPERLINK("http://x","y")`` arrives as the text it was. Every cell, whatever its column: no
+column of the export holds a negative number (sequences, versions and counts start at 1), so
+the rule needs no exception, and a text that looks like one (``-2+3``) is escaped too."""
+
+
+def csv_field(value: Any) -> str:
+    """One cell as the CSV export writes it: as :mod:`csv` would (quoted only when it holds a
+    comma, a quote or a line break), except that a cell starting with :data:`FORMULA_START`
+    gets a leading ``'`` and is always quoted."""
+    text = "" if value is None else str(value)
+    risky = text.startswith(FORMULA_START)
+    if risky:
+        text = "'" + text
+    if risky or any(ch in text for ch in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def export_csv(records: Iterable[AuditRecord]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=AUDIT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    """The audit records as CSV, safe to open in a spreadsheet (:func:`csv_field`); otherwise
+    byte for byte what :mod:`csv` wrote (quotes where needed, ``\n`` line ends), but for a cell
+    holding a carriage return, which :mod:`csv` with ``\n`` line ends left unquoted (a file no
+    CSV reader could read back) and which is quoted now."""
+    lines = [",".join(AUDIT_COLUMNS)]
     for record in records:
         row = record_json(record)
         row["payload"] = json.dumps(row["payload"], sort_keys=True, ensure_ascii=False)
-        writer.writerow(row)
-    return buffer.getvalue()
+        lines.append(",".join(csv_field(row[column]) for column in AUDIT_COLUMNS))
+    return "".join(line + "\n" for line in lines)
 
 
 def export_jsonl(records: Iterable[AuditRecord]) -> str:

@@ -18,12 +18,14 @@ import re
 import unicodedata
 from collections import deque
 from collections.abc import Collection, Mapping
-from typing import Any, NoReturn
+from typing import Any
+
+from anyascii import anyascii
 
 from workflow.errors import ValidationError
+from workflow.normalise import JOIN, JOINER_CHARACTERS, SPACE, normalise, normalise_mapped
 
 PATIENT_REF_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{2,63}")
-_DIGIT_RUNS = re.compile(r"(?<!\d)\d{8,9}(?!\d)")
 _FORBIDDEN_KEYS = frozenset(
     {
         "bsn",
@@ -78,54 +80,93 @@ def bsn_hash(bsn: str, key: bytes) -> str:
 BSN_GROUPINGS: tuple[tuple[int, ...], ...] = ((4, 2, 3), (3, 3, 3), (2, 2, 2, 3))
 """How a BSN is written when it is written in groups (letters, cards, forms): 1234.56.789,
 123 456 789, 12.34.56.789. Besides these, nine (or eight, a leading zero dropped) digits in a row."""
-BSN_SEPARATORS = (" ", "\u00a0", "\u202f", "\u2009", "\u2007", ".", "-")
-"""One of these between every two groups, the same one throughout: a space, the no-break, thin
-and figure spaces a word processor puts there, a dot or a hyphen."""
-NUMBER_JOINERS = frozenset({".", "-"})
-"""Separators that also join the groups of longer numbers (1.111.222.333, 06-111-222-333): a run
-with a digit group beside it across one of these is part of that number, not a BSN. Spaces are
-not among them: in prose a number may stand next to a BSN ("BSN 111 222 333 2 kinderen"), and a
-BSN missed is kept for ever in an append-only trail, while a number refused is typed again."""
+NUMBER_JOINERS = frozenset(JOINER_CHARACTERS | {"-"})
+"""Separators (besides every dash) that also join the groups of longer numbers (1.111.222.333,
+06-111-222-333, 111.222.333,50): a grouping with a digit group beside it across one of these alone
+is part of that number, not a BSN. Spaces (and anything that reads as one, see
+:mod:`workflow.normalise`) are not among them: in prose a number may stand next to a BSN ("BSN 111
+222 333 2 kinderen"), and a BSN missed is kept for ever in an append-only trail, while a number
+refused is typed again. Between the groups of one BSN any separators may stand, mixed and repeated
+(111 - 222.333, 111\t222\t333): they are read through :func:`~workflow.normalise.normalise`.
+
+Changed with the one normaliser: before it, the groups had to be separated by the same one of
+space, no-break/thin/figure space, dot or hyphen throughout; tab, line breaks, ``_ / ,``, zero-width
+and soft-hyphen characters and non-ASCII digits went through."""
+
+_SEP = f"[{re.escape(SPACE + JOIN)}]"
+_SHAPES = "|".join(_SEP.join(rf"\d{{{n}}}" for n in groups) for groups in BSN_GROUPINGS)
+_JOINED = re.escape(JOIN)
+_BSN_LIKE = re.compile(
+    rf"(?<!\d)(?=((?<!\d{_JOINED})(?:{_SHAPES})(?!\d)(?!{_JOINED}\d)|\d{{8,9}}(?!\d)))"
+)
+"""On normalised text: a grouping not joined to a digit group on either side, or 8-9 digits in a
+row (whatever stands beside them, as before). A lookahead, so that overlapping candidates are all
+tried ("111 222 333 444": 222 333 444 may be the BSN)."""
+_CANDIDATE = re.compile(rf"\d(?:{_SEP}?\d){{7}}")
+"""Eight digits with at most one separator between each two: every form above contains this in
+normalised text, and most text does not, so one scan usually settles it."""
+_ANY_DIGIT = re.compile(r"\d")  # any script's digits: what normalising would make ASCII
 
 
-def _grouped(separator: str) -> re.Pattern[str]:
-    """The groupings with ``separator``, not part of a longer number: no digit on either side, no
-    digit group joined on by a :data:`NUMBER_JOINERS` separator, and no decimal part after
-    (111.222.333,50 is an amount)."""
-    sep = re.escape(separator)
-    shapes = "|".join(sep.join(rf"\d{{{n}}}" for n in groups) for groups in BSN_GROUPINGS)
-    joins = separator in NUMBER_JOINERS
-    before, after = (rf"(?<!\d{sep})", rf"(?!{sep}\d)") if joins else ("", "")
-    return re.compile(rf"(?<!\d){before}(?<!\d[.,])(?:{shapes})(?!\d){after}(?![.,]\d)")
+def _few_digits(text: str) -> bool:
+    """Fewer than eight digits of any script: no BSN, whatever else the text holds (the cheap
+    first test: the screens run on every field of every command)."""
+    return all(count < 8 for count, _ in enumerate(_ANY_DIGIT.finditer(text), 1))
 
 
-_GROUPED = tuple(_grouped(separator) for separator in BSN_SEPARATORS)
+def _bsn_spans(plain: str) -> list[tuple[int, int]]:
+    """Where in normalised text a BSN stands (start, end), overlapping candidates included."""
+    if not _CANDIDATE.search(plain):
+        return []
+    spans = []
+    for match in _BSN_LIKE.finditer(plain):
+        digits = _NOT_DIGIT.sub("", match.group(1))
+        if is_bsn(digits):
+            spans.append(match.span(1))
+    return spans
+
+
 _NOT_DIGIT = re.compile(r"\D")
 
 
-def _is_bsn_match(match: re.Match[str]) -> bool:
-    return is_bsn(_NOT_DIGIT.sub("", match.group()))
-
-
-_CANDIDATE = re.compile(r"\d(?:[" + re.escape("".join(BSN_SEPARATORS)) + r"]?\d){7}")
-"""Eight digits with at most one separator between each two: every form above contains this, and most
-text does not, so one scan usually settles it (the screens run on every field of every command)."""
-
-
 def contains_bsn(text: str) -> bool:
-    """Nine digits passing the elfproef, in a row or in one of :data:`BSN_GROUPINGS`."""
-    if not _CANDIDATE.search(text):
+    """Nine digits passing the elfproef, in a row or in one of :data:`BSN_GROUPINGS`, however
+    the digits and separators are written (:func:`~workflow.normalise.normalise`)."""
+    if _few_digits(text):
         return False
-    return any(_is_bsn_match(m) for pattern in (_DIGIT_RUNS, *_GROUPED) for m in pattern.finditer(text))
+    return bool(_bsn_spans(normalise(text)))
+
+
+REDACTED = "[BSN removed]"
+WITHHELD = "[withheld]"
+"""What a stored record holds instead of a value that failed a screen (or that no screen may be
+run on without telling the caller something): a refusal record's event name, idempotency key or
+actor, an access record's ``on_behalf_of``. Fixed, so that it says nothing about the value."""
 
 
 def redact(text: str) -> str:
-    """Mask anything BSN-like: the last line of defence for messages that quote user input."""
-    if not _CANDIDATE.search(text):
+    """Mask anything BSN-like: the last line of defence for messages that quote user input. The
+    match is found in normalised text and cut out of the original, separators, invisible
+    characters and all; escape sequences (a message quotes with ``repr``: ``'111\\t222\\t333'``)
+    are read as what they stand for. Should the mapping ever find less than
+    :func:`contains_bsn`, the whole text is masked rather than let a number through."""
+    if _few_digits(text):
         return text
-    for pattern in (_DIGIT_RUNS, *_GROUPED):
-        text = pattern.sub(lambda m: "[BSN removed]" if _is_bsn_match(m) else m.group(), text)
-    return text
+    suspect = contains_bsn(text)
+    if not suspect and "\\" not in text:
+        return text
+    plain, origin = normalise_mapped(text)
+    spans = _bsn_spans(plain)
+    if not spans:
+        return REDACTED if suspect else text
+    out, last = [], 0
+    for start, end in spans:
+        first, stop = max(origin[start], last), origin[end - 1] + 1
+        out.append(text[last:first] + (REDACTED if first < stop else ""))
+        last = max(last, stop)
+    out.append(text[last:])
+    masked = "".join(out)
+    return masked if not contains_bsn(masked) else REDACTED
 
 
 EVENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -185,14 +226,43 @@ MIN_NAME_WORD = 2
 """Shorter letter runs (an initial, the t of 't) say nothing about who the patient is."""
 MAX_NAME_CHARS = 200
 _LETTER_RUNS = re.compile(r"[^\W\d_]+")
+_ASCII_LETTER_RUNS = re.compile(r"[a-z]+")
 _NAME_DOMAIN = b"patient-name-word:"  # keeps a word's hash apart from any other use of the key
 
 
-def name_words(text: str) -> list[str]:
-    """The words of ``text`` as the name screen compares them: casefolded, decomposed (NFKD) with
-    combining marks removed (Müller -> muller), runs of letters only (digits, punctuation and
-    underscores separate words), at least :data:`MIN_NAME_WORD` letters, particles dropped."""
-    plain = "".join(ch for ch in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(ch))
+def name_words(text: str, *, format_as_space: bool = False) -> list[str]:
+    """The words of ``text`` as the name screen compares them: read through the one normaliser
+    (:func:`~workflow.normalise.normalise`), casefolded and transliterated to ASCII by ``anyascii``
+    (Müller -> muller, Sørensen -> sorensen, Łukasz -> lukasz, Øster -> oster), runs of letters
+    only (digits, punctuation, separators and underscores separate words), at least
+    :data:`MIN_NAME_WORD` letters, particles dropped.
+
+    Changed with the normaliser: before it, words were decomposed (NFKD) with combining marks
+    removed, which leaves letters such as ø, ł, æ, đ as they are, so a name registered as
+    "Sørensen" did not refuse "Sorensen". Hashes stored under that rule are still matched: see
+    :func:`legacy_name_words` and :func:`check_names`."""
+    return _words(normalise(text, format_as_space=format_as_space).casefold())
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _words(folded: str) -> list[str]:
+    """:func:`name_words` of normalised, casefolded text. Only the non-ASCII stretches go through
+    ``anyascii`` (a lookup per character in Python; the result is the same, as it works character
+    by character), so plain text costs a regular expression or two."""
+    plain = _NON_ASCII.sub(lambda m: anyascii(m.group()), folded).lower() if not folded.isascii() else folded
+    return [w for w in _ASCII_LETTER_RUNS.findall(plain) if len(w) >= MIN_NAME_WORD and w not in NAME_PARTICLES]
+
+
+def legacy_name_words(text: str) -> list[str]:
+    """The words of ``text`` by the rule name hashes were made with before the normaliser (NFKD,
+    combining marks removed, no transliteration), read after the normaliser's first steps so that
+    invisible characters and Unicode spaces cannot split or hide a word from it either. Kept only
+    so that a case opened before the change keeps refusing its name: a word this rule gives
+    differs from :func:`name_words`'s only for letters NFKD leaves (ø -> ø, not o)."""
+    normal = unicodedata.normalize("NFKD", normalise(text).casefold())
+    plain = "".join(ch for ch in normal if not unicodedata.combining(ch))
     return [w for w in _LETTER_RUNS.findall(plain) if len(w) >= MIN_NAME_WORD and w not in NAME_PARTICLES]
 
 
@@ -218,39 +288,59 @@ def name_hashes(name: str, key: bytes) -> tuple[str, ...]:
     return tuple(sorted({_word_hash(w, key) for w in check_name(name)}))
 
 
+def _screened_words(text: str) -> set[str]:
+    """Every word of ``text`` the screen hashes: by the current rule, read with invisible
+    characters removed and (if that differs) read as spaces, and by the legacy rule
+    (:func:`legacy_name_words`) for its words that are not plain ASCII (for ASCII words the two
+    rules agree). O(words): nothing here depends on the name or on the number of cases."""
+    folded = normalise(text).casefold()
+    words = set(_words(folded))
+    if text.isascii():
+        return words
+    spaced = normalise(text, format_as_space=True).casefold()
+    if spaced != folded:
+        words.update(_words(spaced))
+    for run in _LETTER_RUNS.findall(folded):
+        if not run.isascii():
+            words.update(legacy_name_words(run))
+    return words
+
+
+NAME_REFUSAL = (
+    "contains a word of the patient's registered name; refer to the patient by the pseudonymous reference (the "
+    "value is not repeated here)"
+)
+FIELDS_JOINER = " or "
+"""Between the fields a name refusal names: "invalid reason or actor id: ..." (see :func:`check_names`)."""
+
+
 def check_names(fields: Mapping[str, Any], key: bytes, hashes: Collection[str]) -> None:
-    """Refuse the first field whose text holds a word of the registered name (``hashes``, from
-    :func:`name_hashes` with the same ``key``). ``fields`` maps a field's name to its value: a
+    """Refuse the request if any text in ``fields`` holds a word of the registered name (``hashes``,
+    from :func:`name_hashes` with the same ``key``). ``fields`` maps a field's name to its value: a
     string, or JSON-like data whose keys and string values are screened at any depth. A word
-    matches only whole (a name "Bakker" does not refuse "bakkerij"). Without hashes, nothing to do."""
+    matches only whole (a name "Bakker" does not refuse "bakkerij"). Without hashes, nothing to do.
+
+    The answer is the same whichever word matched, and wherever: every word of every field is
+    hashed, none skipped after a match, and the refusal names all the fields that were given (in
+    their given order, joined by :data:`FIELDS_JOINER`), not the one that matched, nor a key or a
+    position. Before, it named the first matching field down to its key or list index, so a
+    caller could put one guess in each of many places and learn from one refusal which guess was
+    a word of the name."""
     if not hashes:
         return
-    seen: dict[str, bool] = {}
-
-    def named(text: str) -> bool:
-        for word in name_words(text):
-            if word not in seen:
-                seen[word] = _word_hash(word, key) in hashes
-            if seen[word]:
-                return True
-        return False
-
-    def refuse(where: str) -> NoReturn:
-        raise ValidationError(
-            where, "contains a word of the patient's registered name; refer to the patient by the pseudonymous "
-            "reference (the value is not repeated here)"
-        )  # fmt: skip
-
-    todo = deque((field, value) for field, value in fields.items() if value is not None)
+    given = [field for field, value in fields.items() if value is not None and value != {} and value != ""]
+    words: set[str] = set()
+    todo = deque(fields[field] for field in given)
     while todo:  # without recursion: data may nest as deep as the service allows
-        where, value = todo.popleft()
+        value = todo.popleft()
         if isinstance(value, str):
-            if named(value):
-                refuse(where)
+            words |= _screened_words(value)
         elif isinstance(value, Mapping):
             for k, v in value.items():
-                if named(str(k)):
-                    refuse(f"{where} key")
-                todo.append((f"{where}.{redact(str(k))}", v))
+                words |= _screened_words(str(k))
+                todo.append(v)
         elif isinstance(value, list | tuple):
-            todo.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+            todo.extend(value)
+    matched = sum(_word_hash(word, key) in hashes for word in words)  # all of them: no early exit
+    if matched:
+        raise ValidationError(FIELDS_JOINER.join(given), NAME_REFUSAL)

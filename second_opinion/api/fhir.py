@@ -142,7 +142,7 @@ def audit_event(record: AuditRecord) -> dict[str, Any]:
 def access_event(record: AccessRecord) -> dict[str, Any]:
     return {
         "resourceType": "AuditEvent",
-        "id": _fhir_id("access", record.hash),
+        "id": _fhir_id("access", record.hash or f"sequence-{record.sequence}"),  # a patient's view has no hashes
         "type": _PATIENT_RECORD,
         "subtype": [{"system": _SYSTEM + "access", "code": record.kind}],
         "action": ACTIONS["read"],

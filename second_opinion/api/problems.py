@@ -37,7 +37,7 @@ from workflow.errors import (
     ValidationError,
     first_line,
 )
-from workflow.privacy import redact
+from workflow.privacy import FIELDS_JOINER, redact
 
 from .request_target import RequestTarget
 
@@ -117,7 +117,7 @@ async def on_refusal(request: Request, exc: Exception) -> JSONResponse:
     status, slug, title = problem_for(exc)
     extra = {name: getattr(exc, name) for name in _EXTRAS if hasattr(exc, name)}
     if isinstance(exc, ValidationError):
-        extra["field"] = FIELDS.get(exc.field, exc.field)
+        extra["field"] = FIELDS_JOINER.join(FIELDS.get(f, f) for f in exc.field.split(FIELDS_JOINER))
     return problem(status, slug, title, str(exc), request.url.path, **extra)
 
 

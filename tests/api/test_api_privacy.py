@@ -3,6 +3,7 @@ survives scrutiny: its chain is checked end to end, and a tampered record is nam
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from contextlib import closing
@@ -92,3 +93,87 @@ def test_a_case_id_shaped_segment_holding_a_bsn_is_masked_in_logged_paths(servic
     nine of them can be a BSN (222222232 passes the elfproef), so the kept path is masked too."""
     target = RequestTarget.of(Api(service).app).target("/cases/so-222222232aaaaaaa/history")
     assert "222222232" not in target and "[BSN removed]" in target
+
+
+# --- issue 14: every channel read through the one normaliser; the patient's view of the access log ----------
+
+SPELLED = "111_222_333"  # 111222333 passes the elfproef; "_" separated nothing before the normaliser
+
+
+def _bsn_anywhere(text: str) -> bool:
+    from workflow.privacy import contains_bsn
+
+    return contains_bsn(text) or "111222333" in "".join(ch for ch in text if ch.isdigit())
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+@pytest.mark.parametrize(
+    ("channel", "sent"),
+    [
+        ("X-On-Behalf-Of", {"headers": {"X-On-Behalf-Of": SPELLED}}),
+        ("X-On-Behalf-Of", {"headers": {"X-On-Behalf-Of": "111,222,333"}}),
+        ("Idempotency-Key", {"headers": {"Idempotency-Key": "k 111/222/333"}}),
+        ("Idempotency-Key", {"headers": {"Idempotency-Key": "k\t111\t222\t333"}}),
+        ("event", {"json": {"event": "bsn_" + SPELLED}}),
+        ("reason", {"json": {"event": "contact_costs_team", "reason": "bsn \uff11\uff11\uff11\u3000222\u3000333"}}),
+        ("data value", {"json": {"event": "contact_costs_team", "data": {"n": "111\u200b222\u200b333"}}}),
+        ("data key", {"json": {"event": "contact_costs_team", "data": {"111\u00ad222\u00ad333": 1}}}),
+    ],
+)
+def test_a_bsn_however_spelled_is_refused_on_every_channel(service: CaseService, channel: str, sent: dict) -> None:
+    api = Api(service)
+    desk = api.auth("coordinator")
+    case_id = api.open()
+    body = sent.get("json", {"event": "contact_costs_team"})
+    answer = api.client.post(f"/cases/{case_id}/events", json=body, headers={**desk, **sent.get("headers", {})})
+    assert answer.status_code == 422, (channel, answer.text)
+    assert not _bsn_anywhere(answer.text)
+    with service.unit_of_work(False) as uow:
+        kept = repr((uow.access.all(), uow.audit.for_case(case_id)))
+    assert not _bsn_anywhere(kept), channel
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+@pytest.mark.parametrize(
+    "path",
+    ["/cases/\uff11\uff11\uff11\uff12\uff12\uff12\uff13\uff13\uff13", "/cases/so-111_222_333",
+     "/cases?state=111%09222%09333", "/cases?route=111%E2%80%8B222%E2%80%8B333",
+     "/fhir/AuditEvent?entity=111_222_333"],
+)  # fmt: skip
+def test_a_bsn_however_spelled_in_a_path_or_query_does_not_come_back(service: CaseService, path: str) -> None:
+    api = Api(service)
+    answer = api.client.get(path, headers=api.auth("coordinator"))
+    assert answer.status_code in (404, 422), answer.text
+    assert not _bsn_anywhere(answer.text)
+    with service.unit_of_work(False) as uow:
+        assert not _bsn_anywhere(repr(uow.access.all()))
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+def test_a_patient_sees_accesses_to_their_own_case_only_without_addresses(service: CaseService) -> None:
+    """Before, a patient's view held another patient's attempt on their case (that patient's
+    reference as actor id) and every client address."""
+    api = Api(service)
+    mine, other = api.open("org-a", "PX-0001"), api.open("org-a", "PX-0002")
+    api.client.get(f"/cases/{mine}", headers=api.auth("gp", "org-a", actor="gp-12"))
+    api.client.get(f"/cases/{other}", headers=api.auth("gp", "org-a", actor="gp-99"))
+    stranger = api.auth("patient", "org-a", actor="PX-0002")
+    assert api.client.get(f"/cases/{mine}", headers=stranger).status_code == 404  # logged about my case
+    assert api.client.get(f"/cases/{other}", headers=stranger).status_code == 200
+    patient = api.auth("patient", "org-a", actor="PX-0001")
+    views = {
+        "/access-log": api.client.get("/access-log", headers=patient).json(),
+        "case": api.client.get(f"/cases/{mine}/access-log", headers=patient).json(),
+        "fhir": [e["resource"] for e in api.client.get(f"/fhir/AuditEvent?entity={mine}", headers=patient)
+                 .json()["entry"] if e["resource"]["subtype"][0]["system"].endswith("access")],
+    }  # fmt: skip
+    for where, shown in views.items():
+        text = json.dumps(shown)
+        assert shown and "PX-0002" not in text and other not in text and "gp-99" not in text, where
+        assert "testclient" not in text, where  # no client address
+    overview = views["/access-log"]
+    assert {r["case_id"] for r in overview} == {mine}
+    assert ("gp-12", "case") in {(r["actor_id"], r["kind"]) for r in overview}
+    assert {r["client"] for r in overview} == {None}
+    with service.unit_of_work(False) as uow:  # the stored log is untouched: the auditor sees it all
+        assert any(r.actor_id == "PX-0002" and r.case_id == mine for r in uow.access.all())

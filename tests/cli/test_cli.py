@@ -249,6 +249,24 @@ def test_audit_export_jsonl_and_csv(cli: Cli) -> None:
     assert len(cli.run("audit", "export", "--since", "2026-11-23T10:00:00+01:00").stdout.splitlines()) == 3
 
 
+FORMULAS = ['=HYPERLINK("http://x","y")', "+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1+1"]
+
+
+def test_audit_export_csv_escapes_formula_cells(cli: Cli) -> None:
+    """A cell a spreadsheet would run as a formula arrives as text: a single quote before it, and
+    quoted (OWASP, CSV injection). Everything else is written as before (see test_pre_rebuild)."""
+    case_id = cli.open()
+    for formula in FORMULAS:
+        cli.run("fire", case_id, "contact_costs_team", f"--reason={formula}")
+    text = cli.run("audit", "export", "--format", "csv").stdout
+    reasons = [r["reason"] for r in csv.DictReader(io.StringIO(text))][1:]
+    assert reasons == ["'" + f for f in FORMULAS]
+    for formula in FORMULAS:
+        assert '"\'' + formula.replace('"', '""') + '"' in text  # quoted, with the quote inside
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
 def test_diagram_is_generated(cli: Cli) -> None:
     diagram = cli.run("diagram", db=False).stdout
     assert diagram.startswith("stateDiagram-v2") and diagram == mermaid()

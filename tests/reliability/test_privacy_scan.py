@@ -58,6 +58,7 @@ from second_opinion.cli import app
 from tests.api_support import Api
 from tests.conftest import T0
 from workflow import FixedClock
+from workflow.normalise import normalise, normalise_mapped
 
 BSN = "111222333"  # passes the elfproef
 SECRET = "privacy-scan-hmac-key-0123456789abcdef"  # at least 32 bytes; must never be written anywhere
@@ -495,6 +496,7 @@ def scan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outputs]:
 # --- scanning ------------------------------------------------------------------------------------
 
 _SEPARATED = re.compile(r"(?<=\d)[\s.\-](?=\d)")
+_BETWEEN_DIGITS = re.compile(r"(?<=\d)[ .](?=\d)")  # in normalised text: a run of separators is one
 
 
 def hits(needle: str, outputs: Outputs, *, only_persisted: bool = False, digits: bool = False) -> list[str]:
@@ -504,8 +506,10 @@ def hits(needle: str, outputs: Outputs, *, only_persisted: bool = False, digits:
         if only_persisted and source not in outputs.persisted:
             continue
         haystacks = [text.lower()]
-        if digits:
+        if digits:  # and as the screens read it: any separators, invisible characters, digits of any script
             haystacks.append(_SEPARATED.sub("", text))
+            plain = normalise_mapped(text)[0] if "\\" in text else normalise(text)
+            haystacks.append(_BETWEEN_DIGITS.sub("", plain))
         if any(needle.lower() in h for h in haystacks):
             found.append(source)
     return found
@@ -716,6 +720,20 @@ FORMATTED = [
     ("api patient_ref", "1112.22.333"),
     ("api reason", "BSN 1112.22.333"),
     ("api X-On-Behalf-Of", "111-222-333"),
+    # issue 14: spellings the screens missed before the one normaliser, on every channel
+    ("cli --patient-ref", "PX-111_222_333"),
+    ("cli --actor", "desk_111_222_333"),
+    ("cli --on-behalf-of", "for_111_222_333"),
+    ("cli --idempotency-key", "intake 111/222/333"),
+    ("cli --reason", "BSN 111\t222\t333"),
+    ("cli --reason", "BSN \uff11\uff11\uff11\u3000\uff12\uff12\uff12\u3000\uff13\uff13\uff13"),
+    ("cli --data value", "BSN 111\u00ad222\u00ad333"),
+    ("cli EVENT", "bsn_111_222_333"),
+    ("api patient_ref", "PX.111_222_333"),
+    ("api reason", "BSN 111\n222 - 333"),
+    ("api X-On-Behalf-Of", "111_222_333"),
+    ("api Idempotency-Key", "k 111/222/333"),
+    ("api event", "bsn_1112_22_333"),
 ]
 
 
@@ -728,6 +746,15 @@ def test_a_bsn_written_with_separators_is_refused(channel: str, value: str, smal
         refused = small.cli(*args).exit_code != 0
     elif option == "--data value":
         refused = _fire(small, "--data", json.dumps({"note": value})).exit_code != 0
+    elif option == "EVENT":
+        case_id = small.cli("open", "--patient-ref", "PX-0001").stdout.strip()
+        refused = small.cli("fire", case_id, value).exit_code != 0
+    elif option == "event":
+        refused = small.api("POST", "/cases/{case}/events", json={"event": value}).status_code == 422
+    elif option == "Idempotency-Key":
+        answer = small.api("POST", "/cases/{case}/events", json={"event": "contact_costs_team"},
+                           headers={"Idempotency-Key": value})  # fmt: skip
+        refused = answer.status_code == 422
     elif channel.startswith("cli"):
         refused = _fire(small, option, value).exit_code != 0
     elif option == "patient_ref":

@@ -21,7 +21,8 @@ ALLOWED = {
     "jobs": {"workflow", "jobs"},  # jobs call the service layer, never storage
     "second_opinion": OURS,
 }
-WORKFLOW_THIRD_PARTY = {"transitions", "holidays", "dateutil"}  # pure computation: no I/O, no clock
+WORKFLOW_THIRD_PARTY = {"transitions", "holidays", "dateutil", "anyascii"}  # pure computation: no I/O, no clock
+# anyascii: transliterates names (Sørensen -> sorensen) for the name screen; a table lookup, no I/O
 
 
 def imports_of(path: Path, package: str | None = None) -> set[str]:

@@ -160,3 +160,42 @@ def test_a_bsn_typed_in_the_wrong_place_is_never_stored_nor_echoed(service, db_u
 
 def test_redaction_masks_only_bsns():
     assert redact(f"case {BSN} and order 123456789") == "case [BSN removed] and order 123456789"
+
+
+# --- issue 14: an event name is screened like any text; a refusal keeps nothing that failed a screen -------
+
+SPELLED = ["bsn_111222333", "bsn_111_222_333", "x_1112_22_333", "nr_11_12_22_333"]
+
+
+@pytest.mark.parametrize("db_url", ["memory", "sqlite"], indirect=True)
+def test_a_bsn_spelled_as_an_event_name_is_refused_and_never_stored(service):
+    """Before, ``bsn_111_222_333`` passed as an event name, was refused as an unknown event, and
+    that refusal was recorded with the event name verbatim (and quoted in the refusal)."""
+    case_id = service.open_case("PX-1", actor=DESK).case_id
+    for event in SPELLED:
+        with pytest.raises(ValidationError) as refused:
+            service.fire(case_id, event, actor=DESK)
+        assert refused.value.field == "event" and "111" not in str(refused.value)
+    assert len(service.history(case_id)) == 1
+    with service.unit_of_work(False) as uow:
+        kept = repr((uow.audit.for_case(case_id), uow.access.all()))
+    assert BSN not in kept.replace("_", "")
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+def test_a_refusal_record_keeps_no_value_that_reads_as_a_bsn(service):
+    """Defence in depth behind the screens: whatever reaches the refusal record is screened again."""
+    from workflow import Actor
+    from workflow.access.rules import WITHHELD
+    from workflow.errors import UnknownEvent
+    from workflow.service.recording import record_refusal
+
+    case_id = service.open_case("PX-1", actor=DESK).case_id
+    actor = Actor("desk-111.222.333", "coordinator", "for_111_222_333")
+    with service.unit_of_work(True) as uow:
+        case = uow.cases.get(case_id, lock=True)
+        record_refusal(uow, case, "bsn_111_222_333", actor, case.updated_at, "key\u200b111222333",
+                       UnknownEvent("bsn_111_222_333", ["refer"]))  # fmt: skip
+    record = service.history(case_id)[-1]
+    assert (record.event, record.actor_id, record.on_behalf_of, record.idempotency_key) == (WITHHELD,) * 4
+    assert "111" not in (record.refusal or "") and service.verify().ok

@@ -128,3 +128,62 @@ def test_a_bsn_as_an_integral_float_is_refused(number):
 
 def test_fractions_are_not_read_as_a_bsn():
     check_payload({"n": 111222333.5, "m": 1.5})
+
+
+# --- one normaliser: however the digits and separators are written (issue 14) -----------------------
+
+SPELLINGS = {
+    "tab": "111\t222\t333",
+    "newline": "BSN\n111\n222\n333",
+    "crlf": "111\r\n222\r\n333",
+    "mixed": "111 - 222.333",
+    "repeated": "111  222...333",
+    "underscore": "bsn_111_222_333",
+    "slash": "111/222/333",
+    "comma": "111,222,333",
+    "zero-width": "111\u200b222\u200b333",
+    "zero-width-joiner": "1112\u200d22\u2060333",
+    "soft-hyphen": "111\u00ad222\u00ad333",
+    "bom": "\ufeff111222\ufeff333",
+    "bidi": "\u202e111\u200e222\u200f333\u202c",
+    "ideographic-space": "111\u3000222\u3000333",
+    "em-space": "111\u2003222\u2003333",
+    "line-separator": "111\u2028222\u2029333",
+    "dashes": "111\u2013222\u2014333",
+    "minus": "111\u2212222\u2212333",
+    "fullwidth": "\uff11\uff11\uff11\uff12\uff12\uff12\uff13\uff13\uff13",
+    "arabic-indic": "\u0661\u0661\u0661\u0662\u0662\u0662\u0663\u0663\u0663",
+    "devanagari": "\u0967\u0967\u0967 \u0968\u0968\u0968 \u0969\u0969\u0969",
+    "combining": "1\u03011\u03011\u0301222333",
+    "every-digit-apart": "1\u200b1\u200b1\u200b2\u200b2\u200b2\u200b3\u200b3\u200b3",
+    "overlapping": "444 111 222 333",  # 444 111 222 fails the elfproef, 111 222 333 passes
+}
+"""A BSN (111222333 passes the elfproef) as it slipped through before the one normaliser."""
+
+
+@pytest.mark.parametrize("text", SPELLINGS.values(), ids=SPELLINGS.keys())
+def test_a_bsn_however_spelled_is_recognised_and_masked(text: str) -> None:
+    assert contains_bsn(text)
+    masked = redact(text)
+    assert "[BSN removed]" in masked and not contains_bsn(masked)
+    with pytest.raises(ValidationError):
+        check_payload({"note": text})
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["06/111/222/333", "1,111,222,333", "111,222,333.50", "EUR 111\u202f222\u202f333,50",
+     "111\u2013222\u2013333\u20134", "23/11/2026", "2026\u201311\u201323",
+     "\uff10\uff16-\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18",
+     "+31\u00a06\u00a01234\u00a05678", "tel. 020\t123\t4567"],
+)  # fmt: skip
+def test_numbers_joined_by_dots_commas_slashes_or_dashes_stay_numbers(text: str) -> None:
+    """The joiner rule holds for the new separators too: a grouping joined to a digit group by one
+    of them is part of a longer number (NUMBER_JOINERS), whatever script its digits are in."""
+    assert not contains_bsn(text)
+    assert redact(text) == text
+
+
+def test_redaction_keeps_the_text_around_the_number() -> None:
+    assert redact("bsn_111_222_333 en verder") == "bsn_[BSN removed] en verder"
+    assert redact("nr\t\uff11\uff11\uff11\uff12\uff12\uff12\uff13\uff13\uff13.") == "nr\t[BSN removed]."

@@ -11,7 +11,8 @@ API docs print. The service that applies them is :class:`workflow.service.access
 - A patient's token carries the patient's reference as its actor id and sees that case only.
 - Which role may fire which event stays in the definition table (refusals are audited there).
 - Whom the caller acts for (``X-On-Behalf-Of``) is logged, but never a word of the registered
-  name of a case a record is about: refused for cases the caller sees, :data:`WITHHELD` otherwise.
+  name of a case a record is about: refused for cases the caller sees, :data:`WITHHELD` in a record
+  about a case they do not see or about no case (always, without screening: see ``acting_for``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from workflow import privacy
 from workflow.access.tokens import ApiToken
 from workflow.cases.case import Actor, Case
 from workflow.cases.definitions import DEFINITION, ORGANISATION, OWN_CASE, READS, Definition
@@ -40,10 +42,9 @@ def capabilities(definition: Definition) -> dict[str, tuple[str, ...]]:
 SCOPES: Mapping[str, str] = scopes(DEFINITION)
 CAPABILITIES: Mapping[str, tuple[str, ...]] = capabilities(DEFINITION)
 
-WITHHELD = "[withheld: matches a registered name]"
-"""What the access log holds for whom the caller acts for (``X-On-Behalf-Of``) when that holds a
-word of the registered name of a case the record is about, which the caller does not see (or of a
-case of their organisation, for a record about no case); see
+WITHHELD = privacy.WITHHELD
+"""What the access log holds for whom the caller acts for (``X-On-Behalf-Of``) in a record about a
+case the caller does not see, or about no case; see
 :meth:`workflow.service.access.AccessService.acting_for`."""
 
 

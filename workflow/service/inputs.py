@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -67,8 +67,12 @@ def check_key(key: str | None) -> None:
 
 
 def check_event_name(event: str) -> None:
+    """A lower-case name, screened like every other text: an unknown event is refused *and
+    recorded* (the refusal names it), so a BSN spelled as one (``bsn_111_222_333``) must be
+    refused here, before anything is read or written."""
     if not privacy.EVENT_NAME.fullmatch(event):
         raise ValidationError("event", "must be a lower-case name such as 'refer' (see `second-opinion fire --help`)")
+    privacy.check_text("event", event)
 
 
 def check_reason(reason: str | None) -> None:
@@ -163,8 +167,17 @@ def occurred(occurred_at: datetime | None, now: datetime, not_before: datetime |
 
 
 def screen_names(runtime: Runtime, case: Case, fields: Mapping[str, Any]) -> None:
-    """Refuse (ValidationError, naming the field, never the value) if any of ``fields`` holds a
-    word of the name registered for ``case``; a case opened without a name passes everything.
-    Callers run it before writing anything about the case (the access log included)."""
-    if case.name_hashes:
-        privacy.check_names(fields, runtime.require_identity_key(), case.name_hashes)
+    """Refuse (ValidationError, naming the fields given, never the value nor the one that matched)
+    if any of ``fields`` holds a word of the name registered for ``case``; a case opened without a
+    name passes everything. Callers run it before writing anything about the case (the access log
+    included)."""
+    screen_names_of(runtime, [case], fields)
+
+
+def screen_names_of(runtime: Runtime, cases: Sequence[Case], fields: Mapping[str, Any]) -> None:
+    """:func:`screen_names` for many cases at once (a list, an export): the typed words are hashed
+    once and looked up in the hashes of all the cases together, since one key made them all, so the
+    cost is O(words + cases), not O(words x cases); the answer does not say which case matched."""
+    hashes = {h for case in cases for h in case.name_hashes}
+    if hashes:
+        privacy.check_names(fields, runtime.require_identity_key(), hashes)

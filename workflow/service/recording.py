@@ -124,10 +124,16 @@ def record_refusal(
     uow: UnitOfWork, case: Case, event: str, actor: Actor, now: datetime, key: str | None, refusal: SecondOpinionError
 ) -> None:
     """Append the refusal to the case's chain and commit; the command's data is not kept,
-    since it may be what was refused (an identity leak, say)."""
+    since it may be what was refused (an identity leak, say).
+
+    Every text the record keeps of the command (event name, actor id, on-behalf-of, idempotency
+    key) went through the screens before the command got here; should one still read as a BSN it
+    is kept as :data:`~workflow.privacy.WITHHELD`, and the refusal's message is masked
+    (:func:`~workflow.privacy.redact`): a refusal record never keeps what failed a screen."""
+    who = Actor(_kept(actor.id) or actor.id, actor.role, _kept(actor.on_behalf_of))
     record = next_record(
-        case, event, actor, now, key, outcome=refusal.outcome, to_state=case.state, occurred_at=now, payload={},
-        reason=None, refusal=privacy.redact(f"{type(refusal).__name__}: {refusal}"),
+        case, _kept(event) or event, who, now, _kept(key), outcome=refusal.outcome, to_state=case.state,
+        occurred_at=now, payload={}, reason=None, refusal=privacy.redact(f"{type(refusal).__name__}: {refusal}"),
     )  # fmt: skip
     if not uow.cases.update(
         case.chained(record.hash), expected_version=case.version, expected_audit_count=case.audit_count
@@ -135,6 +141,11 @@ def record_refusal(
         raise ConcurrentUpdate(case.id, case.version, case.version + 1)
     uow.audit.append(record)
     uow.commit()
+
+
+def _kept(value: str | None) -> str | None:
+    """``value`` as a refusal record may keep it."""
+    return None if value is None else privacy.WITHHELD if privacy.contains_bsn(value) else value
 
 
 def retrying(command: Callable[[], Receipt]) -> Receipt:

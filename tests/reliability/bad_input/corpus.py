@@ -65,6 +65,23 @@ HOSTILE: dict[str, str] = {
     "null": "null",
     "json": '{"a": [1, 2]}',
 }
+BSN_SPELLINGS: dict[str, str] = {
+    "bsn-tab": "111\t222\t333",
+    "bsn-newline": "111\n222\n333",
+    "bsn-underscore": "111_222_333",
+    "bsn-slash": "111/222/333",
+    "bsn-comma": "111,222,333",
+    "bsn-mixed": "111 - 222.333",
+    "bsn-zero-width": "111\u200b222\u200b333",
+    "bsn-soft-hyphen": "111\u00ad222\u00ad333",
+    "bsn-ideographic-space": "111\u3000222\u3000333",
+    "bsn-fullwidth": "\uff11\uff11\uff11 \uff12\uff12\uff12 \uff13\uff13\uff13",
+    "bsn-arabic-indic": "\u0661\u0661\u0661\u0662\u0662\u0662\u0663\u0663\u0663",
+}
+"""A BSN (111222333 passes the elfproef) as the screens missed it before the one normaliser (issue
+14): refused in every slot that takes text, on every channel; quoted back, masked."""
+HOSTILE.update(BSN_SPELLINGS)
+_BSN_VALUES = frozenset(BSN_SPELLINGS.values())
 ARGV_CANNOT_CARRY = {"nul", "lone-high"}  # execve's arguments are C strings; argv decodes to \udc80-\udcff only
 ARGV = {k: v for k, v in HOSTILE.items() if k not in ARGV_CANNOT_CARRY}
 CORE = ("sql", "format", "rtl", "combining", "emoji", "newline", "surrogate", "long", "empty", "nul",
@@ -110,10 +127,18 @@ def _controls(value: str) -> bool:
     return any((ch < " " and ch not in "\n\r\t") or ch == "\x7f" for ch in value)
 
 
+def bsn_spelled(value: str) -> str | None:
+    """REFUSED for a value of :data:`BSN_SPELLINGS`; EITHER for a text holding one (what stands
+    beside it may make it part of a longer number); None otherwise."""
+    if value in _BSN_VALUES:
+        return REFUSED
+    return EITHER if any(b in value for b in _BSN_VALUES) else None
+
+
 def identifier(value: str) -> str:
     if not _ID.fullmatch(value):
         return REFUSED
-    return EITHER if _DIGITS.search(value) else OK
+    return bsn_spelled(value) or (EITHER if _DIGITS.search(value) else OK)
 
 
 def one_of(*allowed: str) -> Expect:
@@ -124,7 +149,7 @@ def free_text(value: str) -> str:
     """Reasons: any text but control characters (bar line breaks and tabs) and lone surrogates."""
     if _surrogates(value) or _controls(value):
         return REFUSED
-    return EITHER if _DIGITS.search(value) or len(value) > 2000 else OK
+    return bsn_spelled(value) or (EITHER if _DIGITS.search(value) or len(value) > 2000 else OK)
 
 
 def data_value(value: str) -> str:
@@ -133,18 +158,18 @@ def data_value(value: str) -> str:
     size = len(json.dumps({"note": value}, ensure_ascii=False).encode("utf-8", "surrogatepass"))
     if _surrogates(value) or "\x7f" in value or size > MAX_DATA:
         return REFUSED
-    return EITHER if _DIGITS.search(value) else OK
+    return bsn_spelled(value) or (EITHER if _DIGITS.search(value) else OK)
 
 
 def data_key(value: str) -> str:
     if _surrogates(value) or "\x7f" in value or value.lower() in FORBIDDEN_KEYS or len(value.encode()) > MAX_DATA:
         return REFUSED
-    return EITHER if _DIGITS.search(value) else OK
+    return bsn_spelled(value) or (EITHER if _DIGITS.search(value) else OK)
 
 
 def idempotency_key(value: str) -> str:
     """1-200 printable characters; accepted, replayed, or a conflict with the same key used elsewhere."""
-    return EITHER if 1 <= len(value) <= 200 and value.isprintable() else REFUSED
+    return (bsn_spelled(value) or EITHER) if 1 <= len(value) <= 200 and value.isprintable() else REFUSED
 
 
 def json_object(value: str) -> str:
