@@ -3,6 +3,8 @@ survives scrutiny: its chain is checked end to end, and a tampered record is nam
 
 from __future__ import annotations
 
+import re
+
 import json
 import logging
 import sqlite3
@@ -130,6 +132,8 @@ def test_a_bsn_however_spelled_is_refused_on_every_channel(service: CaseService,
     assert not _bsn_anywhere(answer.text)
     with service.unit_of_work(False) as uow:
         kept = repr((uow.access.all(), uow.audit.for_case(case_id)))
+    # hashes are not what a caller typed, and one in twenty or so holds nine digits that pass the elfproef
+    kept = re.sub(r"[0-9a-f]{64}", "<hash>", kept)
     assert not _bsn_anywhere(kept), channel
 
 
