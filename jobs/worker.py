@@ -26,7 +26,7 @@ from types import FrameType
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from workflow.errors import StorageUnavailable, first_line
+from workflow.errors import ClockBehind, StorageUnavailable, first_line
 from workflow.service.deadlines import DeadlineService, SweepReport
 
 from .delivery import Delivery, DeliveryReport
@@ -82,5 +82,7 @@ class Worker:
         except StorageUnavailable as exc:  # unreachable, or the connection broke
             message = first_line(exc)
             log.warning("database unavailable (%s); retrying in %g s", message, self.interval)
+        except ClockBehind as exc:  # the server's time is wrong: one line, nothing was written
+            log.error("sweep refused: %s; retrying in %g s", exc, self.interval)
         except Exception:  # the next run retries; no error may end the worker
             log.exception("sweep failed; retrying at the next interval")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -156,6 +156,13 @@ def export_csv(records: Iterable[AuditRecord]) -> str:
         row["payload"] = json.dumps(row["payload"], sort_keys=True, ensure_ascii=False)
         writer.writerow(row)
     return buffer.getvalue()
+
+
+def next_after(records: Sequence[AuditRecord], after: int | None) -> int | None:
+    """The cursor of the next incremental export: the last sequence exported, else the one given
+    (None when neither is known: nothing matched a ``--since`` alone)."""
+    sequences = [r.sequence for r in records if r.sequence is not None]
+    return max(sequences) if sequences else after
 
 
 def export_jsonl(records: Iterable[AuditRecord]) -> str:
