@@ -141,11 +141,17 @@ class SqlAudit:
         # the rows are fetched now, each decoded as the caller reaches it (an unreadable one there)
         values: dict[str, Any] = {}
         if recorded_from is not None:
-            values["since"] = recorded_from
+            try:  # converted here, as the codec converts columns: bound as it is, SQLite would compare
+                # its own spelling of the instant (with "+00:00") and miss the records of that very instant
+                values["since"] = self._run.compiled.ts_in(recorded_from)
+            except OverflowError:  # a moment past either end of time in UTC: before every record, or after
+                if recorded_from.year != datetime.min.year:
+                    return iter(())
+                recorded_from = None
         if after is not None:
             values["after"] = after
         name = {(False, False): "audit_all", (True, False): "audit_since", (False, True): "audit_after",
-                (True, True): "audit_since_after"}[(recorded_from is not None, after is not None)]  # fmt: skip
+                (True, True): "audit_since_after"}[("since" in values, after is not None)]  # fmt: skip
         reader, rows = self._run.read(name, values, codec.AUDIT)
         return (reader.one(raw) for raw in rows)
 
