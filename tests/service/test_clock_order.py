@@ -106,6 +106,31 @@ def test_an_access_read_with_the_clock_set_back_is_refused_and_logs_nothing(
     assert access.verify_log() == logged
 
 
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+def test_the_worker_logs_a_refused_sweep_in_one_line_and_carries_on(
+    service: CaseService, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    from jobs.delivery import Delivery
+    from jobs.worker import Worker
+
+    due_case = service.open_case("PX-0001", actor=DESK).case_id
+    walk(service, due_case, "referred")
+    (deadline,) = service.deadlines_of(due_case)
+    assert deadline.due_at is not None
+    clock.set(deadline.due_at + timedelta(days=10))
+    service.open_case("PX-0002", actor=DESK)
+    clock.set(deadline.due_at + timedelta(days=1))
+    deadlines = DeadlineService(service.runtime)
+    worker = Worker(deadlines, Delivery(deadlines))
+    worker._safe_tick()  # what the scheduler calls
+    (line,) = [r for r in caplog.records if r.name == "second_opinion.worker"]
+    assert line.getMessage().startswith("sweep refused: the clock reads ") and line.exc_info is None
+    assert "check the server's time (NTP); retrying in 30 s" in line.getMessage()
+    clock.set(deadline.due_at + timedelta(days=10))  # the time put right: the next tick sweeps
+    swept, _ = worker.tick()
+    assert swept.breaches == 1
+
+
 # --- within the tolerance: the last record's time, so the order holds ------------------------------
 
 
