@@ -130,6 +130,9 @@ def test_audit_since_after_a_sequence_and_from_a_moment(backend):
         assert [r.seq for r in uow.audit.since(None, after=first)] == [2, 3]
         assert [r.seq for r in uow.audit.since(None, after=third)] == []
         assert [r.seq for r in uow.audit.since(None, after=0)] == [1, 2, 3]
+        # the very instant of a record (with microseconds, as a real clock gives) includes it: an
+        # incremental pull from the last recorded_at it saw repeats that record, never skips it
+        assert [r.seq for r in uow.audit.since(T + 3 * timedelta(minutes=1))] == [3]
         assert [r.seq for r in uow.audit.since(T + 3 * timedelta(minutes=1), after=0)] == [3]
         assert [r.seq for r in uow.audit.since(T + 2 * timedelta(minutes=1), after=second)] == [3]
 

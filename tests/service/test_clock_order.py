@@ -141,8 +141,8 @@ def test_a_clock_a_little_behind_records_at_the_last_records_time(service: CaseS
     receipt = fire_example(service, case_id, "record_circumstances")
     assert receipt.recorded_at == receipt.occurred_at == "2026-11-23T09:00:00.000000Z"
     clock.set(T0 - DEFAULT_TOLERANCE)  # the tolerance itself is still within it
-    refused = service.open_case("PX-0002", actor=DESK)
-    assert refused.recorded_at == "2026-11-23T09:00:00.000000Z"
+    opened = service.open_case("PX-0002", actor=DESK)
+    assert opened.recorded_at == "2026-11-23T09:00:00.000000Z"
     times = [r.recorded_at for r in service.export()]
     assert times == sorted(times) and len(times) == 3
 
