@@ -30,7 +30,7 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from workflow.errors import StorageUnavailable, first_line
+from workflow.errors import ClockBehind, StorageUnavailable, first_line
 from workflow.service.deadlines import DeadlineService, SweepReport
 
 from .delivery import STOP_POLL, Delivery, DeliveryReport
@@ -105,5 +105,7 @@ class Worker:
         except StorageUnavailable as exc:  # unreachable, a broken connection, a timeout, full, read-only
             message = first_line(exc)
             log.warning("database unavailable (%s: %s); retrying in %g s", exc.reason, message, self.interval)
+        except ClockBehind as exc:  # the server's time is wrong: one line, nothing was written
+            log.error("sweep refused: %s; retrying in %g s", exc, self.interval)
         except Exception:  # the next run retries; no error may end the worker
             log.exception("sweep failed; retrying at the next interval")

@@ -7,13 +7,13 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from storage import DEFAULT_URL, Backend, Timeouts, initialise, open_backend
 from workflow.cases.engine import Engine
-from workflow.clock import Clock, FixedClock, SystemClock, parse_instant
+from workflow.clock import DEFAULT_TOLERANCE, Clock, FixedClock, SystemClock, parse_instant
 from workflow.deadlines.calendars import Calendars, Closure
 from workflow.deadlines.policies import POLICIES, DeadlinePolicy
 from workflow.errors import ConfigurationError, ValidationError
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 ENV_DB = "SECOND_OPINION_DB"
 ENV_CLOCK = "SECOND_OPINION_CLOCK"
+ENV_CLOCK_TOLERANCE = "SECOND_OPINION_CLOCK_TOLERANCE"
+MAX_CLOCK_TOLERANCE = 3600.0
 ENV_SECRET = "SECOND_OPINION_SECRET"
 ENV_SECRET_FILE = "SECOND_OPINION_SECRET_FILE"
 ENV_RATE_TOKEN = "SECOND_OPINION_RATE_TOKEN"
@@ -92,6 +94,23 @@ def clock_from_env(env: Mapping[str, str] = os.environ) -> Clock:
     """``SECOND_OPINION_CLOCK=<ISO datetime with offset>`` pins "now" for scripts and as-of runs."""
     pinned = env.get(ENV_CLOCK)
     return FixedClock(parse_instant(pinned, ENV_CLOCK)) if pinned else SystemClock()
+
+
+def clock_tolerance_from_env(env: Mapping[str, str] = os.environ) -> timedelta:
+    """``SECOND_OPINION_CLOCK_TOLERANCE=<seconds>``: how far behind the last record the clock may
+    read (the record then takes the last record's time) before writes are refused as
+    ``ClockBehind``. Default 2 s: a few servers' NTP-synchronised clocks differ by milliseconds."""
+    text = env.get(ENV_CLOCK_TOLERANCE, "").strip()
+    if not text:
+        return DEFAULT_TOLERANCE
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= MAX_CLOCK_TOLERANCE:  # also NaN
+        problem = f"{text!r} is not a number of seconds from 0 to {MAX_CLOCK_TOLERANCE:g}"
+        raise ConfigurationError(ENV_CLOCK_TOLERANCE, problem)
+    return timedelta(seconds=seconds)
 
 
 def identity_key_from_env(env: Mapping[str, str] = os.environ) -> bytes | None:
@@ -230,12 +249,13 @@ def runtime_for(
     try:
         key = identity_key if identity_key is not None else identity_key_from_env()
         calendars = calendars_from_env()
+        tolerance = clock_tolerance_from_env()
     except ConfigurationError:
         backend.close()
         raise
     return Runtime(
         backend.unit_of_work, clock or clock_from_env(), Engine(), tuple(policies), calendars, key,
-        on_close=backend.close,
+        on_close=backend.close, clock_tolerance=tolerance,
     )  # fmt: skip
 
 

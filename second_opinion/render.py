@@ -7,7 +7,7 @@ ISO 8601 with a ``Z``. Tables show the same instants in Europe/Amsterdam.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -177,6 +177,13 @@ def export_csv(records: Iterable[AuditRecord]) -> str:
         row["payload"] = json.dumps(row["payload"], sort_keys=True, ensure_ascii=False)
         lines.append(",".join(csv_field(row[column]) for column in AUDIT_COLUMNS))
     return "".join(line + "\n" for line in lines)
+
+
+def next_after(records: Sequence[AuditRecord], after: int | None) -> int | None:
+    """The cursor of the next incremental export: the last sequence exported, else the one given
+    (None when neither is known: nothing matched a ``--since`` alone)."""
+    sequences = [r.sequence for r in records if r.sequence is not None]
+    return max(sequences) if sequences else after
 
 
 def export_jsonl(records: Iterable[AuditRecord]) -> str:

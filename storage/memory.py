@@ -110,8 +110,16 @@ class MemoryAudit:
     def for_cases(self, case_ids: Sequence[str]) -> ByCase[AuditRecord]:
         return _by_case(self._all(), case_ids, lambda r: r.case_id)
 
-    def since(self, recorded_from: datetime | None) -> Iterator[AuditRecord]:
-        return iter([r for r in self._all() if recorded_from is None or r.recorded_at >= recorded_from])
+    def since(self, recorded_from: datetime | None, after: int | None = None) -> Iterator[AuditRecord]:
+        return iter([
+            r for r in self._all()
+            if (recorded_from is None or r.recorded_at >= recorded_from)
+            and (after is None or r.sequence is None or r.sequence > after)  # (None: staged, after all stored)
+        ])  # fmt: skip
+
+    def last_recorded_at(self) -> datetime | None:
+        every = self._all()  # write units hold the store's lock: nobody appends meanwhile
+        return every[-1].recorded_at if every else None
 
 
 class MemoryTransitions:
@@ -237,6 +245,10 @@ class MemoryAccess:
     def head(self) -> str:
         log = self._all()
         return log[-1].hash if log else GENESIS
+
+    def last_at(self) -> datetime | None:
+        log = self._all()
+        return log[-1].at if log else None
 
     def append(self, records: list[AccessRecord]) -> None:
         taken = {r.prev_hash for r in self._all()}

@@ -15,7 +15,8 @@ from workflow.access.tokens import ApiToken
 from workflow.audit.chain import GENESIS, AuditRecord
 from workflow.cases.case import Case, Transition
 from workflow.deadlines.policies import Deadline
-from workflow.ports import ByCase, KeyTaken, Notification, StoredResult
+from workflow.errors import AuditIntegrityError
+from workflow.ports import ByCase, KeyTaken, Notification, StoredResult, UnreadableRow
 
 from . import codec
 from .codec import LazyJson, RowReader, TableCodec, encode_payload
@@ -104,8 +105,27 @@ class SqlCases:
 class SqlAudit:
     def __init__(self, runner: Runner) -> None:
         self._run = runner
+        self._held = False
+
+    def _hold(self) -> None:
+        """The audit log's end, held until the unit ends (PostgreSQL; SQLite's write lock holds it)."""
+        lock = self._run.compiled.backend.audit_lock
+        if lock is not None and not self._held:
+            self._run.cursor.execute(lock)
+        self._held = True
+
+    def last_recorded_at(self) -> datetime | None:
+        self._hold()
+        found = self._run.run("audit_last", {}).fetchone()
+        if found is None:
+            return None
+        try:
+            return self._run.compiled.codec.ts_out(found[0])
+        except (TypeError, ValueError):
+            raise UnreadableRow("the last audit record", "its recorded_at is not a timestamp") from None
 
     def append(self, record: AuditRecord) -> None:
+        self._hold()  # whoever appends without asking for the last time still commits in order
         values = dict(record.__dict__)
         del values["sequence"]
         values["payload"] = encode_payload(record.payload)
@@ -117,12 +137,22 @@ class SqlAudit:
     def for_cases(self, case_ids: Sequence[str]) -> ByCase[AuditRecord]:
         return self._run.by_case("audit_for_cases", case_ids, codec.AUDIT)
 
-    def since(self, recorded_from: datetime | None) -> Iterator[AuditRecord]:
+    def since(self, recorded_from: datetime | None, after: int | None = None) -> Iterator[AuditRecord]:
         # the rows are fetched now, each decoded as the caller reaches it (an unreadable one there)
-        if recorded_from is None:
-            reader, rows = self._run.read("audit_all", {}, codec.AUDIT)
-        else:
-            reader, rows = self._run.read("audit_since", {"since": recorded_from}, codec.AUDIT)
+        values: dict[str, Any] = {}
+        if recorded_from is not None:
+            try:  # converted here, as the codec converts columns: bound as it is, SQLite would compare
+                # its own spelling of the instant (with "+00:00") and miss the records of that very instant
+                values["since"] = self._run.compiled.ts_in(recorded_from)
+            except OverflowError:  # a moment past either end of time in UTC: before every record, or after
+                if recorded_from.year != datetime.min.year:
+                    return iter(())
+                recorded_from = None
+        if after is not None:
+            values["after"] = after
+        name = {(False, False): "audit_all", (True, False): "audit_since", (False, True): "audit_after",
+                (True, True): "audit_since_after"}[("since" in values, after is not None)]  # fmt: skip
+        reader, rows = self._run.read(name, values, codec.AUDIT)
         return (reader.one(raw) for raw in rows)
 
 
@@ -264,13 +294,29 @@ class SqlTokens:
 class SqlAccess:
     def __init__(self, runner: Runner) -> None:
         self._run = runner
+        self._last_at: datetime | None = None
+        self._tail_read = False
 
     def head(self) -> str:
         lock = self._run.compiled.backend.access_lock
         if lock is not None:
             self._run.cursor.execute(lock)
         found = self._run.run("access_head", {}).fetchone()
-        return GENESIS if found is None else str(found[0])
+        self._tail_read = True
+        if found is None:
+            self._last_at = None
+            return GENESIS
+        try:
+            self._last_at = self._run.compiled.codec.ts_out(found[1])
+        except (TypeError, ValueError):
+            problem = UnreadableRow("the last access record", "its time is not a timestamp")
+            raise AuditIntegrityError(str(problem)) from None
+        return str(found[0])
+
+    def last_at(self) -> datetime | None:
+        if not self._tail_read:  # read with the head, under its lock
+            self.head()
+        return self._last_at
 
     def append(self, records: list[AccessRecord]) -> None:
         rows = [self._run.compiled.params({k: v for k, v in r.__dict__.items() if k != "sequence"}) for r in records]

@@ -49,6 +49,10 @@ class BackendSql:
     """Starts a read unit of work."""
     access_lock: str | None
     """Taken before reading the access log's head, so one appender at a time extends the chain."""
+    audit_lock: str | None
+    """Taken before reading the audit log's last record and appending to it, so that appenders
+    commit one at a time: ``sequence`` order is then commit order and ``recorded_at`` order, and
+    no record with a lower sequence becomes visible after a higher one (exports by cursor)."""
     driver_transactions: bool
     """Whether commit and rollback are the driver connection's (psycopg) rather than SQL text."""
 
@@ -58,6 +62,7 @@ SQLITE = BackendSql(
     begin_write="BEGIN IMMEDIATE",
     begin_read="BEGIN",
     access_lock=None,  # the write lock already serialises appenders
+    audit_lock=None,  # likewise
     driver_transactions=False,
 )
 POSTGRESQL = BackendSql(
@@ -66,6 +71,7 @@ POSTGRESQL = BackendSql(
     begin_write="SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
     begin_read="SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
     access_lock="SELECT pg_advisory_xact_lock(7513)",  # transaction-scoped; 7513 after the standard
+    audit_lock="SELECT pg_advisory_xact_lock(7514)",  # transaction-scoped; the access log's key plus one
     driver_transactions=True,
 )
 
@@ -188,6 +194,15 @@ STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
     "audit_for_cases": (select(AUDIT).where(_InCases(AUDIT.c.case_id)).order_by(AUDIT.c.sequence), None),
     "audit_all": (select(AUDIT).order_by(AUDIT.c.sequence), None),
     "audit_since": (select(AUDIT).where(AUDIT.c.recorded_at >= bindparam("since")).order_by(AUDIT.c.sequence), None),
+    "audit_after": (select(AUDIT).where(AUDIT.c.sequence > bindparam("after")).order_by(AUDIT.c.sequence), None),
+    "audit_since_after": (
+        select(AUDIT)
+        .where(AUDIT.c.recorded_at >= bindparam("since"), AUDIT.c.sequence > bindparam("after"))
+        .order_by(AUDIT.c.sequence),
+        None,
+    ),
+    # the last record by the primary key: one index probe, whatever the log's length
+    "audit_last": (select(AUDIT.c.recorded_at).order_by(AUDIT.c.sequence.desc()).limit(1), None),
     "insert_transition": (TRANSITIONS.insert().inline(), _columns(TRANSITIONS, "id")),
     "transitions_for_case": (
         select(TRANSITIONS).where(TRANSITIONS.c.case_id == bindparam("case_id")).order_by(TRANSITIONS.c.version),
@@ -236,7 +251,7 @@ STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
     ),
     "tokens_all": (select(TOKENS).order_by(TOKENS.c.created_at, TOKENS.c.id), None),
     "insert_access": (ACCESS.insert().inline(), _columns(ACCESS, "sequence")),
-    "access_head": (select(ACCESS.c.hash).order_by(ACCESS.c.sequence.desc()).limit(1), None),
+    "access_head": (select(ACCESS.c.hash, ACCESS.c.at).order_by(ACCESS.c.sequence.desc()).limit(1), None),
     "access_all": (select(ACCESS).order_by(ACCESS.c.sequence), None),
     "access_for_case": (
         select(ACCESS).where(ACCESS.c.case_id == bindparam("case_id")).order_by(ACCESS.c.sequence),

@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from workflow.errors import ValidationError
+from workflow.errors import ClockBehind, ValidationError
 
 UTC = UTC
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+DEFAULT_TOLERANCE = timedelta(seconds=2)
+"""How far behind the last record the clock may read and still be trusted (see :func:`forward`)."""
 
 
 class Clock(Protocol):
@@ -47,6 +49,23 @@ class FixedClock:
 
     def set(self, at: datetime) -> None:
         self._at = as_utc(at, "clock time")
+
+
+def forward(now: datetime, last: datetime | None, tolerance: timedelta, what: str = "record") -> datetime:
+    """The time a new record may carry after one recorded at ``last``: never earlier.
+
+    Records are exported and read "from a moment on", so their ``recorded_at`` must only move
+    forward in the order they are stored. Two servers whose clocks differ by a few milliseconds
+    (or one clock stepped back by NTP) read slightly behind the last record: within ``tolerance``
+    the record takes the last record's time, which keeps the order. Further behind, the clock
+    itself is wrong, and :class:`~workflow.errors.ClockBehind` refuses before anything is written.
+    """
+    if last is None or now >= last:
+        return now
+    behind = last - now
+    if behind > tolerance:
+        raise ClockBehind(utc_iso(now), utc_iso(last), behind.total_seconds(), what)
+    return last
 
 
 def as_utc(value: datetime, what: str) -> datetime:

@@ -16,6 +16,7 @@ must not be mistaken for a business answer::
     ├── AuditIntegrityError        stored history cannot even be read back (see audit verify)
     ├── StorageNotReady            the database is not initialised or not at the code's schema
     ├── ConfigurationError         a setting the request needs is missing or unusable
+    ├── ClockBehind                the server's clock reads earlier than the last record (NTP)
     └── Unauthenticated            no API token, an unknown one, or a revoked one
 
     StorageError                   the database failed: infrastructure, never a business answer
@@ -132,6 +133,24 @@ class ConfigurationError(SecondOpinionError):
     def __init__(self, setting: str, problem: str) -> None:
         self.setting = setting
         super().__init__(f"{setting}: {problem}")
+
+
+class ClockBehind(SecondOpinionError):
+    """The server's clock reads earlier than the last record by more than the tolerance.
+
+    Not the caller's fault, and not recorded anywhere: a record of the refusal would carry the
+    bad time, which is what is refused. ``recorded_at`` only moves forward (per case and in the
+    order of storage), so that an export from a moment on misses nothing; a clock set back would
+    break that, so nothing is written until the server's time is put right."""
+
+    def __init__(self, now: str, last: str, behind_seconds: float, what: str = "record") -> None:
+        self.now = now
+        self.last = last
+        self.behind_seconds = behind_seconds
+        super().__init__(
+            f"the clock reads {now}, {behind_seconds:.3f} s behind the last {what} at {last}; "
+            "check the server's time (NTP)"
+        )
 
 
 class Unauthenticated(SecondOpinionError):

@@ -98,7 +98,17 @@ class AuditLog(Protocol):
         """:meth:`for_case` of each case, in one read."""
         ...
 
-    def since(self, recorded_from: datetime | None) -> Iterator[AuditRecord]: ...
+    def since(self, recorded_from: datetime | None, after: int | None = None) -> Iterator[AuditRecord]:
+        """Records in storage order (global ``sequence``): those recorded from ``recorded_from`` on
+        and with a sequence above ``after``, each filter when given."""
+        ...
+
+    def last_recorded_at(self) -> datetime | None:
+        """``recorded_at`` of the last record in storage order (None when there is none), this
+        unit's own appends included. In a write unit it holds the end of the log against other
+        appenders until the unit ends, so that storage order, commit order and ``recorded_at``
+        order are one: an export after a sequence, or from a moment, then misses nothing."""
+        ...
 
 
 class TransitionLog(Protocol):
@@ -200,6 +210,11 @@ class AccessLogStore(Protocol):
     def head(self) -> str:
         """The hash of the log's last record (GENESIS when empty), holding the log's end against
         other appenders until the unit ends, so that the chain stays one line."""
+        ...
+
+    def last_at(self) -> datetime | None:
+        """The time of the log's last record (None when empty), read under the hold that
+        :meth:`head` takes: the next record must not be dated before it."""
         ...
 
     def append(self, records: list[AccessRecord]) -> None: ...

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 
 from workflow.errors import (
     AuditIntegrityError,
+    ClockBehind,
     ConcurrentUpdate,
     ConfigurationError,
     GuardRefused,
@@ -59,6 +60,7 @@ PROBLEMS: dict[type[SecondOpinionError], tuple[int, str, str]] = {
     StorageNotReady: (503, "storage-not-ready", "The database is not ready"),
     ConfigurationError: (503, "configuration-error", "The service is not configured for this request"),
     AuditIntegrityError: (500, "audit-integrity", "Stored history cannot be trusted"),
+    ClockBehind: (503, "clock-behind", "The server's clock is behind the last record"),
 }
 """exception -> (HTTP status, type suffix, title); a subclass not listed takes its parent's entry."""
 

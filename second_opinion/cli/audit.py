@@ -47,13 +47,23 @@ def export_command(
     since: Annotated[
         str | None, typer.Option(help="Only records stored from this date (Amsterdam) or instant.")
     ] = None,
+    after: Annotated[
+        int | None,
+        typer.Option(
+            "--after", min=0, help="Only records after this sequence: the cursor the previous export printed."
+        ),
+    ] = None,
     db: Db = None,
 ) -> None:
-    """Write audit records, in storage order, to stdout."""
+    """Write audit records, in storage order, to stdout; with --after or --since, the cursor of the
+    next export to stderr."""
     with guard(), open_service(db) as service:
-        records = service.export(since_instant(since))
+        records = service.export(since_instant(since), after)
         text = render.export_csv(records) if format is ExportFormat.csv else render.export_jsonl(records)
     sys.stdout.write(text)
+    cursor = render.next_after(records, after)
+    if (after is not None or since is not None) and cursor is not None:  # an incremental pull (start: --after 0)
+        err.print(f"next: --after {cursor}", markup=False)
 
 
 def since_instant(text: str | None) -> datetime | None:

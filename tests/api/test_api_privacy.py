@@ -3,10 +3,9 @@ survives scrutiny: its chain is checked end to end, and a tampered record is nam
 
 from __future__ import annotations
 
-import re
-
 import json
 import logging
+import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path

@@ -25,14 +25,14 @@ DAY = timedelta(days=1)
 
 
 def referred_cases(service: CaseService, clock: FixedClock, n: int) -> list[str]:
-    """``n`` domestic cases referred a day apart (so due a day apart), the clock back at T0."""
+    """``n`` domestic cases referred a day apart (so due a day apart), from T0 on; the clock is
+    left at the last one's time (setting it back would be refused: recorded_at never goes back)."""
     ids = []
     for i in range(n):
         clock.set(T0 + i * DAY)
         case_id = service.open_case(f"PX-B{i}", actor=DESK).case_id
         walk(service, case_id, "referred")
         ids.append(case_id)
-    clock.set(T0)
     return ids
 
 

@@ -107,6 +107,51 @@ def test_audit_keeps_storage_order_and_payloads(backend):
         assert len(list(uow.audit.since(None))) == 2
 
 
+def test_the_last_recorded_at_is_the_last_records_own_appends_included(backend):
+    """What the clock check compares with: the last record in storage order, not the latest time."""
+    with backend.unit_of_work(True) as uow:
+        assert uow.audit.last_recorded_at() is None
+    first, second = a_record(seq=1, at=T + timedelta(hours=2)), replace(a_record(seq=2, at=T), hash="f" * 64)
+    committed(backend, lambda uow: uow.cases.add(a_case()), lambda uow: uow.audit.append(first))
+    with backend.unit_of_work(True) as uow:
+        assert uow.audit.last_recorded_at() == T + timedelta(hours=2)
+        uow.audit.append(second)  # (storage does not judge times: the service layer does)
+        assert uow.audit.last_recorded_at() == T
+    with backend.unit_of_work(True) as uow:
+        assert uow.audit.last_recorded_at() == T + timedelta(hours=2)  # the append was rolled back
+
+
+def test_audit_since_after_a_sequence_and_from_a_moment(backend):
+    records = [replace(a_record(seq=i, at=T + i * timedelta(minutes=1)), hash=f"{i}" * 64) for i in (1, 2, 3)]
+    committed(backend, lambda uow: uow.cases.add(a_case()), *[lambda uow, r=r: uow.audit.append(r) for r in records])
+    with backend.unit_of_work(False) as uow:
+        stored = list(uow.audit.since(None))
+        first, second, third = (r.sequence for r in stored)
+        assert [r.seq for r in uow.audit.since(None, after=first)] == [2, 3]
+        assert [r.seq for r in uow.audit.since(None, after=third)] == []
+        assert [r.seq for r in uow.audit.since(None, after=0)] == [1, 2, 3]
+        # the very instant of a record (with microseconds, as a real clock gives) includes it: an
+        # incremental pull from the last recorded_at it saw repeats that record, never skips it
+        assert [r.seq for r in uow.audit.since(T + 3 * timedelta(minutes=1))] == [3]
+        assert [r.seq for r in uow.audit.since(T + 3 * timedelta(minutes=1), after=0)] == [3]
+        assert [r.seq for r in uow.audit.since(T + 2 * timedelta(minutes=1), after=second)] == [3]
+
+
+def test_the_access_logs_last_time_is_read_with_its_head(backend):
+    from workflow.access.log import chain
+
+    draft = {"at": T, "actor_id": "aud-1", "actor_role": "auditor", "organisation": "org-a", "on_behalf_of": None,
+             "kind": "export", "outcome": "granted", "client": None, "case_id": None, "patient_ref": None,
+             "case_organisation": None}  # fmt: skip
+    with backend.unit_of_work(True) as uow:
+        assert uow.access.last_at() is None
+        uow.access.append(chain(uow.access.head(), [draft, {**draft, "at": T + timedelta(seconds=5)}]))
+        uow.commit()
+    with backend.unit_of_work(True) as uow:
+        head = uow.access.head()
+        assert uow.access.last_at() == T + timedelta(seconds=5) and head == uow.access.all()[-1].hash
+
+
 def test_transitions_come_back_in_version_order(backend):
     committed(
         backend,

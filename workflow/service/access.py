@@ -21,6 +21,7 @@ from workflow.access.rules import ORGANISATION, OWN_CASE, WITHHELD, NotVisible, 
 from workflow.audit.chain import AuditRecord, VerifyReport
 from workflow.cases.case import Case
 from workflow.cases.definitions import Definition
+from workflow.clock import forward
 from workflow.deadlines.policies import RUNNING, Deadline
 from workflow.errors import PermissionDenied, UnknownCase, ValidationError
 from workflow.service import inputs
@@ -123,11 +124,17 @@ class AccessService:
         self._log(principal, "deadlines", GRANTED, [case])
         return found
 
-    def export(self, principal: Principal, recorded_from: datetime | None = None) -> list[AuditRecord]:
-        """The audit records of the caller's organisation's cases, in storage order."""
+    def export(
+        self, principal: Principal, recorded_from: datetime | None = None, after: int | None = None
+    ) -> list[AuditRecord]:
+        """The audit records of the caller's organisation's cases, in storage order (see
+        :meth:`Views.export` for ``after`` and ``recorded_from``)."""
         self._require(principal, "audit", "export")
+        every = self._views.export(recorded_from, after)
+        # the cases after the records: each exported record's case is then known, so none is left
+        # out below a later one of the same export (the caller's cursor would skip it for good)
         mine = {c.id: c for c in self._views.cases(None, principal.organisation)}
-        records = [r for r in self._views.export(recorded_from) if r.case_id in mine]
+        records = [r for r in every if r.case_id in mine]
         exported = sorted({r.case_id for r in records})
         self._log(principal, "export", GRANTED, [mine[i] for i in exported] or [None])
         return records
@@ -241,9 +248,8 @@ class AccessService:
         No record holds, as whom the caller acts for, a word of the registered name of a case it is
         about (:meth:`acting_for`): a read of cases the caller sees is refused before anything is
         written; a record about a case they do not see is written with :data:`WITHHELD` instead."""
-        now = self._rt.clock.now()
         token = principal.token
-        who = {"at": now, "actor_id": token.actor, "actor_role": token.role, "organisation": token.organisation,
+        who = {"actor_id": token.actor, "actor_role": token.role, "organisation": token.organisation,
                "kind": kind, "outcome": outcome, "client": principal.client}  # fmt: skip
         behalf = principal.on_behalf_of
         if behalf is not None:  # all the cases seen at once: O(words + cases), see inputs.screen_names_of
@@ -251,7 +257,9 @@ class AccessService:
             inputs.screen_names_of(self._rt, seen, {"X-On-Behalf-Of": behalf})
         drafts = [{**who, "on_behalf_of": self._kept(behalf, principal, c), **_about(c)} for c in cases]
         with self._rt.uow(True) as uow:
-            uow.access.append(access_log.chain(uow.access.head(), drafts))
+            head = uow.access.head()  # holds the log's end: its time is read, and the clock, after it
+            now = forward(self._rt.clock.now(), uow.access.last_at(), self._rt.clock_tolerance, "access record")
+            uow.access.append(access_log.chain(head, [{"at": now, **draft} for draft in drafts]))
             uow.commit()
 
     def acting_for(self, principal: Principal, case: Case | None) -> str | None:

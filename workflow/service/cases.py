@@ -157,8 +157,9 @@ class CaseService:
     def history(self, case_id: str) -> list[AuditRecord]:
         return self.views.history(case_id)
 
-    def export(self, recorded_from: datetime | None = None) -> list[AuditRecord]:
-        return self.views.export(recorded_from)
+    def export(self, recorded_from: datetime | None = None, after: int | None = None) -> list[AuditRecord]:
+        """See :meth:`workflow.service.views.Views.export`."""
+        return self.views.export(recorded_from, after)
 
     def deadlines_of(self, case_id: str) -> list[Deadline]:
         return self.views.deadlines_of(case_id)

@@ -29,6 +29,7 @@ from workflow.service.recording import (
     record_refusal,
     replayed,
     retrying,
+    stamp,
     write_accepted,
 )
 from workflow.service.runtime import Runtime
@@ -156,6 +157,10 @@ class Commands:
             earlier = replayed(uow, key, print_)
             if earlier:
                 return earlier
+            # read again holding the log's end (the first read, before the unit, checked the input)
+            now = stamp(uow, rt.clock, rt.clock_tolerance)
+            if command.occurred_at is None:
+                occurred = now
             case_id = rt.new_id()
             initial = rt.definition.initial
             record = seal(
@@ -195,8 +200,9 @@ class Commands:
                 inputs.screen_names(rt, case, {"event": None if rt.definition.event(event) else event,
                                                "reason": reason, "data": data, "actor id": actor.id,
                                                "on-behalf-of": actor.on_behalf_of, "idempotency key": key})  # fmt: skip
-            now = rt.clock.now()  # after the lock: recorded_at never runs backwards in a chain
-            inputs.in_supported_years("clock", now)  # before the try: a refusal record would carry that time too
+            # after the case lock, holding the log's end: recorded_at never runs backwards, in a
+            # chain or across cases; before the try, as a refusal record would carry that time too
+            now = stamp(uow, rt.clock, rt.clock_tolerance)
             try:
                 earlier = replayed(uow, key, print_)
                 if earlier:

@@ -32,7 +32,7 @@ from workflow.deadlines.policies import (
 )
 from workflow.errors import ConcurrentUpdate, ValidationError
 from workflow.ports import Notification, UnitOfWork
-from workflow.service.recording import next_record, readable
+from workflow.service.recording import next_record, readable, stamp
 from workflow.service.runtime import Runtime
 from workflow.service.views import Views
 
@@ -90,6 +90,9 @@ class DeadlineService:
                 return False
             case = uow.cases.get(case_id, lock=True)
             assert case is not None
+            # the case held, then the log's end: what the sweep records is never dated before the
+            # last record (a clock too far behind refuses the sweep whole, see recording.stamp)
+            now = stamp(uow, self.clock, self._rt.clock_tolerance)
             start, acted = case, False
             for deadline in uow.deadlines.for_case(case_id):
                 policy = policy_named(deadline.policy, self._rt.policies)
@@ -157,9 +160,11 @@ class DeadlineService:
     def _recompute_case(self, case_id: str) -> list[dict[str, Any]]:
         changes: list[dict[str, Any]] = []
         with readable(), self._rt.uow(True) as uow:
-            now = self.clock.now()
             case = uow.cases.get(case_id, lock=True)
             assert case is not None
+            # the records are dated by the time the deadlines are recomputed as of (verify replays
+            # them so): read holding the log's end, never before the last record
+            now = stamp(uow, self.clock, self._rt.clock_tolerance)
             start = case
             for deadline in uow.deadlines.for_case(case_id):
                 policy = policy_named(deadline.policy, self._rt.policies)

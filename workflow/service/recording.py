@@ -13,15 +13,16 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from workflow import privacy
 from workflow.audit.chain import AuditRecord, seal
 from workflow.cases.case import Actor, Case, Transition
-from workflow.clock import as_utc, utc_iso
+from workflow.clock import Clock, as_utc, forward, utc_iso
 from workflow.errors import AuditIntegrityError, ConcurrentUpdate, IdempotencyConflict, SecondOpinionError
 from workflow.ports import KeyTaken, StoredResult, UnitOfWork, UnreadableRow
+from workflow.service import inputs
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,17 @@ class Receipt:
             occurred_at=utc_iso(record.occurred_at),
             recorded_at=utc_iso(record.recorded_at),
         )
+
+
+def stamp(uow: UnitOfWork, clock: Clock, tolerance: timedelta) -> datetime:
+    """The time of the records this write unit appends: the clock's now, read while the unit holds
+    the audit log's end (:meth:`~workflow.ports.AuditLog.last_recorded_at`), and never earlier
+    than the last record of any case (:func:`~workflow.clock.forward`). Called before a record is
+    built (its hash covers the time), the refusal record's included: a clock too far behind
+    raises :class:`~workflow.errors.ClockBehind`, a clock outside the calendars' years a
+    :class:`~workflow.errors.ValidationError`, and nothing at all is written."""
+    last = uow.audit.last_recorded_at()
+    return forward(inputs.in_supported_years("clock", clock.now()), last, tolerance)
 
 
 def next_record(case: Case, event: str, actor: Actor, now: datetime, key: str | None, **fields: Any) -> AuditRecord:

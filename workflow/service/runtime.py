@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from workflow.cases.case import new_case_id
 from workflow.cases.definitions import Definition
 from workflow.cases.engine import Engine
-from workflow.clock import Clock
+from workflow.clock import DEFAULT_TOLERANCE, Clock
 from workflow.deadlines.calendars import Calendars
 from workflow.deadlines.policies import POLICIES, CalendarFor, DeadlinePolicy
 from workflow.errors import ConfigurationError
@@ -38,6 +39,9 @@ class Runtime:
     new_id: Callable[[], str] = new_case_id
     on_close: Callable[[], None] | None = None
     """Releases the storage behind the runtime (connection pools); see :meth:`close`."""
+    clock_tolerance: timedelta = DEFAULT_TOLERANCE
+    """How far the clock may read behind the last record before writes are refused
+    (:func:`workflow.clock.forward`); ``SECOND_OPINION_CLOCK_TOLERANCE`` in seconds."""
 
     @property
     def definition(self) -> Definition:

@@ -13,7 +13,7 @@ from workflow import privacy
 from workflow.audit.chain import AuditRecord
 from workflow.cases.case import Case
 from workflow.deadlines.policies import RUNNING, Deadline
-from workflow.errors import UnknownCase
+from workflow.errors import UnknownCase, ValidationError
 from workflow.service import inputs
 from workflow.service.recording import readable
 from workflow.service.runtime import Runtime
@@ -74,10 +74,19 @@ class Views:
                 raise UnknownCase(case_id)
             return uow.audit.for_case(case_id)
 
-    def export(self, recorded_from: datetime | None = None) -> list[AuditRecord]:
-        """Audit records in storage order, from ``recorded_from`` on (all when None)."""
+    def export(self, recorded_from: datetime | None = None, after: int | None = None) -> list[AuditRecord]:
+        """Audit records in storage order (global ``sequence``): recorded from ``recorded_from`` on,
+        and with a sequence above ``after``, each filter when given.
+
+        Both are complete for incremental pulls, because writers append one at a time and never
+        date a record before the last one (:func:`workflow.service.recording.stamp`): what a
+        later export can add has a higher sequence, and a ``recorded_at`` no earlier, than all
+        this one saw. ``after`` (the highest sequence already read) repeats nothing; ``recorded_from``
+        (the last ``recorded_at`` read) repeats the records of that very instant."""
+        if after is not None and after < 0:
+            raise ValidationError("after", f"{after} is not a sequence number (0 or more)")
         with readable(), self._rt.uow(False) as uow:
-            return list(uow.audit.since(recorded_from))
+            return list(uow.audit.since(recorded_from, after))
 
     def deadlines_of(self, case_id: str) -> list[Deadline]:
         """The case's deadlines, each with its due moment, state and how it was computed."""
