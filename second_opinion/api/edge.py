@@ -3,8 +3,8 @@ rate limit answers with.
 
 :class:`Edge` is ASGI middleware, outermost in the app. It holds whatever the framing: a body is
 counted as it arrives, so ``Transfer-Encoding: chunked`` with a small ``Content-Length`` beside
-it (the server follows the chunks) is refused at the limit like any other; a client that stops
-sending halfway through a body gets 408 after an idle gap; a ``Host`` that is no host name is a
+it (the server follows the chunks) is refused at the limit like any other; a body that has not
+arrived whole within the body timeout (stalled or trickled) gets 408; a ``Host`` that is no host name is a
 400, so no URL the framework builds from it can point elsewhere or carry a path. Each of these
 answers closes the connection: the rest of what the client sends is never read.
 
@@ -27,10 +27,12 @@ MAX_BODY = 256 * 1024
 when its declared length says so, or as soon as that many bytes have arrived."""
 
 BODY_TIMEOUT = 10.0
-"""Seconds a body may pause between two pieces. A client sends its whole body at once (a few
-hundred bytes); ten seconds is generous for a slow link and short enough that a client which
-stalls on purpose holds its connection (not a worker thread: bodies are read before the app
-runs) for no longer."""
+"""Seconds the whole body may take to arrive, from the end of the request head to its last byte.
+A client sends its whole body at once (a few hundred bytes, at most 256 KiB: 26 KB/s over ten
+seconds); ten seconds is generous for a slow link and short enough that a client which stalls or
+trickles on purpose holds its connection (not a worker thread: bodies are read before the app
+runs) for no longer. A deadline for the whole body, not for each pause: a byte every few seconds
+would otherwise hold a connection for ever."""
 
 HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(:[0-9]{0,5})?$")
 """RFC 9110 ``Host``: a host name, IPv4 or bracketed IPv6 address, and an optional port; never a
@@ -46,7 +48,7 @@ class RateLimited(HTTPException):
 
 class Edge:
     """ASGI middleware: one ``Host`` of host syntax, a body of at most ``limit`` bytes however it
-    is framed, with no pause longer than ``body_timeout`` seconds; the body is read whole here
+    is framed, arriving whole within ``body_timeout`` seconds; the body is read whole here
     (so no worker thread waits on a slow client), then replayed to the app."""
 
     def __init__(self, app: Any, limit: int = MAX_BODY, body_timeout: float = BODY_TIMEOUT) -> None:
@@ -69,11 +71,12 @@ class Edge:
             await refuse(413, "body-too-large", too_large(self.limit), path, scope, receive, send)
             return
         chunks, size, more = [], 0, True
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
         while more:
             try:
-                message = await asyncio.wait_for(receive(), self.body_timeout)
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
             except TimeoutError:
-                detail = f"the body stopped arriving for {self.body_timeout:g} s"
+                detail = f"the body did not arrive whole within {self.body_timeout:g} s"
                 await refuse(408, "request-timeout", detail, path, scope, receive, send)
                 return
             if message["type"] != "http.request":

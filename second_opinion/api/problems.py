@@ -68,8 +68,8 @@ OTHER_PROBLEMS: dict[str, tuple[int, str, str]] = {
     "bad-request": (400, "Malformed request", "a body that cannot be read at all (not UTF-8 JSON)"),
     "not-found": (404, "No such path", "a path the API does not have (an unknown case is `unknown-case`)"),
     "method-not-allowed": (405, "Method not allowed", "a method the path does not take"),
-    "request-timeout": (408, "Request body too slow", "a body that paused longer than the body timeout "
-                        "(`serve --body-timeout`); the connection is closed"),
+    "request-timeout": (408, "Request body too slow", "a body that did not arrive whole within the "
+                        "body timeout (`serve --body-timeout`), stalled or trickled; the connection is closed"),
     "body-too-large": (413, "Request body too large", "a body over 256 KiB"),
     "storage-unavailable": (503, "The database is unavailable", "the database could not be reached, the "
                             "connection broke, a lock or statement timed out, no pooled connection came free, or "

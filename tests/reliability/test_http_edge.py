@@ -10,6 +10,7 @@ thread pool runs an in-process uvicorn around a unit of work whose reads block.
 from __future__ import annotations
 
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -167,6 +168,28 @@ def test_a_body_that_stops_arriving_is_a_408_and_the_connection_closes(served: S
         got, took = read_until_closed(sock)
     assert status_of(got) == 408 and b"urn:second-opinion:problem:request-timeout" in got, got
     assert b"connection: close" in got.lower() and took < BOUND
+
+
+def test_a_body_trickled_faster_than_any_pause_is_still_a_408_at_the_body_timeout(served: Served) -> None:
+    """Found by the hostile-client run: a byte every quarter second never pauses for the 1 s body
+    timeout, and held its connection for as long as the client liked. The timeout is for the whole
+    body: the answer comes about 1 s after the head, however the bytes keep coming."""
+    with served.connect() as sock:
+        sock.sendall(b"POST /cases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 1000\r\n\r\n")  # fmt: skip
+        start, got = time.monotonic(), b""
+        while time.monotonic() - start < BOUND and b"\r\n\r\n" not in got:
+            try:
+                sock.sendall(b" ")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            ready, _, _ = select.select([sock], [], [], 0.25)  # the trickle's pace, and the answer if it came
+            if ready:
+                got += sock.recv(65536)
+        rest, _ = read_until_closed(sock)
+        took = time.monotonic() - start
+    assert status_of(got + rest) == 408 and b"request-timeout" in got + rest, got + rest
+    assert took < BOUND
 
 
 def test_a_chunked_body_beside_a_small_content_length_is_refused_at_the_limit(served: Served) -> None:

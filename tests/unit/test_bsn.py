@@ -199,3 +199,27 @@ def test_a_refusal_record_keeps_no_value_that_reads_as_a_bsn(service):
     record = service.history(case_id)[-1]
     assert (record.event, record.actor_id, record.on_behalf_of, record.idempotency_key) == (WITHHELD,) * 4
     assert "111" not in (record.refusal or "") and service.verify().ok
+
+
+def test_an_event_name_with_nine_spaced_digits_is_refused_and_never_kept(service):
+    """Found by the hostile-client run: x_1_1_1_2_2_2_3_3_3 is no grouping a BSN is written in, so
+    the screen (built for prose) lets it through, and the unknown event's refusal kept it for ever.
+    No event of the table has a digit: eight or more are refused, and never kept by a refusal."""
+    from workflow import Actor
+    from workflow.access.rules import WITHHELD
+    from workflow.errors import UnknownEvent, ValidationError
+    from workflow.service.recording import record_refusal
+
+    case_id = service.open_case("PX-1", actor=DESK).case_id
+    spaced = "x_" + "_".join("111222333")
+    with pytest.raises(ValidationError, match="8 or more digits"):
+        service.fire(case_id, spaced, actor=DESK)
+    assert [r.event for r in service.history(case_id)] == ["open"]  # refused before anything was written
+    with service.unit_of_work(True) as uow:
+        case = uow.cases.get(case_id, lock=True)
+        record_refusal(uow, case, spaced, Actor("desk-1", "coordinator"), case.updated_at, None,
+                       UnknownEvent(spaced, ["refer"]))  # fmt: skip
+    assert service.history(case_id)[-1].event == WITHHELD
+    with pytest.raises(UnknownEvent):  # a name with a digit or two is still only an unknown event
+        service.fire(case_id, "refer_22", actor=DESK)
+    assert service.history(case_id)[-1].event == "refer_22"

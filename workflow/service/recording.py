@@ -144,7 +144,7 @@ def record_refusal(
     (:func:`~workflow.privacy.redact`): a refusal record never keeps what failed a screen."""
     who = Actor(_kept(actor.id) or actor.id, actor.role, _kept(actor.on_behalf_of))
     record = next_record(
-        case, _kept(event) or event, who, now, _kept(key), outcome=refusal.outcome, to_state=case.state,
+        case, _kept_event(event), who, now, _kept(key), outcome=refusal.outcome, to_state=case.state,
         occurred_at=now, payload={}, reason=None, refusal=privacy.redact(f"{type(refusal).__name__}: {refusal}"),
     )  # fmt: skip
     if not uow.cases.update(
@@ -156,8 +156,19 @@ def record_refusal(
 
 
 def _kept(value: str | None) -> str | None:
-    """``value`` as a refusal record may keep it."""
+    """``value`` as a refusal record may keep it: withheld if it reads as a BSN."""
     return None if value is None else privacy.WITHHELD if privacy.contains_bsn(value) else value
+
+
+def _kept_event(event: str) -> str:
+    """An event name as a refusal record may keep it: withheld, too, when it holds eight or more
+    digits however they are spaced (no event of the table has one; a refused command's event name
+    is kept for ever, and one such as ``x_1_1_1_2_2_2_3_3_3`` may be a BSN the screens cannot
+    tell from prose). :func:`~workflow.service.inputs.check_event_name` refuses those before a
+    command runs; this holds for callers that reach the recording directly."""
+    if privacy.contains_bsn(event) or sum(ch.isdigit() for ch in event) >= 8:
+        return privacy.WITHHELD
+    return event
 
 
 def retrying(command: Callable[[], Receipt]) -> Receipt:
