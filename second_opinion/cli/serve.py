@@ -32,7 +32,7 @@ def serve_command(
     keep_alive: Annotated[float, typer.Option(
         "--keep-alive", min=0.1, max=3600, help="Seconds an idle keep-alive connection stays open.")] = 5.0,
     body_timeout: Annotated[float, typer.Option(
-        "--body-timeout", min=0.1, max=3600, help="Seconds a request body may take to arrive whole before a 408.")] = 10.0,
+        "--body-timeout", min=0.1, max=3600, help="Seconds a whole request body may take (408).")] = 10.0,
     max_connections: Annotated[int, typer.Option(
         "--max-connections", min=1, max=100_000, help="Open connections past which requests get 503.")] = 200,
     db: Db = None,
