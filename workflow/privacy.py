@@ -109,9 +109,17 @@ _ANY_DIGIT = re.compile(r"\d")  # any script's digits: what normalising would ma
 
 
 def _few_digits(text: str) -> bool:
-    """Fewer than eight digits of any script: no BSN, whatever else the text holds (the cheap
-    first test: the screens run on every field of every command)."""
-    return all(count < 8 for count, _ in enumerate(_ANY_DIGIT.finditer(text), 1))
+    """Fewer than eight digits of any script or form: no BSN, whatever else the text holds (the
+    cheap first test: the screens run on every field of every command). Besides decimal digits
+    (``\d``), any character with a digit value counts: superscript, circled, parenthesised
+    digits (¹, ①, ⑴) are not ``\d``, but NFKC makes each of them a digit."""
+    if not all(count < 8 for count, _ in enumerate(_ANY_DIGIT.finditer(text), 1)):
+        return False
+    if text.isascii():
+        return True
+    return sum(1 for ch in text if not ch.isascii() and unicodedata.digit(ch, None) is not None) + sum(
+        1 for ch in text if ch.isascii() and ch.isdigit()
+    ) < 8
 
 
 def _bsn_spans(plain: str) -> list[tuple[int, int]]:

@@ -156,6 +156,8 @@ SPELLINGS = {
     "devanagari": "\u0967\u0967\u0967 \u0968\u0968\u0968 \u0969\u0969\u0969",
     "combining": "1\u03011\u03011\u0301222333",
     "every-digit-apart": "1\u200b1\u200b1\u200b2\u200b2\u200b2\u200b3\u200b3\u200b3",
+    "superscript": "\u00b9\u00b9\u00b9\u00b2\u00b2\u00b2\u00b3\u00b3\u00b3",  # not \d; NFKC makes them digits
+    "circled": "\u2460\u2460\u2460\u2461\u2461\u2461\u2462\u2462\u2462",
     "overlapping": "444 111 222 333",  # 444 111 222 fails the elfproef, 111 222 333 passes
 }
 """A BSN (111222333 passes the elfproef) as it slipped through before the one normaliser."""

@@ -77,6 +77,8 @@ BSN_SPELLINGS: dict[str, str] = {
     "bsn-ideographic-space": "111\u3000222\u3000333",
     "bsn-fullwidth": "\uff11\uff11\uff11 \uff12\uff12\uff12 \uff13\uff13\uff13",
     "bsn-arabic-indic": "\u0661\u0661\u0661\u0662\u0662\u0662\u0663\u0663\u0663",
+    "bsn-superscript": "\u00b9\u00b9\u00b9\u00b2\u00b2\u00b2\u00b3\u00b3\u00b3",
+    "bsn-circled": "\u2460\u2460\u2460\u2461\u2461\u2461\u2462\u2462\u2462",
 }
 """A BSN (111222333 passes the elfproef) as the screens missed it before the one normaliser (issue
 14): refused in every slot that takes text, on every channel; quoted back, masked."""
