@@ -12,10 +12,11 @@ with short timeouts (:data:`PROBE_TIMEOUTS`):
   no-op ``UPDATE``, ``ROLLBACK``): a lock held elsewhere, or a file opened read-only, says no;
 - PostgreSQL: the session is not read-only (``transaction_read_only``, e.g. set by
   ``default_transaction_read_only``) and the server not a standby (``pg_is_in_recovery()``), and
-  the access log's lock is obtained within the probe's lock timeout (then released): a
-  transaction stuck holding it stalls every read on every server, so every server says "not
-  ready" while it lasts. That is a choice: a load balancer then has no server to send reads to,
-  which is the truth, and a monitor sees the cause at once.
+  the audit log's and the access log's locks are obtained within the probe's lock timeout (then
+  released): a transaction stuck holding the first stalls every command, the second every read,
+  on every server, so every server says "not ready" while it lasts. That is a choice: a load
+  balancer then has no server to send work to, which is the truth, and a monitor sees the cause
+  at once.
 
 The probe runs on a thread of its own, one at a time: callers that arrive while one runs share its
 answer, and none waits past :data:`BOUND` seconds from the probe's start (then the answer is "not
@@ -118,8 +119,11 @@ def _postgres_write(cursor: Any) -> None:
         raise NotReady("the server is a standby (in recovery): it takes no writes")
     if read_only == "on":
         raise NotReady("the session is read-only (default_transaction_read_only)")
-    assert POSTGRESQL.access_lock is not None
-    cursor.execute(POSTGRESQL.access_lock)  # released by the rollback
+    assert POSTGRESQL.access_lock is not None and POSTGRESQL.audit_lock is not None
+    # every command takes the audit log's lock and every read the access log's: a transaction
+    # stuck holding either stops the writes of every server, so either one held makes us not ready
+    cursor.execute(POSTGRESQL.audit_lock)  # both released by the rollback
+    cursor.execute(POSTGRESQL.access_lock)
 
 
 class NotReady(Exception):

@@ -109,7 +109,7 @@ _ANY_DIGIT = re.compile(r"\d")  # any script's digits: what normalising would ma
 
 
 def _few_digits(text: str) -> bool:
-    """Fewer than eight digits of any script or form: no BSN, whatever else the text holds (the
+    r"""Fewer than eight digits of any script or form: no BSN, whatever else the text holds (the
     cheap first test: the screens run on every field of every command). Besides decimal digits
     (``\d``), any character with a digit value counts: superscript, circled, parenthesised
     digits (¹, ①, ⑴) are not ``\d``, but NFKC makes each of them a digit."""

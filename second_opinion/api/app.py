@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -26,6 +28,10 @@ from . import audit, cases, edge, fhir, problems, reference, schemas
 DESCRIPTION = """Dutch second-opinion cases as persisted state machines, for care-coordination
 systems, hospital desks, insurers' tools and auditors. Every call needs a bearer token
 (`second-opinion token create`); every error is `application/problem+json` (RFC 9457)."""
+
+
+READY_THREADS = 4
+"""Threads /ready may hold at once, apart from the pool that runs requests."""
 
 
 def create_app(
@@ -63,9 +69,14 @@ def create_app(
              summary="The database is at this version's schema and can take a write (answered within 2 s)",
              responses={503: {"model": schemas.Health, "description": "Not ready; the reason is in the log."}},
              )  # fmt: skip
-    def readiness() -> Any:
+    async def readiness() -> Any:
+        # on threads of its own, not the shared pool: requests stuck on the database must not
+        # queue the probe past its 2 s bound (the probe shares one run among concurrent callers)
+        limiter = getattr(app.state, "ready_limiter", None)
+        if limiter is None:
+            limiter = app.state.ready_limiter = anyio.CapacityLimiter(READY_THREADS)
         try:
-            ready()
+            await anyio.to_thread.run_sync(ready, limiter=limiter)
         except (StorageNotReady, StorageError) as exc:  # StorageError: whatever a custom ``ready`` raises
             # anyone may ask, so the answer names no database; the operator finds it in the log
             problems.log.error("not ready: %s", exc)

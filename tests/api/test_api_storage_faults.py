@@ -286,3 +286,30 @@ def test_a_full_sqlite_database_is_a_503_and_not_ready(db_url: str, caplog: pyte
         not_ready(caller, caplog, "room below its max_page_count")
     finally:
         event.remove(Engine, "connect", no_room)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_postgres_audit_lock_held_by_a_stuck_transaction_is_a_503_and_not_ready(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by review: every command appends to the audit log under one lock (so that recorded_at
+    and the sequence follow commit order); a transaction stuck holding it stopped every write on
+    every server, while /ready, which probed only the access log's lock, said ready."""
+    monkeypatch.setenv(ENV_DB_LOCK_TIMEOUT, "0.5")
+    app = build_app(db_url)
+    caller = Caller(app)
+    case_id = caller.open()
+    holder = psycopg.connect(db_url)
+    assert POSTGRESQL.audit_lock is not None
+    holder.execute(POSTGRESQL.audit_lock)  # what every command takes (storage.repositories.SqlAudit)
+    caplog.clear()
+    with closing(holder), released_after(holder.rollback) as release:
+        fired = caller.send("POST", f"/cases/{case_id}/events", "fire-a", json=RECORD)
+        unavailable(fired, caplog, "lock timeout")
+        not_ready(caller, caplog, "cannot take a write: lock timeout")
+        release()
+    assert eventually(lambda: bool(caller.ready().status_code == 200))
+    again = caller.send("POST", f"/cases/{case_id}/events", "fire-a", json=RECORD)
+    assert again.status_code == 200, again.text
+    app.state.cases.close()

@@ -273,7 +273,7 @@ class Blocking:
         return self.inner(write)
 
 
-def test_health_answers_within_a_second_while_every_worker_thread_is_blocked_on_the_database() -> None:
+def test_health_and_ready_answer_within_a_second_while_every_worker_thread_is_blocked_on_the_database() -> None:
     from dataclasses import replace
 
     threads = 40  # anyio's default thread limiter: sync routes run on at most this many threads
@@ -301,6 +301,11 @@ def test_health_answers_within_a_second_while_every_worker_thread_is_blocked_on_
 
             start = time.monotonic()
             answer = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            took = time.monotonic() - start
+            assert answer.status_code == 200 and took < 1, took
+            # found by review: /ready ran on the same pool and queued behind the stuck requests
+            start = time.monotonic()
+            answer = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=3)
             took = time.monotonic() - start
             assert answer.status_code == 200 and took < 1, took
             assert blocking.waiting == threads, "the pool was full all along"
