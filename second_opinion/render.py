@@ -7,6 +7,7 @@ ISO 8601 with a ``Z``. Tables show the same instants in Europe/Amsterdam.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -153,15 +154,29 @@ column of the export holds a negative number (sequences, versions and counts sta
 the rule needs no exception, and a text that looks like one (``-2+3``) is escaped too."""
 
 
+_AFTER_SEPARATOR = re.compile(r"([;\t])([=+\-@])")
+"""A formula character right after another reader's list separator."""
+
+
 def csv_field(value: Any) -> str:
     """One cell as the CSV export writes it: as :mod:`csv` would (quoted only when it holds a
     comma, a quote or a line break), except that a cell starting with :data:`FORMULA_START`
-    gets a leading ``'`` and is always quoted."""
+    gets a leading ``'`` and is always quoted. A spreadsheet set to another list separator (Dutch
+    ones split on ``;``; some readers on tabs) ignores our quotes, so inside a cell a formula
+    character right after a ``;`` or a tab gets the same ``'`` (``wish;=1+1`` is written
+    ``wish;'=1+1``) and the cell is quoted: a reason ``x;=cmd|' /C calc'!A0;`` would otherwise
+    open as a cell of its own holding a formula. The JSON Lines export keeps every byte.
+
+    Written here rather than by :mod:`csv` because its writer cannot quote one cell and not the
+    next (only every cell, or by its own rule), and exports must stay byte for byte as before
+    for every cell that is not a risk."""
     text = "" if value is None else str(value)
     risky = text.startswith(FORMULA_START)
     if risky:
         text = "'" + text
-    if risky or any(ch in text for ch in ',"\r\n'):
+    if ";" in text or "\t" in text:
+        text = _AFTER_SEPARATOR.sub(r"\1'\2", text)
+    if risky or any(ch in text for ch in ',;\t"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
 

@@ -36,14 +36,17 @@ class Timeouts:
     holds a request thread (or the worker) for longer. A wait that runs out rolls its transaction
     back and becomes :class:`~workflow.errors.StorageUnavailable` (a 503 with ``Retry-After``).
 
-    - ``lock`` (5 s): waiting for a lock another transaction holds; PostgreSQL's ``lock_timeout``,
-      SQLite's busy timeout. Our transactions hold their locks for milliseconds, so a wait of
-      seconds means a stuck or foreign transaction; five seconds rides out a burst of writers
-      on one case (or, on SQLite, on the one write lock) and fails well before a client or a
-      proxy (typically 30-60 s) gives up on its own.
-    - ``statement`` (15 s, PostgreSQL): ``statement_timeout``. Every statement is keyed or batched
-      and takes milliseconds; a statement ten thousand times slower is a fault (a missing index, a
-      server in trouble). Long enough for a lock wait plus the statement. ``init`` runs without it:
+    - ``lock`` (15 s): waiting for a lock another transaction holds; PostgreSQL's ``lock_timeout``,
+      SQLite's busy timeout. Our transactions hold their locks for milliseconds, but every write
+      appends to one log under one lock (the audit log's end, so that sequence order is commit
+      order and time only moves forward; SQLite's one write lock), so a burst of writers queues:
+      on a loaded two-core machine, 50 clients and four workers at once queued past 5 s (the
+      first default) while nothing was wrong. Fifteen seconds rides out such a queue, still fails
+      well before a client or a proxy (typically 30-60 s) gives up on its own, and a transaction
+      stuck holding a log's lock is reported by ``/ready`` within a second (storage.readiness).
+    - ``statement`` (30 s, PostgreSQL): ``statement_timeout``. Every statement is keyed or batched
+      and takes milliseconds; a statement thousands of times slower is a fault (a missing index, a
+      server in trouble). Longer than a lock wait plus the statement. ``init`` runs without it:
       a migration may rewrite a large table.
     - ``idle_in_transaction`` (60 s, PostgreSQL): a session that opened a transaction and then
       said nothing (a client stopped in a debugger, a process frozen) is ended, with its locks.
@@ -57,8 +60,8 @@ class Timeouts:
     a held lock. Options in the URL itself (``?options=-c lock_timeout=...``) win over these.
     """
 
-    lock: float = 5.0
-    statement: float = 15.0
+    lock: float = 15.0
+    statement: float = 30.0
     idle_in_transaction: float = 60.0
     pool: float = 5.0
     connect: float = 5.0

@@ -27,6 +27,7 @@ one probe at a time, and a database that hangs costs each caller at most two sec
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -40,7 +41,7 @@ from sqlalchemy import Engine
 from workflow.errors import SecondOpinionError, StorageError, StorageNotReady, StorageUnavailable, first_line
 
 from .db import Timeouts, check_ready, redact, sqlite_file
-from .errors import is_driver_error, translated
+from .errors import is_driver_error, translated, unavailable
 from .statements import POSTGRESQL
 
 BOUND = 2.0
@@ -122,8 +123,37 @@ def _postgres_write(cursor: Any) -> None:
     assert POSTGRESQL.access_lock is not None and POSTGRESQL.audit_lock is not None
     # every command takes the audit log's lock and every read the access log's: a transaction
     # stuck holding either stops the writes of every server, so either one held makes us not ready
-    cursor.execute(POSTGRESQL.audit_lock)  # both released by the rollback
-    cursor.execute(POSTGRESQL.access_lock)
+    for lock in (POSTGRESQL.audit_lock, POSTGRESQL.access_lock):  # both released by the rollback
+        _log_lock(cursor, lock)
+
+
+_LOCK_KEY = re.compile(r"pg_advisory_xact_lock\((\d+)\)")
+_BUSY_HOLDER = (
+    "SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = %s AND l.objsubid = 1 "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND a.state = 'active'"
+)
+"""Whether the holder of a log's advisory lock is at work (a statement running), rather than idle
+inside its transaction: the first is a queue of writers, the second a stuck transaction."""
+
+
+def _log_lock(cursor: Any, lock: str) -> None:
+    """Take a log's lock within the probe's lock timeout. Not obtained: not ready if its holder sits
+    idle in its transaction (stuck: every write waits on it), ready if the holder is at work (a
+    burst of writers queueing for the log, which is load, not a fault; saying "not ready" then
+    would take every server out of the balancer at the busiest moment)."""
+    cursor.execute("SAVEPOINT probe_lock")
+    try:
+        cursor.execute(lock)
+    except Exception as exc:
+        if not is_driver_error(exc) or unavailable(exc) != "lock timeout":
+            raise
+        cursor.execute("ROLLBACK TO SAVEPOINT probe_lock")
+        key = _LOCK_KEY.search(lock)
+        assert key is not None, lock
+        cursor.execute(_BUSY_HOLDER, (int(key.group(1)),))
+        if cursor.fetchone() is None:
+            raise
 
 
 class NotReady(Exception):

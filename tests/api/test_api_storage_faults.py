@@ -313,3 +313,33 @@ def test_postgres_audit_lock_held_by_a_stuck_transaction_is_a_503_and_not_ready(
     again = caller.send("POST", f"/cases/{case_id}/events", "fire-a", json=RECORD)
     assert again.status_code == 200, again.text
     app.state.cases.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_postgres_a_log_lock_held_by_a_working_transaction_is_load_and_still_ready(db_url: str) -> None:
+    """A burst of writers queues for the audit log's lock: the probe, waiting its second behind
+    them, must not take every server out of the balancer at the busiest moment. Only a holder
+    idle in its transaction (the tests above) is "not ready"; one running a statement is load."""
+    app = build_app(db_url)
+    caller = Caller(app)
+    holder = psycopg.connect(db_url)
+    assert POSTGRESQL.audit_lock is not None
+    busy = threading.Thread(target=lambda: holder.execute(POSTGRESQL.audit_lock + ", pg_sleep(2.5)"))
+    with closing(holder):
+        busy.start()  # the holder works for 2.5 s: longer than the probe's 1 s wait for the lock
+        assert eventually(lambda: holding_busily(db_url)), "the holder never took the lock"
+        ready = caller.ready()
+        assert ready.status_code == 200, ready.text
+        busy.join(timeout=10)
+        holder.rollback()
+    app.state.cases.close()
+
+
+def holding_busily(db_url: str) -> bool:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+            "AND l.granted AND l.objid = 7514 AND a.state = 'active'"
+        ).fetchone()
+    return found is not None

@@ -260,9 +260,10 @@ def test_audit_export_csv_escapes_formula_cells(cli: Cli) -> None:
         cli.run("fire", case_id, "contact_costs_team", f"--reason={formula}")
     text = cli.run("audit", "export", "--format", "csv").stdout
     reasons = [r["reason"] for r in csv.DictReader(io.StringIO(text))][1:]
-    assert reasons == ["'" + f for f in FORMULAS]
-    for formula in FORMULAS:
-        assert '"\'' + formula.replace('"', '""') + '"' in text  # quoted, with the quote inside
+    escaped = ["'" + f.replace("\t=", "\t'=") for f in FORMULAS]  # a tab is a separator to some readers
+    assert reasons == escaped
+    for kept in escaped:
+        assert '"' + kept.replace('"', '""') + '"' in text  # quoted, with the quote inside
     cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
 
@@ -467,3 +468,18 @@ def test_the_documented_examples_are_what_the_documented_script_prints(cli: Cli)
     failed = cli.run("audit", "verify", "--json", code=1)
     assert anonymous(failed.stdout) == anonymous(doc_block("### Verification", "json", 1))
     assert anonymous(failed.stderr) == anonymous(doc_block("### Verification", "text"))
+
+
+def test_audit_export_csv_quotes_a_cell_a_dutch_spreadsheet_would_split(cli: Cli) -> None:
+    """Found by review: Dutch spreadsheets split CSV on ``;`` (and ignore our quotes, which are not
+    at the start of their cells), so ``x;=cmd|' /C calc'!A0;`` opened a cell holding a formula. A
+    formula character after a ``;`` or a tab is escaped like one at the start of a cell."""
+    case_id = cli.open()
+    for reason in ("wish;=1+1", "x;=cmd|' /C calc'!A0;", "a\t@SUM(A1)"):
+        cli.run("fire", case_id, "contact_costs_team", f"--reason={reason}")
+    text = cli.run("audit", "export", "--format", "csv").stdout
+    for delimiter in (";", "\t"):
+        cells = [cell for row in csv.reader(io.StringIO(text), delimiter=delimiter) for cell in row]
+        assert not [c for c in cells if c.lstrip('"')[:1] in ("=", "+", "@")], (delimiter, cells)
+    reasons = [r["reason"] for r in csv.DictReader(io.StringIO(text))][1:]
+    assert reasons == ["wish;'=1+1", "x;'=cmd|' /C calc'!A0;", "a\t'@SUM(A1)"]
