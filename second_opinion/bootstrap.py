@@ -36,7 +36,9 @@ ENV_SECRET_FILE = "SECOND_OPINION_SECRET_FILE"
 ENV_RATE_TOKEN = "SECOND_OPINION_RATE_TOKEN"
 ENV_RATE_CASE = "SECOND_OPINION_RATE_CASE"
 ENV_RATE_AUTH_FAILURES = "SECOND_OPINION_RATE_AUTH_FAILURES"
-RATE_DEFAULTS = {ENV_RATE_TOKEN: "120/60", ENV_RATE_CASE: "30/60", ENV_RATE_AUTH_FAILURES: "20/60"}
+ENV_RATE_READ = "SECOND_OPINION_RATE_READ"
+RATE_DEFAULTS = {ENV_RATE_TOKEN: "120/60", ENV_RATE_CASE: "30/60", ENV_RATE_AUTH_FAILURES: "20/60",
+                 ENV_RATE_READ: "600/60"}  # fmt: skip
 """Writes per token (an integration may open a case every half second, in bursts of 120), writes
 per case (a case's whole life is some twenty commands over weeks: no one fires thirty in a minute),
 failed authentications per client address (a misconfigured client retries a few times; a guesser
@@ -138,11 +140,11 @@ def identity_key_from_env(env: Mapping[str, str] = os.environ) -> bytes | None:
 
 
 def limits_from_env(env: Mapping[str, str] = os.environ, monotonic: Monotonic | None = None) -> Limits:
-    """The API's rate limits: ``$SECOND_OPINION_RATE_TOKEN``, ``_CASE`` and ``_AUTH_FAILURES``,
+    """The API's rate limits: ``$SECOND_OPINION_RATE_TOKEN``, ``_CASE``, ``_AUTH_FAILURES`` and ``_READ``,
     each ``COUNT/SECONDS`` (or ``0``/``off``), defaults in :data:`RATE_DEFAULTS`. Per process."""
     rates = {name: Rate.parse(name, env.get(name) or default) for name, default in RATE_DEFAULTS.items()}
     return Limits.of(rates[ENV_RATE_TOKEN], rates[ENV_RATE_CASE], rates[ENV_RATE_AUTH_FAILURES],
-                     monotonic=monotonic or time.monotonic)  # fmt: skip
+                     rates[ENV_RATE_READ], monotonic=monotonic or time.monotonic)  # fmt: skip
 
 
 def load_closures(path: str | Path, source: str | None = None) -> list[Closure]:

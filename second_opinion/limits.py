@@ -1,5 +1,5 @@
-"""Rate limits of the HTTP edge: writes per token and per case, failed authentications per client
-address. Token buckets, in process memory, with an injectable monotonic time source.
+"""Rate limits of the HTTP edge: writes and reads per token, writes per case, failed
+authentications per client address. Token buckets, in process memory, with an injectable monotonic time source.
 
 Why here and not in the service layer: a limit protects the server (the audit trail of a case
 is append-only, so every refused command a flood provokes is kept for ever and read back by every
@@ -132,6 +132,9 @@ class Limits:
     token: Buckets | None = None
     case: Buckets | None = None
     auth_failures: Buckets | None = None
+    read: Buckets | None = None
+    """Reads per token. A read is a write too: every read of case data appends access-log records
+    (NEN 7513) under the log's lock, so an unlimited reader grows the log and holds up every writer."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -140,12 +143,13 @@ class Limits:
         token: Rate | None = None,
         case: Rate | None = None,
         auth_failures: Rate | None = None,
+        read: Rate | None = None,
         monotonic: Monotonic = time.monotonic,
     ) -> Limits:
         def made(rate: Rate | None) -> Buckets | None:
             return None if rate is None else Buckets(rate, monotonic)
 
-        return cls(made(token), made(case), made(auth_failures))
+        return cls(made(token), made(case), made(auth_failures), made(read))
 
     def take_write(self, token_id: str, case_id: str | None) -> int:
         """A write by ``token_id`` (on ``case_id``, if it names one): 0 when both buckets had a
@@ -162,6 +166,10 @@ class Limits:
             if case is not None and case_id is not None:
                 case.take(case_id)
             return 0
+
+    def take_read(self, token_id: str) -> int:
+        """A read by ``token_id``: 0 when its bucket had a token (taken), else the whole seconds to wait."""
+        return retry_after(self.read.take(token_id)) if self.read is not None else 0
 
     def auth_blocked(self, address: str) -> int:
         """0 while ``address`` may still try a token, else the whole seconds until it may."""

@@ -1,6 +1,6 @@
 """What every route needs from a request: the caller (bearer token) and the If-Match version; and
-the rate limits (:mod:`second_opinion.limits`) on failed authentications and on writes, checked
-before the token is looked up and before the command runs, from memory alone (no database)."""
+the rate limits (:mod:`second_opinion.limits`) on failed authentications, reads and writes,
+checked from memory alone before the route or the command runs (a 429 is written nowhere)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ from .edge import RateLimited
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `second-opinion token create`.")
 _ETAG = re.compile(r'^"?(\d{1,9})"?$')
+READS = frozenset({"GET", "HEAD"})
+"""Requests charged to the token's read bucket: every GET route that takes a token reads case data
+(and logs the access) or, for the calendar, nothing worth a separate limit."""
 
 
 def access(request: Request) -> AccessService:
@@ -49,18 +52,27 @@ def principal(
     tokens: TokenService = request.app.state.tokens
     client = request.client.host if request.client else None
     address = client or "unknown"
-    wait = limits(request).auth_blocked(address)
-    if wait:  # token guessing: the address is refused before another token is looked up
-        raise RateLimited("too many failed authentications from this address", wait)
     try:
         if credentials is None and request.headers.get("authorization"):
             raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
         token = tokens.authenticate(credentials.credentials if credentials else None)
     except Unauthenticated:
+        # token guessing: past the limit the address gets 429 instead of 401. The token is looked
+        # up first all the same (one indexed read), so that a valid token always passes: behind a
+        # proxy or a NAT every client shares one address, and one without a token must not lock
+        # the others out. A 256-bit token cannot be guessed; the limit slows a guesser down and
+        # tells it nothing a 401 would not.
+        wait = limits(request).auth_blocked(address)
+        if wait:
+            raise RateLimited("too many failed authentications from this address", wait) from None
         limits(request).auth_failed(address)
         raise
     if on_behalf_of is not None:
         inputs.check_id("X-On-Behalf-Of", on_behalf_of)
+    if request.method in READS:
+        wait = limits(request).take_read(token.id)
+        if wait:  # every read of case data appends to the access log: a flood of reads is a flood of writes
+            raise RateLimited("too many reads for this token; retry after Retry-After seconds", wait)
     return Principal(token, client=client, on_behalf_of=on_behalf_of)
 
 

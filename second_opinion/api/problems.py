@@ -76,8 +76,9 @@ OTHER_PROBLEMS: dict[str, tuple[int, str, str]] = {
                             "the database is full or read-only; retry after `Retry-After` seconds (with the same "
                             "`Idempotency-Key` for a command)"),
     "internal-error": (500, "Internal error", "a bug: the body says nothing more, the cause is in the server log"),
-    "rate-limited": (429, "Too many requests", "a write over the limit of its token or its case, or a client "
-                     "address past its failed authentications; wait `Retry-After` seconds. Nothing was recorded"),
+    "rate-limited": (429, "Too many requests", "a write or read over the limit of its token, a write over the "
+                     "limit of its case, or an invalid or missing token from a client address past its failed "
+                     "authentications; wait `Retry-After` seconds. Nothing was recorded"),
 }  # fmt: skip
 """Problems that are not refusals of the service: type suffix -> (status, title, when)."""
 

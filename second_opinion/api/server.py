@@ -5,10 +5,12 @@ uvicorn closes a keep-alive connection that stays idle (``timeout_keep_alive``),
 it will buffer (``h11_max_incomplete_event_size``) and answers 503 past a number of connections
 (``limit_concurrency``), but it has no header timeout: a connection that opens and sends half a
 request line, or one byte every few seconds, is held for ever (slowloris). :func:`guarded_h11`
-adds one, as a subclass of uvicorn's h11 protocol. That leans on uvicorn internals
-(``H11Protocol.connection_made``, ``handle_events``, ``on_response_complete``,
-``connection_lost``, ``cycle``, ``transport``, ``loop``): pyproject pins the uvicorn versions it
-was read against, and tests/reliability/test_http_edge.py checks it on a real server.
+adds one, as a subclass of uvicorn's h11 protocol, and a cap on the connections one client
+address holds open (else one client's half-sent heads fill ``limit_concurrency`` for everyone).
+That leans on uvicorn internals (``H11Protocol.connection_made``, ``handle_events``,
+``on_response_complete``, ``connection_lost``, ``cycle``, ``transport``, ``loop``, ``client``):
+pyproject pins the uvicorn versions it was read against, and tests/reliability/test_http_edge.py
+checks it on a real server.
 """
 
 from __future__ import annotations
@@ -43,21 +45,39 @@ class ServerLimits:
     max_connections: int = 200
     """Open connections (and running requests) past which a request is answered 503: a bound on
     sockets and memory well under the usual 1024 file descriptors, and five times the thread pool."""
+    max_per_address: int = 32
+    """Open connections from one client address past which a new one is closed at once (0: no
+    cap). Without it one client holding half-sent heads fills :attr:`max_connections` and every
+    other client, ``/health`` included, gets 503. 32 is more than any one honest client keeps
+    open (a browser keeps 6, an HTTP client pool 10 to 20). Behind a reverse proxy every client
+    has the proxy's address: raise it to :attr:`max_connections` there, or set 0."""
 
 
-def guarded_h11(header_timeout: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with a header timeout of ``header_timeout`` seconds."""
+def guarded_h11(header_timeout: float, max_per_address: int = 0) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with a header timeout of ``header_timeout`` seconds and at most
+    ``max_per_address`` open connections from one client address (0: no cap). Each call makes a
+    class with its own count: one per server."""
+    open_from: dict[str, int] = {}  # client address -> its open connections; the event loop's only
 
     class HeaderTimeoutH11(H11Protocol):
         """Arms a timer when the connection opens and after each response; the timer is disarmed
         once a request head has been parsed (uvicorn then makes a new request cycle). When it
-        fires the connection is closed, whatever was received of the head."""
+        fires the connection is closed, whatever was received of the head. A connection past its
+        address's cap is closed as it opens, before a byte of it is read."""
 
         head_timer: asyncio.TimerHandle | None = None
         armed_for: Any = None
+        counted_as: str | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)  # type: ignore[arg-type]
+            address = self.client[0] if self.client else "unknown"
+            if max_per_address and open_from.get(address, 0) >= max_per_address:
+                log.info("closed a connection: %d already open from its address", max_per_address)
+                self.transport.close()  # nothing is read: connection_lost follows, counting nothing
+                return
+            open_from[address] = open_from.get(address, 0) + 1
+            self.counted_as = address
             self.arm()
 
         def handle_events(self) -> None:
@@ -73,6 +93,11 @@ def guarded_h11(header_timeout: float) -> type[H11Protocol]:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self.disarm()
+            if self.counted_as is not None:
+                left = open_from.pop(self.counted_as, 1) - 1
+                if left > 0:  # an address with no connection keeps no entry: the dict stays bounded
+                    open_from[self.counted_as] = left
+                self.counted_as = None
             super().connection_lost(exc)
 
         def arm(self) -> None:
@@ -98,6 +123,6 @@ def server_config(app: Any, host: str, port: int, limits: ServerLimits = ServerL
     """The uvicorn configuration ``serve`` runs ``app`` with (tests start a real server from it)."""
     return uvicorn.Config(
         app, host=host, port=port, log_level="info", proxy_headers=False,
-        http=guarded_h11(limits.header_timeout), timeout_keep_alive=limits.keep_alive,  # type: ignore[arg-type]
+        http=guarded_h11(limits.header_timeout, limits.max_per_address), timeout_keep_alive=limits.keep_alive,  # type: ignore[arg-type]
         limit_concurrency=limits.max_connections, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )  # fmt: skip

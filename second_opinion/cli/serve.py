@@ -35,17 +35,21 @@ def serve_command(
         "--body-timeout", min=0.1, max=3600, help="Seconds a whole request body may take (408).")] = 10.0,
     max_connections: Annotated[int, typer.Option(
         "--max-connections", min=1, max=100_000, help="Open connections past which requests get 503.")] = 200,
+    max_per_address: Annotated[int, typer.Option(
+        "--max-connections-per-address", min=0, max=100_000,
+        help="Open connections from one client address past which new ones are closed (0: none).")] = 32,
     db: Db = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs). Run several on one PostgreSQL
     to scale out: every command locks its case row, so they never overwrite each other. Rate
-    limits come from $SECOND_OPINION_RATE_TOKEN, _CASE and _AUTH_FAILURES (docs/api.md)."""
+    limits come from $SECOND_OPINION_RATE_TOKEN, _CASE, _AUTH_FAILURES and _READ (docs/api.md).
+    Behind a reverse proxy every client has its address: raise --max-connections-per-address."""
     import uvicorn
 
     from ..api.server import ServerLimits, server_config
     from ..bootstrap import build_app
 
-    limits = ServerLimits(header_timeout, keep_alive, body_timeout, max_connections)
+    limits = ServerLimits(header_timeout, keep_alive, body_timeout, max_connections, max_per_address)
     with guard():
         api = build_app(db, body_timeout=limits.body_timeout)
     err.print(f"second-opinion API on http://{host}:{port} (OpenAPI: /openapi.json)", markup=False)

@@ -1,5 +1,5 @@
-"""The HTTP edge's limits, in process: rate limits on writes (per token, per case) and on failed
-authentications (per client address), the body limit whatever the framing, the Host header and
+"""The HTTP edge's limits, in process: rate limits on writes (per token, per case), on reads (per
+token) and on failed authentications (per client address), the body limit whatever the framing, the Host header and
 no redirect built from it. Time is a fake monotonic source moved by hand: no test waits."""
 
 from __future__ import annotations
@@ -12,12 +12,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from second_opinion.api import create_app
-from second_opinion.bootstrap import ENV_RATE_AUTH_FAILURES, ENV_RATE_CASE, ENV_RATE_TOKEN, limits_from_env
+from second_opinion.bootstrap import (
+    ENV_RATE_AUTH_FAILURES,
+    ENV_RATE_CASE,
+    ENV_RATE_READ,
+    ENV_RATE_TOKEN,
+    limits_from_env,
+)
 from second_opinion.limits import Buckets, Limits, Rate
 from tests.api_support import problem
 from tests.conftest import BACKENDS
 from workflow import CaseService
 from workflow.errors import ConfigurationError
+from workflow.service.access import AccessService
 from workflow.service.tokens import TokenService
 
 REFUSED = {"event": "hand_back"}  # a coordinator's, not allowed in "requested": a 409 that the audit trail records
@@ -130,24 +137,65 @@ def test_another_organisation_cannot_spend_a_cases_budget(service: CaseService, 
     assert len(api.history(case_id)) == 3
 
 
-@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
-def test_failed_authentications_from_one_address_are_cut_off_before_any_token_lookup(
-    service: CaseService, ticker: Ticker
-) -> None:
-    api = edge(service, ticker, auth_failures=Rate(3, 60))
-    good = api.auth()
+def block(api: Edge) -> None:
+    """Three failed authentications from the test client's address: past ``Rate(3, 60)``."""
     for secret in ("so_guess-1", "so_guess-2", None):
         headers = {"Authorization": f"Bearer {secret}"} if secret else {}
         problem(api.client.get("/cases", headers=headers), 401, "unauthenticated")
-    opened = api.uow.opened
-    answers = [api.client.get("/cases", headers=h) for h in ({"Authorization": "Bearer so_guess-4"}, good)]
-    for answer in answers:
-        problem(answer, 429, "rate-limited")
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+def test_failed_authentications_from_one_address_get_429_with_retry_after_until_the_bucket_refills(
+    service: CaseService, ticker: Ticker
+) -> None:
+    api = edge(service, ticker, auth_failures=Rate(3, 60))
+    block(api)
+    for headers in ({"Authorization": "Bearer so_guess-4"}, {}, {"Authorization": "Basic eDp5"}):
+        answer = api.client.get("/cases", headers=headers)
+        problem(answer, 429, "rate-limited")  # a guesser learns nothing a 401 would not tell it
         assert answer.headers["Retry-After"] == "20"
-    assert api.uow.opened == opened, "a refused address costs no database work"
     assert api.client.get("/health").status_code == 200
-    ticker.now += 20
-    assert api.client.get("/cases", headers=good).status_code == 200
+    ticker.now += 20  # one failure refilled: the next guess is a 401 again, and spends it
+    problem(api.client.get("/cases", headers={"Authorization": "Bearer so_guess-5"}), 401, "unauthenticated")
+    problem(api.client.get("/cases", headers={"Authorization": "Bearer so_guess-6"}), 429, "rate-limited")
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+def test_a_valid_token_from_a_blocked_address_is_served(service: CaseService, ticker: Ticker) -> None:
+    """Found by review: behind a reverse proxy or a hospital's NAT every client has one address,
+    and one client without a token locked every valid token of that address out."""
+    api = edge(service, ticker, auth_failures=Rate(3, 60))
+    good = api.auth()
+    block(api)
+    listed = api.client.get("/cases", headers=good)
+    assert listed.status_code == 200, listed.text
+    assert api.open(good).status_code == 201
+    problem(api.client.get("/cases", headers={"Authorization": "Bearer so_guess-4"}), 429, "rate-limited")
+    assert len(api.client.get("/cases", headers=good).json()) == 1, "a valid token does not unblock the guessers"
+
+
+@pytest.mark.parametrize("db_url", ["memory", "sqlite"], indirect=True)
+def test_reads_per_token_are_limited_and_a_429_writes_no_access_record(service: CaseService, ticker: Ticker) -> None:
+    """Found by review: every read of case data appends access-log records (one per case read or
+    listed) under the log's lock, and reads had no limit: 50 listings of 200 cases wrote 10,000."""
+    api = edge(service, ticker, read=Rate(4, 60))
+    case_id = api.open(api.auth()).json()["case_id"]  # a write: the read bucket is not charged
+    reader = api.auth("reader")
+    log = AccessService(api.service.runtime)
+    reads = [f"/cases/{case_id}", "/cases", f"/cases/{case_id}/history", f"/fhir/Task/{case_id}"]
+    assert [api.client.get(path, headers=reader).status_code for path in reads] == [200] * 4
+    written = log.verify_log()[0]
+    for path in [*reads, "/access-log", f"/cases/{case_id}/deadlines"]:
+        answer = api.client.get(path, headers=reader)
+        problem(answer, 429, "rate-limited")
+        assert answer.headers["Retry-After"] == "15"  # 60 s / 4
+    assert log.verify_log()[0] == written, "a refused read is written nowhere"
+    assert api.client.get(f"/cases/{case_id}", headers=api.auth("reader-2")).status_code == 200, "its own bucket"
+    assert api.client.post(f"/cases/{case_id}/events", json=REFUSED, headers=reader).status_code == 409, \
+        "writes have their own limits"
+    ticker.now += 15
+    assert api.client.get(f"/cases/{case_id}", headers=reader).status_code == 200
+    problem(api.client.get(f"/cases/{case_id}", headers=reader), 429, "rate-limited")
 
 
 @pytest.mark.parametrize("db_url", ["memory"], indirect=True)
@@ -164,9 +212,12 @@ def test_the_default_limits_hold_a_flood_of_refused_commands(service: CaseServic
 
 
 def test_rate_settings_parse_and_bad_values_name_the_variable() -> None:
-    limits = limits_from_env({ENV_RATE_TOKEN: "10/1", ENV_RATE_CASE: "off", ENV_RATE_AUTH_FAILURES: "0"})
+    limits = limits_from_env({ENV_RATE_TOKEN: "10/1", ENV_RATE_CASE: "off", ENV_RATE_AUTH_FAILURES: "0",
+                              ENV_RATE_READ: "OFF"})  # fmt: skip
     assert limits.token is not None and limits.token.rate == Rate(10, 1)
-    assert limits.case is None and limits.auth_failures is None
+    assert limits.case is None and limits.auth_failures is None and limits.read is None
+    default = limits_from_env({}).read
+    assert default is not None and default.rate == Rate(600, 60)
     for bad in ("120", "120/0", "0/60", "-1/60", "1.5/60", "x", "120/60/1", "99999999/60"):
         with pytest.raises(ConfigurationError) as caught:
             limits_from_env({ENV_RATE_CASE: bad})
@@ -220,7 +271,7 @@ def test_a_chunked_body_is_counted_as_it_streams_whatever_content_length_says(se
     assert answer.headers["connection"] == "close"
 
 
-@pytest.mark.parametrize("variable", [ENV_RATE_TOKEN, ENV_RATE_CASE, ENV_RATE_AUTH_FAILURES])
+@pytest.mark.parametrize("variable", [ENV_RATE_TOKEN, ENV_RATE_CASE, ENV_RATE_AUTH_FAILURES, ENV_RATE_READ])
 def test_serve_with_a_bad_rate_stops_with_one_line_naming_the_variable(variable: str) -> None:
     from typer.testing import CliRunner
 

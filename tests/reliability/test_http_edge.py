@@ -46,7 +46,7 @@ def _free_port() -> int:
 class Served:
     """``second-opinion serve`` with 1 s timeouts; its log goes to a file, read by :meth:`log`."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, max_connections: int = 20, per_address: tuple[str, ...] = ()) -> None:
         url = f"sqlite:///{tmp / 'edge.sqlite3'}"
         made = subprocess.run([sys.executable, "-m", "second_opinion", "init", "--db", url], env=_clean_env(),
                               cwd=tmp, capture_output=True, text=True, timeout=60)  # fmt: skip
@@ -56,7 +56,8 @@ class Served:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "second_opinion", "serve", "--host", "127.0.0.1", "--port", str(self.port),
              "--db", url, "--header-timeout", "1", "--keep-alive", "1", "--body-timeout", "1",
-             "--max-connections", "20"], env=_clean_env(), cwd=tmp, stdout=self._log, stderr=subprocess.STDOUT,
+             "--max-connections", str(max_connections), *per_address],
+            env=_clean_env(), cwd=tmp, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + 30
         while True:
@@ -72,9 +73,10 @@ class Served:
     def log(self) -> str:
         return os.pread(self._log.fileno(), 1 << 20, 0).decode(errors="replace")
 
-    def connect(self) -> socket.socket:
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=BOUND)
-        return sock
+    def connect(self, source: str | None = None) -> socket.socket:
+        """A connection from 127.0.0.1, or from ``source`` (another loopback address)."""
+        address = (source, 0) if source else None
+        return socket.create_connection(("127.0.0.1", self.port), timeout=BOUND, source_address=address)
 
     def stop(self) -> str:
         self.proc.terminate()
@@ -255,6 +257,30 @@ def test_connections_past_the_bound_get_503_until_the_idle_ones_are_closed(serve
     while httpx.get(f"http://127.0.0.1:{served.port}/health", timeout=BOUND).status_code != 200:
         assert time.monotonic() < deadline, "the server did not recover once the idle connections were closed"
         time.sleep(0.05)
+
+
+def test_half_open_connections_from_one_address_leave_health_answered_for_another(tmp_path: Path) -> None:
+    """Found by review: one client without a token held every connection the server takes with
+    half-sent heads (each for the header timeout) and every other client, /health included, got
+    503. With a cap per address, its connections past the cap are closed as they open."""
+    server = Served(tmp_path, max_connections=8, per_address=("--max-connections-per-address", "4"))
+    idle = []
+    try:
+        idle = [server.connect() for _ in range(8)]  # as many as the whole server takes
+        for sock in idle[:4]:
+            sock.sendall(b"GET / HT")
+        for sock in idle[4:]:  # past the cap: closed at once, long before the 1 s header timeout
+            got, took = read_until_closed(sock, bound=0.5)
+            assert got == b"" and took < 0.5, (got, took)
+        with server.connect("127.0.0.2") as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            got, _ = read_until_closed(sock)
+        assert status_of(got) == 200, got
+    finally:
+        for sock in idle:
+            sock.close()
+        output = server.stop()
+    assert "Traceback" not in output, output
 
 
 # --- /health while every worker thread waits on the database ---------------------------------
