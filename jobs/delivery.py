@@ -142,6 +142,7 @@ class Round:
         self.deferred: list[Notification] = []
         self.settled: set[int | None] = set()
         self.flushed = time.monotonic()
+        self.settling = asyncio.Lock()
 
     async def run(self, client: httpx.AsyncClient) -> None:
         targets: dict[str, list[Notification]] = {}
@@ -149,8 +150,10 @@ class Round:
             for notification in self.batch:
                 if notification.channel == "webhook":
                     targets.setdefault(notification.target, []).append(notification)
-                else:
+                else:  # no call is in flight yet: a settle may block here
                     self.record(notification, _to_log(notification))
+                    if time.monotonic() - self.flushed >= self.delivery.flush_every:
+                        self.flush()
             if targets:
                 await self.send_all(client, list(targets.values()))
         finally:  # what was sent is recorded even if the round is interrupted (a bug, KeyboardInterrupt)
@@ -159,8 +162,19 @@ class Round:
     def record(self, notification: Notification, error: str | None) -> None:
         self.outcomes.append((notification, error))
         self.settled.add(notification.id)
-        if time.monotonic() - self.flushed >= self.delivery.flush_every:
-            self.flush()
+
+    async def flush_if_due(self) -> None:
+        """Settle what was sent so far once ``flush_every`` has passed, on a thread: a settle is a
+        database transaction that may wait seconds (a lock, a slow server), and on the event loop it
+        would stall every call in flight past its deadline, booking them as failed. One at a time."""
+        if time.monotonic() - self.flushed < self.delivery.flush_every:
+            return
+        async with self.settling:
+            outcomes, self.outcomes = self.outcomes, []  # taken on the loop: what a call adds meanwhile waits
+            deferred, self.deferred = self.deferred, []
+            self.flushed = time.monotonic()
+            if outcomes or deferred:
+                await asyncio.to_thread(self.delivery.settle, outcomes, deferred, (), self.report)
 
     def defer(self, notifications: Sequence[Notification]) -> None:
         self.deferred += notifications
@@ -198,6 +212,7 @@ class Round:
                     return  # released when the round settles: unattempted, due again at once
                 error, slow = await send(client, notification, delivery.send_timeout)
                 self.record(notification, error)
+                await self.flush_if_due()
                 if slow:
                     if rest := todo[i + 1 :]:
                         self.defer(rest)

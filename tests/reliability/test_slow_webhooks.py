@@ -170,6 +170,46 @@ def test_a_fast_target_is_delivered_while_a_slow_one_is_still_answering(service,
     assert arrivals.at[0] < trickle.arrived[0] + 2  # delivered before the slow call's deadline
 
 
+class Gated(list[tuple[str | None, dict[str, Any]]]):
+    """A :class:`Hook`'s list of requests whose handler answers only once ``gate`` is set."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__()
+        self.gate = gate
+
+    def append(self, item: tuple[str | None, dict[str, Any]]) -> None:
+        self.gate.wait(10)
+        super().append(item)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_slow_settle_does_not_fail_the_calls_in_flight(service, clock, fast) -> None:  # type: ignore[no-untyped-def]
+    """Found by review: the mid-round settle (a database transaction) ran on the event loop, so a
+    database waiting seconds on a lock stalled every call in flight past its deadline, booked as
+    failed. It runs on a thread: here each settle takes 1.5 s against a 0.5 s send deadline."""
+    clock.set(DUE)
+    deadlines = due_notifications(service, clock, [Channel("webhook", fast.url)], cases=1)
+    settling = threading.Event()
+    others = [Hook([]) for _ in range(3)]
+    try:
+        for other in others:  # these answer only once the first settle has begun: their calls are in flight
+            other.requests = Gated(settling)
+            due_notifications(service, clock, [Channel("webhook", other.url)], cases=1)
+        settle = deadlines.settle
+
+        def slow_settle(*args: Any, **kwargs: Any) -> Any:
+            settling.set()
+            threading.Event().wait(1.5)  # a lock wait in the database, as the worker meets it
+            return settle(*args, **kwargs)
+
+        deadlines.settle = slow_settle  # type: ignore[method-assign]
+        report, _ = run_bounded(Delivery(deadlines, send_timeout=0.5, flush_every=0).run_once, within=30)
+        assert (report.delivered, report.failed) == (4, 0), report
+    finally:
+        for other in others:
+            other.close()
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_stop_during_a_slow_send_returns_at_once_and_leaves_it_pending(service, clock, trickle) -> None:  # type: ignore[no-untyped-def]
     clock.set(DUE)
