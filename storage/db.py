@@ -167,7 +167,20 @@ def _with_timeouts(parsed: URL, timeouts: Timeouts) -> URL:
     query = {"options": f"{ours} {theirs}" if theirs else ours}
     if "connect_timeout" not in parsed.query:
         query["connect_timeout"] = str(max(2, round(timeouts.connect)))
+    for name, value in KEEPALIVES.items():
+        if name not in parsed.query:
+            query[name] = value
     return parsed.update_query_dict(query)
+
+
+KEEPALIVES = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3",
+              "tcp_user_timeout": "60000"}  # fmt: skip
+"""libpq's TCP keepalives and user timeout: the server's timeouts bound what the server does, not
+a network that goes silent (a cut cable, a firewall dropping the connection's state). Without
+these a thread waiting on such a connection waits for the operating system's TCP retries
+(minutes to hours); with them it learns within about a minute (30 s idle, then 3 probes 10 s
+apart; unacknowledged data for 60 s) and the call is a 503 ``connection lost``. The URL's own
+settings win."""
 
 
 def _sqlite_discipline(engine: Engine, busy_timeout_ms: int) -> None:

@@ -38,7 +38,7 @@ from workflow.errors import (
     ValidationError,
     first_line,
 )
-from workflow.privacy import FIELDS_JOINER, redact
+from workflow.privacy import FIELDS_JOINER, REDACTED, contains_bsn, redact
 
 from .request_target import RequestTarget
 
@@ -106,6 +106,8 @@ def problem(status: int, slug: str, title: str, detail: str, instance: str, **ex
 
 
 def _quoted(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and contains_bsn(str(value)):
+        return REDACTED  # an extension field quoting a typed number (If-Match: "111222333")
     if isinstance(value, str):
         return redact(value).encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):

@@ -180,3 +180,15 @@ def test_a_patient_sees_accesses_to_their_own_case_only_without_addresses(servic
     assert {r["client"] for r in overview} == {None}
     with service.unit_of_work(False) as uow:  # the stored log is untouched: the auditor sees it all
         assert any(r.actor_id == "PX-0002" and r.case_id == mine for r in uow.access.all())
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+def test_a_number_quoted_back_in_a_problem_field_is_masked_too(service: CaseService) -> None:
+    """Found by review: a 412's ``expected`` carried an If-Match of nine digits verbatim (its
+    detail was masked): every field of a problem document, numbers included, is screened."""
+    api = Api(service)
+    case_id = api.open()
+    answer = api.client.post(f"/cases/{case_id}/events", json={"event": "contact_costs_team"},
+                             headers={**api.auth("coordinator"), "If-Match": '"111222333"'})  # fmt: skip
+    assert answer.status_code == 412, answer.text
+    assert not _bsn_anywhere(answer.text) and answer.json()["expected"] == "[BSN removed]", answer.text

@@ -137,7 +137,7 @@ def test_timeout_settings_reach_the_connections(db_url: str) -> None:
     """The settings are what each connection runs with: SQLite's busy timeout; on PostgreSQL see
     test_postgres_sessions_carry_the_timeouts."""
     timeouts = timeouts_from_env({ENV_DB_LOCK_TIMEOUT: "0.25", ENV_DB_POOL_TIMEOUT: "2"})
-    assert (timeouts.lock, timeouts.pool, timeouts.statement) == (0.25, 2.0, 15.0)
+    assert (timeouts.lock, timeouts.pool, timeouts.statement) == (0.25, 2.0, 30.0)
     from storage import open_backend
 
     backend = open_backend(db_url, timeouts=timeouts)
@@ -159,7 +159,11 @@ def test_postgres_sessions_carry_the_timeouts(db_url: str) -> None:
     with backend.engine.connect() as conn:
         settings = ("lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout", "search_path")
         shown = [conn.exec_driver_sql(f"SHOW {s}").scalar() for s in settings]
+        # and TCP keepalives: a network gone silent is noticed within about a minute
+        parameters = conn.connection.driver_connection.info.get_parameters()
     backend.close()
-    assert shown[:3] == ["250ms", "15s", "7s"] and shown[3].startswith("t_"), shown
+    assert shown[:3] == ["250ms", "30s", "7s"] and shown[3].startswith("t_"), shown
+    assert {k: parameters.get(k) for k in ("keepalives", "keepalives_idle", "tcp_user_timeout")} == {
+        "keepalives": "1", "keepalives_idle": "30", "tcp_user_timeout": "60000"}, parameters
     with psycopg.connect(db_url) as plain:  # a connection made without them keeps the server's defaults
         assert plain.execute("SHOW lock_timeout").fetchone() == ("0",)
