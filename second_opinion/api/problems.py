@@ -123,7 +123,11 @@ async def on_refusal(request: Request, exc: Exception) -> JSONResponse:
     extra = {name: getattr(exc, name) for name in _EXTRAS if hasattr(exc, name)}
     if isinstance(exc, ValidationError):
         extra["field"] = FIELDS_JOINER.join(FIELDS.get(f, f) for f in exc.field.split(FIELDS_JOINER))
-    return problem(status, slug, title, str(exc), request.url.path, **extra)
+    detail = str(exc)
+    if isinstance(exc, ClockBehind):  # the times are the operator's: the last record may be another organisation's
+        log.error("refused %s %s: %s", request.method, _logged(request), exc)
+        detail = "the server's clock is behind its last record, so nothing was written; the operator must check it"
+    return problem(status, slug, title, detail, request.url.path, **extra)
 
 
 async def on_bad_request(request: Request, exc: Exception) -> JSONResponse:

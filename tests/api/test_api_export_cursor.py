@@ -53,12 +53,12 @@ def test_a_clock_set_back_is_a_503_that_writes_nothing(api: Api, service: CaseSe
         accesses = uow.access.all()
     clock.set(T0 - timedelta(seconds=3))
     body = problem(api.fire(case_id, "record_circumstances"), 503, "clock-behind")
-    assert body["detail"].endswith("3.000 s behind the last record at 2026-11-23T09:00:00.000000Z; "
-                                   "check the server's time (NTP)")  # fmt: skip
+    # the times are in the server's log, not the answer: the last record may be another organisation's
+    assert "clock is behind its last record" in body["detail"] and "2026" not in json.dumps(body), body
     problem(api.client.post("/cases", json={"patient_ref": "PX-0002"}, headers=desk), 503, "clock-behind")
     clock.set(T0 + timedelta(minutes=30))  # ahead of the audit, behind the access log
     read = problem(api.client.get(f"/cases/{case_id}", headers=desk), 503, "clock-behind")
-    assert "behind the last access record" in read["detail"] and "PX-0001" not in json.dumps(read)
+    assert "clock is behind" in read["detail"] and "PX-0001" not in json.dumps(read) and "2026" not in read["detail"]
     assert service.export() == records
     with logged(False) as uow:
         assert uow.access.all() == accesses
