@@ -9,12 +9,8 @@ thread pool runs an in-process uvicorn around a unit of work whose reads block.
 
 from __future__ import annotations
 
-import os
 import select
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -27,14 +23,11 @@ import uvicorn
 
 from second_opinion import connect
 from second_opinion.api import create_app
+from tests.reliability.test_api_servers import Server, cli
 from workflow import CaseService
 
 BOUND = 5.0
 """Seconds a test waits for the server to close or answer; its timeouts are 1 s."""
-
-
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SECOND_OPINION_")}
 
 
 def _free_port() -> int:
@@ -43,51 +36,30 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Served:
-    """``second-opinion serve`` with 1 s timeouts; its log goes to a file, read by :meth:`log`."""
+class Served(Server):
+    """``second-opinion serve`` (tests.reliability.test_api_servers.Server) with 1 s timeouts, on a
+    SQLite file of its own."""
 
     def __init__(self, tmp: Path, max_connections: int = 20, per_address: tuple[str, ...] = ()) -> None:
         url = f"sqlite:///{tmp / 'edge.sqlite3'}"
-        made = subprocess.run([sys.executable, "-m", "second_opinion", "init", "--db", url], env=_clean_env(),
-                              cwd=tmp, capture_output=True, text=True, timeout=60)  # fmt: skip
+        made = cli("init", "--db", url, cwd=tmp)
         assert made.returncode == 0, made.stderr
-        self.port = _free_port()
-        self._log = tempfile.TemporaryFile("w+")  # noqa: SIM115  (closed by stop())
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "second_opinion", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--db", url, "--header-timeout", "1", "--keep-alive", "1", "--body-timeout", "1",
-             "--max-connections", str(max_connections), *per_address],
-            env=_clean_env(), cwd=tmp, stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while True:
-            assert self.proc.poll() is None, f"serve exited:\n{self.log()}"
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"serve not up:\n{self.log()}"
-            time.sleep(0.05)
+        flags = ("--header-timeout", "1", "--keep-alive", "1", "--body-timeout", "1",
+                 "--max-connections", str(max_connections), *per_address)  # fmt: skip
+        super().__init__(url, _free_port(), tmp, flags=flags)
+        self.wait_ready(time.monotonic() + 30)
 
     def log(self) -> str:
-        return os.pread(self._log.fileno(), 1 << 20, 0).decode(errors="replace")
+        return self.log_so_far()
 
     def connect(self, source: str | None = None) -> socket.socket:
         """A connection from 127.0.0.1, or from ``source`` (another loopback address)."""
         address = (source, 0) if source else None
         return socket.create_connection(("127.0.0.1", self.port), timeout=BOUND, source_address=address)
 
-    def stop(self) -> str:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=15)
-        out = self.log()
-        self._log.close()
-        return out
+    def stop(self) -> str:  # type: ignore[override]
+        super().stop()
+        return self.output
 
 
 @pytest.fixture(scope="module")
