@@ -164,8 +164,9 @@ def csv_field(value: Any) -> str:
     gets a leading ``'`` and is always quoted. A spreadsheet set to another list separator (Dutch
     ones split on ``;``; some readers on tabs) ignores our quotes, so inside a cell a formula
     character right after a ``;`` or a tab gets the same ``'`` (``wish;=1+1`` is written
-    ``wish;'=1+1``) and the cell is quoted: a reason ``x;=cmd|' /C calc'!A0;`` would otherwise
-    open as a cell of its own holding a formula. The JSON Lines export keeps every byte.
+    ``wish;'=1+1``) and the cell is quoted (other cells holding a ``;`` are written as before):
+    a reason ``x;=cmd|' /C calc'!A0;`` would otherwise open as a cell of its own holding a
+    formula. The JSON Lines export keeps every byte.
 
     Written here rather than by :mod:`csv` because its writer cannot quote one cell and not the
     next (only every cell, or by its own rule), and exports must stay byte for byte as before
@@ -175,8 +176,9 @@ def csv_field(value: Any) -> str:
     if risky:
         text = "'" + text
     if ";" in text or "\t" in text:
-        text = _AFTER_SEPARATOR.sub(r"\1'\2", text)
-    if risky or any(ch in text for ch in ',;\t"\r\n'):
+        text, escaped = _AFTER_SEPARATOR.subn(r"\1'\2", text)
+        risky = risky or escaped > 0
+    if risky or any(ch in text for ch in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
 

@@ -37,7 +37,7 @@ def serve_command(
         "--max-connections", min=1, max=100_000, help="Open connections past which requests get 503.")] = 200,
     max_per_address: Annotated[int, typer.Option(
         "--max-connections-per-address", min=0, max=100_000,
-        help="Open connections from one client address past which new ones are closed (0: none).")] = 32,
+        help="Open connections from one client address past which new ones are closed (0: none).")] = 100,
     db: Db = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs). Run several on one PostgreSQL
