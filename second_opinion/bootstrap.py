@@ -37,12 +37,15 @@ ENV_RATE_TOKEN = "SECOND_OPINION_RATE_TOKEN"
 ENV_RATE_CASE = "SECOND_OPINION_RATE_CASE"
 ENV_RATE_AUTH_FAILURES = "SECOND_OPINION_RATE_AUTH_FAILURES"
 ENV_RATE_READ = "SECOND_OPINION_RATE_READ"
+ENV_RATE_CASE_TOKEN = "SECOND_OPINION_RATE_CASE_TOKEN"
 RATE_DEFAULTS = {ENV_RATE_TOKEN: "120/60", ENV_RATE_CASE: "30/60", ENV_RATE_AUTH_FAILURES: "20/60",
-                 ENV_RATE_READ: "600/60"}  # fmt: skip
+                 ENV_RATE_READ: "600/60", ENV_RATE_CASE_TOKEN: "10/60"}  # fmt: skip
 """Writes per token (an integration may open a case every half second, in bursts of 120), writes
 per case (a case's whole life is some twenty commands over weeks: no one fires thirty in a minute),
-failed authentications per client address (a misconfigured client retries a few times; a guesser
-is slowed to one a few seconds). Each ``COUNT/SECONDS``, or ``0``/``off``; see docs/api.md."""
+writes per token on one case (a third of the case's: one flooder, a patient on their own case say,
+cannot hold the case's other parties off it), failed authentications per client address (a
+misconfigured client retries a few times; a guesser is slowed to one a few seconds), reads per
+token (a dashboard polling every few seconds). Each ``COUNT/SECONDS``, or ``0``/``off``; see docs/api.md."""
 ENV_WEBHOOK = "SECOND_OPINION_WEBHOOK_URL"
 ENV_CLOSURES = "SECOND_OPINION_CLOSURES"
 ENV_ORGANISATION = "SECOND_OPINION_ORGANISATION"
@@ -140,11 +143,12 @@ def identity_key_from_env(env: Mapping[str, str] = os.environ) -> bytes | None:
 
 
 def limits_from_env(env: Mapping[str, str] = os.environ, monotonic: Monotonic | None = None) -> Limits:
-    """The API's rate limits: ``$SECOND_OPINION_RATE_TOKEN``, ``_CASE``, ``_AUTH_FAILURES`` and ``_READ``,
+    """The API's rate limits: ``$SECOND_OPINION_RATE_TOKEN``, ``_CASE``, ``_CASE_TOKEN``, ``_AUTH_FAILURES``
+    and ``_READ``,
     each ``COUNT/SECONDS`` (or ``0``/``off``), defaults in :data:`RATE_DEFAULTS`. Per process."""
     rates = {name: Rate.parse(name, env.get(name) or default) for name, default in RATE_DEFAULTS.items()}
-    return Limits.of(rates[ENV_RATE_TOKEN], rates[ENV_RATE_CASE], rates[ENV_RATE_AUTH_FAILURES],
-                     rates[ENV_RATE_READ], monotonic=monotonic or time.monotonic)  # fmt: skip
+    return Limits.of(rates[ENV_RATE_TOKEN], rates[ENV_RATE_CASE], rates[ENV_RATE_AUTH_FAILURES], rates[ENV_RATE_READ],
+                     rates[ENV_RATE_CASE_TOKEN], monotonic=monotonic or time.monotonic)  # fmt: skip
 
 
 def load_closures(path: str | Path, source: str | None = None) -> list[Closure]:

@@ -135,6 +135,10 @@ class Limits:
     read: Buckets | None = None
     """Reads per token. A read is a write too: every read of case data appends access-log records
     (NEN 7513) under the log's lock, so an unlimited reader grows the log and holds up every writer."""
+    case_token: Buckets | None = None
+    """Writes per token on one case, a share of :attr:`case`: one token (a patient on their own
+    case, a stuck integration) can spend only this much of a case's budget, so the case's other
+    parties are not held off it by one flooder."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -144,27 +148,28 @@ class Limits:
         case: Rate | None = None,
         auth_failures: Rate | None = None,
         read: Rate | None = None,
+        case_token: Rate | None = None,
         monotonic: Monotonic = time.monotonic,
     ) -> Limits:
         def made(rate: Rate | None) -> Buckets | None:
             return None if rate is None else Buckets(rate, monotonic)
 
-        return cls(made(token), made(case), made(auth_failures), made(read))
+        return cls(made(token), made(case), made(auth_failures), made(read), made(case_token))
 
     def take_write(self, token_id: str, case_id: str | None) -> int:
-        """A write by ``token_id`` (on ``case_id``, if it names one): 0 when both buckets had a
-        token (one is taken from each), else the whole seconds to wait (nothing is taken)."""
-        with self.lock:  # both or neither: a refusal by one limit must not spend the other's budget
-            token = self.token
-            case = self.case if case_id is not None else None
-            waits = [0.0, token.wait(token_id) if token is not None else 0.0,
-                     case.wait(case_id) if case is not None and case_id is not None else 0.0]  # fmt: skip
-            if max(waits) > 0:
-                return retry_after(max(waits))
-            if token is not None:
-                token.take(token_id)
-            if case is not None and case_id is not None:
-                case.take(case_id)
+        """A write by ``token_id`` (on ``case_id``, if it names one): 0 when every bucket it
+        concerns had a token (one is taken from each: the token's, the case's, the token's on the
+        case), else the whole seconds to wait (nothing is taken)."""
+        buckets: list[tuple[Buckets | None, str]] = [(self.token, token_id)]
+        if case_id is not None:
+            buckets += [(self.case, case_id), (self.case_token, f"{case_id}\x1f{token_id}")]
+        concerned = [(b, key) for b, key in buckets if b is not None]
+        with self.lock:  # all or none: a refusal by one limit must not spend another's budget
+            wait = max((b.wait(key) for b, key in concerned), default=0.0)
+            if wait > 0:
+                return retry_after(wait)
+            for b, key in concerned:
+                b.take(key)
             return 0
 
     def take_read(self, token_id: str) -> int:

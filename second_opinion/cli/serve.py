@@ -43,7 +43,8 @@ def serve_command(
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs). Run several on one PostgreSQL
     to scale out reads: every command locks its case row, so they never overwrite each other, and
     commands from all of them append to the audit log one at a time (docs/api.md). Rate
-    limits come from $SECOND_OPINION_RATE_TOKEN, _CASE, _AUTH_FAILURES and _READ (docs/api.md).
+    limits come from $SECOND_OPINION_RATE_TOKEN, _CASE, _CASE_TOKEN, _AUTH_FAILURES and _READ
+    (docs/api.md).
     Behind a reverse proxy every client has its address: raise --max-connections-per-address."""
     import uvicorn
 

@@ -281,3 +281,22 @@ def test_serve_with_a_bad_rate_stops_with_one_line_naming_the_variable(variable:
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output and result.stderr.strip().count("\n") == 0, result.stderr
     assert variable in result.stderr and "COUNT/SECONDS" in result.stderr
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+def test_one_token_flooding_a_case_spends_only_its_share_of_the_cases_budget(
+    service: CaseService, ticker: Ticker
+) -> None:
+    """Found by review: one token (a patient on their own case, a stuck integration) could spend a
+    case's whole budget and hold staff off it for a minute. Each token gets a share on a case."""
+    api = edge(service, ticker, case=Rate(6, 60), case_token=Rate(2, 60))
+    case_id = api.open(api.auth()).json()["case_id"]
+    flooder, desk = api.auth("flooder"), api.auth("desk-2")
+    codes = [api.client.post(f"/cases/{case_id}/events", json=REFUSED, headers=flooder).status_code for _ in range(5)]
+    assert codes == [409, 409, 429, 429, 429]
+    other = api.client.post(f"/cases/{case_id}/events", json=REFUSED, headers=desk)
+    assert other.status_code == 409, "another token still reaches the case"
+    many = [api.client.post(f"/cases/{case_id}/events", json=REFUSED, headers=api.auth(f"d-{i}")).status_code
+            for i in range(5)]  # fmt: skip
+    assert many == [409, 409, 409, 429, 429]  # the case's own budget (6) still caps them all
+    assert len(api.history(case_id)) == 1 + 6
