@@ -161,11 +161,16 @@ def domain_markdown(definition: Definition = DEFINITION) -> str:
     ]
     for policy in coverage.POLICIES:
         for route, cover in policy.routes.items():
-            rules = ", ".join(f"`{r}`" for r in cover.rules)
+            checked = (*cover.rules, *(r for r in coverage.EVERY_ROUTE if r not in cover.rules))
+            rules = ", ".join(f"`{r}`" for r in checked)
             out.append(f"| `{policy.id}` | {policy.insurer} | `{route}` | {rules} | {yes_no[cover.deductible]} |")
     out += [
         "",
         "A route a policy does not list is not covered by it (rule `route_offered`).",
+        "",
+        "Checked on every route of every policy, offered or not, so that no route leaves the purpose unread: "
+        + ", ".join(f"`{r}`" for r in coverage.EVERY_ROUTE)
+        + ". Where the deductible is consulted, `age_band` is needed: it never applies to a `minor`.",
         "",
         "Never covered, whatever the policy:",
         "",

@@ -190,7 +190,8 @@ def test_coverage_and_calendar(api: Api) -> None:
                                                                  "calendar": "mars"}, headers=desk),
             422, "validation-error")  # fmt: skip
     facts = {"route": "domestic", "purpose": "diagnosis", "care_in_basic_package": True, "same_specialty": True,
-             "referral_by": "gp", "returns_to_first_provider": True, "gp_or_obstetric_care": False}  # fmt: skip
+             "referral_by": "gp", "returns_to_first_provider": True, "gp_or_obstetric_care": False,
+             "age_band": "adult"}  # fmt: skip
     decided = api.client.post("/coverage", json={"facts": facts}, headers=desk)
     assert decided.status_code == 200 and len(decided.json()) >= 2
     problem(api.client.post("/coverage", json={"facts": {"route": "moon"}}, headers=desk), 422, "validation-error")

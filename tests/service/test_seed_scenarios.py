@@ -36,9 +36,14 @@ def test_000_pno_basic_insurance_referral_and_return(service):
         "referral_by": "first_provider",
         "returns_to_first_provider": True,
         "gp_or_obstetric_care": False,
+        "first_provider_is_doctor": True,
+        "age_band": "adult",
     }
     decision = decide_coverage(facts, "pno-basic")
     assert decision.covered and decision.deductible_applies
+    # 000: the first provider's referral counts only from a doctor; a minor pays no eigen risico (Zvw art. 19)
+    assert not decide_coverage({**facts, "first_provider_is_doctor": False}, "pno-basic").covered
+    assert not decide_coverage({**facts, "age_band": "minor"}, "pno-basic").deductible_applies
     assert service.verify().ok
 
 
@@ -132,4 +137,7 @@ def test_004_royal_doctors_registered_by_the_care_consultant(service, clock):
     facts = {"route": "royal-doctors", "purpose": "diagnosis"}
     assert decide_coverage(facts, "interpolis-zorgactief").covered
     assert not decide_coverage(facts, "interpolis-basic").covered
+    # 000: an opinion on work disability is not paid, whatever the route (the online one of 004 too)
+    for route in ("royal-doctors", "online"):
+        assert not decide_coverage({"route": route, "purpose": "work_disability"}, "interpolis-zorgactief").covered
     assert service.verify().ok

@@ -1,16 +1,29 @@
 """The coverage decision as a table of cases: the all-conditions-met case, each failing
-condition on its own, each exclusion, each route per policy, and each kind of bad input."""
+condition on its own, each exclusion, each route per policy, and each kind of bad input; and,
+as properties, every combination of the facts' values on every policy (issue 15)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from second_opinion.cli import app
 from workflow import ValidationError
-from workflow.coverage.rules import ADVICE_MAY_EXCEED_COVER, POLICIES, RULES, decide_all, decide_coverage
+from workflow.coverage.rules import (
+    ADVICE_MAY_EXCEED_COVER,
+    DEDUCTIBLE_RULE,
+    FACTS,
+    POLICIES,
+    ROUTE_VALUES,
+    RULES,
+    decide_all,
+    decide_coverage,
+)
 
 ALL_MET = {
     "route": "domestic",
@@ -20,6 +33,8 @@ ALL_MET = {
     "referral_by": "first_provider",
     "returns_to_first_provider": True,
     "gp_or_obstetric_care": False,
+    "first_provider_is_doctor": True,
+    "age_band": "adult",
 }
 DOMESTIC_POLICIES = [p.id for p in POLICIES if "domestic" in p.routes]
 
@@ -47,6 +62,7 @@ def test_all_five_conditions_met_is_covered_with_deductible(policy):
         ({"same_specialty": False}, "same_specialty"),
         ({"referral_by": "none"}, "referred_by_doctor"),
         ({"referral_by": "other_doctor"}, "referred_by_doctor"),
+        ({"first_provider_is_doctor": False}, "referred_by_doctor"),
         ({"returns_to_first_provider": False}, "returns_to_first_provider"),
         ({"purpose": "work_disability"}, "not_work_disability"),
     ],
@@ -108,6 +124,15 @@ def test_royal_doctors_needs_no_referral_and_carries_the_advice_note():
         ({**ALL_MET, "same_specialty": 1}, "pno-basic", "facts.same_specialty: 1 is not one of"),
         ({**ALL_MET, "referral_by": "nurse"}, "pno-basic", "facts.referral_by: 'nurse' is not one of"),
         ({**ALL_MET, "route": "abroad"}, "pno-basic", "facts.route: 'abroad'"),
+        ({**ALL_MET, "age_band": "child"}, "pno-basic", "facts.age_band: 'child' is not one of: minor, adult"),
+        ({**ALL_MET, "age_band": "2010-05-01"}, "pno-basic", "facts.age_band: '2010-05-01' is not one of"),
+        ({**ALL_MET, "age_band": 12}, "pno-basic", "facts.age_band: 12 is not one of"),
+        ({**ALL_MET, "first_provider_is_doctor": "yes"}, "pno-basic", "facts.first_provider_is_doctor: 'yes'"),
+        ({k: v for k, v in ALL_MET.items() if k != "age_band"}, "pno-basic",
+         "missing fact(s) this decision needs: age_band"),
+        ({k: v for k, v in ALL_MET.items() if k != "first_provider_is_doctor"}, "pno-basic",
+         "missing fact(s) this decision needs: first_provider_is_doctor"),
+        ({"route": "online"}, "interpolis-basic", "missing fact(s) this decision needs: purpose"),
         (ALL_MET, "zilveren-kruis", "'zilveren-kruis' is not a policy; known: pno-basic"),
     ],
 )
@@ -137,3 +162,103 @@ def test_cli_json_and_errors():
     assert bad.stderr.count("\n") == 1
     not_json = runner.invoke(app, ["coverage", "--facts", "{"])
     assert not_json.exit_code == 1 and "invalid --facts: not valid JSON" in not_json.stderr
+
+
+# --- issue 15: the seeds' rules on every route ------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", [p.id for p in POLICIES])
+@pytest.mark.parametrize("route", ROUTE_VALUES)
+def test_000_work_disability_is_never_covered_whatever_the_route(policy, route):
+    """Seed 000, "Dit wordt niet vergoed: een second opinion over de mate waarin u arbeidsongeschikt
+    bent": on every route, the online one included, and whether or not the policy offers the route."""
+    decision = decide_coverage({**ALL_MET, "route": route, "purpose": "work_disability"}, policy)
+    assert not decision.covered
+    assert "not_work_disability" in failed(decision)
+    assert decision.deductible_applies is False
+
+
+def test_000_online_opinion_on_work_disability_is_refused_for_that_reason():
+    """The finding itself: 2e arts online (004) came out covered for a work-disability opinion."""
+    decision = decide_coverage({"route": "online", "purpose": "work_disability"}, "interpolis-basic")
+    assert (decision.covered, failed(decision)) == (False, ["not_work_disability"])
+    assert decide_coverage({"route": "online", "purpose": "treatment"}, "interpolis-basic").covered
+
+
+@pytest.mark.parametrize("policy", DOMESTIC_POLICIES)
+def test_000_a_referral_by_the_first_provider_counts_only_when_a_doctor(policy):
+    """Seed 000, "Dit kan uw eigen zorgverlener zijn als dat een arts is. Anders kunt u uw huisarts
+    om een verwijzing vragen": a physiotherapist's referral does not count, the GP's does."""
+    not_doctor = {**ALL_MET, "first_provider_is_doctor": False}
+    assert failed(decide_coverage(not_doctor, policy)) == ["referred_by_doctor"]
+    assert decide_coverage({**not_doctor, "referral_by": "gp"}, policy).covered
+    assert decide_coverage(ALL_MET, policy).covered
+
+
+def test_000_who_the_first_provider_is_matters_only_when_they_referred():
+    gp_referral = {k: v for k, v in ALL_MET.items() if k != "first_provider_is_doctor"} | {"referral_by": "gp"}
+    assert decide_coverage(gp_referral, "pno-basic").covered
+
+
+@pytest.mark.parametrize("policy", DOMESTIC_POLICIES)
+def test_000_no_eigen_risico_for_a_minor(policy):
+    """Seed 000: "Gaat het om een second opinion over andere zorg? Dan geldt het eigen risico wel" —
+    for the insured who pays one at all: under the Zorgverzekeringswet (art. 19) no one under 18."""
+    minor = decide_coverage({**ALL_MET, "age_band": "minor"}, policy)
+    assert minor.covered and minor.deductible_applies is False
+    assert decide_coverage(ALL_MET, policy).deductible_applies is True
+
+
+def test_000_text_output_says_nothing_about_eigen_risico_for_a_minor():
+    runner = CliRunner()
+    minor = runner.invoke(app, ["coverage", "--facts", json.dumps({**ALL_MET, "age_band": "minor"}),
+                                "--policy", "pno-basic"])  # fmt: skip
+    assert minor.exit_code == 0 and "COVERED" in minor.stdout
+    assert "eigen risico" not in minor.stdout and "deductible" not in minor.stdout
+    adult = runner.invoke(app, ["coverage", "--facts", json.dumps(ALL_MET), "--policy", "pno-basic"])
+    assert "eigen risico" in adult.stdout
+    bad = runner.invoke(app, ["coverage", "--facts", json.dumps({**ALL_MET, "age_band": "2010-05-01"})])
+    assert bad.exit_code == 1 and "facts.age_band: '2010-05-01' is not one of: minor, adult" in bad.stderr
+
+
+EVERY_COMBINATION = [
+    dict(zip([f.name for f in FACTS], values, strict=True)) for values in itertools.product(*(f.values for f in FACTS))
+]
+
+
+def test_every_combination_of_every_policy_is_answered_with_reasons():
+    """Route x purpose x referrer x policy x age band x first_provider_is_doctor (and the other
+    yes/no facts): each is decided, with at least one reason citing a seed, and no answer
+    contradicts seed 000's exclusion or the Zvw's deductible for minors."""
+    assert len(EVERY_COMBINATION) == 3 * 3 * 2 * 2 * 4 * 2 * 2 * 2 * 2
+    for facts in EVERY_COMBINATION:
+        for policy in POLICIES:
+            decision = decide_coverage(facts, policy.id)
+            assert isinstance(decision.covered, bool) and decision.checks, (facts, policy.id)
+            assert all(c.seed and c.description for c in decision.checks)
+            assert decision.covered == all(c.passed for c in decision.checks)
+            assert "not_work_disability" in [c.rule for c in decision.checks]
+            if facts["purpose"] == "work_disability":
+                assert not decision.covered
+            if facts["age_band"] == "minor" or not decision.covered:
+                assert decision.deductible_applies is False
+            if decision.deductible_applies:
+                assert DEDUCTIBLE_RULE.holds(facts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    facts=st.fixed_dictionaries({}, optional={f.name: st.sampled_from(f.values) for f in FACTS}),
+    policy=st.sampled_from([p.id for p in POLICIES]),
+)
+def test_any_subset_of_facts_is_decided_or_refused_by_name(facts, policy):
+    """With facts left out, the answer is a decision with reasons or an error naming what is
+    missing: never a KeyError from a rule reading a fact nobody asked for."""
+    try:
+        decision = decide_coverage(facts, policy)
+    except ValidationError as refused:
+        assert "missing fact(s) this decision needs: " in str(refused)
+        named = str(refused).split("needs: ", 1)[1].split(", ")
+        assert named and all(name not in facts for name in named)
+    else:
+        assert decision.checks

@@ -39,7 +39,11 @@ FACTS = (
     Fact("referral_by", "Who referred the patient.", ("first_provider", "gp", "other_doctor", "none")),
     Fact("returns_to_first_provider", "The patient goes back to the first provider afterwards.", _YES_NO),
     Fact("gp_or_obstetric_care", "The opinion is about GP care or obstetric care.", _YES_NO),
-)
+    Fact("first_provider_is_doctor", "The first provider is a doctor; needed when `referral_by` is `first_provider`.",
+         _YES_NO),
+    Fact("age_band", "`minor` (under 18) or `adult`, never a date of birth; needed where the deductible is consulted.",
+         ("minor", "adult")),
+)  # fmt: skip
 _FACTS = {f.name: f for f in FACTS}
 
 # --- rules ------------------------------------------------------------------------------------
@@ -50,8 +54,27 @@ class Rule:
     id: str
     description: str
     seed: str
-    reads: tuple[str, ...]
+    reads: tuple[str, ...]  # every fact the rule may read
     holds: Callable[[Mapping[str, Any]], bool]
+    needs: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None
+    """The facts the rule needs given the others, when not all of ``reads`` always matter: who the
+    first provider is matters only when the first provider referred. None: all of ``reads``."""
+
+    def required(self, facts: Mapping[str, Any]) -> tuple[str, ...]:
+        return self.reads if self.needs is None else self.needs(facts)
+
+
+def _referral_needs(facts: Mapping[str, Any]) -> tuple[str, ...]:
+    return ("referral_by", "first_provider_is_doctor") if facts.get("referral_by") == "first_provider" else (
+        "referral_by",)
+
+
+def _referred_by_doctor(facts: Mapping[str, Any]) -> bool:
+    """000: "Dit kan uw eigen zorgverlener zijn als dat een arts is. Anders kunt u uw huisarts om een
+    verwijzing vragen": the GP always counts, the first provider only when a doctor."""
+    if facts["referral_by"] == "first_provider":
+        return facts["first_provider_is_doctor"] is True
+    return bool(facts["referral_by"] == "gp")
 
 
 RULES = (
@@ -59,8 +82,8 @@ RULES = (
          "000", ("care_in_basic_package",), lambda f: f["care_in_basic_package"] is True),
     Rule("same_specialty", "The second-opinion doctor works in the same specialty as the first provider.",
          "000", ("same_specialty",), lambda f: f["same_specialty"] is True),
-    Rule("referred_by_doctor", "A referral from the first provider (a doctor) or the GP.",
-         "000, 002", ("referral_by",), lambda f: f["referral_by"] in ("first_provider", "gp")),
+    Rule("referred_by_doctor", "A referral from the GP, or from the first provider if that provider is a doctor.",
+         "000, 002", ("referral_by", "first_provider_is_doctor"), _referred_by_doctor, _referral_needs),
     Rule("returns_to_first_provider", "The patient returns to the first provider with the opinion.",
          "000", ("returns_to_first_provider",), lambda f: f["returns_to_first_provider"] is True),
     Rule("not_work_disability", "Not an opinion on the degree of work disability (never covered).",
@@ -76,11 +99,16 @@ _RULES = {r.id: r for r in RULES}
 
 DEDUCTIBLE_RULE = Rule(
     "deductible",
-    "The deductible (eigen risico) applies unless the opinion is about GP or obstetric care.",
+    "The deductible (eigen risico) applies unless the opinion is about GP or obstetric care, and only to"
+    " adults: under the Zorgverzekeringswet (art. 19) no one under 18 pays it.",
     "000, 001",
-    ("gp_or_obstetric_care",),
-    lambda f: f["gp_or_obstetric_care"] is False,
+    ("gp_or_obstetric_care", "age_band"),
+    lambda f: f["gp_or_obstetric_care"] is False and f["age_band"] == "adult",
 )
+
+EVERY_ROUTE = ("not_work_disability",)
+"""Rules checked on every route of every policy, after the route's own: seed 000 lists what is
+"niet vergoed" whatever the route, so no route table can leave the purpose unread."""
 
 NEVER_COVERED = (
     ("work_disability", "a second opinion on the degree of work disability", "000"),
@@ -96,7 +124,8 @@ ADVICE_MAY_EXCEED_COVER = (
 
 @dataclass(frozen=True)
 class RouteCover:
-    """How one policy treats one route: the rules that must all hold, and the deductible."""
+    """How one policy treats one route: the rules that must all hold (besides :data:`EVERY_ROUTE`),
+    and whether the deductible is consulted."""
 
     rules: tuple[str, ...]
     deductible: bool  # whether DEDUCTIBLE_RULE is consulted at all on this route
@@ -113,7 +142,7 @@ class Policy:
 
 
 _BASIC_DOMESTIC = RouteCover(
-    ("basic_package", "same_specialty", "referred_by_doctor", "returns_to_first_provider", "not_work_disability"),
+    ("basic_package", "same_specialty", "referred_by_doctor", "returns_to_first_provider"),
     deductible=True,
 )
 
@@ -126,7 +155,7 @@ POLICIES = (
             "online": RouteCover(("insurer_online_service",), deductible=False)}),
     Policy("interpolis-zorgactief", "Interpolis", "Basic insurance plus the supplementary ZorgActief.", "004",
            {"domestic": _BASIC_DOMESTIC,
-            "royal-doctors": RouteCover(("zorgactief_covers_royal_doctors", "not_work_disability"), deductible=False,
+            "royal-doctors": RouteCover(("zorgactief_covers_royal_doctors",), deductible=False,
                                         notes=(ADVICE_MAY_EXCEED_COVER,)),
             "online": RouteCover(("insurer_online_service",), deductible=False)}),
 )  # fmt: skip
@@ -178,14 +207,16 @@ def decide_coverage(facts: Mapping[str, Any], policy: str) -> CoverageDecision:
     _require(facts, ("route",))
     cover = chosen.routes.get(facts["route"])
     never = tuple(f"{text} ({seed})" for _, text, seed in NEVER_COVERED)
+    always = [_RULES[r] for r in EVERY_ROUTE]
     if cover is None:
+        _require(facts, _needed(always, facts))
         offered = RuleCheck("route_offered", False, chosen.seed,
                             f"{chosen.id} covers the routes: {', '.join(chosen.routes)}")  # fmt: skip
-        return CoverageDecision(chosen.id, facts["route"], False, (offered,), False, never, ())
-    rules = [_RULES[r] for r in cover.rules]
-    _require(facts, tuple(dict.fromkeys(f for r in rules for f in r.reads))
-             + (DEDUCTIBLE_RULE.reads if cover.deductible else ()))  # fmt: skip
-    checks = tuple(RuleCheck(r.id, r.holds(facts), r.seed, r.description) for r in rules)
+        checks = (offered, *_checked(always, facts))
+        return CoverageDecision(chosen.id, facts["route"], False, checks, False, never, ())
+    rules = [_RULES[r] for r in cover.rules] + [r for r in always if r.id not in cover.rules]
+    _require(facts, _needed(rules + ([DEDUCTIBLE_RULE] if cover.deductible else []), facts))
+    checks = _checked(rules, facts)
     covered = all(c.passed for c in checks)
     deductible = covered and cover.deductible and DEDUCTIBLE_RULE.holds(facts)
     return CoverageDecision(chosen.id, facts["route"], covered, checks, deductible, never, cover.notes)
@@ -205,6 +236,14 @@ def _check_known(facts: Mapping[str, Any]) -> None:
         if not any(value is v or (type(value) is type(v) and value == v) for v in allowed):
             shown = ", ".join("true/false" if v is True else str(v) for v in allowed if v is not False)
             raise ValidationError(f"facts.{name}", f"{value!r} is not one of: {shown}")
+
+
+def _needed(rules: list[Rule], facts: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for rule in rules for name in rule.required(facts)))
+
+
+def _checked(rules: list[Rule], facts: Mapping[str, Any]) -> tuple[RuleCheck, ...]:
+    return tuple(RuleCheck(r.id, r.holds(facts), r.seed, r.description) for r in rules)
 
 
 def _require(facts: Mapping[str, Any], names: tuple[str, ...]) -> None:
