@@ -190,7 +190,7 @@ GENERATED_END = "<!-- end of generated section -->"
 
 def deadlines_markdown() -> str:
     """The policy table and the calendar data, for the generated section of docs/deadlines.md."""
-    from workflow.deadlines.calendar_data import ATW_SOURCE, DECREES, STATUTORY_DAYS
+    from workflow.deadlines.calendar_data import ATW_SOURCE, BUSINESS_DAYS, BUSINESS_SOURCE, DECREES, STATUTORY_DAYS
     from workflow.deadlines.policies import POLICIES
 
     lines = [GENERATED_START, "", "### Policies", ""]
@@ -222,5 +222,14 @@ def deadlines_markdown() -> str:
         lines.append(f"| {decree.years[0]}-{decree.years[-1]} | {days} | {decree.title} | {decree.source} |")
     covered = sorted({y for d in DECREES for y in d.years})
     lines += ["", f"Years with a known decree: {', '.join(map(str, covered))}. Any other year is answered with a "
-              "warning that the result may change.", "", GENERATED_END]  # fmt: skip
+              "warning that the result may change."]  # fmt: skip
+    lines += ["", f"### nl-business: the holidays ({BUSINESS_SOURCE})", "", "| day | rule | which years |",
+              "|---|---|---|"]  # fmt: skip
+    for b in BUSINESS_DAYS:
+        rule = f"{b.month_day[1]}-{b.month_day[0]}" if b.month_day else f"Easter Sunday {b.after_easter or 0:+d} days"
+        if b.name == "Koningsdag":
+            rule += " (26 April when the 27th is a Sunday)"
+        lines.append(f"| {b.name} | {rule} | {b.note} |")
+    lines += ["", "Not days off on `nl-business`: Goede Vrijdag, 5 May outside lustrum years, and the ATW decree "
+              "days.", "", GENERATED_END]  # fmt: skip
     return "\n".join(lines) + "\n"
