@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from workflow.cases.definitions import DEFINITION, OPEN_EVENT, SAME, Definition, Event
 from workflow.coverage import rules as coverage
-from workflow.glossary import GLOSSARY, SEEDS
+from workflow.glossary import GLOSSARY, RIGHTS, SEEDS
 
 
 def mermaid(definition: Definition = DEFINITION) -> str:
@@ -181,6 +181,11 @@ def domain_markdown(definition: Definition = DEFINITION) -> str:
         "|---|---|---|",
     ]
     out += [f"| {nl} | {en} | {meaning} |" for nl, en, meaning in GLOSSARY]
+    out += ["", "## Where each right comes from", "",
+            "The right to a second opinion is not an article of the WGBO. Each right this library models, its "
+            "source, and the seed that says so (from `RIGHTS` in workflow/glossary.py):", "",
+            "| right | source | seed |", "|---|---|---|"]  # fmt: skip
+    out += [f"| {right} | {source} | {seed} |" for right, source, seed in RIGHTS]
     return "\n".join(out) + "\n"
 
 

@@ -274,8 +274,9 @@ def test_a_running_deadline_keeps_the_calendar_it_started_on() -> None:
     received = datetime(2026, 4, 24, 10, tzinfo=UTC)
     new = _rd_event("receive_dossier", received, {}, calendars)
     assert isinstance(new, Deadline) and new.calendar == "nl-business+umcu"
+    # as the old release wrote it
     old = replace(new, calendar="nl-atw+umcu",
-                  due_at=due_moment(calendars("nl-atw"), received, 18).due_at)  # as the old release wrote it  # fmt: skip
+                  due_at=due_moment(calendars("nl-atw"), received, 18).due_at)  # fmt: skip
     assert calendar_of(old, calendars) is calendars("nl-atw")
 
     paused = _rd_event("request_information", datetime(2026, 4, 30, 9, tzinfo=UTC), {old.policy: old}, calendars)
