@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from workflow.cases.definitions import DEFINITION, OPEN_EVENT, SAME, Definition, Event
 from workflow.coverage import rules as coverage
-from workflow.glossary import GLOSSARY, SEEDS
+from workflow.glossary import GLOSSARY, RIGHTS, SEEDS
 
 
 def mermaid(definition: Definition = DEFINITION) -> str:
@@ -186,6 +186,11 @@ def domain_markdown(definition: Definition = DEFINITION) -> str:
         "|---|---|---|",
     ]
     out += [f"| {nl} | {en} | {meaning} |" for nl, en, meaning in GLOSSARY]
+    out += ["", "## Where each right comes from", "",
+            "The right to a second opinion is not an article of the WGBO. Each right this library models, its "
+            "source, and the seed that says so (from `RIGHTS` in workflow/glossary.py):", "",
+            "| right | source | seed |", "|---|---|---|"]  # fmt: skip
+    out += [f"| {right} | {source} | {seed} |" for right, source, seed in RIGHTS]
     return "\n".join(out) + "\n"
 
 
@@ -195,7 +200,7 @@ GENERATED_END = "<!-- end of generated section -->"
 
 def deadlines_markdown() -> str:
     """The policy table and the calendar data, for the generated section of docs/deadlines.md."""
-    from workflow.deadlines.calendar_data import ATW_SOURCE, DECREES, STATUTORY_DAYS
+    from workflow.deadlines.calendar_data import ATW_SOURCE, BUSINESS_DAYS, BUSINESS_SOURCE, DECREES, STATUTORY_DAYS
     from workflow.deadlines.policies import POLICIES
 
     lines = [GENERATED_START, "", "### Policies", ""]
@@ -227,5 +232,14 @@ def deadlines_markdown() -> str:
         lines.append(f"| {decree.years[0]}-{decree.years[-1]} | {days} | {decree.title} | {decree.source} |")
     covered = sorted({y for d in DECREES for y in d.years})
     lines += ["", f"Years with a known decree: {', '.join(map(str, covered))}. Any other year is answered with a "
-              "warning that the result may change.", "", GENERATED_END]  # fmt: skip
+              "warning that the result may change."]  # fmt: skip
+    lines += ["", f"### nl-business: the holidays ({BUSINESS_SOURCE})", "", "| day | rule | which years |",
+              "|---|---|---|"]  # fmt: skip
+    for b in BUSINESS_DAYS:
+        rule = f"{b.month_day[1]}-{b.month_day[0]}" if b.month_day else f"Easter Sunday {b.after_easter or 0:+d} days"
+        if b.name == "Koningsdag":
+            rule += " (26 April when the 27th is a Sunday)"
+        lines.append(f"| {b.name} | {rule} | {b.note} |")
+    lines += ["", "Not days off on `nl-business`: Goede Vrijdag, 5 May outside lustrum years, and the ATW decree "
+              "days.", "", GENERATED_END]  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -11,9 +11,29 @@ SEEDS = (
     ("004", "004_295d5ca8f82634d0.txt", "Interpolis: domestic, Royal Doctors (18 working days), 2e arts online"),
 )
 
+RIGHTS = (
+    ("ask another doctor for a second opinion", "the KNMG rules and the modelregeling arts-patiënt (not an "
+     "article of the WGBO); the seeds state the right without naming a law", "003, 001"),
+    ("be refused only for serious reasons (zwaarwegende redenen)", "the KNMG rules and the modelregeling "
+     "arts-patiënt, as the seed reports them", "001"),
+    ("reimbursement from the basic insurance, on its five conditions (a referral by a doctor, the same field, ...)",
+     "the insurer's policy conditions under the Zorgverzekeringswet", "000, 004"),
+    ("full reimbursement of Royal Doctors abroad with ZorgActief", "the insurer's supplementary policy", "004"),
+    ("a Royal Doctors report within 18 working days of the complete dossier", "the service's own promise "
+     "(Interpolis / Royal Doctors), not a statutory term", "004"),
+    ("the dossier is sent only on request or with written consent", "the providers' procedures; medical "
+     "confidentiality behind them", "002, 003"),
+)  # fmt: skip
+"""Where each right this library models comes from, and the seed that says so (docs/domain.md)."""
+
 GLOSSARY = (
     ("WGBO", "Wet op de geneeskundige behandelingsovereenkomst", "the Dutch law on the treatment "
-     "agreement; gives the patient the right to ask another doctor's opinion"),
+     "agreement (Civil Code book 7); it has no article on a second opinion: that right rests on the KNMG "
+     "rules and the modelregeling arts-patiënt (see Where each right comes from)"),
+    ("KNMG", "Koninklijke Nederlandsche Maatschappij tot bevordering der Geneeskunst", "the Royal Dutch "
+     "Medical Association; its professional rules say a doctor cooperates with a second opinion"),
+    ("modelregeling arts-patiënt", "patient-doctor model arrangement", "the KNMG and the patients' "
+     "federation's model of what patient and doctor may expect of each other, the second opinion included"),
     ("second opinion / tweede mening", "second opinion", "another independent doctor's view on a diagnosis "
      "or treatment; that doctor does not take over the treatment (000, 003)"),
     ("eerste zorgverlener / behandelaar", "first provider", "the treating doctor or other care provider the "

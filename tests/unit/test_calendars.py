@@ -181,3 +181,123 @@ def test_counting_and_adding_agree(start: date, n: int) -> None:
         assert ATW.day_off(count.end) is None
         back = working_days_before(ATW, count.end, n)
         assert back == start if ATW.day_off(start) is None else back < start
+
+
+# --- nl-business (issue 15): the 18-day Royal Doctors term is a service promise (seed 004) ---
+
+BUSINESS = calendar_named("nl-business")
+
+
+@pytest.mark.parametrize(
+    ("day", "off"),
+    [
+        ("2026-04-03", False),  # Goede Vrijdag: a working day for most employers
+        ("2026-05-05", False),  # 5 May outside a lustrum year
+        ("2026-05-15", False),  # an ATW decree day (Besluit gelijkstelling 2026-2028)
+        ("2026-01-02", False),  # another decree day
+        ("2026-04-06", True),  # Tweede Paasdag
+        ("2026-04-27", True),  # Koningsdag
+        ("2026-05-14", True),  # Hemelvaartsdag
+        ("2026-05-25", True),  # Tweede Pinksterdag
+        ("2026-12-25", True),
+        ("2025-05-05", True),  # 5 May in the lustrum year 2025
+        ("2030-05-06", False),  # the Monday after the lustrum 5 May 2030 (a Sunday): no moving
+        ("2025-04-26", True),  # Koningsdag on the 26th when the 27th is a Sunday
+    ],
+)
+def test_business_calendar_days(day: str, off: bool) -> None:
+    found = BUSINESS.day_off(date.fromisoformat(day))
+    assert (found is not None and found.kind == "holiday") is off, found
+
+
+# The weekdays on which the two calendars disagree, written out by hand: Goede Vrijdag, 5 May
+# when it is a weekday outside a lustrum year, and the decree days.
+ATW_ONLY = {
+    2024: {"03-29", "05-10", "12-27"},  # 5 May 2024 is a Sunday
+    2025: {"04-18", "05-30"},  # 5 May 2025 is a lustrum: off on both
+    2026: {"01-02", "04-03", "05-05", "05-15"},
+    2027: {"03-26", "05-05", "05-07"},
+    2028: {"04-14", "04-28", "05-05", "05-26"},
+}
+
+
+@pytest.mark.parametrize("year", sorted(ATW_ONLY))
+def test_business_calendar_differs_from_atw_exactly_on_good_friday_5_may_and_decree_days(year: int) -> None:
+    differ = {d.strftime("%m-%d") for d in _year(year) if (ATW.day_off(d) is None) != (BUSINESS.day_off(d) is None)}
+    assert differ == ATW_ONLY[year]
+    assert all(BUSINESS.day_off(date.fromisoformat(f"{year}-{d}")) is None for d in differ)
+
+
+def test_business_explanation_names_every_skipped_day_and_no_warning() -> None:
+    count = add_working_days(BUSINESS, date(2026, 4, 24), 18)
+    kinds = {d.day.isoformat(): (d.kind, d.name) for d in count.skipped}
+    assert kinds["2026-04-27"] == ("holiday", "Koningsdag")
+    assert kinds["2026-05-14"] == ("holiday", "Hemelvaartsdag")
+    assert "2026-05-05" not in kinds and "2026-05-15" not in kinds
+    assert len(count.skipped) + 18 == (count.end - count.start).days
+    assert count.warnings == () and BUSINESS.warnings(date(2031, 1, 1), date(2032, 1, 1)) == ()
+    assert count.lines()[-1] == "working day 18: vrijdag 2026-05-22 (nl-business)"
+    assert any("Koningsdag" in line and "not statute" in line for line in count.lines())
+
+
+def test_closures_layer_on_the_business_calendar_too() -> None:
+    cal = calendar_named("nl-business", "umcu", [Closure("umcu", date(2026, 5, 5), "bevrijdingsdag: closed")])
+    off = cal.day_off(date(2026, 5, 5))
+    assert off is not None and off.kind == "closure" and cal.name == "nl-business+umcu"
+
+
+def test_each_shipped_policy_names_its_calendar() -> None:
+    from workflow.deadlines.calendars import CALENDARS
+    from workflow.deadlines.policies import POLICIES, policy_named
+
+    assert policy_named("royal-doctors-report").calendar == "nl-business"  # type: ignore[union-attr]
+    assert policy_named("domestic-dossier").calendar == "nl-atw"  # type: ignore[union-attr]
+    assert all(p.calendar in CALENDARS for p in POLICIES)
+
+
+def _rd_event(event: str, at: datetime, existing: dict[str, object], calendars: object) -> object:
+    from workflow.deadlines.policies import POLICIES, on_event
+
+    (row,) = on_event(POLICIES, calendars, case_id="c1", route="royal-doctors", event=event, terminal=False,  # type: ignore[arg-type]
+                      at=at, now=at, existing=existing)  # type: ignore[arg-type]  # fmt: skip
+    return row
+
+
+def test_a_running_deadline_keeps_the_calendar_it_started_on() -> None:
+    """A Royal Doctors deadline started on nl-atw (before the switch) is paused and resumed after
+    it: it stays on nl-atw, and so does its rebuild from the audit trail."""
+    from dataclasses import replace
+
+    from workflow.deadlines.policies import POLICIES, Deadline, calendar_of, policy_named, replay_deadlines
+
+    calendars = Calendars("umcu", [Closure("umcu", date(2026, 5, 20), "study day")])
+    received = datetime(2026, 4, 24, 10, tzinfo=UTC)
+    new = _rd_event("receive_dossier", received, {}, calendars)
+    assert isinstance(new, Deadline) and new.calendar == "nl-business+umcu"
+    # as the old release wrote it
+    old = replace(new, calendar="nl-atw+umcu",
+                  due_at=due_moment(calendars("nl-atw"), received, 18).due_at)  # fmt: skip
+    assert calendar_of(old, calendars) is calendars("nl-atw")
+
+    paused = _rd_event("request_information", datetime(2026, 4, 30, 9, tzinfo=UTC), {old.policy: old}, calendars)
+    resumed_at = datetime(2026, 5, 4, 9, tzinfo=UTC)
+    resumed = _rd_event("receive_information", resumed_at, {old.policy: paused}, calendars)  # type: ignore[dict-item]
+    assert isinstance(resumed, Deadline) and resumed.calendar == "nl-atw+umcu"
+    # 2026-04-27 (Koningsdag) is off on both: 3 working days used by 30 April, 15 left from 4 May
+    assert resumed.working_days == 15
+    assert resumed.due_at == due_moment(calendars("nl-atw"), resumed_at, 15).due_at
+    assert resumed.due_at != due_moment(calendars("nl-business"), resumed_at, 15).due_at
+
+    class Record:
+        def __init__(self, event: str, at: datetime) -> None:
+            self.case_id, self.outcome, self.event, self.to_state = "c1", "accepted", event, "x"
+            self.occurred_at = self.recorded_at = at
+            self.payload: dict[str, str] = {}
+
+    records = [Record("receive_dossier", received), Record("request_information", datetime(2026, 4, 30, 9, tzinfo=UTC)),
+               Record("receive_information", resumed_at)]  # fmt: skip
+    rebuilt = replay_deadlines(records, "royal-doctors", POLICIES, calendars, (), {old.policy: old.calendar})
+    assert rebuilt[old.policy].calendar == "nl-atw+umcu" and rebuilt[old.policy].due_at == resumed.due_at
+    fresh = replay_deadlines(records, "royal-doctors", POLICIES, calendars, ())
+    assert fresh[old.policy].calendar == "nl-business+umcu"
+    assert policy_named(old.policy) is not None

@@ -1,4 +1,5 @@
-"""The Dutch statutory calendar as data: the Algemene termijnenwet (ATW) and its decrees.
+"""The Dutch calendars as data: the Algemene termijnenwet (ATW) with its decrees, and the
+business calendar of the national holidays Dutch employers commonly observe.
 
 ATW art. 3 lid 1 names the "algemeen erkende feestdagen": Nieuwjaarsdag, tweede Paas- en
 Pinksterdag, beide Kerstdagen, Hemelvaartsdag, the day the King's birthday is celebrated
@@ -10,6 +11,11 @@ Weekends never count as working days (ATW art. 1). Easter Sunday and Whit Sunday
 Where this differs from the ``holidays`` package's NL calendar: 5 May counts every year (the
 package only in lustrum years), and the decree days (such as the Friday after Ascension Day)
 are not in the package at all.
+
+The business calendar (:data:`BUSINESS_DAYS`) is for terms that are a service promise, not a
+statutory term (the ATW applies only to terms set by law): Goede Vrijdag, 5 May outside lustrum
+years and the decree days are working days for most employers, so it leaves them out. 5 May is a
+day off only in lustrum years (2025, 2030, ...), the years most collective agreements give it.
 
 A new decree is one row in :data:`DECREES`. Years that no decree row covers are answered with
 a warning that the result may change (:mod:`workflow.deadlines.calendars`).
@@ -44,6 +50,33 @@ STATUTORY_DAYS = (
     StatutoryDay("Eerste Kerstdag", month_day=(12, 25)),
     StatutoryDay("Tweede Kerstdag", month_day=(12, 26)),
 )
+
+BUSINESS_SOURCE = "Dutch employers' national holidays (custom, not statute)"
+
+
+@dataclass(frozen=True)
+class BusinessDay:
+    """One holiday of the business calendar; ``every_years`` > 1 means only in years divisible by it."""
+
+    name: str
+    month_day: tuple[int, int] | None = None
+    after_easter: int | None = None
+    every_years: int = 1
+    note: str = "every year"
+
+
+BUSINESS_DAYS = (
+    BusinessDay("Nieuwjaarsdag", month_day=(1, 1)),
+    BusinessDay("Tweede Paasdag", after_easter=1),
+    BusinessDay("Koningsdag", month_day=(4, 27)),  # the 26th when the 27th is a Sunday, as under the ATW
+    BusinessDay("Bevrijdingsdag (lustrum)", month_day=(5, 5), every_years=5,
+                note="lustrum years only (2025, 2030, ...), as most collective agreements give it"),
+    BusinessDay("Hemelvaartsdag", after_easter=39),
+    BusinessDay("Tweede Pinksterdag", after_easter=50),
+    BusinessDay("Eerste Kerstdag", month_day=(12, 25)),
+    BusinessDay("Tweede Kerstdag", month_day=(12, 26)),
+)  # fmt: skip
+"""Not here, on purpose: Goede Vrijdag, 5 May outside lustrum years, and the ATW decree days."""
 
 FIRST_YEAR = 2014
 """Koningsdag replaced Koninginnedag (30 April) in 2014; earlier years are refused, not guessed."""

@@ -10,6 +10,9 @@ be explained day by day to a patient or an auditor:
 
 - ``nl-atw`` (the default): weekends, the Algemene termijnenwet's feestdagen and the decree days
   of :mod:`workflow.deadlines.calendar_data`; a year no decree covers gets a warning.
+- ``nl-business``: weekends and the national holidays Dutch employers commonly observe
+  (:data:`~workflow.deadlines.calendar_data.BUSINESS_DAYS`), for terms that are a service
+  promise rather than a statutory term; no decree days, so no warnings.
 - ``nl-holidays``: weekends and the ``holidays`` package's NL calendar.
 - either of them with an organisation's own closures layered on top (:class:`WithClosures`).
 """
@@ -25,7 +28,16 @@ from typing import Any, Protocol
 from dateutil.easter import easter
 
 from workflow.clock import AMSTERDAM, as_utc, utc_iso
-from workflow.deadlines.calendar_data import ATW_SOURCE, DECREES, FIRST_YEAR, STATUTORY_DAYS
+from workflow.deadlines.calendar_data import (
+    ATW_SOURCE,
+    BUSINESS_DAYS,
+    BUSINESS_SOURCE,
+    DECREES,
+    FIRST_YEAR,
+    STATUTORY_DAYS,
+    BusinessDay,
+    StatutoryDay,
+)
 from workflow.errors import ValidationError
 
 LAST_YEAR = 2199
@@ -69,6 +81,16 @@ def _weekend(day: date) -> DayOff | None:
     return DayOff(day, "weekend", WEEKDAYS_NL[day.weekday()], "weekend")
 
 
+def _date_of(rule: StatutoryDay | BusinessDay, year: int) -> date:
+    """The date of a fixed or Easter-bound holiday in ``year`` (Koningsdag moves to the 26th
+    when the 27th is a Sunday, in both calendars)."""
+    if rule.month_day is not None:
+        day = date(year, *rule.month_day)
+        if rule.name == "Koningsdag" and day.weekday() == 6:
+            day = day - timedelta(days=1)
+        return day
+    assert rule.after_easter is not None
+    return easter(year) + timedelta(days=rule.after_easter)
 
 
 @lru_cache(maxsize=256)
@@ -76,13 +98,7 @@ def atw_days(year: int) -> Mapping[date, DayOff]:
     """The ATW feestdagen and decree days of one year."""
     days: dict[date, DayOff] = {}
     for rule in STATUTORY_DAYS:
-        if rule.month_day is not None:
-            day = date(year, *rule.month_day)
-            if rule.name == "Koningsdag" and day.weekday() == 6:
-                day = day - timedelta(days=1)
-        else:
-            assert rule.after_easter is not None
-            day = easter(year) + timedelta(days=rule.after_easter)
+        day = _date_of(rule, year)
         days[day] = DayOff(day, "holiday", rule.name, f"{ATW_SOURCE}, {rule.article}")
     for decree in DECREES:
         for day in decree.days:
@@ -113,6 +129,31 @@ class AtwCalendar:
             for year in range(first.year, last.year + 1)
             if year not in covered
         )
+
+
+@lru_cache(maxsize=256)
+def business_days(year: int) -> Mapping[date, DayOff]:
+    """The business calendar's holidays of one year."""
+    days: dict[date, DayOff] = {}
+    for rule in BUSINESS_DAYS:
+        if year % rule.every_years == 0:
+            day = _date_of(rule, year)
+            days[day] = DayOff(day, "holiday", rule.name, f"{BUSINESS_SOURCE}, {rule.note}")
+    return days
+
+
+class BusinessCalendar:
+    """The national holidays Dutch employers commonly observe: for a term that is a service
+    promise, where Goede Vrijdag, 5 May outside lustrum years and decree days are working days."""
+
+    name = "nl-business"
+
+    def day_off(self, day: date) -> DayOff | None:
+        _check_year(day)
+        return business_days(day.year).get(day) or _weekend(day)
+
+    def warnings(self, first: date, last: date) -> tuple[str, ...]:
+        return ()
 
 
 class HolidaysCalendar:
@@ -167,7 +208,11 @@ class WithClosures:
         return self.base.warnings(first, last)
 
 
-CALENDARS: Mapping[str, Callable[[], Calendar]] = {"nl-atw": AtwCalendar, "nl-holidays": HolidaysCalendar}
+CALENDARS: Mapping[str, Callable[[], Calendar]] = {
+    "nl-atw": AtwCalendar,
+    "nl-business": BusinessCalendar,
+    "nl-holidays": HolidaysCalendar,
+}
 DEFAULT_CALENDAR = "nl-atw"
 
 
@@ -180,6 +225,12 @@ def calendar_named(name: str, organisation: str | None = None, closures: Iterabl
         return base
     own = {c.day: c for c in closures if c.organisation == organisation}
     return WithClosures(base, organisation, own)
+
+
+def base_name(stored: str) -> str:
+    """The calendar name a stored deadline was computed on, without its organisation
+    (``nl-atw+umcu-desk`` -> ``nl-atw``): base names never contain ``+``."""
+    return stored.split("+", 1)[0]
 
 
 class Calendars:

@@ -2,7 +2,9 @@
 
 A policy says which route(s) it applies to, which event starts the clock, which events stop,
 pause and resume it, how many working days it runs, on which calendar, when reminders go out and
-who hears of a breach. :func:`on_event` is called in the same transaction as every accepted
+who hears of a breach. A deadline keeps the calendar it was started on (its ``calendar`` field):
+choosing another calendar for a policy applies to deadlines started afterwards, never moves a
+running one. :func:`on_event` is called in the same transaction as every accepted
 command and returns the deadline rows to write; :func:`pending_actions` is what the worker's
 sweep asks of a deadline that has fallen due. Neither does I/O: storage and the worker do that.
 
@@ -25,6 +27,7 @@ from workflow.clock import AMSTERDAM, as_utc, parse_instant, utc_iso
 from workflow.deadlines.calendars import (
     DEFAULT_CALENDAR,
     Calendar,
+    base_name,
     due_moment,
     local_date,
     working_days_before,
@@ -73,18 +76,20 @@ POLICIES = (
         "royal-doctors-report",
         "The Royal Doctors report within 18 working days after the complete dossier is received.",
         routes=("royal-doctors",), starts_on="receive_dossier", stops_on=("return_advice",),
-        working_days=_route_days("royal-doctors"), pauses_on=("request_information",),
+        working_days=_route_days("royal-doctors"), calendar="nl-business", pauses_on=("request_information",),
         resumes_on=("receive_information",),
         reminders=(Reminder(5, ("care_consultant",)), Reminder(2, ("care_consultant", "coordinator"))),
         notify_on_breach=("care_consultant",), escalate_to="coordinator", configurable=False,
-        source="004 (the term); pausing while information is awaited is this library's default",
+        source="004 (the term, a service promise: so the business calendar); pausing while information is "
+        "awaited is this library's default",
     ),
     DeadlinePolicy(
         "domestic-dossier",
         "Dossier not received within 10 working days after referral: the first provider is reminded.",
         routes=("domestic",), starts_on="refer", stops_on=("receive_dossier",), working_days=10,
         reminders=(Reminder(3, ("first_provider",)),), notify_on_breach=("first_provider", "coordinator"),
-        source="this library's default; no seed sets a term, so organisations set their own",
+        source="this library's default; no seed sets a term, so organisations set their own (nl-atw: kept as "
+        "shipped, the strictest reading)",
     ),
 )  # fmt: skip
 
@@ -131,6 +136,12 @@ class Deadline:
 
 
 CalendarFor = Callable[[str], Calendar]
+
+
+def calendar_of(d: Deadline, calendar_for: CalendarFor) -> Calendar:
+    """The calendar ``d`` was computed on (organisation closures as configured today): a policy
+    switched to another calendar must not move the due moment of a deadline already running."""
+    return calendar_for(base_name(d.calendar))
 
 
 def _schedule(policy: DeadlinePolicy, calendar: Calendar, due_at: datetime) -> list[datetime]:
@@ -189,21 +200,25 @@ def on_event(
     at: datetime,
     now: datetime,
     existing: Mapping[str, Deadline],
+    started_on: Mapping[str, str] | None = None,
 ) -> list[Deadline]:
-    """The deadline rows an accepted event creates or changes (``existing`` by policy name)."""
+    """The deadline rows an accepted event creates or changes (``existing`` by policy name).
+
+    A new deadline starts on its policy's calendar, or on ``started_on[policy]`` when given (a
+    rebuild names the calendar the stored row was started on); an existing one keeps its own."""
     changed = []
     for policy in policies:
         if route not in policy.routes:
             continue
         current = existing.get(policy.name)
-        calendar = calendar_for(policy.calendar)
         if current is None:
             if event == policy.starts_on:
+                calendar = calendar_for(base_name((started_on or {}).get(policy.name, policy.calendar)))
                 blank = Deadline(case_id, policy.name, RUNNING, calendar.name, policy.working_days, at, None, None, 0,
                                  {}, None, now)  # fmt: skip
                 changed.append(_run(policy, calendar, blank, at, policy.working_days, now))
             continue
-        updated = _change(policy, calendar, current, event, terminal, at, now)
+        updated = _change(policy, calendar_of(current, calendar_for), current, event, terminal, at, now)
         if updated is not None:
             changed.append(updated)
     return changed
@@ -306,9 +321,11 @@ def replay_deadlines(
     policies: Sequence[DeadlinePolicy],
     calendar_for: CalendarFor,
     terminal_states: Iterable[str],
+    started_on: Mapping[str, str] | None = None,
 ) -> dict[str, Deadline]:
     """Rebuild a case's deadline rows from its audit records (accepted commands drive the
-    clocks; ``noted`` records replay the sweep's reminders, breaches and recomputations)."""
+    clocks; ``noted`` records replay the sweep's reminders, breaches and recomputations).
+    ``started_on`` names, by policy, the calendar a stored row was started on (see :func:`on_event`)."""
     terminal = set(terminal_states)
     rows: dict[str, Deadline] = {}
     case_id = ""
@@ -317,7 +334,7 @@ def replay_deadlines(
         if r.outcome == "accepted":
             changed = on_event(
                 policies, calendar_for, case_id=case_id, route=route, event=r.event, terminal=r.to_state in terminal,
-                at=r.occurred_at, now=r.recorded_at, existing=rows,
+                at=r.occurred_at, now=r.recorded_at, existing=rows, started_on=started_on,
             )  # fmt: skip
             rows.update((d.policy, d) for d in changed)
         elif r.outcome == "noted":
@@ -325,7 +342,7 @@ def replay_deadlines(
             d, policy = rows.get(policy_name), policy_named(policy_name, policies)
             if d is None or policy is None:
                 continue
-            calendar = calendar_for(policy.calendar)
+            calendar = calendar_of(d, calendar_for)
             if r.event == REMINDER:
                 d = replace(d, reminders_sent=d.reminders_sent + 1, updated_at=r.recorded_at)
                 rows[policy_name] = replace(d, next_action_at=_next_action(d, policy, calendar))

@@ -26,6 +26,7 @@ from workflow.deadlines.policies import (
     RUNNING,
     Action,
     Deadline,
+    calendar_of,
     pending_actions,
     policy_named,
     recomputed,
@@ -103,7 +104,7 @@ class DeadlineService:
                         uow.deadlines.save(replace(deadline, next_action_at=None, updated_at=now))
                         report.parked.append(deadline.id)
                     continue
-                actions, after = pending_actions(deadline, policy, self._rt.calendars(policy.calendar), now)
+                actions, after = pending_actions(deadline, policy, calendar_of(deadline, self._rt.calendars), now)
                 for action in actions:
                     acted = True
                     case = self._note(uow, case, deadline, action, now)
@@ -170,7 +171,7 @@ class DeadlineService:
                 policy = policy_named(deadline.policy, self._rt.policies)
                 if policy is None or deadline.state != RUNNING:
                     continue
-                new = recomputed(deadline, policy, self._rt.calendars(policy.calendar), now)
+                new = recomputed(deadline, policy, calendar_of(deadline, self._rt.calendars), now)
                 if new.due_at == deadline.due_at:
                     continue
                 change = {"deadline": deadline.id, "old_due_at": _iso(deadline.due_at), "new_due_at": _iso(new.due_at)}

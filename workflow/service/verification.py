@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from workflow.audit.chain import AuditRecord, Finding, VerifyReport, verify_case
 from workflow.cases.case import Case
-from workflow.deadlines.policies import Deadline, difference, policy_named, replay_deadlines
+from workflow.deadlines.policies import Deadline, calendar_of, difference, policy_named, replay_deadlines
 from workflow.errors import UnknownCase
 from workflow.ports import UnreadableRow
 from workflow.service import inputs
@@ -62,15 +62,16 @@ class Verification:
         """Deadline rows are derived data: the audit trail must rebuild them (see
         :func:`workflow.deadlines.policies.difference` for what is compared, and why not everything)."""
         rt = self._rt
-        rebuilt = replay_deadlines(records, case.route, rt.policies, rt.calendars, rt.terminal_states)
         by_policy = {d.policy: d for d in stored}
+        started_on = {d.policy: d.calendar for d in stored}  # each row keeps the calendar it started on
+        rebuilt = replay_deadlines(records, case.route, rt.policies, rt.calendars, rt.terminal_states, started_on)
         for name in sorted(set(rebuilt) | set(by_policy)):
             have, want = by_policy.get(name), rebuilt.get(name)
             if have is None or want is None:
                 what = "is not in the audit trail" if want is None else "is missing"
                 return Finding(case.id, None, f"deadline {name} {what}")
             policy = policy_named(name, rt.policies)
-            field = difference(have, want, None if policy is None else rt.calendars(policy.calendar))
+            field = difference(have, want, None if policy is None else calendar_of(have, rt.calendars))
             if field:
                 problem = (f"deadline {name}: {field} differs from what its audit trail and the calendar give "
                            "(altered, or calendar data changed: run `second-opinion deadlines recompute`)")  # fmt: skip
