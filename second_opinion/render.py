@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from workflow.audit.chain import AuditRecord, VerifyReport
+from workflow.cases import insurer
 from workflow.cases.case import Case
 from workflow.cases.definitions import Definition
 from workflow.clock import local, utc_iso
@@ -127,11 +128,29 @@ def case_table(case: Case, definition: Definition, deadlines: Iterable[Deadline]
         ("last change", shown(case.updated_at)),
         ("audit records", str(case.audit_count)),
         ("allowed events", allowed),
-        *((f"fact: {key}", json.dumps(value, ensure_ascii=False)) for key, value in sorted(case.facts.items())),
+        *((f"fact: {key}", json.dumps(value, ensure_ascii=False))
+          for key, value in sorted(case.facts.items()) if key != "coverage"),
+        *coverage_lines(case.facts.get("coverage")),
         *deadline_lines(deadlines),
     ):
         table.add_row(field, value)
     return table
+
+
+def coverage_lines(decision: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The insurer's latest decision as rows of ``show``: outcome, each reason with its seed rule,
+    and eigen risico only when it applies (saying nothing otherwise, as the issue asks)."""
+    if not decision:
+        return []
+    head = f"#{decision.get('number')} {insurer.summary(decision)}, by {decision.get('decided_by')}"
+    at = decision.get("decided_at")
+    when = shown(datetime.fromisoformat(at.replace("Z", "+00:00"))) if isinstance(at, str) else "?"
+    rows = [("coverage", f"{head} ({when})")]
+    for reason in decision.get("reasons", []):
+        mark = "ok" if reason.get("passed") else "FAILS"
+        rows.append(("coverage reason", f"{mark} {reason.get('rule')} (seed {reason.get('seed')})"))
+    rows.append(("coverage facts", json.dumps(decision.get("facts", {}), ensure_ascii=False, sort_keys=True)))
+    return rows
 
 
 def history_table(case_id: str, records: Iterable[AuditRecord]) -> Table:
@@ -141,9 +160,18 @@ def history_table(case_id: str, records: Iterable[AuditRecord]) -> Table:
     for r in records:
         actor = f"{r.actor_id} ({r.actor_role})" + (f" for {r.on_behalf_of}" if r.on_behalf_of else "")
         table.add_row(
-            str(r.seq), shown(r.occurred_at), r.event, r.outcome, r.to_state or "-", actor, r.refusal or r.reason or ""
+            str(r.seq), shown(r.occurred_at), r.event, r.outcome, r.to_state or "-", actor,
+            r.refusal or r.reason or decision_note(r),
         )
     return table
+
+
+def decision_note(record: AuditRecord) -> str:
+    """What the history's last column says of an accepted decision: its outcome."""
+    decided = record.payload.get("decision") if record.event == insurer.EVENT else None
+    if record.outcome != "accepted" or not isinstance(decided, Mapping):
+        return ""
+    return insurer.summary({**decided, "policy": record.payload.get("policy")})
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -48,6 +48,11 @@ AUDITOR = Actor("aud-1", "auditor")
 
 NO_CIRCUMSTANCES = {"treated_abroad": False, "insured_abroad": False, "has_pathology": False, "has_imaging": False}
 CONSENT = {"basis": "written", "scope": "full dossier to the second-opinion provider"}
+# Seed 000's five conditions met on the domestic route, for an adult: covered, with eigen risico.
+COVERAGE_FACTS = {
+    "purpose": "treatment", "care_in_basic_package": True, "same_specialty": True, "referral_by": "gp",
+    "returns_to_first_provider": True, "gp_or_obstetric_care": False, "age_band": "adult",
+}  # fmt: skip
 
 # A valid command for each event, from a case walked along the happy path (see walk()).
 EXAMPLES: dict[str, tuple[Actor, str | None, dict]] = {
@@ -64,6 +69,7 @@ EXAMPLES: dict[str, tuple[Actor, str | None, dict]] = {
     "request_information": (DOCTOR, "the pathology report is illegible", {}),
     "receive_information": (DOCTOR, None, {}),
     "upgrade_route": (DESK, None, {"to_version": 2}),
+    "decide_coverage": (CONSULTANT, None, {"policy": "pno-basic", "facts": COVERAGE_FACTS}),
     "refer": (GP, None, {}),
     "receive_dossier": (DOCTOR, None, {}),
     "review": (DOCTOR, None, {}),

@@ -94,7 +94,11 @@ class CaseOut(BaseModel):
     audit_count: int
     audit_head: str
     bsn_recorded: bool
-    facts: dict[str, Any]
+    facts: dict[str, Any] = Field(
+        description="What has been recorded about the case; `coverage` is the insurer's latest decision "
+        "(event decide_coverage): policy, the facts decided on, outcome (covered | not_covered), each reason "
+        "with its seed rule, eigen risico. Earlier decisions stay in the history."
+    )
     allowed_events: list[str]
     deadlines: list[DeadlineOut] | None = None
 

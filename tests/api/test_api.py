@@ -10,7 +10,7 @@ from contextlib import closing
 import pytest
 
 from tests.api_support import Api, problem
-from tests.conftest import BACKENDS, PATHS
+from tests.conftest import BACKENDS, COVERAGE_FACTS, PATHS
 from workflow import CaseService
 
 
@@ -258,3 +258,21 @@ def test_idempotency_keys_are_per_organisation(api: Api) -> None:
     assert ours.status_code == theirs.status_code == 201 and theirs.json()["replayed"] is False
     assert ours.json()["case_id"] != theirs.json()["case_id"]
     assert api.service.history(ours.json()["case_id"])[0].idempotency_key == "org-a/coordinator-1/intake-1"
+
+
+@pytest.mark.parametrize("db_url", ["memory"], indirect=True)
+def test_case_resource_and_history_show_the_latest_coverage_decision(api: Api) -> None:
+    """Issue 15: GET /cases/{id} carries the insurer's latest decision (seed 000), the history each."""
+    case_id = api.open()
+    desk = api.auth("coordinator")
+    assert "coverage" not in api.client.get(f"/cases/{case_id}", headers=desk).json()["facts"]
+    assert api.fire(case_id, "decide_coverage").status_code == 200
+    minor = {**COVERAGE_FACTS, "age_band": "minor"}  # Zvw art. 19: no eigen risico under 18
+    assert api.fire(case_id, "decide_coverage", data={"policy": "pno-basic", "facts": minor}).status_code == 200
+    shown = api.client.get(f"/cases/{case_id}", headers=desk).json()["facts"]["coverage"]
+    assert (shown["number"], shown["outcome"], shown["eigen_risico"]["applies"]) == (2, "covered", False)
+    bad = api.fire(case_id, "decide_coverage", data={"policy": "pno-basic", "facts": {"age_band": "old"}})
+    assert bad.status_code == 422 and "age_band" in bad.text
+    history = api.client.get(f"/cases/{case_id}/history", headers=desk).json()
+    assert [r["payload"]["decision"]["eigen_risico"]["applies"] for r in history if r["outcome"] == "accepted"
+            and r["event"] == "decide_coverage"] == [True, False]  # fmt: skip

@@ -24,7 +24,7 @@ from second_opinion.cli import app
 from second_opinion.render import AUDIT_COLUMNS
 from storage.ddl import drop_append_only_ddl
 from storage.migrate import head_revision
-from tests.conftest import EXAMPLES, PATHS, migrated_sqlite
+from tests.conftest import COVERAGE_FACTS, EXAMPLES, PATHS, migrated_sqlite
 from workflow.cases.definitions import DEFINITION
 from workflow.docs import mermaid, states_markdown
 
@@ -483,3 +483,21 @@ def test_audit_export_csv_quotes_a_cell_a_dutch_spreadsheet_would_split(cli: Cli
         assert not [c for c in cells if c.lstrip('"')[:1] in ("=", "+", "@")], (delimiter, cells)
     reasons = [r["reason"] for r in csv.DictReader(io.StringIO(text))][1:]
     assert reasons == ["wish;'=1+1", "x;'=cmd|' /C calc'!A0;", "a\t'@SUM(A1)"]
+
+
+def test_show_and_history_give_the_latest_coverage_decision(cli: Cli) -> None:
+    """Issue 15: the insurer's decision (seed 000's conditions) is on the case; ``show`` gives the
+    latest one in JSON and text, the history says each decision's outcome."""
+    case_id = cli.open()
+    assert "coverage" not in cli.json("show", case_id)["facts"]
+    for purpose in ("treatment", "work_disability"):  # 000: work disability is never covered
+        data = json.dumps({"policy": "pno-basic", "facts": {**COVERAGE_FACTS, "purpose": purpose}})
+        cli.run("fire", case_id, "decide_coverage", "--actor", "zc-1", "--role", "care_consultant", "--data", data)
+    shown = cli.json("show", case_id)["facts"]["coverage"]
+    assert (shown["number"], shown["outcome"], shown["policy"]) == (2, "not_covered", "pno-basic")
+    assert shown["facts"]["purpose"] == "work_disability"
+    text = cli.run("show", case_id).stdout
+    assert "#2 not covered under pno-basic (domestic)" in text and "FAILS not_work_disability (seed 000)" in text
+    assert "eigen risico" not in text  # nothing said when it does not apply
+    history = cli.run("history", case_id).stdout
+    assert "covered under pno-basic (domestic); eigen" in history and "not covered under pno-basic" in history

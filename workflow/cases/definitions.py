@@ -16,12 +16,12 @@ a JSON object that only effects change, and that replaying the audit trail rebui
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from workflow.cases import rules
+from workflow.cases import insurer, rules
 from workflow.cases.rules import Effect, Guard
 
 # --- the shapes of a row ----------------------------------------------------------------------
@@ -80,6 +80,10 @@ class Event:
     guards: tuple[Guard, ...] = ()
     effect: Effect | None = None
     source: str = ""
+    decide: Callable[[Mapping[str, Any], str], dict[str, Any]] | None = None
+    """Computes, when the event is fired, the payload recorded for it from the command's data and
+    the case's route (raising what is wrong with the data); replay reads that payload and never
+    calls this again, so what was decided then stays decided (:mod:`workflow.cases.insurer`)."""
 
 
 SAME = "*"
@@ -295,6 +299,11 @@ EVENTS = (
           effect=rules.record_information_requested),
     Event("receive_information", ("dossier_received",), SAME, "The awaited information has arrived.",
           guards=(rules.AWAITING,), effect=rules.record_information_received),
+    Event(insurer.EVENT, ("requested", "referred"), SAME,
+          "Record the insurer's coverage decision: data policy and facts (as for `second-opinion coverage`); "
+          "decided by the coverage rules when fired, kept as decided. New facts: fire it again.",
+          required_data=insurer.DATA_KEYS, effect=insurer.record_decision, decide=insurer.decide,
+          source="000, 001, 002, 004"),
     Event("upgrade_route", _OPEN, SAME, "Move the case to a newer version of its route's rules: data to_version.",
           required_data=("to_version",), guards=(rules.NEWER_ROUTE_VERSION,), effect=rules.record_route_version),
     # the main path
@@ -330,11 +339,11 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
                               "return_advice", "transfer_care", "decline"),
     "care_consultant": ("open", "record_circumstances", "contact_costs_team", "escalate", "give_consent", "refer",
                         "receive_item", "receive_dossier", "request_information", "receive_information",
-                        "return_advice", "hand_back", "withdraw"),
+                        "return_advice", "hand_back", "withdraw", "decide_coverage"),
     "coordinator": ("open", "record_circumstances", "contact_costs_team", "give_consent", "withdraw_consent",
                     "receive_item", "waive_item", "receive_dossier", "record_consultation", "request_information",
                     "receive_information", "hand_back",
-                    "transfer_care", "withdraw", "decline", "upgrade_route"),
+                    "transfer_care", "withdraw", "decline", "upgrade_route", "decide_coverage"),
     "auditor": (),
     "system": (),
 }  # fmt: skip

@@ -32,6 +32,8 @@ class Decision:
     from_state: str
     to_state: str
     facts: dict[str, Any]
+    payload: dict[str, Any]
+    """What to record as the event's data: the command's, or what the event's ``decide`` made of it."""
 
 
 class _Probe:
@@ -116,6 +118,8 @@ class Engine:
         missing = [key for key in ev.required_data if key not in data]
         if missing:
             raise ValidationError("data", f"{event} requires data field(s): {', '.join(missing)}")
+        if ev.decide is not None:  # decided now, recorded, and only read from then on
+            data = ev.decide(data, route.name)
         guard_input = GuardInput(
             state=state,
             event=event,
@@ -139,7 +143,7 @@ class Engine:
         step = advance(definition, state, event, facts, data, reason, role, at)
         if step is None or step.to_state != probe.state:  # the table and the machine disagree: a bug
             raise InvalidTransition(event, state, allowed)
-        return Decision(event=event, from_state=state, to_state=step.to_state, facts=step.facts)
+        return Decision(event=event, from_state=state, to_state=step.to_state, facts=step.facts, payload=dict(data))
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,7 @@ class Commands:
                 raise
             record = next_record(
                 case, event, actor, now, key, outcome=ACCEPTED, to_state=decision.to_state, occurred_at=occurred,
-                payload=data, reason=reason, refusal=None,
+                payload=decision.payload, reason=reason, refusal=None,
             )  # fmt: skip
             moved = case.moved(decision.to_state, now, decision.facts, record.hash)
             if not uow.cases.update(moved, expected_version=case.version, expected_audit_count=case.audit_count):
