@@ -30,6 +30,7 @@ class GuardInput:
     required_items: tuple[str, ...]
     known_items: tuple[str, ...]
     route_versions: tuple[int, ...]
+    screened_by: tuple[str, ...] = ()  # the route's screeners (RouteVersion.screened_by)
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,31 @@ def _not_refused_before(g: GuardInput) -> str | None:
 
 
 def _costs_team_if_insured_abroad(g: GuardInput) -> str | None:
+    """003: "bent u verzekerd in een ander land ... Neem dan eerst contact op met Team Zorgkosten
+    voordat u een afspraak maakt". It guards the dossier's completion (the data that must be there
+    "alvorens u een afspraak kunt krijgen") and the consultation (the appointment itself), not the
+    referral, which the seed does not tie to it. It reads the facts as they stand when those steps
+    are taken, so it holds whichever was recorded first: the circumstance or the contact."""
     insured_abroad = g.facts.get("circumstances", {}).get("insured_abroad")
     if insured_abroad and not g.facts.get("costs_team_contacted_at"):
         return "insured abroad: contact the provider's costs team first (contact_costs_team, seed 003)"
+    return None
+
+
+SCREENER = "care_consultant"
+"""The role that declines only as a route's screener (004), not as the desk or the doctor does."""
+
+
+def _screener_before_registration(g: GuardInput) -> str | None:
+    """004: the ZorgConsulent "bekijkt of uw vraag geschikt is voor Royal Doctors. Zo ja, dan melden
+    we u aan": a decline by them is that check, so only on a route they screen and before the
+    registration (``refer``). Other roles decline as before."""
+    if g.role != SCREENER:
+        return None
+    if SCREENER not in g.screened_by:
+        return "the care consultant judges suitability only on a route they screen (Royal Doctors, seed 004)"
+    if g.state != "requested":
+        return "the care consultant declines only before registering the request (seed 004)"
     return None
 
 
@@ -160,8 +183,14 @@ GP_AFTER_REFUSAL = Guard("gp_after_refusal", "After the first provider refused, 
                          _gp_after_refusal)  # fmt: skip
 NOT_REFUSED_BEFORE = Guard("not_refused_before", "A refusal is recorded once.", _not_refused_before)
 COSTS_TEAM_IF_INSURED_ABROAD = Guard(
-    "costs_team_if_insured_abroad", "Insured abroad: the costs team is contacted before referral (003).",
+    "costs_team_if_insured_abroad",
+    "Insured abroad: the costs team is contacted before the dossier is complete and the appointment (003).",
     _costs_team_if_insured_abroad,
+)  # fmt: skip
+SCREENER_BEFORE_REGISTRATION = Guard(
+    "screener_before_registration",
+    "The care consultant declines only as the route's screener, before registering (004).",
+    _screener_before_registration,
 )  # fmt: skip
 CONSULTATION_IF_REQUIRED = Guard(
     "consultation_if_required", "If the route or the doctor requires it, the patient was seen (002, 003).",
