@@ -28,7 +28,7 @@ ANSWERS: dict[str, Any] = json.loads((FIXTURES / maker.ANSWERS_NAME).read_text()
 
 ALLOWED_SINCE: dict[str, tuple[str, ...]] = {
     # issue 15, seed 001: the patient turns to the insurer after the return to their own doctor
-    "back_to_first_provider": ("escalate",),
+    "back_to_first_provider": ("escalate", "record_adoption"),
     # issue 15, seed 003: insured abroad, the costs team is contacted before the appointment
     "dossier_received": ("contact_costs_team",),
 }

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import CONSENT, CONSULTANT, DESK, DOCTOR, FIRST, GP, NO_CIRCUMSTANCES, PATIENT
+from tests.conftest import CONSENT, CONSULTANT, DESK, DOCTOR, FIRST, GP, NO_CIRCUMSTANCES, PATIENT, walk
 from workflow import DEFINITION, GuardRefused, InvalidTransition, PermissionDenied, ValidationError, decide_coverage
 
 pytestmark = pytest.mark.parametrize("db_url", ["memory", "sqlite"], indirect=True)
@@ -24,8 +24,9 @@ def test_000_pno_basic_insurance_referral_and_return(service):
     service.fire(case_id, "give_consent", actor=PATIENT, data=CONSENT)
     service.fire(case_id, "refer", actor=FIRST)
     service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "letter"})
-    for event in ("receive_dossier", "review", "return_advice"):
+    for event in ("receive_dossier", "review"):
         service.fire(case_id, event, actor=DOCTOR)
+    service.fire(case_id, "return_advice", actor=DOCTOR, data={"outcome": "agrees"})
     service.fire(case_id, "hand_back", actor=DESK)
     assert service.case(case_id).state == "back_to_first_provider"
     facts = {
@@ -83,7 +84,7 @@ def test_002_consent_and_the_doctor_decides_on_an_appointment(service):
         service.fire(case_id, "review", actor=DOCTOR)
     service.fire(case_id, "record_consultation", actor=DOCTOR)
     service.fire(case_id, "review", actor=DOCTOR)
-    service.fire(case_id, "return_advice", actor=DOCTOR)
+    service.fire(case_id, "return_advice", actor=DOCTOR, data={"outcome": "differs"})
     assert service.case(case_id).state == "advice_returned"
     assert service.verify().ok
 
@@ -107,7 +108,7 @@ def test_003_required_data_insured_abroad_and_transfer_of_care(service):
         service.fire(case_id, "receive_item", actor=DESK, data={"item": item})
     service.fire(case_id, "receive_dossier", actor=DOCTOR)
     service.fire(case_id, "review", actor=DOCTOR)
-    service.fire(case_id, "return_advice", actor=DOCTOR)
+    service.fire(case_id, "return_advice", actor=DOCTOR, data={"outcome": "differs"})
     service.fire(case_id, "transfer_care", actor=FIRST, reason="advised treatment only offered here")
     case = service.case(case_id)
     assert case.state == "care_transferred" and DEFINITION.state("care_transferred").terminal
@@ -151,14 +152,17 @@ def test_001_escalation_to_the_insurer_after_the_return_to_the_own_doctor(servic
     service.fire(case_id, "give_consent", actor=PATIENT, data=CONSENT)
     service.fire(case_id, "refer", actor=FIRST)
     service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "letter"})
-    for event in ("receive_dossier", "review", "return_advice"):
+    for event in ("receive_dossier", "review"):
         service.fire(case_id, event, actor=DOCTOR)
+    service.fire(case_id, "return_advice", actor=DOCTOR, data={"outcome": "agrees"})
     service.fire(case_id, "hand_back", actor=DESK)
+    service.fire(case_id, "record_adoption", actor=FIRST, data={"adopted": False})
     receipt = service.fire(case_id, "escalate", actor=PATIENT, reason="my doctor does not adopt the advice")
     service.fire(case_id, "escalate", actor=CONSULTANT, reason="mediating for the patient")
     case = service.case(case_id)
     assert receipt.to_state == case.state == "back_to_first_provider"
     assert [e["by"] for e in case.facts["escalations"]] == ["patient", "care_consultant"]
+    assert case.facts["advice_adopted"]["adopted"] is False and case.facts["advice"]["outcome"] == "agrees"
     with pytest.raises(PermissionDenied):
         service.fire(case_id, "escalate", actor=FIRST, reason="not the doctor's step")
     with pytest.raises(InvalidTransition):  # a recorded fact, not a way back into the case
@@ -228,4 +232,32 @@ def test_003_insured_abroad_recorded_after_the_dossier_still_gates_the_appointme
         service.fire(case_id, "record_consultation", actor=DOCTOR)
     service.fire(case_id, "contact_costs_team", actor=PATIENT)
     service.fire(case_id, "record_consultation", actor=DOCTOR)
+    assert service.verify().ok
+
+
+def test_004_the_advice_says_whether_the_first_doctor_was_right_and_001_whether_it_is_adopted(service):
+    """004: the other doctor judges "of de eerdere arts gelijk had of dat er alternatieve
+    (behandel)mogelijkheden zijn": the advice's outcome (agrees / differs / inconclusive) is required
+    and checked. 001: "Je huidige behandelaar neemt het advies over of niet": the first provider
+    records that once, after the return (hand_back is the desk's, before the doctor has weighed it)."""
+    case_id = service.open_case("PX-004e", actor=PATIENT).case_id
+    walk(service, case_id, "reviewed")
+    with pytest.raises(ValidationError, match="outcome"):
+        service.fire(case_id, "return_advice", actor=DOCTOR)
+    with pytest.raises(GuardRefused, match="agrees, differs, inconclusive") as refused:
+        service.fire(case_id, "return_advice", actor=DOCTOR, data={"outcome": "maybe"})
+    assert refused.value.guard == "advice_outcome_valid"
+    service.fire(case_id, "return_advice", actor=DOCTOR, data={"outcome": "differs"})
+    service.fire(case_id, "hand_back", actor=DESK)
+    with pytest.raises(GuardRefused, match="true or false"):
+        service.fire(case_id, "record_adoption", actor=FIRST, data={"adopted": "yes"})
+    with pytest.raises(PermissionDenied):
+        service.fire(case_id, "record_adoption", actor=PATIENT, data={"adopted": True})
+    service.fire(case_id, "record_adoption", actor=FIRST, data={"adopted": True})
+    with pytest.raises(GuardRefused, match="already recorded"):
+        service.fire(case_id, "record_adoption", actor=FIRST, data={"adopted": False})
+    case = service.case(case_id)
+    assert case.state == "back_to_first_provider"
+    assert case.facts["advice"]["outcome"] == "differs"
+    assert (case.facts["advice_adopted"]["adopted"], case.facts["advice_adopted"]["by"]) == (True, "first_provider")
     assert service.verify().ok

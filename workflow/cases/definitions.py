@@ -308,6 +308,11 @@ EVENTS = (
           guards=(rules.AWAITING,), effect=rules.record_information_received),
     Event("upgrade_route", _OPEN, SAME, "Move the case to a newer version of its route's rules: data to_version.",
           required_data=("to_version",), guards=(rules.NEWER_ROUTE_VERSION,), effect=rules.record_route_version),
+    # 001: "Je huidige behandelaar neemt het advies over of niet" -- after the return, by that doctor;
+    # not on hand_back, which the desk fires before the doctor has weighed the advice
+    Event("record_adoption", ("back_to_first_provider",), SAME,
+          "Whether the first provider adopts the advice: data adopted (true/false), once.",
+          required_data=("adopted",), guards=(rules.ADOPTION_VALID,), effect=rules.record_adoption, source="001"),
     # the main path
     Event("refer", ("requested",), "referred", "Record the referral (or, on Royal Doctors, the registration).",
           guards=(rules.ROUTE_REFERRER, rules.GP_AFTER_REFUSAL), source="000, 001, 004"),
@@ -316,7 +321,9 @@ EVENTS = (
                   rules.COSTS_TEAM_IF_INSURED_ABROAD), effect=rules.record_dossier_complete, source="002, 003, 004"),
     Event("review", ("dossier_received",), "reviewed", "The review is done.",
           guards=(rules.CONSENT_ACTIVE, rules.CONSULTATION_IF_REQUIRED, rules.NOT_AWAITING), source="002, 003"),
-    Event("return_advice", ("reviewed",), "advice_returned", "The advice was given to the patient.",
+    Event("return_advice", ("reviewed",), "advice_returned", "The advice was given to the patient: data "
+          "outcome (agrees | differs | inconclusive, against the first provider's diagnosis or treatment).",
+          required_data=("outcome",), guards=(rules.ADVICE_OUTCOME_VALID,), effect=rules.record_advice_outcome,
           source="002, 004"),
     Event("hand_back", ("advice_returned",), "back_to_first_provider",
           "The patient returns to the first provider with the advice.", source="000, 003"),
@@ -335,7 +342,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
                 "refer", "withdraw"),
     "gp": ("open", "record_circumstances", "refer", "give_consent"),
     "first_provider": ("open", "record_circumstances", "refer", "refuse_referral", "contact_costs_team",
-                       "transfer_care"),
+                       "transfer_care", "record_adoption"),
     "second_opinion_doctor": ("receive_item", "waive_item", "receive_dossier", "require_consultation",
                               "record_consultation", "request_information", "receive_information", "review",
                               "return_advice", "transfer_care", "decline"),
@@ -345,7 +352,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "coordinator": ("open", "record_circumstances", "contact_costs_team", "give_consent", "withdraw_consent",
                     "receive_item", "waive_item", "receive_dossier", "record_consultation", "request_information",
                     "receive_information", "hand_back",
-                    "transfer_care", "withdraw", "decline", "upgrade_route"),
+                    "transfer_care", "withdraw", "decline", "upgrade_route", "record_adoption"),
     "auditor": (),
     "system": (),
 }  # fmt: skip

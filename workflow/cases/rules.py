@@ -55,6 +55,9 @@ Effect = Callable[[EffectInput], dict[str, Any]]
 
 CIRCUMSTANCES = ("treated_abroad", "insured_abroad", "has_pathology", "has_imaging")
 CONSENT_BASES = ("own_request", "written")
+ADVICE_OUTCOMES = ("agrees", "differs", "inconclusive")
+"""The advice against the first provider's diagnosis or treatment (004: "of de eerdere arts gelijk
+had of dat er alternatieve (behandel)mogelijkheden zijn"); inconclusive when it says neither."""
 
 
 def _consent_active(facts: Facts) -> bool:
@@ -135,6 +138,18 @@ def _costs_team_if_insured_abroad(g: GuardInput) -> str | None:
     return None
 
 
+def _advice_outcome_valid(g: GuardInput) -> str | None:
+    if g.data.get("outcome") in ADVICE_OUTCOMES:
+        return None
+    return f"outcome must be one of {', '.join(ADVICE_OUTCOMES)} (against the first provider's diagnosis or treatment)"
+
+
+def _adoption_valid(g: GuardInput) -> str | None:
+    if not isinstance(g.data.get("adopted"), bool):
+        return "adopted must be true or false: does the first provider adopt the advice (seed 001)"
+    return "the first provider's answer is already recorded" if "advice_adopted" in g.facts else None
+
+
 SCREENER = "care_consultant"
 """The role that declines only as a route's screener (004), not as the desk or the doctor does."""
 
@@ -208,6 +223,9 @@ def _awaiting(g: GuardInput) -> str | None:
     return None if g.facts.get("awaiting_information") else "no information is awaited (request_information first)"
 
 
+ADVICE_OUTCOME_VALID = Guard("advice_outcome_valid", "The advice's outcome is agrees, differs or inconclusive.",
+                             _advice_outcome_valid)  # fmt: skip
+ADOPTION_VALID = Guard("adoption_valid", "Adopted or not (true/false), recorded once (001).", _adoption_valid)
 NOT_AWAITING = Guard("not_awaiting", "No information is awaited (one request at a time; review after it came).",
                      _not_awaiting)  # fmt: skip
 AWAITING = Guard("awaiting", "Information can only arrive after it was requested.", _awaiting)
@@ -276,3 +294,15 @@ def record_information_requested(e: EffectInput) -> dict[str, Any]:
 
 def record_information_received(e: EffectInput) -> dict[str, Any]:
     return {**e.facts, "awaiting_information": False}
+
+
+def record_advice_outcome(e: EffectInput) -> dict[str, Any]:
+    """Records written before the outcome was asked for (issue 15) carry none: their facts stay as
+    they were, so they replay and verify unchanged."""
+    if "outcome" not in e.data:
+        return dict(e.facts)
+    return {**e.facts, "advice": {"outcome": e.data["outcome"], "at": e.at}}
+
+
+def record_adoption(e: EffectInput) -> dict[str, Any]:
+    return {**e.facts, "advice_adopted": {"adopted": e.data["adopted"], "at": e.at, "by": e.role}}
