@@ -36,8 +36,9 @@ def run_demo(url: str, console: Console) -> int:
             console.print(f"[bold]2.[/] refused, and recorded: [red]{type(exc).__name__}[/]: ", end="")
             console.print(str(exc), markup=False)
         service.fire(domestic, "receive_item", actor=DOCTOR, data={"item": "pathology"})
-        for event in ("receive_dossier", "review", "return_advice"):
+        for event in ("receive_dossier", "review"):
             service.fire(domestic, event, actor=DOCTOR)
+        service.fire(domestic, "return_advice", actor=DOCTOR, data={"outcome": "agrees"})
         service.fire(domestic, "hand_back", actor=DESK)
         console.print(f"[bold]3.[/] domestic case {domestic}: referred by the GP, back to the first provider")
 

@@ -149,7 +149,8 @@ def test_fire_walks_the_main_path(cli: Cli) -> None:
         assert set(receipt) == RECEIPT_KEYS and receipt["recorded_at"] == NOW
         assert (receipt["event"], receipt["from_state"], receipt["version"]) == (event, state, version)
         state = receipt["to_state"]
-    assert state == "back_to_first_provider" and cli.json("show", case_id)["allowed_events"] == []
+    assert state == "back_to_first_provider"  # closed; what remains is seed 001's "Vervolg second opinion"
+    assert cli.json("show", case_id)["allowed_events"] == ["escalate", "record_adoption"]
     other = cli.open()
     assert cli.run(*fire_args(other, "withdraw")).stdout == f"{other}: requested -> withdrawn (version 2)\n"
     declined = cli.open()

@@ -65,8 +65,8 @@ def test_fire_along_the_main_path_with_every_option(cli):
         "dossier_received", 6, "2026-11-23T08:30:00.000000Z")  # fmt: skip
     replay = as_json(cli(*dossier))
     assert replay["replayed"] is True and replay["version"] == 6
-    for event in ("review", "return_advice"):
-        cli("fire", case_id, event, "--role", "second_opinion_doctor")
+    cli("fire", case_id, "review", "--role", "second_opinion_doctor")
+    cli("fire", case_id, "return_advice", "--role", "second_opinion_doctor", "--data", '{"outcome": "differs"}')
     cli("fire", case_id, "hand_back")
     records = history(cli, case_id)
     assert [r["event"] for r in records] == [

@@ -72,7 +72,9 @@ def test_no_command_is_lost_under_contention(service):
         for step in range(10):
             case_id = cases[(i + step) % 3]
             try:
-                service.fire(case_id, path[(i * 7 + step) % 5], actor=DOCTOR if step % 2 else DESK)
+                event = path[(i * 7 + step) % 5]
+                data = {"outcome": "agrees"} if event == "return_advice" else None
+                service.fire(case_id, event, actor=DOCTOR if step % 2 else DESK, data=data)
                 outcomes["accepted"] += 1
             except SecondOpinionError:
                 outcomes["refused"] += 1

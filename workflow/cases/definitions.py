@@ -59,6 +59,9 @@ class RouteVersion:
     consultation_required: bool = False
     report_due_working_days: int | None = None
     source: str = ""
+    screened_by: tuple[str, ...] = ()
+    """Roles that, on this route, judge whether a request suits it before registering it, and so
+    may decline it then (004: the ZorgConsulent "bekijkt of uw vraag geschikt is")."""
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,8 @@ class Definition:
             for st in (*ev.sources, *([] if ev.dest == SAME else [ev.dest])):
                 if st not in names:
                     problems.append(f"event {ev.name!r} names unknown state {st!r}")
-            for st in ev.sources:
-                if st in names and self.state(st).terminal:
+            for st in ev.sources:  # a fact may be recorded on a closed case; nothing may reopen it
+                if st in names and self.state(st).terminal and ev.dest != SAME:
                     problems.append(f"event {ev.name!r} leaves terminal state {st!r}")
         for role, allowed in self.permissions.items():
             if role not in roles:
@@ -132,7 +135,11 @@ class Definition:
             if (route.name, route.version) in seen_routes:
                 problems.append(f"route {route.name} version {route.version} defined twice")
             seen_routes.add((route.name, route.version))
-            problems += [f"route {route.name} names unknown role {r!r}" for r in route.referral_roles if r not in roles]
+            problems += [
+                f"route {route.name} names unknown role {r!r}"
+                for r in (*route.referral_roles, *route.screened_by)
+                if r not in roles
+            ]
         if not self.routes:
             problems.append("no routes")
         if problems:
@@ -248,7 +255,7 @@ ROUTES = (
     RouteVersion("royal-doctors", 1, "The insurer's international second opinion through Royal Doctors: no "
                  "referral, the care consultant registers the request; report within 18 working days of the "
                  "complete dossier.", referral_roles=("care_consultant",), report_due_working_days=18,
-                 source="004"),
+                 source="004", screened_by=("care_consultant",)),
     RouteVersion("online", 1, "The insurer's online second-opinion service (2e arts online).",
                  referral_roles=("care_consultant", "patient"), source="004"),
 )  # fmt: skip
@@ -267,15 +274,18 @@ EVENTS = (
           "Record circumstances that decide what is required: treated_abroad, insured_abroad, has_pathology, "
           "has_imaging (true/false).", guards=(rules.CIRCUMSTANCES_VALID,), effect=rules.record_circumstances,
           source="003"),
-    Event("contact_costs_team", ("requested", "referred"), SAME,
-          "Record that the provider's costs team was contacted (patients insured abroad).",
+    Event("contact_costs_team", _BEFORE_REVIEW, SAME,
+          "Record that the provider's costs team was contacted (patients insured abroad), before the "
+          "appointment.",
           effect=rules.record_costs_team_contact, source="003"),
     Event("refuse_referral", ("requested",), SAME,
           "The first provider refuses to refer, for a serious reason; the GP may then refer.",
           reason_required=True, guards=(rules.NOT_REFUSED_BEFORE,), effect=rules.record_referral_refusal,
           source="001"),
-    Event("escalate", _OPEN, SAME, "The patient turns to the insurer's care consultant.", reason_required=True,
-          effect=rules.record_escalation, source="001"),
+    # 001: also after the return to the own doctor, when patient and doctor disagree on the advice;
+    # recorded on the closed case, which stays closed
+    Event("escalate", (*_OPEN, "back_to_first_provider"), SAME, "The patient turns to the insurer's care "
+          "consultant.", reason_required=True, effect=rules.record_escalation, source="001"),
     Event("give_consent", _OPEN, SAME,
           "Record consent to send the dossier: data basis (own_request | written) and scope.",
           required_data=("basis", "scope"), guards=(rules.CONSENT_VALID,), effect=rules.record_consent,
@@ -292,7 +302,8 @@ EVENTS = (
           "The second-opinion doctor wants to see the patient before giving an opinion.",
           effect=rules.record_consultation_required, source="002, 003"),
     Event("record_consultation", ("dossier_received",), SAME, "Record that the patient was seen.",
-          guards=(rules.CONSENT_ACTIVE,), effect=rules.record_consultation, source="002, 003"),
+          guards=(rules.CONSENT_ACTIVE, rules.COSTS_TEAM_IF_INSURED_ABROAD), effect=rules.record_consultation,
+          source="002, 003"),
     Event("request_information", ("dossier_received",), SAME,
           "The second-opinion doctor waits for missing information from the patient (pauses the report "
           "deadline where its policy says so).", reason_required=True, guards=(rules.NOT_AWAITING,),
@@ -306,16 +317,22 @@ EVENTS = (
           source="000, 001, 002, 004"),
     Event("upgrade_route", _OPEN, SAME, "Move the case to a newer version of its route's rules: data to_version.",
           required_data=("to_version",), guards=(rules.NEWER_ROUTE_VERSION,), effect=rules.record_route_version),
+    # 001: "Je huidige behandelaar neemt het advies over of niet" -- after the return, by that doctor;
+    # not on hand_back, which the desk fires before the doctor has weighed the advice
+    Event("record_adoption", ("back_to_first_provider",), SAME,
+          "Whether the first provider adopts the advice: data adopted (true/false), once.",
+          required_data=("adopted",), guards=(rules.ADOPTION_VALID,), effect=rules.record_adoption, source="001"),
     # the main path
     Event("refer", ("requested",), "referred", "Record the referral (or, on Royal Doctors, the registration).",
-          guards=(rules.ROUTE_REFERRER, rules.GP_AFTER_REFUSAL, rules.COSTS_TEAM_IF_INSURED_ABROAD),
-          source="000, 001, 003, 004"),
+          guards=(rules.ROUTE_REFERRER, rules.GP_AFTER_REFUSAL), source="000, 001, 004"),
     Event("receive_dossier", ("referred",), "dossier_received", "The complete dossier has arrived.",
-          guards=(rules.CONSENT_ACTIVE, rules.CIRCUMSTANCES_RECORDED, rules.CHECKLIST_COMPLETE),
-          effect=rules.record_dossier_complete, source="002, 003, 004"),
+          guards=(rules.CONSENT_ACTIVE, rules.CIRCUMSTANCES_RECORDED, rules.CHECKLIST_COMPLETE,
+                  rules.COSTS_TEAM_IF_INSURED_ABROAD), effect=rules.record_dossier_complete, source="002, 003, 004"),
     Event("review", ("dossier_received",), "reviewed", "The review is done.",
           guards=(rules.CONSENT_ACTIVE, rules.CONSULTATION_IF_REQUIRED, rules.NOT_AWAITING), source="002, 003"),
-    Event("return_advice", ("reviewed",), "advice_returned", "The advice was given to the patient.",
+    Event("return_advice", ("reviewed",), "advice_returned", "The advice was given to the patient: data "
+          "outcome (agrees | differs | inconclusive, against the first provider's diagnosis or treatment).",
+          required_data=("outcome",), guards=(rules.ADVICE_OUTCOME_VALID,), effect=rules.record_advice_outcome,
           source="002, 004"),
     Event("hand_back", ("advice_returned",), "back_to_first_provider",
           "The patient returns to the first provider with the advice.", source="000, 003"),
@@ -323,27 +340,28 @@ EVENTS = (
           "By exception, and with the first provider, care moves to the second-opinion provider.",
           reason_required=True, source="003"),
     Event("withdraw", _OPEN, "withdrawn", "Stop the case; a reason is required.", reason_required=True),
-    Event("decline", ("requested", "referred"), "declined", "Decline the request; a reason is required.",
-          reason_required=True),
+    Event("decline", ("requested", "referred"), "declined", "Decline the request; a reason is required. The "
+          "care consultant declines only as the route's screener, before registering (004).",
+          reason_required=True, guards=(rules.SCREENER_BEFORE_REGISTRATION,), source="004"),
 )  # fmt: skip
 
 # One permission table, role by role; anything not listed is denied.
 PERMISSIONS: dict[str, tuple[str, ...]] = {
-    "patient": ("open", "record_circumstances", "escalate", "give_consent", "withdraw_consent", "refer",
-                "withdraw"),
+    "patient": ("open", "record_circumstances", "contact_costs_team", "escalate", "give_consent", "withdraw_consent",
+                "refer", "withdraw"),
     "gp": ("open", "record_circumstances", "refer", "give_consent"),
     "first_provider": ("open", "record_circumstances", "refer", "refuse_referral", "contact_costs_team",
-                       "transfer_care"),
+                       "transfer_care", "record_adoption"),
     "second_opinion_doctor": ("receive_item", "waive_item", "receive_dossier", "require_consultation",
                               "record_consultation", "request_information", "receive_information", "review",
                               "return_advice", "transfer_care", "decline"),
     "care_consultant": ("open", "record_circumstances", "contact_costs_team", "escalate", "give_consent", "refer",
                         "receive_item", "receive_dossier", "request_information", "receive_information",
-                        "return_advice", "hand_back", "withdraw", "decide_coverage"),
+                        "return_advice", "hand_back", "withdraw", "decline", "decide_coverage"),
     "coordinator": ("open", "record_circumstances", "contact_costs_team", "give_consent", "withdraw_consent",
                     "receive_item", "waive_item", "receive_dossier", "record_consultation", "request_information",
                     "receive_information", "hand_back",
-                    "transfer_care", "withdraw", "decline", "upgrade_route", "decide_coverage"),
+                    "transfer_care", "withdraw", "decline", "upgrade_route", "record_adoption", "decide_coverage"),
     "auditor": (),
     "system": (),
 }  # fmt: skip

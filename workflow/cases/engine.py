@@ -132,6 +132,7 @@ class Engine:
             required_items=definition.required_items(facts),
             known_items=self._known_items,
             route_versions=self._route_versions.get(route.name, ()),
+            screened_by=route.screened_by,
         )
         probe = _Probe(state)
         try:

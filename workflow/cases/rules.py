@@ -30,6 +30,7 @@ class GuardInput:
     required_items: tuple[str, ...]
     known_items: tuple[str, ...]
     route_versions: tuple[int, ...]
+    screened_by: tuple[str, ...] = ()  # the route's screeners (RouteVersion.screened_by)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ Effect = Callable[[EffectInput], dict[str, Any]]
 
 CIRCUMSTANCES = ("treated_abroad", "insured_abroad", "has_pathology", "has_imaging")
 CONSENT_BASES = ("own_request", "written")
+ADVICE_OUTCOMES = ("agrees", "differs", "inconclusive")
+"""The advice against the first provider's diagnosis or treatment (004: "of de eerdere arts gelijk
+had of dat er alternatieve (behandel)mogelijkheden zijn"); inconclusive when it says neither."""
 
 
 def _consent_active(facts: Facts) -> bool:
@@ -123,9 +127,43 @@ def _not_refused_before(g: GuardInput) -> str | None:
 
 
 def _costs_team_if_insured_abroad(g: GuardInput) -> str | None:
+    """003: "bent u verzekerd in een ander land ... Neem dan eerst contact op met Team Zorgkosten
+    voordat u een afspraak maakt". It guards the dossier's completion (the data that must be there
+    "alvorens u een afspraak kunt krijgen") and the consultation (the appointment itself), not the
+    referral, which the seed does not tie to it. It reads the facts as they stand when those steps
+    are taken, so it holds whichever was recorded first: the circumstance or the contact."""
     insured_abroad = g.facts.get("circumstances", {}).get("insured_abroad")
     if insured_abroad and not g.facts.get("costs_team_contacted_at"):
         return "insured abroad: contact the provider's costs team first (contact_costs_team, seed 003)"
+    return None
+
+
+def _advice_outcome_valid(g: GuardInput) -> str | None:
+    if g.data.get("outcome") in ADVICE_OUTCOMES:
+        return None
+    return f"outcome must be one of {', '.join(ADVICE_OUTCOMES)} (against the first provider's diagnosis or treatment)"
+
+
+def _adoption_valid(g: GuardInput) -> str | None:
+    if not isinstance(g.data.get("adopted"), bool):
+        return "adopted must be true or false: does the first provider adopt the advice (seed 001)"
+    return "the first provider's answer is already recorded" if "advice_adopted" in g.facts else None
+
+
+SCREENER = "care_consultant"
+"""The role that declines only as a route's screener (004), not as the desk or the doctor does."""
+
+
+def _screener_before_registration(g: GuardInput) -> str | None:
+    """004: the ZorgConsulent "bekijkt of uw vraag geschikt is voor Royal Doctors. Zo ja, dan melden
+    we u aan": a decline by them is that check, so only on a route they screen and before the
+    registration (``refer``). Other roles decline as before."""
+    if g.role != SCREENER:
+        return None
+    if SCREENER not in g.screened_by:
+        return "the care consultant judges suitability only on a route they screen (Royal Doctors, seed 004)"
+    if g.state != "requested":
+        return "the care consultant declines only before registering the request (seed 004)"
     return None
 
 
@@ -160,8 +198,14 @@ GP_AFTER_REFUSAL = Guard("gp_after_refusal", "After the first provider refused, 
                          _gp_after_refusal)  # fmt: skip
 NOT_REFUSED_BEFORE = Guard("not_refused_before", "A refusal is recorded once.", _not_refused_before)
 COSTS_TEAM_IF_INSURED_ABROAD = Guard(
-    "costs_team_if_insured_abroad", "Insured abroad: the costs team is contacted before referral (003).",
+    "costs_team_if_insured_abroad",
+    "Insured abroad: the costs team is contacted before the dossier is complete and the appointment (003).",
     _costs_team_if_insured_abroad,
+)  # fmt: skip
+SCREENER_BEFORE_REGISTRATION = Guard(
+    "screener_before_registration",
+    "The care consultant declines only as the route's screener, before registering (004).",
+    _screener_before_registration,
 )  # fmt: skip
 CONSULTATION_IF_REQUIRED = Guard(
     "consultation_if_required", "If the route or the doctor requires it, the patient was seen (002, 003).",
@@ -179,6 +223,9 @@ def _awaiting(g: GuardInput) -> str | None:
     return None if g.facts.get("awaiting_information") else "no information is awaited (request_information first)"
 
 
+ADVICE_OUTCOME_VALID = Guard("advice_outcome_valid", "The advice's outcome is agrees, differs or inconclusive.",
+                             _advice_outcome_valid)  # fmt: skip
+ADOPTION_VALID = Guard("adoption_valid", "Adopted or not (true/false), recorded once (001).", _adoption_valid)
 NOT_AWAITING = Guard("not_awaiting", "No information is awaited (one request at a time; review after it came).",
                      _not_awaiting)  # fmt: skip
 AWAITING = Guard("awaiting", "Information can only arrive after it was requested.", _awaiting)
@@ -247,3 +294,15 @@ def record_information_requested(e: EffectInput) -> dict[str, Any]:
 
 def record_information_received(e: EffectInput) -> dict[str, Any]:
     return {**e.facts, "awaiting_information": False}
+
+
+def record_advice_outcome(e: EffectInput) -> dict[str, Any]:
+    """Records written before the outcome was asked for (issue 15) carry none: their facts stay as
+    they were, so they replay and verify unchanged."""
+    if "outcome" not in e.data:
+        return dict(e.facts)
+    return {**e.facts, "advice": {"outcome": e.data["outcome"], "at": e.at}}
+
+
+def record_adoption(e: EffectInput) -> dict[str, Any]:
+    return {**e.facts, "advice_adopted": {"adopted": e.data["adopted"], "at": e.at, "by": e.role}}
