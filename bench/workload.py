@@ -28,7 +28,7 @@ PATH: tuple[tuple[str, Actor, dict[str, Any]], ...] = (
     ("receive_item", DOCTOR, {"item": "letter"}),
     ("receive_dossier", DOCTOR, {}),
     ("review", DOCTOR, {}),
-    ("return_advice", DOCTOR, {}),
+    ("return_advice", DOCTOR, {"outcome": "agrees"}),
     ("hand_back", DESK, {}),
 )  # fmt: skip
 REFERRED = 3
