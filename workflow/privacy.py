@@ -113,13 +113,20 @@ def _few_digits(text: str) -> bool:
     cheap first test: the screens run on every field of every command). Besides decimal digits
     (``\d``), any character with a digit value counts: superscript, circled, parenthesised
     digits (¹, ①, ⑴) are not ``\d``, but NFKC makes each of them a digit."""
-    if not all(count < 8 for count, _ in enumerate(_ANY_DIGIT.finditer(text), 1)):
+    if not all(count < BSN_MIN_DIGITS for count, _ in enumerate(_ANY_DIGIT.finditer(text), 1)):
         return False
-    if text.isascii():
-        return True
-    return sum(1 for ch in text if not ch.isascii() and unicodedata.digit(ch, None) is not None) + sum(
-        1 for ch in text if ch.isascii() and ch.isdigit()
-    ) < 8
+    return text.isascii() or not many_digits(text)
+
+
+BSN_MIN_DIGITS = 8
+"""Digits a BSN has at least: nine, or eight with its leading zero dropped."""
+
+
+def many_digits(text: str) -> bool:
+    """Whether ``text`` holds :data:`BSN_MIN_DIGITS` or more characters with a digit value (any
+    script or form), however they are spaced: too many for a name such as an event's, which may
+    then hold a BSN the prose screen cannot tell from other numbers (``x_1_1_1_2_2_2_3_3_3``)."""
+    return sum(1 for ch in text if unicodedata.digit(ch, None) is not None) >= BSN_MIN_DIGITS
 
 
 def _bsn_spans(plain: str) -> list[tuple[int, int]]:

@@ -16,10 +16,8 @@ def events_of(service, case_id):
     return [(r.event, r.outcome) for r in service.history(case_id)]
 
 
-def test_000_pno_basic_insurance_referral_and_return(service):
-    """A referral by the first provider, the opinion, and back to the first provider; the basic
-    insurance covers it when the five conditions hold, with the deductible."""
-    case_id = service.open_case("PX-000", actor=PATIENT).case_id
+def back_to_first_provider(service, case_id):
+    """The domestic path, referred by the first provider, to the patient's return with the advice."""
     service.fire(case_id, "record_circumstances", actor=FIRST, data=NO_CIRCUMSTANCES)
     service.fire(case_id, "give_consent", actor=PATIENT, data=CONSENT)
     service.fire(case_id, "refer", actor=FIRST)
@@ -28,6 +26,13 @@ def test_000_pno_basic_insurance_referral_and_return(service):
         service.fire(case_id, event, actor=DOCTOR)
     service.fire(case_id, "return_advice", actor=DOCTOR, data={"outcome": "agrees"})
     service.fire(case_id, "hand_back", actor=DESK)
+
+
+def test_000_pno_basic_insurance_referral_and_return(service):
+    """A referral by the first provider, the opinion, and back to the first provider; the basic
+    insurance covers it when the five conditions hold, with the deductible."""
+    case_id = service.open_case("PX-000", actor=PATIENT).case_id
+    back_to_first_provider(service, case_id)
     assert service.case(case_id).state == "back_to_first_provider"
     facts = {
         "route": "domestic",
@@ -148,14 +153,7 @@ def test_001_escalation_to_the_insurer_after_the_return_to_the_own_doctor(servic
     zorgverzekeraar". The patient (or the insurer's care consultant, for them) records it on the
     closed case, which stays closed; no one else may."""
     case_id = service.open_case("PX-001b", actor=PATIENT).case_id
-    service.fire(case_id, "record_circumstances", actor=FIRST, data=NO_CIRCUMSTANCES)
-    service.fire(case_id, "give_consent", actor=PATIENT, data=CONSENT)
-    service.fire(case_id, "refer", actor=FIRST)
-    service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "letter"})
-    for event in ("receive_dossier", "review"):
-        service.fire(case_id, event, actor=DOCTOR)
-    service.fire(case_id, "return_advice", actor=DOCTOR, data={"outcome": "agrees"})
-    service.fire(case_id, "hand_back", actor=DESK)
+    back_to_first_provider(service, case_id)
     service.fire(case_id, "record_adoption", actor=FIRST, data={"adopted": False})
     receipt = service.fire(case_id, "escalate", actor=PATIENT, reason="my doctor does not adopt the advice")
     service.fire(case_id, "escalate", actor=CONSULTANT, reason="mediating for the patient")

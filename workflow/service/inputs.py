@@ -73,13 +73,9 @@ def check_event_name(event: str) -> None:
     if not privacy.EVENT_NAME.fullmatch(event):
         raise ValidationError("event", "must be a lower-case name such as 'refer' (see `second-opinion fire --help`)")
     privacy.check_text("event", event)
-    if sum(ch.isdigit() for ch in event) >= MAX_EVENT_DIGITS:
-        # no event of the table has a digit; nine of them, however spaced (x_1_1_1_2_2_2_3_3_3), may be a BSN
-        raise ValidationError("event", f"holds {MAX_EVENT_DIGITS} or more digits; an event is a name such as 'refer'")
-
-
-MAX_EVENT_DIGITS = 8
-"""Digits an event name may not reach: a BSN has nine (eight with its leading zero dropped)."""
+    if privacy.many_digits(event):  # no event of the table has a digit; nine, however spaced, may be a BSN
+        problem = f"holds {privacy.BSN_MIN_DIGITS} or more digits; an event is a name such as 'refer'"
+        raise ValidationError("event", problem)
 
 
 def check_reason(reason: str | None) -> None:

@@ -166,7 +166,7 @@ def _kept_event(event: str) -> str:
     is kept for ever, and one such as ``x_1_1_1_2_2_2_3_3_3`` may be a BSN the screens cannot
     tell from prose). :func:`~workflow.service.inputs.check_event_name` refuses those before a
     command runs; this holds for callers that reach the recording directly."""
-    if privacy.contains_bsn(event) or sum(ch.isdigit() for ch in event) >= 8:
+    if privacy.contains_bsn(event) or privacy.many_digits(event):
         return privacy.WITHHELD
     return event
 
