@@ -58,6 +58,8 @@ COVERAGE_FACTS = {
 EXAMPLES: dict[str, tuple[Actor, str | None, dict]] = {
     "record_circumstances": (DESK, None, NO_CIRCUMSTANCES),
     "contact_costs_team": (DESK, None, {}),
+    "choose_provider": (PATIENT, None, {"provider": "umc-utrecht"}),
+    "proceed_self_paying": (PATIENT, None, {}),
     "refuse_referral": (FIRST, "repeated requests without new arguments", {}),
     "escalate": (PATIENT, "disagrees with the first provider", {}),
     "give_consent": (PATIENT, None, CONSENT),
@@ -80,13 +82,13 @@ EXAMPLES: dict[str, tuple[Actor, str | None, dict]] = {
     "withdraw": (DESK, "patient's wish", {}),
     "decline": (DOCTOR, "outside our specialism", {}),
 }
-# The commands that take a new domestic case to each state.
+# The commands that take a new domestic case to each state, at UMC Utrecht (which sees every patient).
 PATHS: dict[str, list[str]] = {
     "requested": [],
-    "referred": ["record_circumstances", "give_consent", "refer"],
+    "referred": ["record_circumstances", "give_consent", "choose_provider", "refer"],
 }
 PATHS["dossier_received"] = [*PATHS["referred"], "receive_item", "receive_dossier"]
-PATHS["reviewed"] = [*PATHS["dossier_received"], "review"]
+PATHS["reviewed"] = [*PATHS["dossier_received"], "record_consultation", "review"]
 PATHS["advice_returned"] = [*PATHS["reviewed"], "return_advice"]
 PATHS["back_to_first_provider"] = [*PATHS["advice_returned"], "hand_back"]
 PATHS["care_transferred"] = [*PATHS["advice_returned"], "transfer_care"]

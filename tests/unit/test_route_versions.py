@@ -10,18 +10,11 @@ import pytest
 from storage import open_backend
 from tests.conftest import DESK, DOCTOR, T0, walk
 from workflow import DEFINITION, CaseService, Engine, FixedClock, GuardRefused
-from workflow.cases.definitions import RouteVersion
 
-# Version 2 of the domestic route: the hospital only advises after seeing the patient (003).
-DOMESTIC_V2 = RouteVersion(
-    "domestic",
-    2,
-    "Version 2: the patient is always seen first.",
-    referral_roles=("first_provider", "gp"),
-    consultation_required=True,
-    source="003",
-)
-NEWER = replace(DEFINITION, routes=(*DEFINITION.routes, DOMESTIC_V2))
+# The library before version 2 of the routes shipped (issue 15: the case's provider decides its
+# checklist and whether the patient is seen); today's DEFINITION is the library after it.
+BEFORE = replace(DEFINITION, routes=tuple(r for r in DEFINITION.routes if r.version == 1))
+NEWER = DEFINITION
 
 
 @pytest.fixture
@@ -29,7 +22,7 @@ def services():
     """The same storage seen by the code before and after the new route version shipped."""
     backend = open_backend("memory://")
     clock = FixedClock(T0)
-    before = CaseService(backend.unit_of_work, clock, engine=Engine(DEFINITION))
+    before = CaseService(backend.unit_of_work, clock, engine=Engine(BEFORE))
     after = CaseService(backend.unit_of_work, clock, engine=Engine(NEWER))
     return before, after
 
@@ -38,7 +31,7 @@ def test_open_cases_keep_their_version(services):
     before, after = services
     old = before.open_case("PX-OLD", actor=DESK).case_id
     walk(before, old, "dossier_received")
-    new = after.open_case("PX-NEW", actor=DESK).case_id
+    new = after.open_case("PX-NEW", actor=DESK, provider="umc-utrecht").case_id
     walk(after, new, "dossier_received")
     assert (after.case(old).facts["route_version"], after.case(new).facts["route_version"]) == (1, 2)
     after.fire(old, "review", actor=DOCTOR)  # version 1: no consultation needed, even under the new code
@@ -54,6 +47,8 @@ def test_upgrading_is_explicit_audited_and_then_binding(services):
     with pytest.raises(GuardRefused, match="to_version must be one of this route's versions: 1"):
         before.fire(case_id, "upgrade_route", actor=DESK, data={"to_version": 2})
     after.fire(case_id, "upgrade_route", actor=DESK, data={"to_version": 2})
+    # past the referral no provider can be chosen: without one, the doctor decides on seeing the patient
+    after.fire(case_id, "require_consultation", actor=DOCTOR)
     record = after.history(case_id)[-1]
     assert (record.event, record.outcome, record.actor_role, record.payload) == (
         "upgrade_route", "accepted", "coordinator", {"to_version": 2})  # fmt: skip
@@ -69,6 +64,6 @@ def test_upgrading_is_explicit_audited_and_then_binding(services):
 
 def test_a_case_on_a_version_the_code_lacks_is_refused_clearly(services):
     before, after = services
-    case_id = after.open_case("PX-1", actor=DESK).case_id
+    case_id = after.open_case("PX-1", actor=DESK, provider="umc-utrecht").case_id
     with pytest.raises(Exception, match="domestic version 2, which this library lacks"):
         before.fire(case_id, "withdraw", actor=DESK, reason="x")

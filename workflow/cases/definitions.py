@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from workflow.cases import insurer, rules
+from workflow.cases import insurer, providers, rules
+from workflow.cases.providers import LEGACY_CHECKLIST, PROVIDERS, WAIVERS, ChecklistItem, ProviderVersion, Waiver
 from workflow.cases.rules import Effect, Guard
 
 # --- the shapes of a row ----------------------------------------------------------------------
@@ -62,14 +63,12 @@ class RouteVersion:
     screened_by: tuple[str, ...] = ()
     """Roles that, on this route, judge whether a request suits it before registering it, and so
     may decline it then (004: the ZorgConsulent "bekijkt of uw vraag geschikt is")."""
-
-
-@dataclass(frozen=True)
-class ChecklistItem:
-    name: str
-    description: str
-    required_when: str | None  # a circumstance that makes it required; None: always required
-    source: str = "003"
+    uses_providers: bool = False
+    """The checklist, consultation and costs-team rules come from the case's chosen provider
+    (:mod:`workflow.cases.providers`); False: the version-1 rules (one checklist for all)."""
+    self_paying: bool = False
+    """A patient may go ahead without a referral once the insurer's decision says it does not pay
+    in full (001, 002)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +103,8 @@ class Definition:
     routes: tuple[RouteVersion, ...]
     checklist: tuple[ChecklistItem, ...]
     initial: str
+    providers: tuple[ProviderVersion, ...] = ()
+    waivers: tuple[Waiver, ...] = ()
     _events_by_state: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
     _events_by_name: dict[str, Event] = field(init=False, repr=False, compare=False)
 
@@ -142,6 +143,10 @@ class Definition:
             ]
         if not self.routes:
             problems.append("no routes")
+        problems += providers.provider_problems(self.providers, self.waivers, tuple(r.name for r in self.routes),
+                                                tuple(roles), rules.CIRCUMSTANCES)  # fmt: skip
+        problems += [f"route {r.name} version {r.version} uses providers, but none serves it"
+                     for r in self.routes if r.uses_providers and not self.serving(r.name)]  # fmt: skip
         if problems:
             raise ValueError("invalid definition: " + "; ".join(problems))
         by_state = {s.name: tuple(ev.name for ev in self.events if s.name in ev.sources) for s in self.states}
@@ -176,13 +181,39 @@ class Definition:
         versions = [r for r in self.routes if r.name == name and (version is None or r.version == version)]
         return max(versions, key=lambda r: r.version) if versions else None
 
-    def required_items(self, facts: Mapping[str, Any]) -> tuple[str, ...]:
+    def serving(self, route: str) -> dict[str, ProviderVersion]:
+        """The newest version of each provider serving ``route``, by id."""
+        return providers.serving_route(self.providers, route)
+
+    def provider(self, id_: str, version: int) -> ProviderVersion | None:
+        return next((p for p in self.providers if p.id == id_ and p.version == version), None)
+
+    def provider_of(self, route: RouteVersion, facts: Mapping[str, Any]) -> ProviderVersion | None:
+        """The case's chosen provider (None on a route version without providers, or none chosen)."""
+        chosen = facts.get("provider")
+        if not route.uses_providers or not isinstance(chosen, Mapping):
+            return None
+        return self.provider(chosen.get("id", ""), chosen.get("version", 0))
+
+    def checklist_for(self, route: RouteVersion, facts: Mapping[str, Any]) -> tuple[ChecklistItem, ...]:
+        """The chosen provider's list; version 1 of a route: the one list it had; none chosen: ()."""
+        if not route.uses_providers:
+            return self.checklist
+        chosen = self.provider_of(route, facts)
+        return chosen.checklist if chosen else ()
+
+    def required_items(
+        self, facts: Mapping[str, Any], checklist: tuple[ChecklistItem, ...] | None = None
+    ) -> tuple[str, ...]:
         circumstances = facts.get("circumstances", {})
         return tuple(
             item.name
-            for item in self.checklist
+            for item in (self.checklist if checklist is None else checklist)
             if item.required_when is None or circumstances.get(item.required_when) is True
         )
+
+    def waived_by(self, route: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r for w in self.waivers if w.route == route for r in w.roles))
 
     @cached_property  # the tables never change after construction; read on every command
     def event_names(self) -> tuple[str, ...]:
@@ -208,8 +239,8 @@ OPEN_EVENT = "open"
 
 STATES = (
     State("requested", "The patient's wish for a second opinion is registered.", source="000, 002"),
-    State("referred", "Referred by the first provider or the GP (or registered by the care consultant).",
-          source="000, 001, 004"),
+    State("referred", "Referred by the first provider or the GP (or registered by the care consultant, or going "
+          "ahead without a referral, self-paying).", source="000, 001, 002, 004"),
     State("dossier_received", "The second-opinion doctor has the complete medical dossier.", source="002, 003, 004"),
     State("reviewed", "The second-opinion doctor has assessed the dossier (and, if needed, the patient).",
           source="002, 003"),
@@ -249,24 +280,26 @@ ROLES = (
 _OPEN = tuple(s.name for s in STATES if not s.terminal)
 _BEFORE_REVIEW = ("requested", "referred", "dossier_received")
 
+_DOMESTIC = "Second opinion from a provider in the Netherlands, basic insurance."
+_ROYAL = ("The insurer's international second opinion through Royal Doctors: no referral, the care consultant "
+          "registers the request; report within 18 working days of the complete dossier.")
+_ONLINE = "The insurer's online second-opinion service (2e arts online)."
+# Version 1: one checklist (UMC Utrecht's) for every case; kept for the cases opened under it.
+# Version 2: the case's provider decides its checklist, consultation and costs-team rule.
 ROUTES = (
-    RouteVersion("domestic", 1, "Second opinion from a provider in the Netherlands, basic insurance.",
-                 referral_roles=("first_provider", "gp"), source="000, 001, 002"),
-    RouteVersion("royal-doctors", 1, "The insurer's international second opinion through Royal Doctors: no "
-                 "referral, the care consultant registers the request; report within 18 working days of the "
-                 "complete dossier.", referral_roles=("care_consultant",), report_due_working_days=18,
+    RouteVersion("domestic", 1, _DOMESTIC, referral_roles=("first_provider", "gp"), source="000, 001, 002"),
+    RouteVersion("royal-doctors", 1, _ROYAL, referral_roles=("care_consultant",), report_due_working_days=18,
                  source="004", screened_by=("care_consultant",)),
-    RouteVersion("online", 1, "The insurer's online second-opinion service (2e arts online).",
-                 referral_roles=("care_consultant", "patient"), source="004"),
+    RouteVersion("online", 1, _ONLINE, referral_roles=("care_consultant", "patient"), source="004"),
+    RouteVersion("domestic", 2, _DOMESTIC, referral_roles=("first_provider", "gp"), source="000, 001, 002",
+                 uses_providers=True, self_paying=True),
+    RouteVersion("royal-doctors", 2, _ROYAL, referral_roles=("care_consultant",), report_due_working_days=18,
+                 source="004", screened_by=("care_consultant",), uses_providers=True),
+    RouteVersion("online", 2, _ONLINE, referral_roles=("care_consultant", "patient"), source="004",
+                 uses_providers=True),
 )  # fmt: skip
 
-CHECKLIST = (
-    ChecklistItem("letter", "A recent, legible letter in Dutch or English on the history and treatments.", None),
-    ChecklistItem("pathology", "The pathology report, legible, in Dutch or English.", "has_pathology"),
-    ChecklistItem("imaging_results", "The latest imaging results (e.g. the CT/MRI report).", "has_imaging"),
-    ChecklistItem("imaging", "The images themselves (scans, not loose photographs).", "has_imaging"),
-    ChecklistItem("mrsa", "An MRSA check, when treated in a hospital abroad.", "treated_abroad"),
-)
+CHECKLIST = LEGACY_CHECKLIST
 
 EVENTS = (
     # recording facts: the case stays where it is
@@ -274,6 +307,11 @@ EVENTS = (
           "Record circumstances that decide what is required: treated_abroad, insured_abroad, has_pathology, "
           "has_imaging (true/false).", guards=(rules.CIRCUMSTANCES_VALID,), effect=rules.record_circumstances,
           source="003"),
+    Event("choose_provider", ("requested", "referred"), SAME,
+          "Record the provider the patient chose: data provider (one serving the route); a change needs a reason "
+          "and restarts the dossier's checklist.", required_data=("provider",), guards=(rules.PROVIDER_CHANGE,),
+          effect=rules.record_provider, decide=lambda data, route: providers.choose(PROVIDERS, data, route),
+          source="002"),
     Event("contact_costs_team", _BEFORE_REVIEW, SAME,
           "Record that the provider's costs team was contacted (patients insured abroad), before the "
           "appointment.",
@@ -293,17 +331,18 @@ EVENTS = (
     Event("withdraw_consent", _OPEN, SAME, "The patient withdraws consent; the dossier may no longer be used.",
           guards=(rules.CONSENT_ACTIVE,), effect=rules.record_consent_withdrawal, source="002"),
     Event("receive_item", ("referred",), SAME, "Record a dossier item as received: data item.",
-          required_data=("item",), guards=(rules.CONSENT_ACTIVE, rules.KNOWN_ITEM),
+          required_data=("item",), guards=(rules.PROVIDER_CHOSEN, rules.CONSENT_ACTIVE, rules.KNOWN_ITEM),
           effect=rules.record_item_received, source="003"),
     Event("waive_item", ("referred",), SAME, "Waive a dossier item, with the reason: data item.",
-          reason_required=True, required_data=("item",), guards=(rules.KNOWN_ITEM,), effect=rules.record_item_waived,
+          reason_required=True, required_data=("item",),
+          guards=(rules.PROVIDER_CHOSEN, rules.KNOWN_ITEM, rules.WAIVER_ALLOWED), effect=rules.record_item_waived,
           source="003"),
     Event("require_consultation", ("dossier_received",), SAME,
           "The second-opinion doctor wants to see the patient before giving an opinion.",
-          effect=rules.record_consultation_required, source="002, 003"),
+          guards=(rules.CONSULTATION_POSSIBLE,), effect=rules.record_consultation_required, source="002, 003"),
     Event("record_consultation", ("dossier_received",), SAME, "Record that the patient was seen.",
-          guards=(rules.CONSENT_ACTIVE, rules.COSTS_TEAM_IF_INSURED_ABROAD), effect=rules.record_consultation,
-          source="002, 003"),
+          guards=(rules.CONSULTATION_POSSIBLE, rules.CONSENT_ACTIVE, rules.COSTS_TEAM_IF_INSURED_ABROAD),
+          effect=rules.record_consultation, source="002, 003"),
     Event("request_information", ("dossier_received",), SAME,
           "The second-opinion doctor waits for missing information from the patient (pauses the report "
           "deadline where its policy says so).", reason_required=True, guards=(rules.NOT_AWAITING,),
@@ -325,8 +364,11 @@ EVENTS = (
     # the main path
     Event("refer", ("requested",), "referred", "Record the referral (or, on Royal Doctors, the registration).",
           guards=(rules.ROUTE_REFERRER, rules.GP_AFTER_REFUSAL), source="000, 001, 004"),
+    Event("proceed_self_paying", ("requested",), "referred", "Go ahead without a referral, the patient paying "
+          "what the insurer's recorded decision does not (not covered, or partly).",
+          guards=(rules.SELF_PAYING_DECIDED,), effect=rules.record_self_paying, source="001, 002"),
     Event("receive_dossier", ("referred",), "dossier_received", "The complete dossier has arrived.",
-          guards=(rules.CONSENT_ACTIVE, rules.CIRCUMSTANCES_RECORDED, rules.CHECKLIST_COMPLETE,
+          guards=(rules.PROVIDER_CHOSEN, rules.CONSENT_ACTIVE, rules.CIRCUMSTANCES_RECORDED, rules.CHECKLIST_COMPLETE,
                   rules.COSTS_TEAM_IF_INSURED_ABROAD), effect=rules.record_dossier_complete, source="002, 003, 004"),
     Event("review", ("dossier_received",), "reviewed", "The review is done.",
           guards=(rules.CONSENT_ACTIVE, rules.CONSULTATION_IF_REQUIRED, rules.NOT_AWAITING), source="002, 003"),
@@ -348,20 +390,22 @@ EVENTS = (
 # One permission table, role by role; anything not listed is denied.
 PERMISSIONS: dict[str, tuple[str, ...]] = {
     "patient": ("open", "record_circumstances", "contact_costs_team", "escalate", "give_consent", "withdraw_consent",
-                "refer", "withdraw"),
-    "gp": ("open", "record_circumstances", "refer", "give_consent"),
+                "refer", "withdraw", "choose_provider", "proceed_self_paying"),
+    "gp": ("open", "record_circumstances", "refer", "give_consent", "choose_provider"),
     "first_provider": ("open", "record_circumstances", "refer", "refuse_referral", "contact_costs_team",
-                       "transfer_care", "record_adoption"),
+                       "transfer_care", "record_adoption", "choose_provider"),
     "second_opinion_doctor": ("receive_item", "waive_item", "receive_dossier", "require_consultation",
                               "record_consultation", "request_information", "receive_information", "review",
                               "return_advice", "transfer_care", "decline"),
     "care_consultant": ("open", "record_circumstances", "contact_costs_team", "escalate", "give_consent", "refer",
                         "receive_item", "receive_dossier", "request_information", "receive_information",
-                        "return_advice", "hand_back", "withdraw", "decline", "decide_coverage"),
+                        "return_advice", "hand_back", "withdraw", "decline", "decide_coverage", "choose_provider",
+                        "waive_item"),
     "coordinator": ("open", "record_circumstances", "contact_costs_team", "give_consent", "withdraw_consent",
                     "receive_item", "waive_item", "receive_dossier", "record_consultation", "request_information",
                     "receive_information", "hand_back",
-                    "transfer_care", "withdraw", "decline", "upgrade_route", "record_adoption", "decide_coverage"),
+                    "transfer_care", "withdraw", "decline", "upgrade_route", "record_adoption", "decide_coverage",
+                    "choose_provider", "proceed_self_paying"),
     "auditor": (),
     "system": (),
 }  # fmt: skip
@@ -374,9 +418,12 @@ DEFINITION = Definition(
     routes=ROUTES,
     checklist=CHECKLIST,
     initial="requested",
+    providers=PROVIDERS,
+    waivers=WAIVERS,
 )
 
 
-def initial_facts(route: RouteVersion) -> dict[str, Any]:
-    """The facts of a newly opened case."""
-    return {"route_version": route.version}
+def initial_facts(route_version: int, provider: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The facts of a newly opened case: its route version, and the provider chosen at opening
+    (id, version, at, by), which the opening record's payload holds for replay."""
+    return {"route_version": route_version, **({"provider": dict(provider)} if provider else {})}

@@ -22,7 +22,8 @@ from typing import Any, cast
 from transitions import EventData, Machine, MachineError
 
 from workflow.cases.definitions import DEFINITION, OPEN_EVENT, SAME, Definition, RouteVersion
-from workflow.cases.rules import EffectInput, Guard, GuardInput
+from workflow.cases.definitions import initial_facts as initial_facts_of
+from workflow.cases.rules import ALWAYS, CIRCUMSTANCES, DOCTOR_DECIDES, EffectInput, Guard, GuardInput
 from workflow.errors import GuardRefused, InvalidTransition, PermissionDenied, UnknownEvent, ValidationError
 
 
@@ -66,7 +67,6 @@ class Engine:
 
     def __init__(self, definition: Definition = DEFINITION) -> None:
         self.definition = definition
-        self._known_items = tuple(item.name for item in definition.checklist)
         self._route_versions = {
             name: tuple(r.version for r in definition.routes if r.name == name) for name in definition.route_names
         }
@@ -120,20 +120,7 @@ class Engine:
             raise ValidationError("data", f"{event} requires data field(s): {', '.join(missing)}")
         if ev.decide is not None:  # decided now, recorded, and only read from then on
             data = ev.decide(data, route.name)
-        guard_input = GuardInput(
-            state=state,
-            event=event,
-            role=role,
-            reason=reason,
-            data=data,
-            facts=facts,
-            referral_roles=route.referral_roles,
-            consultation_required=route.consultation_required,
-            required_items=definition.required_items(facts),
-            known_items=self._known_items,
-            route_versions=self._route_versions.get(route.name, ()),
-            screened_by=route.screened_by,
-        )
+        guard_input = self._guard_input(state, event, role, reason, data, facts, route)
         probe = _Probe(state)
         try:
             moved = self._machine.events[event].trigger(probe, guard_input=guard_input)
@@ -145,6 +132,34 @@ class Engine:
         if step is None or step.to_state != probe.state:  # the table and the machine disagree: a bug
             raise InvalidTransition(event, state, allowed)
         return Decision(event=event, from_state=state, to_state=step.to_state, facts=step.facts, payload=dict(data))
+
+
+    def _guard_input(
+        self, state: str, event: str, role: str, reason: str | None, data: Mapping[str, Any],
+        facts: Mapping[str, Any], route: RouteVersion,
+    ) -> GuardInput:  # fmt: skip
+        """What the guards see: on a route version with providers, the chosen provider's rules;
+        on version 1, the rules every case had then (one checklist, the route's consultation)."""
+        definition = self.definition
+        checklist = definition.checklist_for(route, facts)
+        provider = definition.provider_of(route, facts)
+        if route.uses_providers:
+            consultation = provider.consultation if provider else DOCTOR_DECIDES
+            needed = provider.needs_circumstances() if provider else CIRCUMSTANCES
+            costs_team, serving = bool(provider and provider.costs_team_first), tuple(definition.serving(route.name))
+        else:
+            consultation = ALWAYS if route.consultation_required else DOCTOR_DECIDES
+            needed, costs_team, serving = CIRCUMSTANCES, True, ()
+        return GuardInput(
+            state=state, event=event, role=role, reason=reason, data=data, facts=facts,
+            referral_roles=route.referral_roles, consultation=consultation,
+            required_items=definition.required_items(facts, checklist),
+            known_items=tuple(item.name for item in checklist),
+            route_versions=self._route_versions.get(route.name, ()), screened_by=route.screened_by,
+            needed_circumstances=needed, costs_team_first=costs_team, providers=serving,
+            waived_by=definition.waived_by(route.name), waivable=tuple(i.name for i in checklist if i.waivable),
+            self_paying=route.self_paying,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -172,7 +187,9 @@ def advance(
     if state is None:
         if event != OPEN_EVENT:
             return None
-        return Step(definition.initial, {"route_version": data.get("route_version", 1)})
+        provider = data.get("provider")  # chosen at opening (recorded since issue 15)
+        chosen = {**provider, "at": at, "by": role} if isinstance(provider, Mapping) else None
+        return Step(definition.initial, initial_facts_of(data.get("route_version", 1), chosen))
     ev = definition.event(event)
     if ev is None or state not in ev.sources:
         return None

@@ -20,15 +20,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from workflow.cases.rules import EffectInput
-from workflow.coverage.rules import DEDUCTIBLE_RULE, decide_coverage
+from workflow.coverage.rules import COVERED, DEDUCTIBLE_RULE, PARTLY, decide_coverage
 from workflow.errors import ValidationError
 
 EVENT = "decide_coverage"
 DATA_KEYS = ("policy", "facts")
-COVERED, NOT_COVERED = "covered", "not_covered"
-"""The outcomes the rules can give. "Partly" is not one: no rule of :mod:`workflow.coverage.rules`
-reimburses in part (001 says a self-arranged opinion may be, "afhankelijk van de voorwaarden",
-without saying which), so the decision never claims it."""
 
 
 def decide(data: Mapping[str, Any], route: str) -> dict[str, Any]:
@@ -51,7 +47,7 @@ def decide(data: Mapping[str, Any], route: str) -> dict[str, Any]:
         "policy": decision.policy,
         "facts": stated,
         "decision": {
-            "outcome": COVERED if decision.covered else NOT_COVERED,
+            "outcome": decision.outcome,
             "route": decision.route,
             "reasons": [
                 {"rule": c.rule, "passed": c.passed, "seed": c.seed, "description": c.description}
@@ -85,7 +81,7 @@ def record_decision(e: EffectInput) -> dict[str, Any]:
 
 def summary(decision: Mapping[str, Any]) -> str:
     """One line for a text view: outcome, policy and whether eigen risico applies."""
-    outcome = "covered" if decision.get("outcome") == COVERED else "not covered"
+    outcome = {COVERED: "covered", PARTLY: "partly covered"}.get(decision.get("outcome", ""), "not covered")
     line = f"{outcome} under {decision.get('policy')} ({decision.get('route')})"
     if decision.get("eigen_risico", {}).get("applies"):
         line += "; eigen risico applies"

@@ -26,11 +26,19 @@ class GuardInput:
     data: Mapping[str, Any]
     facts: Facts
     referral_roles: tuple[str, ...]
-    consultation_required: bool
+    consultation: str  # always | doctor_decides | never: the provider's, or the route's (version 1)
     required_items: tuple[str, ...]
     known_items: tuple[str, ...]
     route_versions: tuple[int, ...]
     screened_by: tuple[str, ...] = ()  # the route's screeners (RouteVersion.screened_by)
+    needed_circumstances: tuple[str, ...] = ()
+    """The circumstances the case's checklist and costs-team rule read (all of them on version 1)."""
+    costs_team_first: bool = True
+    providers: tuple[str, ...] = ()
+    """The providers serving the case's route, when the route version uses providers; else empty."""
+    waived_by: tuple[str, ...] = ()  # roles that may waive an item on this route (providers.WAIVERS)
+    waivable: tuple[str, ...] = ()  # the items of the case's checklist that may be waived
+    self_paying: bool = False  # the route lets a patient go ahead without a referral, paying (001, 002)
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,9 @@ Effect = Callable[[EffectInput], dict[str, Any]]
 
 CIRCUMSTANCES = ("treated_abroad", "insured_abroad", "has_pathology", "has_imaging")
 CONSENT_BASES = ("own_request", "written")
+ALWAYS, DOCTOR_DECIDES, NEVER = "always", "doctor_decides", "never"  # as providers.CONSULTATION_POLICIES
+NOT_COVERED_OUTCOMES = ("not_covered", "partly")
+"""Decisions after which a patient may go ahead paying (all or part) themselves (001, 002)."""
 ADVICE_OUTCOMES = ("agrees", "differs", "inconclusive")
 """The advice against the first provider's diagnosis or treatment (004: "of de eerdere arts gelijk
 had of dat er alternatieve (behandel)mogelijkheden zijn"); inconclusive when it says neither."""
@@ -79,7 +90,7 @@ def _circumstances_valid(g: GuardInput) -> str | None:
 
 
 def _circumstances_recorded(g: GuardInput) -> str | None:
-    missing = [c for c in CIRCUMSTANCES if c not in g.facts.get("circumstances", {})]
+    missing = [c for c in g.needed_circumstances if c not in g.facts.get("circumstances", {})]
     return f"record the circumstances first (record_circumstances): {', '.join(missing)}" if missing else None
 
 
@@ -127,14 +138,19 @@ def _not_refused_before(g: GuardInput) -> str | None:
 
 
 def _costs_team_if_insured_abroad(g: GuardInput) -> str | None:
-    """003: "bent u verzekerd in een ander land ... Neem dan eerst contact op met Team Zorgkosten
-    voordat u een afspraak maakt". It guards the dossier's completion (the data that must be there
-    "alvorens u een afspraak kunt krijgen") and the consultation (the appointment itself), not the
-    referral, which the seed does not tie to it. It reads the facts as they stand when those steps
-    are taken, so it holds whichever was recorded first: the circumstance or the contact."""
-    insured_abroad = g.facts.get("circumstances", {}).get("insured_abroad")
-    if insured_abroad and not g.facts.get("costs_team_contacted_at"):
+    """003: "Valt de tweede mening niet onder uw zorgverzekering, of bent u verzekerd in een ander
+    land dan Nederland? Neem dan eerst contact op met Team Zorgkosten voordat u een afspraak maakt".
+    A rule of UMC Utrecht's (``costs_team_first``; every case on a route's version 1). It guards
+    the dossier's completion (the data that must be there "alvorens u een afspraak kunt krijgen")
+    and the consultation (the appointment itself), not the referral, which the seed does not tie
+    to it. It reads the facts as they stand when those steps are taken, so it holds whichever was
+    recorded first: the circumstance, the decision or the contact."""
+    if not g.costs_team_first or g.facts.get("costs_team_contacted_at"):
+        return None
+    if g.facts.get("circumstances", {}).get("insured_abroad"):
         return "insured abroad: contact the provider's costs team first (contact_costs_team, seed 003)"
+    if g.facts.get("coverage", {}).get("outcome") == "not_covered" or g.facts.get("self_paying"):
+        return "not covered by the insurance: contact the provider's costs team first (contact_costs_team, seed 003)"
     return None
 
 
@@ -168,7 +184,7 @@ def _screener_before_registration(g: GuardInput) -> str | None:
 
 
 def _consultation_if_required(g: GuardInput) -> str | None:
-    needed = g.consultation_required or g.facts.get("consultation_required") is True
+    needed = g.consultation == ALWAYS or g.facts.get("consultation_required") is True
     if needed and not g.facts.get("consultation_at"):
         return "the patient must be seen first (record_consultation, seeds 002 and 003)"
     return None
@@ -180,6 +196,55 @@ def _newer_route_version(g: GuardInput) -> str | None:
     if not isinstance(target, int) or isinstance(target, bool) or target not in g.route_versions:
         return f"to_version must be one of this route's versions: {', '.join(map(str, g.route_versions))}"
     return None if target > current else f"the case is already at version {current}"
+
+
+def _provider_chosen(g: GuardInput) -> str | None:
+    """002, step 3: "Kies een ziekenhuis en arts": what the dossier must hold, and whether the
+    patient is seen, are the chosen provider's (on a route version that uses providers)."""
+    if not g.providers or g.facts.get("provider"):
+        return None
+    return f"choose the provider first (choose_provider, seed 002 step 3): one of {', '.join(g.providers)}"
+
+
+def _provider_change(g: GuardInput) -> str | None:
+    """A first choice needs no reason; a change does, as it restarts the dossier (the new provider's
+    checklist). The payload's provider was checked against the route when the event was decided."""
+    current = g.facts.get("provider")
+    if not current:
+        return None
+    if current.get("id") == g.data.get("provider"):
+        return f"{current.get('id')} is already the case's provider"
+    return None if g.reason and g.reason.strip() else "changing provider needs a reason (--reason)"
+
+
+def _consultation_possible(g: GuardInput) -> str | None:
+    if g.consultation != NEVER:
+        return None
+    return "this provider gives its opinion without seeing the patient (seed 004: 'niet persoonlijk langs')"
+
+
+def _waiver_allowed(g: GuardInput) -> str | None:
+    if g.role not in g.waived_by:
+        return f"on this route a dossier item is waived by: {', '.join(g.waived_by) or 'no one'}"
+    item = g.data.get("item")
+    if item in g.waivable:
+        return None
+    return f"{item!r} cannot be waived: without it there is nothing to give an opinion on"
+
+
+def _self_paying_decided(g: GuardInput) -> str | None:
+    """001 ("Regel je zelf een second opinion, dan kan het zijn dat deze niet wordt vergoed, of slechts
+    gedeeltelijk") and 002 ("Als de zorgverzekeraar de kosten niet accepteert, moet u deze namelijk
+    zelf betalen"): without a referral the patient may go ahead, once the insurer's decision is
+    recorded and says it does not pay in full."""
+    if not g.self_paying:
+        return "on this route the case goes ahead only through its referral or registration"
+    outcome = g.facts.get("coverage", {}).get("outcome")
+    if outcome is None:
+        return "record the insurer's decision first (decide_coverage, seeds 001 and 002)"
+    if outcome not in NOT_COVERED_OUTCOMES:
+        return "the insurer's decision covers the opinion: refer instead (refer)"
+    return None
 
 
 CIRCUMSTANCES_VALID = Guard("circumstances_valid", "Only known circumstances, as true/false.", _circumstances_valid)
@@ -223,6 +288,16 @@ def _awaiting(g: GuardInput) -> str | None:
     return None if g.facts.get("awaiting_information") else "no information is awaited (request_information first)"
 
 
+PROVIDER_CHOSEN = Guard("provider_chosen", "The case's provider is chosen, where the route uses providers (002).",
+                        _provider_chosen)  # fmt: skip
+PROVIDER_CHANGE = Guard("provider_change", "A change of provider names a new one and gives a reason (002).",
+                        _provider_change)  # fmt: skip
+CONSULTATION_POSSIBLE = Guard("consultation_possible", "The provider sees patients (not Royal Doctors or online, 004).",
+                              _consultation_possible)  # fmt: skip
+WAIVER_ALLOWED = Guard("waiver_allowed", "The route lets this role waive, and the item may be waived (WAIVERS).",
+                       _waiver_allowed)  # fmt: skip
+SELF_PAYING_DECIDED = Guard("self_paying_decided", "The insurer's decision says it does not pay in full (001, 002).",
+                            _self_paying_decided)  # fmt: skip
 ADVICE_OUTCOME_VALID = Guard("advice_outcome_valid", "The advice's outcome is agrees, differs or inconclusive.",
                              _advice_outcome_valid)  # fmt: skip
 ADOPTION_VALID = Guard("adoption_valid", "Adopted or not (true/false), recorded once (001).", _adoption_valid)
@@ -294,6 +369,23 @@ def record_information_requested(e: EffectInput) -> dict[str, Any]:
 
 def record_information_received(e: EffectInput) -> dict[str, Any]:
     return {**e.facts, "awaiting_information": False}
+
+
+def record_provider(e: EffectInput) -> dict[str, Any]:
+    """The chosen provider and the version of its rules, as decided when fired. A change restarts
+    the dossier: items received for one provider's list are not the next one's."""
+    chosen = {"id": e.data["provider"], "version": e.data["version"], "at": e.at, "by": e.role}
+    facts = {**e.facts, "provider": chosen}
+    if e.facts.get("provider"):
+        facts.pop("checklist", None)
+        facts["provider_changes"] = int(e.facts.get("provider_changes", 0)) + 1
+    return facts
+
+
+def record_self_paying(e: EffectInput) -> dict[str, Any]:
+    decision = e.facts.get("coverage", {})
+    return {**e.facts, "self_paying": {"at": e.at, "by": e.role, "decision": decision.get("number"),
+                                       "outcome": decision.get("outcome")}}  # fmt: skip
 
 
 def record_advice_outcome(e: EffectInput) -> dict[str, Any]:

@@ -121,6 +121,14 @@ ADVICE_MAY_EXCEED_COVER = (
 
 # --- policies ---------------------------------------------------------------------------------
 
+COVERED, PARTLY, NOT_COVERED = "covered", "partly", "not_covered"
+OUTCOMES = (COVERED, PARTLY, NOT_COVERED)
+REFERRAL_RULE = "referred_by_doctor"
+SELF_ARRANGED_PARTLY = (
+    "A self-arranged opinion (no referral by a doctor) is reimbursed in part; how much depends on the "
+    "insurer's conditions (001), which this decision does not know."
+)
+
 
 @dataclass(frozen=True)
 class RouteCover:
@@ -130,6 +138,9 @@ class RouteCover:
     rules: tuple[str, ...]
     deductible: bool  # whether DEDUCTIBLE_RULE is consulted at all on this route
     notes: tuple[str, ...] = ()
+    self_arranged: str = NOT_COVERED
+    """The outcome when every rule holds but the referral (a self-arranged opinion): not covered
+    (000 makes the referral a condition), or partly (001: "niet ... vergoed, of slechts gedeeltelijk")."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,9 @@ POLICIES = (
             "royal-doctors": RouteCover(("zorgactief_covers_royal_doctors",), deductible=False,
                                         notes=(ADVICE_MAY_EXCEED_COVER,)),
             "online": RouteCover(("insurer_online_service",), deductible=False)}),
+    Policy("generic-basic", "(any)", "Basic insurance as seed 001 describes it in general, for an insurer "
+           "without a row: covered after a referral, in part when self-arranged.", "001",
+           {"domestic": RouteCover(_BASIC_DOMESTIC.rules, deductible=True, self_arranged=PARTLY)}),
 )  # fmt: skip
 _POLICIES = {p.id: p for p in POLICIES}
 
@@ -181,11 +195,15 @@ class CoverageDecision:
     deductible_applies: bool
     never_covered: tuple[str, ...]
     notes: tuple[str, ...]
+    outcome: str = NOT_COVERED
+    """covered (every rule holds), partly (only the referral fails, on a route whose policy pays a
+    self-arranged opinion in part) or not_covered; ``covered`` is True only for the first."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "policy": self.policy,
             "route": self.route,
+            "outcome": self.outcome,
             "covered": self.covered,
             "checks": [c.__dict__ for c in self.checks],
             "deductible_applies": self.deductible_applies,
@@ -218,8 +236,11 @@ def decide_coverage(facts: Mapping[str, Any], policy: str) -> CoverageDecision:
     _require(facts, _needed(rules + ([DEDUCTIBLE_RULE] if cover.deductible else []), facts))
     checks = _checked(rules, facts)
     covered = all(c.passed for c in checks)
-    deductible = covered and cover.deductible and DEDUCTIBLE_RULE.holds(facts)
-    return CoverageDecision(chosen.id, facts["route"], covered, checks, deductible, never, cover.notes)
+    failed = {c.rule for c in checks if not c.passed}
+    outcome = COVERED if covered else (cover.self_arranged if failed == {REFERRAL_RULE} else NOT_COVERED)
+    deductible = outcome != NOT_COVERED and cover.deductible and DEDUCTIBLE_RULE.holds(facts)
+    notes = (*cover.notes, *([SELF_ARRANGED_PARTLY] if outcome == PARTLY else []))
+    return CoverageDecision(chosen.id, facts["route"], covered, checks, deductible, never, notes, outcome)
 
 
 def decide_all(facts: Mapping[str, Any]) -> list[CoverageDecision]:

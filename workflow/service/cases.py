@@ -115,10 +115,11 @@ class CaseService:
         bsn: str | None = None,
         organisation: str = DEFAULT_ORGANISATION,
         patient_name: str | None = None,
+        provider: str | None = None,
     ) -> Receipt:
         """Register a new case (see :class:`~workflow.service.commands.OpenCase`)."""
         return self.commands.open_case(
-            OpenCase(patient_ref, actor, route, occurred_at, idempotency_key, bsn, organisation, patient_name)
+            OpenCase(patient_ref, actor, route, occurred_at, idempotency_key, bsn, organisation, patient_name, provider)
         )
 
     def fire(

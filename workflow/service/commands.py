@@ -53,6 +53,9 @@ class OpenCase:
     patient_name: str | None = None
     """Kept only as keyed hashes of its words, against which this command and every later one
     about the case is screened (see :func:`workflow.privacy.check_names`)."""
+    provider: str | None = None
+    """The provider the patient chose (002, step 3), when already known; implied on a route that
+    one provider serves (Royal Doctors, online). Later: the event ``choose_provider``."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class Commands:
                  "idempotency key": command.idempotency_key}, key, names,
             )  # fmt: skip
         route = inputs.check_route(definition, command.route)
+        provider = inputs.check_provider(definition, route, command.provider)
         if not definition.may(actor.role, OPEN_EVENT):
             raise PermissionDenied(actor.role, OPEN_EVENT, definition.roles_for(OPEN_EVENT))
         now = inputs.in_supported_years("clock", rt.clock.now())  # it dates the record, whatever occurred_at says
@@ -101,8 +105,9 @@ class Commands:
             command.idempotency_key, OPEN_EVENT, command.patient_ref, command.route, actor, command.occurred_at,
             identity, command.organisation,
             *([names] if names else []),  # absent without a name: fingerprints stored before names stay valid
+            *([command.provider] if command.provider else []),  # likewise without a provider
         )  # fmt: skip
-        return retrying(lambda: self._open(command, route, occurred, now, print_, identity, names))
+        return retrying(lambda: self._open(command, route, occurred, now, print_, identity, names, provider))
 
     def fire(self, command: FireEvent, admit: Admit | None = None) -> Receipt:
         """Move a case; raises the refusal (after recording it) if not allowed.
@@ -151,6 +156,7 @@ class Commands:
         print_: str,
         identity: str | None,
         names: tuple[str, ...],
+        provider: dict[str, Any] | None,
     ) -> Receipt:
         rt, actor, key = self._rt, command.actor, command.idempotency_key
         with rt.uow(True) as uow:
@@ -174,13 +180,16 @@ class Commands:
                     "organisation": command.organisation,
                     **({"bsn_hmac": identity} if identity else {}),
                     **({"name_hmacs": list(names)} if names else {}),
+                    **({"provider": provider} if provider else {}),
                 },
                 reason=None, refusal=None, prev_hash=GENESIS,
             )  # fmt: skip
             case = Case(
                 id=case_id, patient_ref=command.patient_ref, route=route.name, state=initial, version=1,
                 opened_at=occurred, updated_at=now, audit_head=record.hash, audit_count=1,
-                facts=initial_facts(route), bsn_hash=identity, organisation=command.organisation, name_hashes=names,
+                facts=initial_facts(route.version, provider and {**provider, "at": utc_iso(occurred),
+                                                                 "by": actor.role}),
+                bsn_hash=identity, organisation=command.organisation, name_hashes=names,
             )  # fmt: skip
             uow.cases.add(case)
             self._plan_deadlines(uow, case, OPEN_EVENT, case.state, occurred, now)

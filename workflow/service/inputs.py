@@ -93,6 +93,20 @@ def check_route(definition: Definition, route: str) -> RouteVersion:
     return rules
 
 
+def check_provider(definition: Definition, route: RouteVersion, provider: str | None) -> dict[str, Any] | None:
+    """The provider recorded at opening (id and the newest version of its rules): the one given,
+    which must serve the route, or the only one serving it; None when the patient is to choose."""
+    serving = definition.serving(route.name) if route.uses_providers else {}
+    if provider is None:
+        only = list(serving.values())
+        return {"id": only[0].id, "version": only[0].version} if len(only) == 1 else None
+    chosen = serving.get(provider)
+    if chosen is None:  # what was typed is not repeated: it may be anything
+        raise ValidationError("provider", f"must be a provider serving the {route.name} route: "
+                              f"{', '.join(serving) or 'none'}")
+    return {"id": chosen.id, "version": chosen.version}
+
+
 def check_state(definition: Definition, state: str | None) -> None:
     if state is not None and state not in [s.name for s in definition.states]:
         known = ", ".join(s.name for s in definition.states)
