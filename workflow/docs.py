@@ -7,8 +7,9 @@ regenerates ``docs/states.md`` and fails when the committed file differs.
 from __future__ import annotations
 
 from workflow.cases.definitions import DEFINITION, OPEN_EVENT, SAME, Definition, Event
+from workflow.cases.insurer import EVENT as DECIDE_EVENT
 from workflow.coverage import rules as coverage
-from workflow.glossary import GLOSSARY, RIGHTS, SEEDS
+from workflow.glossary import GLOSSARY, NOT_MODELLED, READINGS, RIGHTS, SEEDS
 
 
 def mermaid(definition: Definition = DEFINITION) -> str:
@@ -75,18 +76,24 @@ def states_markdown(definition: Definition = DEFINITION) -> str:
         out.append(f"| `{role.name}` | " + " | ".join(cells) + " |")
     out += ["", "## Roles", "", "| role | who | seed |", "|---|---|---|"]
     out += [f"| `{r.name}` | {r.description} | {r.source or '-'} |" for r in definition.roles]
-    out += ["", "## Routes", "", "Each case keeps the route version it was opened under; `upgrade_route` moves it on.",
-            "", "| route | version | meaning | referral by | patient must be seen | report due | seed |",
+    out += ["", "## Routes", "", "Each case keeps the route version it was opened under; `upgrade_route` moves it on."
+            " On version 2 the case's provider decides the checklist, whether the patient is seen and the costs-team"
+            " rule (see [domain.md](domain.md#providers)).",
+            "", "| route | version | meaning | referral by | checklist and consultation | report due | seed |",
             "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in definition.routes:
         due = (
             f"{r.report_due_working_days} working days after the complete dossier" if r.report_due_working_days else "-"
         )
+        rules_from = "the chosen provider's" if r.uses_providers else (
+            "the list below; seen " + ("always" if r.consultation_required else "when the doctor requires it"))
         out.append(
             f"| `{r.name}` | {r.version} | {r.description} | {', '.join(r.referral_roles)} "
-            f"| {'yes' if r.consultation_required else 'when the doctor requires it'} | {due} | {r.source or '-'} |"
+            f"| {rules_from} | {due} | {r.source or '-'} |"
         )
-    out += ["", "## Dossier checklist", "", "| item | what | required when | seed |", "|---|---|---|---|"]
+    out += ["", "## Dossier checklist of version 1", "",
+            "UMC Utrecht's list (003), which version 1 applied to every route; cases opened then keep it.", "",
+            "| item | what | required when | seed |", "|---|---|---|---|"]  # fmt: skip
     out += [
         f"| `{c.name}` | {c.description} | {f'`{c.required_when}`' if c.required_when else 'always'} | {c.source} |"
         for c in definition.checklist
@@ -156,14 +163,15 @@ def domain_markdown(definition: Definition = DEFINITION) -> str:
         "",
         "### Policies",
         "",
-        "| policy | insurer | route | rules that must all hold | deductible consulted |",
-        "|---|---|---|---|---|",
+        "| policy | insurer | route | rules that must all hold | deductible consulted | only the referral fails |",
+        "|---|---|---|---|---|---|",
     ]
     for policy in coverage.POLICIES:
         for route, cover in policy.routes.items():
             checked = (*cover.rules, *(r for r in coverage.EVERY_ROUTE if r not in cover.rules))
             rules = ", ".join(f"`{r}`" for r in checked)
-            out.append(f"| `{policy.id}` | {policy.insurer} | `{route}` | {rules} | {yes_no[cover.deductible]} |")
+            out.append(f"| `{policy.id}` | {policy.insurer} | `{route}` | {rules} | {yes_no[cover.deductible]} "
+                       f"| `{cover.self_arranged}` |")
     out += [
         "",
         "A route a policy does not list is not covered by it (rule `route_offered`).",
@@ -180,6 +188,20 @@ def domain_markdown(definition: Definition = DEFINITION) -> str:
         "",
         f"Royal Doctors decisions carry the note: {coverage.ADVICE_MAY_EXCEED_COVER}",
         "",
+        *_decision_markdown(),
+        *_providers_markdown(definition),
+        "## Readings: where a seed is ambiguous",
+        "",
+        "| topic | the seed says | our reading, and why |",
+        "|---|---|---|",
+        *(f"| {topic} | {said} ({seed}) | {reading} |" for topic, seed, said, reading in READINGS),
+        "",
+        "## What the seeds say that we do not model",
+        "",
+        "| what | seed | why not |",
+        "|---|---|---|",
+        *(f"| {what} | {seed} | {why} |" for what, seed, why in NOT_MODELLED),
+        "",
         "## Glossary",
         "",
         "| Dutch | English | meaning |",
@@ -192,6 +214,77 @@ def domain_markdown(definition: Definition = DEFINITION) -> str:
             "| right | source | seed |", "|---|---|---|"]  # fmt: skip
     out += [f"| {right} | {source} | {seed} |" for right, source, seed in RIGHTS]
     return "\n".join(out) + "\n"
+
+
+def _decision_markdown() -> list[str]:
+    outcomes = {
+        coverage.COVERED: "every rule of the policy's route holds",
+        coverage.PARTLY: "every rule holds but the referral, on a route whose policy pays a self-arranged opinion "
+        "in part (`generic-basic`, 001); how much is the insurer's to say",
+        coverage.NOT_COVERED: "any other failing rule, or a route the policy does not offer",
+    }
+    return [
+        "### The insurer's decision on a case",
+        "",
+        f"`{DECIDE_EVENT}` (care consultant or coordinator; data `policy` and `facts`) decides with the rules above"
+        " when it is fired and records the whole decision in the event's payload: the policy, the facts, the"
+        " outcome, each rule checked with its seed, whether eigen risico applies, the notes. The case shows the"
+        " latest as `facts.coverage` (`show`, the API, the history); replay reads the recorded decision and never"
+        " asks today's rules. New facts make a new decision, numbered, never an edit. Natura or restitutie is not"
+        " recorded: no seed says which applies (see below).",
+        "",
+        "| outcome | when |",
+        "|---|---|",
+        *(f"| `{o}` | {outcomes[o]} |" for o in coverage.OUTCOMES),
+        "",
+        "After a decision that is `not_covered` or `partly`, a domestic case may go ahead without a referral"
+        " (`proceed_self_paying`, by the patient or the desk; 001, 002); the case records it as `facts.self_paying`"
+        " with the decision's number. At UMC Utrecht that patient contacts the costs team first (003).",
+        "",
+    ]
+
+
+def _providers_markdown(definition: Definition) -> list[str]:
+    out = [
+        "## Providers",
+        "",
+        "From `PROVIDERS` in `workflow/cases/providers.py`. A case on a route's version 2 records the provider the"
+        " patient chose (002, step 3), at opening (`open --provider`; implied where one provider serves the route)"
+        " or with `choose_provider` before the dossier is complete. Its checklist, consultation policy and"
+        " costs-team rule are that provider's, at the version recorded: a new version of a row never changes a case"
+        " under way. A change of provider is an audited event that needs a reason and restarts the checklist.",
+        "",
+        "| provider | version | routes | patient seen | checklist (required when) | costs team first | contact fields"
+        " | seed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in definition.providers:
+        items = "; ".join(
+            f"`{i.name}` ({f'`{i.required_when}`' if i.required_when else 'always'}"
+            f"{', never waived' if not i.waivable else ''})" for i in p.checklist
+        )  # fmt: skip
+        contacts = ", ".join(f"`{c.name}`" + (f" ({c.seed_value})" if c.seed_value else "") for c in p.contact_fields)
+        out.append(
+            f"| `{p.id}` {p.name} | {p.version} | {', '.join(p.routes)} | {p.consultation.replace('_', ' ')} "
+            f"| {items} | {'yes' if p.costs_team_first else 'no'} | {contacts or '-'} | {p.source} |"
+        )
+    out += [
+        "",
+        "Contact values are the deployment's: the seed's value where it prints one, and whatever the operator sets"
+        " in the JSON file named by `SECOND_OPINION_PROVIDER_CONTACTS` (`{\"provider\": {\"field\": \"text\"}}`);"
+        " `second-opinion providers` shows them.",
+        "",
+        "### Who may waive a dossier item",
+        "",
+        "From `WAIVERS`: deny by default, and the role must be allowed `waive_item` by the permission table too."
+        " An item marked never waived cannot be waived by anyone.",
+        "",
+        "| route | roles | seed | why |",
+        "|---|---|---|---|",
+        *(f"| `{w.route}` | {', '.join(w.roles)} | {w.source} | {w.why} |" for w in definition.waivers),
+        "",
+    ]
+    return out
 
 
 GENERATED_START = "<!-- generated by `second-opinion diagram --deadlines`: do not edit by hand -->"

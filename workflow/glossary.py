@@ -55,3 +55,70 @@ GLOSSARY = (
     ("werkdagen", "working days", "Royal Doctors reports within 18 working days of the complete dossier (004)"),
     ("BSN", "citizen service number", "the Dutch national identifier; never stored or logged in clear"),
 )  # fmt: skip
+
+READINGS = (
+    ("Partly covered", "001, 003",
+     "\"Regel je zelf een second opinion, dan kan het zijn dat deze niet wordt vergoed, of slechts gedeeltelijk\"; "
+     "\"wél verzekerd ... maar een deel zelf moet betalen\"",
+     "`partly` is the outcome of a self-arranged opinion under a policy that pays those in part (`generic-basic`). "
+     "Eigen risico is not `partly`: 001 calls a referred opinion \"vergoed\" and adds \"Je betaalt wel eigen "
+     "risico\", so it is reported beside a `covered` outcome"),
+    ("Is a Royal Doctors patient seen?", "004",
+     "\"U hoeft daarvoor niet persoonlijk langs bij een specialist\"; "
+     "\"Royal Doctors neemt telefonisch contact met u op\"",
+     "never: the telephone call is about wishes and the dossier, not an examination, so `require_consultation` and "
+     "`record_consultation` are refused; the report comes from the records"),
+    ("Is a domestic patient seen?", "002, 003, 004",
+     "UMC Utrecht: \"Artsen geven alleen een second opinion als zij de patiënt zelf gezien hebben\"; JBZ: the doctor "
+     "\"beoordeelt of het nodig is om een afspraak met u te maken\"; Interpolis: \"Tijdens een (telefonisch) gesprek\"",
+     "per provider: always at UMC Utrecht, the doctor decides at JBZ and at a hospital without a row (002 is the "
+     "general guide; 004's conversation may be by telephone, which is no examination)"),
+    ("The costs team", "003",
+     "\"Valt de tweede mening niet onder uw zorgverzekering, of bent u verzekerd in een ander land dan Nederland? "
+     "Neem dan eerst contact op met Team Zorgkosten voordat u een afspraak maakt\"",
+     "UMC Utrecht's rule only; it gates the complete dossier and the consultation (the appointment), not the "
+     "referral; it applies when insured abroad, when the recorded decision is `not_covered`, or when self-paying"),
+    ("Self-paying without a referral", "001, 002",
+     "\"U hebt geen toestemming nodig\"; \"Als de zorgverzekeraar de kosten niet accepteert, moet u deze namelijk "
+     "zelf betalen\"",
+     "`proceed_self_paying` needs a recorded decision that does not pay in full, so the patient knows before "
+     "going ahead (002 step 1); domestic only: Royal Doctors and 2e arts online are the insurer's own services"),
+    ("Changing provider", "002",
+     "\"Kies een ziekenhuis en arts\"",
+     "allowed until the dossier is complete, with a reason; the checklist restarts, since items sent to one "
+     "hospital are not at the next; consent stays (its scope is the patient's words)"),
+    ("Waiving a dossier item", "002, 003",
+     "UMC Utrecht lists data that \"minimaal aanwezig moeten zijn\"; the other doctor \"bekijkt uw dossier\"",
+     "the second-opinion doctor (or the desk for them) may waive with a reason, recorded; on the insurer's routes "
+     "the care consultant too; the online question never"),
+    ("Escalation after the return", "001",
+     "\"Komen jullie er samen niet uit, dan kun je de ondersteuning inroepen van je zorgverzekeraar\"",
+     "`escalate` is recorded on the closed case, which stays closed; so is the first provider's answer on "
+     "adopting the advice (`record_adoption`), after the return and not at it"),
+    ("The 18 working days", "004",
+     "\"Binnen maximaal 18 werkdagen, na ontvangst van uw volledige medische dossier\"",
+     "a service promise, counted on the `nl-business` calendar (the holidays employers observe), not the "
+     "Algemene termijnenwet's: see [deadlines.md](deadlines.md)"),
+)
+"""Where a seed can be read more than one way: what it says, and the reading this library takes."""
+
+NOT_MODELLED = (
+    ("Natura or restitutie, contracted providers, reimbursement amounts", "-",
+     "no seed says which policy is which or how much a partial reimbursement is; the decision records only the "
+     "outcome and its rules"),
+    ("The referral letter itself (\"een nieuwe verwijskaart\")", "001, 004",
+     "`refer` records that a referral was made and by whom; the document stays in the care systems"),
+    ("Anonymous advice from MIND Korrelatie's counsellors", "001", "outside a case: no one is identified"),
+    ("Advice on choosing a hospital (GP, insurer, patient organisation)", "002",
+     "the choice is recorded (`choose_provider`), not how it was reached"),
+    ("The cost of a copy of the dossier", "000", "listed as never covered; no amounts are kept"),
+    ("Tests are not usually redone", "001", "a statement about the opinion's content, not a step"),
+    ("Answers to other medical questions in the Royal Doctors report", "004", "the report's content, not a step"),
+    ("Whether care the advice recommends is covered (the Persoonlijke Zorgcoach)", "004",
+     "a later, separate question to the insurer; Royal Doctors decisions carry a note saying so"),
+    ("The own doctor's responsibility for (acute) care until care is transferred", "003",
+     "what the states mean (`back_to_first_provider`, `care_transferred`), not something the engine enforces"),
+    ("Outpatient clinic telephone numbers per specialty", "003",
+     "contact values are the operator's (`SECOND_OPINION_PROVIDER_CONTACTS`), not rules"),
+)
+"""What the seeds say that this library deliberately does not model, and why."""
