@@ -225,3 +225,20 @@ def test_bad_provider_at_opening_is_refused_and_writes_nothing(service):
         service.open_case("PX-B2", actor=PATIENT, route="online", provider="umc-utrecht")
     assert service.cases() == []
     assert service.export() == []
+
+
+def test_cases_opened_under_version_1_keep_the_one_checklist_and_choose_no_provider(service):
+    """Before providers, every route had UMC Utrecht's list: a case opened then keeps it (its route
+    version), so its answers do not change under the new code; a provider is chosen only after
+    ``upgrade_route``."""
+    v1 = replace(DEFINITION, routes=tuple(r for r in DEFINITION.routes if r.version == 1))
+    old = CaseService.on(replace(service.runtime, engine=Engine(v1)))
+    case_id = old.open_case("PX-L1", actor=CONSULTANT, route="royal-doctors").case_id
+    assert "provider" not in service.case(case_id).facts
+    refused(service, case_id, "choose_provider", CONSULTANT, "has no providers", data={"provider": "royal-doctors"})
+    service.fire(case_id, "record_circumstances", actor=CONSULTANT, data={**NO_CIRCUMSTANCES, "treated_abroad": True})
+    service.fire(case_id, "give_consent", actor=PATIENT, data=CONSENT)
+    service.fire(case_id, "refer", actor=CONSULTANT)
+    service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "letter"})
+    refused(service, case_id, "receive_dossier", DOCTOR, "still missing: mrsa")
+    assert service.verify().ok

@@ -82,10 +82,11 @@ class Event:
     guards: tuple[Guard, ...] = ()
     effect: Effect | None = None
     source: str = ""
-    decide: Callable[[Mapping[str, Any], str], dict[str, Any]] | None = None
-    """Computes, when the event is fired, the payload recorded for it from the command's data and
-    the case's route (raising what is wrong with the data); replay reads that payload and never
-    calls this again, so what was decided then stays decided (:mod:`workflow.cases.insurer`)."""
+    decide: Callable[[Mapping[str, Any], str, tuple[ProviderVersion, ...]], dict[str, Any]] | None = None
+    """Computes, when the event is fired, the payload recorded for it from the command's data, the
+    case's route and the definition's providers (raising what is wrong with the data); replay
+    reads that payload and never calls this again, so what was decided then stays decided
+    (:mod:`workflow.cases.insurer`)."""
 
 
 SAME = "*"
@@ -310,7 +311,7 @@ EVENTS = (
     Event("choose_provider", ("requested", "referred"), SAME,
           "Record the provider the patient chose: data provider (one serving the route); a change needs a reason "
           "and restarts the dossier's checklist.", required_data=("provider",), guards=(rules.PROVIDER_CHANGE,),
-          effect=rules.record_provider, decide=lambda data, route: providers.choose(PROVIDERS, data, route),
+          effect=rules.record_provider, decide=providers.choose,
           source="002"),
     Event("contact_costs_team", _BEFORE_REVIEW, SAME,
           "Record that the provider's costs team was contacted (patients insured abroad), before the "

@@ -119,7 +119,7 @@ class Engine:
         if missing:
             raise ValidationError("data", f"{event} requires data field(s): {', '.join(missing)}")
         if ev.decide is not None:  # decided now, recorded, and only read from then on
-            data = ev.decide(data, route.name)
+            data = ev.decide(data, route.name, definition.providers)
         guard_input = self._guard_input(state, event, role, reason, data, facts, route)
         probe = _Probe(state)
         try:

@@ -27,10 +27,11 @@ EVENT = "decide_coverage"
 DATA_KEYS = ("policy", "facts")
 
 
-def decide(data: Mapping[str, Any], route: str) -> dict[str, Any]:
+def decide(data: Mapping[str, Any], route: str, providers: tuple[object, ...] = ()) -> dict[str, Any]:
     """The payload to record for ``decide_coverage``: the command's policy and facts, and the
     decision the coverage rules give today. Raises the rules' own :class:`ValidationError` for a
-    bad policy or fact; the facts' ``route`` is the case's (filled in when not stated)."""
+    bad policy or fact; the facts' ``route`` is the case's (filled in when not stated). The
+    providers are not read: the insurer decides whatever hospital the patient chose."""
     extra = sorted(set(data) - set(DATA_KEYS))
     if extra:
         raise ValidationError("data", f"{EVENT} takes only {', '.join(DATA_KEYS)}; unknown: {', '.join(extra)}")

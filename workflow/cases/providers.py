@@ -205,7 +205,7 @@ def contact_problems(providers: tuple[ProviderVersion, ...], contacts: Mapping[s
     return problems
 
 
-def choose(providers: tuple[ProviderVersion, ...], data: Mapping[str, Any], route: str) -> dict[str, Any]:
+def choose(data: Mapping[str, Any], route: str, providers: tuple[ProviderVersion, ...]) -> dict[str, Any]:
     """The payload recorded for ``choose_provider``: the provider and the newest version of its rules
     today, which the case then keeps. Raises naming the providers that serve ``route``."""
     extra = sorted(set(data) - {"provider"})

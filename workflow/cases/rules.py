@@ -209,6 +209,8 @@ def _provider_chosen(g: GuardInput) -> str | None:
 def _provider_change(g: GuardInput) -> str | None:
     """A first choice needs no reason; a change does, as it restarts the dossier (the new provider's
     checklist). The payload's provider was checked against the route when the event was decided."""
+    if not g.providers:
+        return "this case's route version has no providers (upgrade_route to the newest version first)"
     current = g.facts.get("provider")
     if not current:
         return None
