@@ -117,7 +117,8 @@ def test_verify_gives_the_same_report_whatever_the_batch(service: CaseService, c
     referred_cases(service, clock, 3)
     opened(service, 4)
     whole = service.verify()
-    assert whole.ok and whole.cases == 7 and whole.records == 3 * 4 + 4 * 3
+    # referred: open and the four commands of PATHS["referred"]; opened: open and two commands
+    assert whole.ok and whole.cases == 7 and whole.records == 3 * 5 + 4 * 3
     for size in (1, 2, 3, 7, 100):
         service.verify_batch = size
         assert service.verify() == whole

@@ -9,11 +9,12 @@ from tests.conftest import CONSENT, DESK, DOCTOR, GP, PATIENT
 from workflow import DEFINITION, GuardRefused, ValidationError
 
 ALL_REQUIRED = {"treated_abroad": True, "insured_abroad": False, "has_pathology": True, "has_imaging": True}
-ITEMS = [item.name for item in DEFINITION.checklist]
+UMC = DEFINITION.serving("domestic")["umc-utrecht"]  # seed 003's list is UMC Utrecht's
+ITEMS = [item.name for item in UMC.checklist]
 
 
 def referred(service, circumstances=ALL_REQUIRED) -> str:
-    case_id = service.open_case("PX-1", actor=DESK).case_id
+    case_id = service.open_case("PX-1", actor=DESK, provider="umc-utrecht").case_id
     service.fire(case_id, "record_circumstances", actor=DESK, data=circumstances)
     service.fire(case_id, "give_consent", actor=PATIENT, data=CONSENT)
     service.fire(case_id, "refer", actor=GP)
@@ -40,8 +41,8 @@ def test_each_missing_item_blocks_the_dossier_by_name(service, missing):
 @pytest.mark.parametrize("db_url", ["memory"], indirect=True)
 def test_circumstances_decide_what_is_required(service):
     none_apply = {"treated_abroad": False, "insured_abroad": False, "has_pathology": False, "has_imaging": False}
-    assert DEFINITION.required_items({"circumstances": none_apply}) == ("letter",)
-    assert DEFINITION.required_items({"circumstances": ALL_REQUIRED}) == tuple(ITEMS)
+    assert DEFINITION.required_items({"circumstances": none_apply}, UMC.checklist) == ("letter",)
+    assert DEFINITION.required_items({"circumstances": ALL_REQUIRED}, UMC.checklist) == tuple(ITEMS)
     case_id = referred(service, none_apply)
     service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "letter"})
     service.fire(case_id, "receive_dossier", actor=DOCTOR)
@@ -49,7 +50,7 @@ def test_circumstances_decide_what_is_required(service):
 
 @pytest.mark.parametrize("db_url", ["memory"], indirect=True)
 def test_unrecorded_circumstances_block_rather_than_guess(service):
-    case_id = service.open_case("PX-1", actor=DESK).case_id
+    case_id = service.open_case("PX-1", actor=DESK, provider="umc-utrecht").case_id
     service.fire(case_id, "give_consent", actor=PATIENT, data=CONSENT)
     service.fire(case_id, "refer", actor=GP)
     service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "letter"})

@@ -26,6 +26,14 @@ RD_REMINDERS = (
     datetime(2026, 12, 14, 23, 0, tzinfo=UTC),  # 2 working days before: Tue 15 Dec
 )
 DOMESTIC_DUE = datetime(2026, 12, 7, 22, 59, 59, tzinfo=UTC)  # 10 working days after Mon 23 Nov: Mon 7 Dec
+RD_ITEMS = ("medical_history", "examinations", "lab_reports")  # Royal Doctors' checklist (004), implied at opening
+
+
+def receive_royal_doctors_dossier(service: CaseService, case_id: str) -> None:
+    """Every item of Royal Doctors' checklist, then the complete dossier."""
+    for item in RD_ITEMS:
+        fire_example(service, case_id, "receive_item", data={"item": item})
+    fire_example(service, case_id, "receive_dossier")
 
 
 def royal_doctors_case(service: CaseService) -> str:
@@ -34,8 +42,7 @@ def royal_doctors_case(service: CaseService) -> str:
     for event in ("record_circumstances", "give_consent"):
         fire_example(service, case_id, event)
     service.fire(case_id, "refer", actor=CONSULTANT)
-    fire_example(service, case_id, "receive_item")
-    fire_example(service, case_id, "receive_dossier")
+    receive_royal_doctors_dossier(service, case_id)
     return case_id
 
 

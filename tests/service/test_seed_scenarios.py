@@ -17,11 +17,14 @@ def events_of(service, case_id):
 
 
 def back_to_first_provider(service, case_id):
-    """The domestic path, referred by the first provider, to the patient's return with the advice."""
+    """The domestic path, referred by the first provider, to the patient's return with the advice;
+    at a hospital without a row of its own (the general rules of 001 and 002: the medical records,
+    and the doctor decides whether to see the patient)."""
     service.fire(case_id, "record_circumstances", actor=FIRST, data=NO_CIRCUMSTANCES)
     service.fire(case_id, "give_consent", actor=PATIENT, data=CONSENT)
+    service.fire(case_id, "choose_provider", actor=PATIENT, data={"provider": "generic-hospital"})
     service.fire(case_id, "refer", actor=FIRST)
-    service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "letter"})
+    service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "medical_records"})
     for event in ("receive_dossier", "review"):
         service.fire(case_id, event, actor=DOCTOR)
     service.fire(case_id, "return_advice", actor=DOCTOR, data={"outcome": "agrees"})
@@ -78,11 +81,12 @@ def test_002_consent_and_the_doctor_decides_on_an_appointment(service):
     decides whether to see the patient before advising."""
     case_id = service.open_case("PX-002", actor=PATIENT).case_id
     service.fire(case_id, "record_circumstances", actor=PATIENT, data=NO_CIRCUMSTANCES)
+    service.fire(case_id, "choose_provider", actor=PATIENT, data={"provider": "jeroen-bosch"})  # step 3
     service.fire(case_id, "refer", actor=GP)
     with pytest.raises(GuardRefused, match="no consent recorded"):
-        service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "letter"})
+        service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "medical_records"})
     service.fire(case_id, "give_consent", actor=PATIENT, data={"basis": "own_request", "scope": "dossier"})
-    service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "letter"})
+    service.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "medical_records"})
     service.fire(case_id, "receive_dossier", actor=DOCTOR)
     service.fire(case_id, "require_consultation", actor=DOCTOR)
     with pytest.raises(GuardRefused, match="must be seen first"):
@@ -98,7 +102,7 @@ def test_003_required_data_insured_abroad_and_transfer_of_care(service):
     """Treated abroad: an MRSA check; imaging: results and the scans; insured abroad: the costs
     team first. Missing items block the dossier; a waiver is recorded with its reason. By
     exception, care moves to the second-opinion provider."""
-    case_id = service.open_case("PX-003", actor=PATIENT).case_id
+    case_id = service.open_case("PX-003", actor=PATIENT, provider="umc-utrecht").case_id
     service.fire(case_id, "record_circumstances", actor=PATIENT, data={
         "treated_abroad": True, "insured_abroad": True, "has_pathology": True, "has_imaging": True})  # fmt: skip
     service.fire(case_id, "give_consent", actor=PATIENT, data=CONSENT)
@@ -112,6 +116,9 @@ def test_003_required_data_insured_abroad_and_transfer_of_care(service):
     for item in ("imaging_results", "imaging", "mrsa"):
         service.fire(case_id, "receive_item", actor=DESK, data={"item": item})
     service.fire(case_id, "receive_dossier", actor=DOCTOR)
+    with pytest.raises(GuardRefused, match="must be seen first"):  # "alleen ... als zij de patiënt zelf gezien hebben"
+        service.fire(case_id, "review", actor=DOCTOR)
+    service.fire(case_id, "record_consultation", actor=DOCTOR)
     service.fire(case_id, "review", actor=DOCTOR)
     service.fire(case_id, "return_advice", actor=DOCTOR, data={"outcome": "differs"})
     service.fire(case_id, "transfer_care", actor=FIRST, reason="advised treatment only offered here")
@@ -132,7 +139,9 @@ def test_004_royal_doctors_registered_by_the_care_consultant(service, clock):
     with pytest.raises(GuardRefused, match="made by: care_consultant"):
         service.fire(case_id, "refer", actor=GP)
     service.fire(case_id, "refer", actor=CONSULTANT)
-    service.fire(case_id, "receive_item", actor=CONSULTANT, data={"item": "letter"})
+    assert service.case(case_id).facts["provider"]["id"] == "royal-doctors"  # the route's only provider
+    for item in ("medical_history", "examinations", "lab_reports"):
+        service.fire(case_id, "receive_item", actor=CONSULTANT, data={"item": item})
     clock.advance(timedelta(days=2))
     receipt = service.fire(case_id, "receive_dossier", actor=CONSULTANT)
     case = service.case(case_id)
@@ -198,7 +207,7 @@ def test_003_insured_abroad_gates_the_dossier_and_appointment_not_the_referral(s
     not to the referral. We gate the complete dossier (the data needed "alvorens u een afspraak kunt
     krijgen") and the consultation (the appointment), whichever order the facts came in; the patient
     records the contact themselves."""
-    case_id = service.open_case("PX-003b", actor=PATIENT).case_id
+    case_id = service.open_case("PX-003b", actor=PATIENT, provider="umc-utrecht").case_id
     service.fire(case_id, "give_consent", actor=PATIENT, data=CONSENT)
     abroad = {**NO_CIRCUMSTANCES, "insured_abroad": True}
     if circumstance_first:
@@ -219,7 +228,7 @@ def test_003_insured_abroad_gates_the_dossier_and_appointment_not_the_referral(s
 
 def test_003_insured_abroad_recorded_after_the_dossier_still_gates_the_appointment(service):
     """003: the costs team comes before the appointment, even when the circumstance is learnt late."""
-    case_id = service.open_case("PX-003c", actor=PATIENT).case_id
+    case_id = service.open_case("PX-003c", actor=PATIENT, provider="umc-utrecht").case_id
     service.fire(case_id, "record_circumstances", actor=PATIENT, data=NO_CIRCUMSTANCES)
     service.fire(case_id, "give_consent", actor=PATIENT, data=CONSENT)
     service.fire(case_id, "refer", actor=GP)

@@ -37,6 +37,7 @@ ALL_MET = {
     "age_band": "adult",
 }
 DOMESTIC_POLICIES = [p.id for p in POLICIES if "domestic" in p.routes]
+SELF_ARRANGED_PAID_IN_PART = {"generic-basic"}  # 001: "niet ... vergoed, of slechts gedeeltelijk"
 
 
 def failed(decision) -> list[str]:
@@ -71,7 +72,11 @@ def test_each_failing_condition_alone_refuses_cover_and_is_named(policy, change,
     decision = decide_coverage({**ALL_MET, **change}, policy)
     assert not decision.covered
     assert failed(decision) == [rule]
-    assert decision.deductible_applies is False
+    # only a self-arranged opinion (the referral alone fails) may be paid in part, and only where the
+    # policy says so; what is paid in part carries this adult's eigen risico, what is not paid none
+    partly = rule == "referred_by_doctor" and policy in SELF_ARRANGED_PAID_IN_PART
+    assert decision.outcome == ("partly" if partly else "not_covered")
+    assert decision.deductible_applies is partly
 
 
 @pytest.mark.parametrize("referral_by", ["first_provider", "gp"])
@@ -237,10 +242,15 @@ def test_every_combination_of_every_policy_is_answered_with_reasons():
             assert isinstance(decision.covered, bool) and decision.checks, (facts, policy.id)
             assert all(c.seed and c.description for c in decision.checks)
             assert decision.covered == all(c.passed for c in decision.checks)
+            assert (decision.outcome == "covered") is decision.covered
+            if decision.outcome == "partly":  # a self-arranged opinion, where the policy pays one in part
+                assert failed(decision) == ["referred_by_doctor"] and policy.id in SELF_ARRANGED_PAID_IN_PART
+            else:
+                assert decision.outcome in ("covered", "not_covered")
             assert "not_work_disability" in [c.rule for c in decision.checks]
             if facts["purpose"] == "work_disability":
-                assert not decision.covered
-            if facts["age_band"] == "minor" or not decision.covered:
+                assert decision.outcome == "not_covered"
+            if facts["age_band"] == "minor" or decision.outcome == "not_covered":
                 assert decision.deductible_applies is False
             if decision.deductible_applies:
                 assert DEDUCTIBLE_RULE.holds(facts)

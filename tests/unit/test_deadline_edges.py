@@ -11,7 +11,7 @@ import pytest
 from second_opinion import connect
 from tests.cli.test_cli import Cli
 from tests.conftest import CONSULTANT, T0, fire_example
-from tests.service.test_deadlines import RD_DUE, only, royal_doctors_case
+from tests.service.test_deadlines import RD_DUE, only, receive_royal_doctors_dossier, royal_doctors_case
 from workflow import CaseService, FixedClock, GuardRefused
 from workflow.deadlines.calendars import Calendars, Closure
 from workflow.deadlines.policies import LATE, PAUSED, RUNNING, Deadline
@@ -88,8 +88,7 @@ def test_backdated_pause_and_resume_count_from_the_last_change(service: CaseServ
     for event in ("record_circumstances", "give_consent"):
         fire_example(service, case_id, event)
     service.fire(case_id, "refer", actor=CONSULTANT)
-    fire_example(service, case_id, "receive_item")
-    fire_example(service, case_id, "receive_dossier")
+    receive_royal_doctors_dossier(service, case_id)
     started = only(service, case_id)
     clock.advance(timedelta(days=2))
     fire_example(service, case_id, "request_information", occurred_at=T0 - timedelta(days=1))  # before the clock

@@ -88,7 +88,8 @@ def test_permission_denied_is_audited_as_denied():
 
 
 def test_unknown_event_lists_the_known_ones():
-    with pytest.raises(UnknownEvent, match=r"known events: record_circumstances, .*, refer, receive_dossier"):
+    known = r"known events: record_circumstances, .*, refer, proceed_self_paying, receive_dossier"
+    with pytest.raises(UnknownEvent, match=known):
         decide(Engine(), "requested", "to_referred", "coordinator", {}, definition_route=DEFINITION.route("domestic"))
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from storage import open_backend
-from tests.conftest import DESK, DOCTOR, T0, walk
+from tests.conftest import COVERAGE_FACTS, DESK, DOCTOR, T0, fire_example, walk
 from workflow import DEFINITION, CaseService, Engine, FixedClock, GuardRefused
 
 # The library before version 2 of the routes shipped (issue 15: the case's provider decides its
@@ -31,8 +31,8 @@ def test_open_cases_keep_their_version(services):
     before, after = services
     old = before.open_case("PX-OLD", actor=DESK).case_id
     walk(before, old, "dossier_received")
-    new = after.open_case("PX-NEW", actor=DESK, provider="umc-utrecht").case_id
-    walk(after, new, "dossier_received")
+    new = after.open_case("PX-NEW", actor=DESK).case_id
+    walk(after, new, "dossier_received")  # chooses UMC Utrecht, which sees every patient
     assert (after.case(old).facts["route_version"], after.case(new).facts["route_version"]) == (1, 2)
     after.fire(old, "review", actor=DOCTOR)  # version 1: no consultation needed, even under the new code
     with pytest.raises(GuardRefused, match="must be seen first"):
@@ -46,9 +46,9 @@ def test_upgrading_is_explicit_audited_and_then_binding(services):
     walk(before, case_id, "dossier_received")
     with pytest.raises(GuardRefused, match="to_version must be one of this route's versions: 1"):
         before.fire(case_id, "upgrade_route", actor=DESK, data={"to_version": 2})
+    # the walk chose UMC Utrecht, recorded but not read on version 1; on version 2 its rules bind
+    assert before.case(case_id).facts["provider"]["id"] == "umc-utrecht"
     after.fire(case_id, "upgrade_route", actor=DESK, data={"to_version": 2})
-    # past the referral no provider can be chosen: without one, the doctor decides on seeing the patient
-    after.fire(case_id, "require_consultation", actor=DOCTOR)
     record = after.history(case_id)[-1]
     assert (record.event, record.outcome, record.actor_role, record.payload) == (
         "upgrade_route", "accepted", "coordinator", {"to_version": 2})  # fmt: skip
@@ -67,3 +67,25 @@ def test_a_case_on_a_version_the_code_lacks_is_refused_clearly(services):
     case_id = after.open_case("PX-1", actor=DESK, provider="umc-utrecht").case_id
     with pytest.raises(Exception, match="domestic version 2, which this library lacks"):
         before.fire(case_id, "withdraw", actor=DESK, reason="x")
+
+
+NOT_COVERED = {"policy": "pno-basic", "facts": {**COVERAGE_FACTS, "same_specialty": False}}
+
+
+def test_a_version_1_case_keeps_its_costs_team_rule_insured_abroad_only(services):
+    """Version 2 extends UMC Utrecht's costs-team rule to an opinion the insurance does not cover
+    (003); a case opened under version 1 keeps the rule it had: only insured abroad blocks."""
+    before, after = services
+    old = before.open_case("PX-OLD", actor=DESK).case_id
+    new = after.open_case("PX-NEW", actor=DESK).case_id
+    for case_id in (old, new):
+        walk(before if case_id == old else after, case_id, "referred")
+        fire_example(after, case_id, "receive_item")
+        fire_example(after, case_id, "decide_coverage", data=NOT_COVERED)
+        assert after.case(case_id).facts["coverage"]["outcome"] == "not_covered"
+    fire_example(after, old, "receive_dossier")  # as before version 2 shipped
+    with pytest.raises(GuardRefused, match="not covered by the insurance: contact the provider's costs team first"):
+        fire_example(after, new, "receive_dossier")
+    fire_example(after, new, "contact_costs_team")
+    fire_example(after, new, "receive_dossier")
+    assert after.verify().ok

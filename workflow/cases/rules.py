@@ -140,15 +140,18 @@ def _not_refused_before(g: GuardInput) -> str | None:
 def _costs_team_if_insured_abroad(g: GuardInput) -> str | None:
     """003: "Valt de tweede mening niet onder uw zorgverzekering, of bent u verzekerd in een ander
     land dan Nederland? Neem dan eerst contact op met Team Zorgkosten voordat u een afspraak maakt".
-    A rule of UMC Utrecht's (``costs_team_first``; every case on a route's version 1). It guards
-    the dossier's completion (the data that must be there "alvorens u een afspraak kunt krijgen")
-    and the consultation (the appointment itself), not the referral, which the seed does not tie
-    to it. It reads the facts as they stand when those steps are taken, so it holds whichever was
-    recorded first: the circumstance, the decision or the contact."""
+    A rule of UMC Utrecht's (``costs_team_first``; every case on a route's version 1, which keeps
+    the half it had then: insured abroad; a decision that does not cover the opinion counts only
+    on a version with providers). It guards the dossier's completion (the data that must be there
+    "alvorens u een afspraak kunt krijgen") and the consultation (the appointment itself), not the
+    referral, which the seed does not tie to it. It reads the facts as they stand when those steps
+    are taken, so it holds whichever was recorded first: the circumstance, the decision or the contact."""
     if not g.costs_team_first or g.facts.get("costs_team_contacted_at"):
         return None
     if g.facts.get("circumstances", {}).get("insured_abroad"):
         return "insured abroad: contact the provider's costs team first (contact_costs_team, seed 003)"
+    if not g.providers:  # version 1
+        return None
     if g.facts.get("coverage", {}).get("outcome") == "not_covered" or g.facts.get("self_paying"):
         return "not covered by the insurance: contact the provider's costs team first (contact_costs_team, seed 003)"
     return None
