@@ -103,9 +103,13 @@ def fire_example(service, case_id: str, event: str, **overrides):  # type: ignor
 
 
 def walk(service, case_id: str, to_state: str) -> None:  # type: ignore[no-untyped-def]
-    """Fire the happy-path commands that bring a fresh domestic case to ``to_state``."""
+    """Fire the happy-path commands that bring a fresh domestic case to ``to_state``; a case on a
+    route version without providers (version 1) has none to choose."""
+    case = service.case(case_id)
+    route = service.definition.route(case.route, case.facts.get("route_version", 1))
     for event in PATHS[to_state]:
-        fire_example(service, case_id, event)
+        if event != "choose_provider" or route.uses_providers:
+            fire_example(service, case_id, event)
 
 BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

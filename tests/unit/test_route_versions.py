@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from storage import open_backend
-from tests.conftest import COVERAGE_FACTS, DESK, DOCTOR, T0, fire_example, walk
+from tests.conftest import COVERAGE_FACTS, DESK, DOCTOR, PATIENT, T0, fire_example, walk
 from workflow import DEFINITION, CaseService, Engine, FixedClock, GuardRefused
 
 # The library before version 2 of the routes shipped (issue 15: the case's provider decides its
@@ -43,17 +43,23 @@ def test_open_cases_keep_their_version(services):
 def test_upgrading_is_explicit_audited_and_then_binding(services):
     before, after = services
     case_id = before.open_case("PX-1", actor=DESK).case_id
-    walk(before, case_id, "dossier_received")
+    walk(before, case_id, "referred")
     with pytest.raises(GuardRefused, match="to_version must be one of this route's versions: 1"):
         before.fire(case_id, "upgrade_route", actor=DESK, data={"to_version": 2})
-    # the walk chose UMC Utrecht, recorded but not read on version 1; on version 2 its rules bind
-    assert before.case(case_id).facts["provider"]["id"] == "umc-utrecht"
+    with pytest.raises(GuardRefused, match="has no providers"):  # version 1 has none to choose
+        after.fire(case_id, "choose_provider", actor=PATIENT, data={"provider": "umc-utrecht"})
     after.fire(case_id, "upgrade_route", actor=DESK, data={"to_version": 2})
     record = after.history(case_id)[-1]
     assert (record.event, record.outcome, record.actor_role, record.payload) == (
         "upgrade_route", "accepted", "coordinator", {"to_version": 2})  # fmt: skip
     with pytest.raises(GuardRefused, match="already at version 2"):
         after.fire(case_id, "upgrade_route", actor=DESK, data={"to_version": 2})
+    # version 2 binds: the provider's rules, once one is chosen (UMC Utrecht sees every patient)
+    with pytest.raises(GuardRefused, match="choose the provider first"):
+        after.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "letter"})
+    after.fire(case_id, "choose_provider", actor=PATIENT, data={"provider": "umc-utrecht"})
+    after.fire(case_id, "receive_item", actor=DOCTOR, data={"item": "letter"})
+    after.fire(case_id, "receive_dossier", actor=DOCTOR)
     with pytest.raises(GuardRefused, match="must be seen first"):
         after.fire(case_id, "review", actor=DOCTOR)
     after.fire(case_id, "record_consultation", actor=DOCTOR)
