@@ -5,9 +5,10 @@
 key and terminal width pinned as they were then; CLI text, CLI JSON, HTTP answers and audit
 hashes must be byte-for-byte what the old code printed.
 
-One exception, written down event by event in :data:`ALLOWED_SINCE`: ``allowed_events`` is read from
-today's table, and a rule deliberately changed since then lets a state allow more. The old answer is
-patched with exactly those events, and the rest stays byte-for-byte.
+Two exceptions, each written down: :data:`ALLOWED_SINCE`, event by event (``allowed_events`` is read
+from today's table, and a rule deliberately changed since then lets a state allow more), and
+:data:`ADDED_SINCE`, key by key (fields a case's JSON gained, with the value an old case has). The old
+answer is patched with exactly those, and the rest stays byte-for-byte.
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ ALLOWED_SINCE: dict[str, tuple[str, ...]] = {
 }
 """Events a state allows today that it did not when the fixture was made; nothing else may differ."""
 
+ADDED_SINCE: dict[str, Any] = {
+    # issue 15: the case's provider, the latest coverage outcome and the self-paying mark, summed up
+    # from its facts; a case written before providers has none of them
+    "provider": None,
+    "coverage_outcome": None,
+    "self_paying": False,
+}
+"""Keys a case's JSON gained since the fixture was made, inserted before ``allowed_events``, with the
+value every case of the fixture has."""
+
 
 def _allowed_now(state: str, old: list[str]) -> list[str]:
     from workflow import DEFINITION
@@ -44,13 +55,18 @@ def _allowed_now(state: str, old: list[str]) -> list[str]:
 
 
 def patched(value: Any) -> Any:
-    """An old JSON answer with each case's ``allowed_events`` as :data:`ALLOWED_SINCE` changed it."""
+    """An old JSON answer with each case's ``allowed_events`` as :data:`ALLOWED_SINCE` changed it, and
+    the keys of :data:`ADDED_SINCE` added."""
     if isinstance(value, list):
         return [patched(v) for v in value]
     if not isinstance(value, dict):
         return value
     out = {k: patched(v) for k, v in value.items()}
     if "allowed_events" in out and "state" in out:
+        assert not set(ADDED_SINCE) & set(out), "the fixture already has a key listed as added since"
+        at = list(out).index("allowed_events")
+        items = list(out.items())
+        out = dict(items[:at] + list(ADDED_SINCE.items()) + items[at:])
         out["allowed_events"] = _allowed_now(out["state"], out["allowed_events"])
     return out
 
