@@ -137,6 +137,11 @@ class MemoryTransitions:
         every = self._uow.store.transitions + self._uow.new_transitions
         return _by_case(sorted(every, key=lambda t: t.version), case_ids, lambda t: t.case_id)
 
+    def of_event_between(self, event: str, since: datetime, until: datetime) -> list[Transition]:
+        every = self._uow.store.transitions + self._uow.new_transitions
+        found = (t for t in every if t.event == event and since <= t.occurred_at < until)
+        return sorted(found, key=lambda t: (t.occurred_at, t.case_id))
+
 
 class MemoryKeys:
     def __init__(self, uow: MemoryUnitOfWork) -> None:

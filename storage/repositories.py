@@ -169,6 +169,10 @@ class SqlTransitions:
     def for_cases(self, case_ids: Sequence[str]) -> ByCase[Transition]:
         return self._run.by_case("transitions_for_cases", case_ids, codec.TRANSITIONS)
 
+    def of_event_between(self, event: str, since: datetime, until: datetime) -> list[Transition]:
+        values = {"event": event, "since": self._run.compiled.ts_in(since), "until": self._run.compiled.ts_in(until)}
+        return self._run.all("transitions_of_event_between", values, codec.TRANSITIONS)
+
 
 class SqlKeys:
     def __init__(self, runner: Runner) -> None:

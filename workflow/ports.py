@@ -120,6 +120,11 @@ class TransitionLog(Protocol):
         """:meth:`for_case` of each case, in one read."""
         ...
 
+    def of_event_between(self, event: str, since: datetime, until: datetime) -> list[Transition]:
+        """Transitions of ``event`` that occurred from ``since`` (included) to ``until`` (excluded),
+        by ``occurred_at``, then case id: a report's cases that finished in its period."""
+        ...
+
 
 class IdempotencyStore(Protocol):
     def get(self, key: str) -> StoredResult | None: ...
