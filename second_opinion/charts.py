@@ -62,6 +62,8 @@ def _document(ident: str, title: str, description: str, height: float, body: lis
 def _scale_max(values: Sequence[float]) -> float:
     """A round upper end for an axis holding ``values`` (1, 2 or 5 times a power of ten)."""
     top = max(values, default=0.0)
+    if all(float(v).is_integer() for v in values):  # counts: a whole number at each of the 5 gridlines
+        return float(max(4, math.ceil(top / 4) * 4))
     if top <= 0:
         return 1.0
     power = 10.0 ** math.floor(math.log10(top))
@@ -112,6 +114,7 @@ def range_chart(
     values = [p for _, _, p in shown if p is not None] + ([marker[1]] if marker else [])
     top = _scale_max(values)
     span = WIDTH - LABEL_WIDTH - 190
+    beyond = 0.0 if marker is None else span * marker[1] / top  # the values are written past the marker
     body = []
     for i, (label, median, p90) in enumerate(shown):
         assert median is not None and p90 is not None
@@ -121,7 +124,8 @@ def range_chart(
             _text(LABEL_WIDTH - 8, y + 18, label, anchor="end"),
             f'<rect x="{LABEL_WIDTH}" y="{y + 7}" width="{reach:.1f}" height="{ROW - 14}" fill="{PALETTE[0]}"/>',
             f'<rect x="{LABEL_WIDTH + mid - 2:.1f}" y="{y + 2}" width="4" height="{ROW - 4}" fill="{PALETTE[1]}"/>',
-            _text(LABEL_WIDTH + max(reach, mid) + 8, y + 18, f"median {_num(median)}{unit}, p90 {_num(p90)}{unit}"),
+            _text(LABEL_WIDTH + max(reach, mid, beyond) + 8, y + 18,
+                  f"median {_num(median)}{unit}, p90 {_num(p90)}{unit}"),
         ]
     bottom = TOP + len(shown) * ROW
     if marker is not None:
@@ -143,7 +147,7 @@ def line_chart(
     if not x_labels or not series:
         return _empty(ident, title, description)
     top = _scale_max([v for _, values in series for v in values])
-    left, plot_w, plot_h = 70, WIDTH - 90, 220
+    left, plot_w, plot_h = 70, WIDTH - 120, 220
     step = plot_w / max(len(x_labels) - 1, 1)
     every = max(1, math.ceil(len(x_labels) / 12))  # at most 12 labels on the axis
     base = TOP + 20 + plot_h
