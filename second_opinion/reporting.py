@@ -146,5 +146,5 @@ def chart(report: Report, name: str) -> str:
     """The SVG document of chart ``name`` (one of :data:`CHARTS`)."""
     draw = CHARTS.get(name)
     if draw is None:
-        raise ValidationError("chart", f"{name!r:.40} is not a chart; choose one of {', '.join(CHARTS)}")
+        raise ValidationError("chart", f"not one of the charts: {', '.join(CHARTS)}")
     return draw(report)

@@ -115,7 +115,7 @@ def chart_svg(
     last: ToParam = None,
 ) -> Response:  # fmt: skip
     if name not in CHARTS:  # refused before the report is read or logged
-        raise ValidationError("chart", f"{name!r:.40} is not a chart; choose one of {', '.join(CHARTS)}")
+        raise ValidationError("chart", f"not one of the charts: {', '.join(CHARTS)}")
     found = _report(caller, access, route, first, last)
     # the SVG holds no script, but a browser opening it directly must not run one either
     headers = {"Content-Security-Policy": "default-src 'none'", "X-Content-Type-Options": "nosniff"}

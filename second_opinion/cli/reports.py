@@ -44,7 +44,7 @@ def report_command(
         if sum((as_json, as_csv, svg is not None)) > 1:
             raise ValidationError("output", "give at most one of --json, --csv and --svg")
         if svg is not None and svg not in CHARTS:
-            raise ValidationError("--svg", f"{svg!r:.40} is not a chart; choose one of {', '.join(CHARTS)}")
+            raise ValidationError("--svg", f"not one of the charts: {', '.join(CHARTS)}")
         with open_service(db) as service:
             found = Reports(service.runtime).summary(org, route, period(first, last, service.clock.now()))
         if as_csv:

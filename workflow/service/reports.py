@@ -77,7 +77,7 @@ class Period:
 
 def _date(option: str, text: str) -> date:
     if not isinstance(text, str) or not _DATE.fullmatch(text):
-        raise ValidationError(option, f"{text!r:.40} is not a date written YYYY-MM-DD")
+        raise ValidationError(option, "is not a date written YYYY-MM-DD")  # what was typed is not repeated
     try:
         day = date.fromisoformat(text)
     except ValueError:
