@@ -31,7 +31,7 @@ from .config import Sizes
 from .databases import pg_db
 from .measure import busy_share, machine_ticks
 from .report import Figure
-from .workload import DESK, DOCTOR, GP, PATH
+from .workload import DESK, DOCTOR, GP, PATH, PROVIDER
 
 Request = tuple[str, str, dict[str, Any] | None, dict[str, str]]
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +79,8 @@ def _plans(url: str, clients: int, reads: int, fires: int) -> tuple[list[list[Re
         headers = {a.role: {"Authorization": f"Bearer {tokens.create(a.id, a.role, 'local')[0]}"}
                    for a in (DESK, GP, DOCTOR)}  # fmt: skip
         per_client = -(-fires // len(PATH))
-        cases = [service.open_case("PX-API", actor=DESK).case_id for _ in range(clients * per_client)]
+        cases = [service.open_case("PX-API", actor=DESK, provider=PROVIDER).case_id
+                 for _ in range(clients * per_client)]  # fmt: skip
     rng = random.Random(11)
     read_plan: list[list[Request]] = [
         [("GET", f"/cases/{rng.choice(cases)}", None, headers["coordinator"]) for _ in range(reads)]

@@ -12,7 +12,7 @@ from .databases import database
 from .floors import Raw
 from .measure import ROUNDS, per_call_us
 from .report import Figure
-from .workload import DESK, PATH
+from .workload import DESK, PATH, PROVIDER
 
 
 class Library:
@@ -22,7 +22,8 @@ class Library:
         # the system's time, as the floor dates its rows on the same database: a clock of its own
         # would fall behind the floor's last row, and the library refuses to record before it (ClockBehind)
         self.service: CaseService = connect(url, clock=SystemClock())
-        cases = [self.service.open_case("PX-BENCH", actor=DESK).case_id for _ in range(-(-fires // len(PATH)))]
+        cases = [self.service.open_case("PX-BENCH", actor=DESK, provider=PROVIDER).case_id
+                 for _ in range(-(-fires // len(PATH)))]  # fmt: skip
         self.pending = [(case_id, step) for case_id in cases for step in reversed(PATH)]
 
     def fire(self) -> None:
@@ -30,7 +31,7 @@ class Library:
         self.service.fire(case_id, event, actor=actor, data=data)
 
     def open(self) -> None:
-        self.service.open_case("PX-BENCH", actor=DESK)
+        self.service.open_case("PX-BENCH", actor=DESK, provider=PROVIDER)
 
     def close(self) -> None:
         self.service.close()

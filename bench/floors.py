@@ -22,7 +22,9 @@ import psycopg
 from .databases import sqlite_path
 from .workload import PATH
 
-FACTS = json.dumps({"route_version": 1, "consent": {"basis": "written", "scope": "full dossier"}})
+CHOSEN = {"id": "umc-utrecht", "version": 1, "at": "2026-11-23T09:00:00.000000Z", "by": "coordinator"}
+"""The provider every bench case records at opening (:data:`bench.workload.PROVIDER`)."""
+FACTS = json.dumps({"route_version": 2, "provider": CHOSEN, "consent": {"basis": "written", "scope": "full dossier"}})
 DEADLINE_COLUMNS = (
     "id, case_id, policy, state, calendar, working_days, started_at, due_at, next_action_at, "
     "reminders_sent, explanation, stopped_at, updated_at"
@@ -30,10 +32,12 @@ DEADLINE_COLUMNS = (
 EXPLANATION = json.dumps({"calendar": "nl-atw", "start": "2026-11-23", "end": "2026-12-07", "working_days": 10,
                           "skipped": [{"date": "2026-11-28", "kind": "weekend", "name": "zaterdag",
                                        "source": "weekend"}] * 4, "warnings": [], "history": []})  # fmt: skip
-OPEN_PAYLOAD = json.dumps({"organisation": "local", "patient_ref": "PX-RAW", "route": "domestic", "route_version": 1})
+OPEN_PAYLOAD = json.dumps({"organisation": "local", "patient_ref": "PX-RAW", "route": "domestic", "route_version": 2,
+                           "provider": {"id": "umc-utrecht", "version": 1}})  # fmt: skip
+OPENED_FACTS = json.dumps({"route_version": 2, "provider": CHOSEN}).replace("{", "{{").replace("}", "}}")
 CASE_INSERT = ("INSERT INTO cases (id, patient_ref, route, state, version, opened_at, updated_at, audit_head, "
                "audit_count, facts, bsn_hash, organisation) VALUES ({m}, 'PX-RAW', 'domestic', 'requested', 1, {m}, "
-               "{m}, {m}, 1, '{{\"route_version\": 1}}', NULL, 'local')")  # fmt: skip
+               f"{{m}}, {{m}}, 1, '{OPENED_FACTS}', NULL, 'local')")  # fmt: skip
 CASE_UPDATE = ("UPDATE cases SET state={m}, version={m}, updated_at={m}, audit_head={m}, audit_count={m}, facts={m} "
                "WHERE id={m} AND version={m} AND audit_count={m}")  # fmt: skip
 TRANSITION_INSERT = ("INSERT INTO case_transitions (case_id, version, event, from_state, to_state, occurred_at, "
@@ -42,6 +46,9 @@ AUDIT_INSERT = ("INSERT INTO audit_records (case_id, seq, event, outcome, from_s
                 "on_behalf_of, occurred_at, recorded_at, idempotency_key, payload, reason, refusal, prev_hash, hash) "
                 "VALUES ({m}, {m}, {m}, 'accepted', {m}, {m}, 'bench-desk', 'coordinator', NULL, {m}, {m}, NULL, {m}, "
                 "NULL, NULL, {m}, {m})")  # fmt: skip
+
+
+STEPS = [event for event, _, _ in PATH]
 
 
 def _deadline_sql(step: str, case_id: str, seq: int, m: str, now: str) -> list[tuple[str, tuple[Any, ...]]]:
@@ -53,12 +60,13 @@ def _deadline_sql(step: str, case_id: str, seq: int, m: str, now: str) -> list[t
                   EXPLANATION, None, now))]  # fmt: skip
     # one case serves every round of PATH: this round's deadline is read by key (one row, as
     # the library reads its case's deadlines by an index)
+    referred = f"{case_id}/d{seq - (STEPS.index(step) - STEPS.index('refer'))}"  # this round's refer
     if step == "receive_dossier":
-        return [(f"SELECT * FROM deadlines WHERE id = {m}", (f"{case_id}/d{seq - 2}",)),
+        return [(f"SELECT * FROM deadlines WHERE id = {m}", (referred,)),
                 (f"UPDATE deadlines SET state = 'met', stopped_at = {m}, next_action_at = NULL, updated_at = {m}, "
-                 f"explanation = {m} WHERE id = {m}", (now, now, EXPLANATION, f"{case_id}/d{seq - 2}"))]  # fmt: skip
+                 f"explanation = {m} WHERE id = {m}", (now, now, EXPLANATION, referred))]  # fmt: skip
     if step == "hand_back":
-        return [(f"SELECT * FROM deadlines WHERE id = {m}", (f"{case_id}/d{seq - 5}",))]
+        return [(f"SELECT * FROM deadlines WHERE id = {m}", (referred,))]
     return []
 
 

@@ -26,7 +26,7 @@ from workflow import FixedClock
 from .config import STARTUP_GOAL, Sizes
 from .databases import sqlite_db
 from .report import Figure
-from .workload import DESK, T0
+from .workload import DESK, PROVIDER, T0
 
 FLOOR = [sys.executable, "-c", "import sqlalchemy"]
 
@@ -61,7 +61,7 @@ def run(sizes: Sizes, backends: list[str], pg: str) -> list[Figure]:
     with sqlite_db("startup") as url, tempfile.TemporaryDirectory(prefix="so-bench-pyc-") as cache:
         env = environment(cache)
         with connect(url, clock=FixedClock(T0)) as service:
-            case_id = service.open_case("PX-BENCH", actor=DESK).case_id
+            case_id = service.open_case("PX-BENCH", actor=DESK, provider=PROVIDER).case_id
         command = [sys.executable, "-m", "second_opinion", "show", case_id, "--db", url]
         elapsed_ms(command, env)  # warm-up: the page cache and the bytecode cache, for both
         elapsed_ms(FLOOR, env)

@@ -1,7 +1,8 @@
 """The commands every benchmark issues, and template cases made by them.
 
 Every timed command is a real, accepted command by a permitted role: cases walk the happy path
-of a domestic case (``PATH``), one command at a time. A template is one case walked by the real
+of a domestic case at UMC Utrecht (``PATH``; the provider recorded at opening, :data:`PROVIDER`),
+one command at a time. A template is one case walked by the real
 service on the in-memory backend; :mod:`bench.seed` clones it in bulk.
 """
 
@@ -20,6 +21,9 @@ from workflow.deadlines.policies import Deadline
 DESK = Actor("bench-desk", "coordinator")
 GP = Actor("bench-gp", "gp")
 DOCTOR = Actor("bench-dr", "second_opinion_doctor")
+PROVIDER = "umc-utrecht"
+"""Every bench case is opened with its provider chosen: its checklist (the letter) applies, and it
+sees every patient (``record_consultation`` before ``review``)."""
 PATH: tuple[tuple[str, Actor, dict[str, Any]], ...] = (
     ("record_circumstances", DESK, {"treated_abroad": False, "insured_abroad": False, "has_pathology": False,
                                     "has_imaging": False}),
@@ -27,6 +31,7 @@ PATH: tuple[tuple[str, Actor, dict[str, Any]], ...] = (
     ("refer", GP, {}),
     ("receive_item", DOCTOR, {"item": "letter"}),
     ("receive_dossier", DOCTOR, {}),
+    ("record_consultation", DOCTOR, {}),
     ("review", DOCTOR, {}),
     ("return_advice", DOCTOR, {"outcome": "agrees"}),
     ("hand_back", DESK, {}),
@@ -54,7 +59,7 @@ def template(steps: int, at: datetime) -> Template:
     """One case opened at ``at`` and walked ``steps`` commands along PATH, a minute apart."""
     clock = FixedClock(at)
     with connect("memory://", clock=clock) as service:
-        case_id = service.open_case("PX-TEMPLATE", actor=DESK).case_id
+        case_id = service.open_case("PX-TEMPLATE", actor=DESK, provider=PROVIDER).case_id
         for event, actor, data in PATH[:steps]:
             clock.advance(timedelta(minutes=1))
             service.fire(case_id, event, actor=actor, data=data)

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from storage import DEFAULT_URL, Backend, Timeouts, initialise, open_backend
+from workflow.cases.definitions import DEFINITION
 from workflow.cases.engine import Engine
+from workflow.cases.providers import ProviderVersion, contact_problems
 from workflow.clock import DEFAULT_TOLERANCE, Clock, FixedClock, SystemClock, parse_instant
 from workflow.deadlines.calendars import Calendars, Closure
 from workflow.deadlines.policies import POLICIES, DeadlinePolicy
@@ -55,6 +57,9 @@ ENV_DB_LOCK_TIMEOUT = "SECOND_OPINION_DB_LOCK_TIMEOUT"
 ENV_DB_STATEMENT_TIMEOUT = "SECOND_OPINION_DB_STATEMENT_TIMEOUT"
 ENV_DB_IDLE_TIMEOUT = "SECOND_OPINION_DB_IDLE_TIMEOUT"
 ENV_DB_POOL_TIMEOUT = "SECOND_OPINION_DB_POOL_TIMEOUT"
+ENV_PROVIDER_CONTACTS = "SECOND_OPINION_PROVIDER_CONTACTS"
+MAX_CONTACTS_BYTES = 64 * 1024
+"""A contacts file holds a few lines per provider: a few KiB. Past this it is refused unread."""
 MIN_SECRET_BYTES = 32
 MAX_TIMEOUT_SECONDS = 3600
 
@@ -178,6 +183,58 @@ def load_closures(path: str | Path, source: str | None = None) -> list[Closure]:
     return closures
 
 
+ProviderContacts = Mapping[str, Mapping[str, str]]
+"""An operator's contact values, ``{provider id: {contact field: text}}``; the fields a provider
+declares (:class:`~workflow.cases.providers.ContactField`) and it leaves out keep the seed's value."""
+
+
+def load_provider_contacts(
+    path: str | Path, providers: Sequence[ProviderVersion] = DEFINITION.providers, source: str | None = None
+) -> ProviderContacts:
+    """The operator's contact values from a JSON file shaped ``{"provider-id": {"field": "text"}}``,
+    checked against the provider table (:func:`~workflow.cases.providers.contact_problems`). Any
+    problem refuses the whole file, naming the file (and ``source``, the variable that named it);
+    a file over :data:`MAX_CONTACTS_BYTES` is refused before it is parsed."""
+    where = f"provider contacts file {str(path)!r}" + (f" ({source})" if source else "")
+    try:
+        with open(path, "rb") as file:
+            raw = file.read(MAX_CONTACTS_BYTES + 1)
+    except OSError as exc:
+        raise ConfigurationError(where, f"cannot be read ({exc.strerror})") from None
+    if len(raw) > MAX_CONTACTS_BYTES:
+        raise ConfigurationError(where, f"is over {MAX_CONTACTS_BYTES // 1024} KiB")
+    try:
+        contacts = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except UnicodeDecodeError:
+        raise ConfigurationError(where, "is not UTF-8 text") from None
+    except ValueError as exc:
+        raise ConfigurationError(where, f"is not JSON ({exc})") from None
+    except RecursionError:
+        raise ConfigurationError(where, "nests too deeply to be read") from None
+    if not isinstance(contacts, dict):
+        raise ConfigurationError(where, 'must hold a JSON object such as {"umc-utrecht": {"costs_team_phone": "..."}}')
+    problems = contact_problems(tuple(providers), contacts)
+    if problems:
+        raise ConfigurationError(where, "; ".join(problems))
+    return contacts
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [key for key, _ in pairs]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:  # json.loads would keep the last silently: which value the operator meant is unknown
+        raise ValueError(f"{', '.join(map(repr, twice))} given twice")
+    return dict(pairs)
+
+
+def provider_contacts_from_env(
+    env: Mapping[str, str] = os.environ, providers: Sequence[ProviderVersion] = DEFINITION.providers
+) -> ProviderContacts:
+    """``$SECOND_OPINION_PROVIDER_CONTACTS`` names the operator's contacts file; none: the seeds' values."""
+    path = env.get(ENV_PROVIDER_CONTACTS)
+    return load_provider_contacts(path, providers, ENV_PROVIDER_CONTACTS) if path else {}
+
+
 def check_organisation(organisation: str, setting: str) -> None:
     """The organisation whose closures apply is checked as a case's (``--org``) is: it is part of
     every calendar's name (``nl-atw+<organisation>``), so it is echoed in answers and stored."""
@@ -267,12 +324,15 @@ def runtime_for(
 
 def build_app(url: str | None = None, *, clock: Clock | None = None, body_timeout: float | None = None) -> FastAPI:
     """The HTTP app on the database at ``url``; its readiness probe re-checks that database; the
-    rate limits are read from the environment (:func:`limits_from_env`)."""
+    rate limits (:func:`limits_from_env`) and the providers' contact values
+    (:func:`provider_contacts_from_env`) are read from the environment."""
     from .api import create_app  # the web stack loads only for those who serve
 
+    contacts = provider_contacts_from_env()  # once, before the database is opened: a bad file opens nothing
     backend = open_backend(database_url(url), timeouts=timeouts_from_env())
     service = CaseService.on(runtime_for(backend, clock, None, POLICIES))
-    return create_app(service, ready=backend.check, limits=limits_from_env(), body_timeout=body_timeout)
+    return create_app(service, ready=backend.check, limits=limits_from_env(), body_timeout=body_timeout,
+                      contacts=contacts)  # fmt: skip
 
 
 def init(url: str | None = None) -> str:

@@ -24,7 +24,8 @@ def run_demo(url: str, console: Console) -> int:
     revision = init(url)
     console.print(f"[bold]1.[/] database {url} initialised at schema revision {revision}")
     with connect(url) as service:
-        domestic = service.open_case("PX-DEMO-0001", actor=DESK).case_id
+        # the patient chose UMC Utrecht (002, step 3): its checklist applies, and it sees every patient (003)
+        domestic = service.open_case("PX-DEMO-0001", actor=DESK, provider="umc-utrecht").case_id
         service.fire(domestic, "record_circumstances", actor=DESK, data={
             "treated_abroad": False, "insured_abroad": False, "has_pathology": True, "has_imaging": False})  # fmt: skip
         service.fire(domestic, "give_consent", actor=PATIENT, data=CONSENT)
@@ -36,18 +37,17 @@ def run_demo(url: str, console: Console) -> int:
             console.print(f"[bold]2.[/] refused, and recorded: [red]{type(exc).__name__}[/]: ", end="")
             console.print(str(exc), markup=False)
         service.fire(domestic, "receive_item", actor=DOCTOR, data={"item": "pathology"})
-        for event in ("receive_dossier", "review"):
+        for event in ("receive_dossier", "record_consultation", "review"):
             service.fire(domestic, event, actor=DOCTOR)
         service.fire(domestic, "return_advice", actor=DOCTOR, data={"outcome": "agrees"})
         service.fire(domestic, "hand_back", actor=DESK)
-        console.print(f"[bold]3.[/] domestic case {domestic}: referred by the GP, back to the first provider")
+        console.print(f"[bold]3.[/] domestic case {domestic} at UMC Utrecht: referred by the GP, the patient seen, "
+                      "back to the first provider")  # fmt: skip
 
-        royal = service.open_case("PX-DEMO-0002", actor=CONSULTANT, route="royal-doctors").case_id
-        service.fire(royal, "record_circumstances", actor=CONSULTANT, data={
-            "treated_abroad": False, "insured_abroad": False, "has_pathology": False, "has_imaging": True})  # fmt: skip
+        royal = service.open_case("PX-DEMO-0002", actor=CONSULTANT, route="royal-doctors").case_id  # its one provider
         service.fire(royal, "give_consent", actor=PATIENT, data=CONSENT)
         service.fire(royal, "refer", actor=CONSULTANT)  # Royal Doctors: registered, no referral needed (004)
-        for item in ("letter", "imaging_results", "imaging"):
+        for item in ("medical_history", "examinations", "lab_reports"):  # Royal Doctors' own list (004)
             service.fire(royal, "receive_item", actor=CONSULTANT, data={"item": item})
         service.fire(royal, "receive_dossier", actor=CONSULTANT)
         complete_at = parse_instant(service.case(royal).facts["dossier_complete_at"], "dossier_complete_at")
@@ -56,7 +56,8 @@ def run_demo(url: str, console: Console) -> int:
         assert deadline.due_at is not None
         skipped = deadline.explanation["skipped"]
         due = local(deadline.due_at).strftime("%Y-%m-%d %H:%M %Z")
-        console.print(f"[bold]4.[/] Royal Doctors case {royal}: dossier complete at {complete}; the report is due "
+        console.print(f"[bold]4.[/] Royal Doctors case {royal} (its own checklist; the patient is not seen): dossier "
+                      f"complete at {complete}; the report is due "
                       f"{due} (18 working days on {deadline.calendar}, skipping {len(skipped)} days off; "
                       f"`second-opinion show {royal}` explains each)")  # fmt: skip
 

@@ -16,12 +16,15 @@ from workflow.audit.chain import AuditRecord, VerifyReport
 from workflow.cases import insurer
 from workflow.cases.case import Case
 from workflow.cases.definitions import Definition
+from workflow.cases.providers import ProviderVersion
+from workflow.cases.rules import ALWAYS, DOCTOR_DECIDES, NEVER
 from workflow.clock import local, utc_iso
-from workflow.coverage.rules import CoverageDecision
+from workflow.coverage.rules import COVERED, NOT_COVERED, PARTLY, CoverageDecision
 from workflow.deadlines.policies import Deadline
 from workflow.ports import Notification
 
 if TYPE_CHECKING:
+    from rich.console import Group
     from rich.table import Table
 
 AUDIT_COLUMNS = (
@@ -62,7 +65,9 @@ def new_table(**options: Any) -> Table:
 
 
 def case_json(case: Case, definition: Definition, deadlines: Iterable[Deadline] | None = None) -> dict[str, Any]:
-    """A case as JSON; ``deadlines`` (given by ``show``, not by lists) adds its deadline clocks."""
+    """A case as JSON; ``deadlines`` (given by ``show``, not by lists) adds its deadline clocks.
+    ``provider``, ``coverage_outcome`` and ``self_paying`` sum up what ``facts`` records."""
+    coverage = case.facts.get("coverage")
     return {
         "id": case.id,
         "patient_ref": case.patient_ref,
@@ -76,9 +81,22 @@ def case_json(case: Case, definition: Definition, deadlines: Iterable[Deadline] 
         "audit_head": case.audit_head,
         "bsn_recorded": case.bsn_hash is not None,
         "facts": dict(case.facts),
+        "provider": case_provider(case, definition),
+        "coverage_outcome": coverage.get("outcome") if isinstance(coverage, Mapping) else None,
+        "self_paying": bool(case.facts.get("self_paying")),
         "allowed_events": list(definition.events_from(case.state)),
         **({} if deadlines is None else {"deadlines": [d.as_dict() for d in deadlines]}),
     }
+
+
+def case_provider(case: Case, definition: Definition) -> dict[str, Any] | None:
+    """The provider the case recorded (id, the version of its rules, its name); None before one is
+    chosen, and on cases opened before providers were (route version 1)."""
+    chosen = case.facts.get("provider")
+    if not isinstance(chosen, Mapping):
+        return None
+    found = definition.provider(str(chosen.get("id", "")), int(chosen.get("version", 0)))
+    return {"id": chosen.get("id"), "version": chosen.get("version"), "name": found.name if found else None}
 
 
 def record_json(record: AuditRecord) -> dict[str, Any]:
@@ -128,13 +146,45 @@ def case_table(case: Case, definition: Definition, deadlines: Iterable[Deadline]
         ("last change", shown(case.updated_at)),
         ("audit records", str(case.audit_count)),
         ("allowed events", allowed),
+        *provider_lines(case, definition),
         *((f"fact: {key}", json.dumps(value, ensure_ascii=False))
-          for key, value in sorted(case.facts.items()) if key != "coverage"),
+          for key, value in sorted(case.facts.items()) if key not in ("coverage", "provider", "self_paying")),
         *coverage_lines(case.facts.get("coverage")),
+        *self_paying_lines(case.facts.get("self_paying")),
         *deadline_lines(deadlines),
     ):
         table.add_row(field, value)
     return table
+
+
+def provider_lines(case: Case, definition: Definition) -> list[tuple[str, str]]:
+    """The case's provider as a row of ``show``: name, id and the version of its rules, who chose
+    it when; on a route version with providers, "not chosen yet" until one is."""
+    shown_provider = case_provider(case, definition)
+    if shown_provider is None:
+        route = definition.route(case.route, case.facts.get("route_version", 1))
+        return [("provider", "not chosen yet (choose_provider)")] if route and route.uses_providers else []
+    chosen = case.facts["provider"]
+    line = f"{shown_provider['name'] or '?'} ({shown_provider['id']}, version {shown_provider['version']})"
+    line += f", chosen by {chosen.get('by')} ({instant(chosen.get('at'))})" if chosen.get("by") else ""
+    return [("provider", line)]
+
+
+OUTCOME_TEXT = {COVERED: "covered", PARTLY: "partly covered", NOT_COVERED: "not covered"}
+
+
+def self_paying_lines(self_paying: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The mark of a case going ahead without a referral, the patient paying what decision #N does not."""
+    if not self_paying:
+        return []
+    outcome = OUTCOME_TEXT.get(str(self_paying.get("outcome")), "not covered")
+    return [("self-paying", f"yes: the patient pays what decision #{self_paying.get('decision')} ({outcome}) "
+                            f"does not, by {self_paying.get('by')} ({instant(self_paying.get('at'))})")]  # fmt: skip
+
+
+def instant(at: Any) -> str:
+    """A recorded UTC instant (``...Z``) as a table shows it; "?" for anything else."""
+    return shown(datetime.fromisoformat(at.replace("Z", "+00:00"))) if isinstance(at, str) else "?"
 
 
 def coverage_lines(decision: Mapping[str, Any] | None) -> list[tuple[str, str]]:
@@ -143,9 +193,7 @@ def coverage_lines(decision: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     if not decision:
         return []
     head = f"#{decision.get('number')} {insurer.summary(decision)}, by {decision.get('decided_by')}"
-    at = decision.get("decided_at")
-    when = shown(datetime.fromisoformat(at.replace("Z", "+00:00"))) if isinstance(at, str) else "?"
-    rows = [("coverage", f"{head} ({when})")]
+    rows = [("coverage", f"{head} ({instant(decision.get('decided_at'))})")]
     for reason in decision.get("reasons", []):
         mark = "ok" if reason.get("passed") else "FAILS"
         rows.append(("coverage reason", f"{mark} {reason.get('rule')} (seed {reason.get('seed')})"))
@@ -236,7 +284,7 @@ def export_jsonl(records: Iterable[AuditRecord]) -> str:
 
 
 def coverage_table(decision: CoverageDecision) -> Table:
-    verdict = "COVERED" if decision.covered else "NOT COVERED"
+    verdict = OUTCOME_TEXT.get(decision.outcome, "not covered").upper()
     deductible = "; deductible (eigen risico) applies" if decision.deductible_applies else ""
     caption = "\n".join([*decision.notes, "Never covered: " + "; ".join(decision.never_covered)])
     table = new_table(title=f"{decision.policy}, route {decision.route}: {verdict}{deductible}", caption=caption)
@@ -245,6 +293,69 @@ def coverage_table(decision: CoverageDecision) -> Table:
     for check in decision.checks:
         table.add_row(check.rule, "yes" if check.passed else "NO", check.seed, check.description)
     return table
+
+
+def newest_providers(definition: Definition, route: str | None = None) -> list[ProviderVersion]:
+    """The newest version of each provider, in table order; only those serving ``route`` when given."""
+    if route is not None:
+        return list(definition.serving(route).values())
+    newest: dict[str, ProviderVersion] = {}
+    for p in definition.providers:
+        if p.id not in newest or p.version > newest[p.id].version:
+            newest[p.id] = p
+    return list(newest.values())
+
+
+def provider_json(provider: ProviderVersion, contacts: Mapping[str, str]) -> dict[str, Any]:
+    """A provider's rules and contact values: the operator's (``contacts``), else the seed's, else null."""
+    return {
+        "id": provider.id, "version": provider.version, "name": provider.name, "description": provider.description,
+        "routes": list(provider.routes), "consultation": provider.consultation,
+        "costs_team_first": provider.costs_team_first, "source": provider.source,
+        "checklist": [{"item": i.name, "description": i.description, "required_when": i.required_when,
+                       "waivable": i.waivable, "source": i.source} for i in provider.checklist],
+        "contacts": [{"field": f.name, "description": f.description,
+                      "value": contacts.get(f.name, f.seed_value),
+                      "value_from": "operator" if f.name in contacts else "seed" if f.seed_value else None}
+                     for f in provider.contact_fields],
+    }  # fmt: skip
+
+
+def providers_json(
+    definition: Definition, contacts: Mapping[str, Mapping[str, str]], route: str | None = None
+) -> list[dict[str, Any]]:
+    return [provider_json(p, contacts.get(p.id, {})) for p in newest_providers(definition, route)]
+
+
+def providers_view(providers: Iterable[Mapping[str, Any]]) -> Group:
+    """:func:`providers_json`'s rows for people: a table per provider, a line per checklist item and
+    contact field. An operator's value is printed whole, as typed, never read as rich markup."""
+    from rich.console import Group
+    from rich.text import Text
+
+    tables = []
+    for p in providers:
+        table = new_table(title=f"{p['name']} ({p['id']}, version {p['version']})", show_header=False,
+                          title_justify="left")  # fmt: skip
+        table.add_column("field", style="bold", no_wrap=True)
+        table.add_column("value", overflow="fold")
+        table.add_row("about", f"{p['description']} (seed {p['source']})")
+        table.add_row("routes", ", ".join(p["routes"]))
+        table.add_row("patient seen", CONSULTATION_TEXT.get(p["consultation"], p["consultation"]))
+        table.add_row("costs team first", "yes (patients insured abroad)" if p["costs_team_first"] else "no")
+        for i in p["checklist"]:
+            when = f"when {i['required_when']}" if i["required_when"] else "always"
+            waivable = "" if i["waivable"] else ", not waivable"
+            table.add_row(f"item: {i['item']}", f"{when}{waivable}: {i['description']}")
+        for c in p["contacts"]:
+            value = c["value"] or "- (none known)"
+            origin = {"operator": " (operator)", "seed": " (seed)"}.get(c["value_from"] or "", "")
+            table.add_row(f"contact: {c['field']}", Text(f"{c['description']}: {value}{origin}"))
+        tables.append(table)
+    return Group(*tables)
+
+
+CONSULTATION_TEXT = {ALWAYS: "always", DOCTOR_DECIDES: "when the doctor decides", NEVER: "never"}
 
 
 def deadline_lines(deadlines: Iterable[Deadline]) -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ Built by :func:`create_app` around services that are already wired (see
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -41,14 +41,18 @@ def create_app(
     version: str = "0.1.0",
     limits: Limits | None = None,
     body_timeout: float | None = None,
+    contacts: Mapping[str, Mapping[str, str]] | None = None,
 ) -> FastAPI:
     """The app around ``service``; ``ready`` raises StorageNotReady (or a StorageError) when the
-    database cannot take a write, and answers in bounded time (:mod:`storage.readiness`)."""
+    database cannot take a write, and answers in bounded time (:mod:`storage.readiness`).
+    ``contacts`` are the operator's provider contact values, already checked
+    (:func:`second_opinion.bootstrap.provider_contacts_from_env`); none: the seeds' values."""
     app = FastAPI(title="second-opinion", version=version, description=DESCRIPTION)
     # No slash is redirected: Starlette builds that Location from the caller's Host (an open redirect).
     app.router.redirect_slashes = False
     app.state.limits = limits or Limits()  # none unless given: `serve` gives them (bootstrap.limits_from_env)
     app.state.cases = service
+    app.state.contacts = dict(contacts or {})
     app.state.access = AccessService(service.runtime)
     app.state.tokens = TokenService(service.runtime)
     app.add_exception_handler(SecondOpinionError, problems.on_refusal)

@@ -33,7 +33,7 @@ def open_case(
     name = None if body.patient_name is None else body.patient_name.get_secret_value()
     receipt = access.open_case(
         caller, body.patient_ref, route=body.route, occurred_at=aware(body.occurred_at, "occurred_at"),
-        idempotency_key=idempotency_key, patient_name=name,
+        idempotency_key=idempotency_key, patient_name=name, provider=body.provider,
     )  # fmt: skip
     response.headers["Location"] = f"/cases/{receipt.case_id}"
     response.headers["ETag"] = f'"{receipt.version}"'

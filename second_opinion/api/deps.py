@@ -5,6 +5,7 @@ checked from memory alone before the route or the command runs (a 429 is written
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated
 
@@ -38,6 +39,12 @@ def access(request: Request) -> AccessService:
 def cases(request: Request) -> CaseService:
     service: CaseService = request.app.state.cases
     return service
+
+
+def contacts(request: Request) -> Mapping[str, Mapping[str, str]]:
+    """The operator's provider contact values, loaded once when the app was built."""
+    values: Mapping[str, Mapping[str, str]] = request.app.state.contacts
+    return values
 
 
 def principal(
@@ -122,3 +129,4 @@ Caller = Annotated[Principal, Depends(principal)]
 Writer = Annotated[Principal, Depends(writer)]
 Access = Annotated[AccessService, Depends(access)]
 Cases = Annotated[CaseService, Depends(cases)]
+Contacts = Annotated[Mapping[str, Mapping[str, str]], Depends(contacts)]

@@ -1,4 +1,5 @@
-"""Stateless answers: coverage decisions and working-day arithmetic (no case data, not logged)."""
+"""Stateless answers: coverage decisions, the providers and working-day arithmetic (no case data,
+not logged)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from second_opinion.render import providers_json
 from workflow.coverage.rules import decide_all, decide_coverage
 from workflow.deadlines.calendars import CALENDARS, add_working_days, working_days_between
+from workflow.service.inputs import check_route
 
 from . import schemas
-from .deps import Caller, Cases
+from .deps import Caller, Cases, Contacts
 
 router = APIRouter(tags=["reference"])
 CalendarName = Annotated[str, Query(max_length=32, description=f"One of {', '.join(CALENDARS)}.")]
@@ -21,6 +24,19 @@ CalendarName = Annotated[str, Query(max_length=32, description=f"One of {', '.jo
 def coverage(body: schemas.Coverage, caller: Caller) -> list[dict[str, Any]]:
     decisions = [decide_coverage(body.facts, body.policy)] if body.policy else decide_all(body.facts)
     return [d.as_dict() for d in decisions]
+
+
+@router.get("/providers", response_model=list[schemas.ProviderOut],
+            summary="The providers a patient may choose: checklist, consultation, costs team, contacts")  # fmt: skip
+def providers(
+    caller: Caller,
+    cases: Cases,
+    contacts: Contacts,
+    route: Annotated[str | None, Query(max_length=32, description="Only those serving this route.")] = None,
+) -> list[dict[str, Any]]:
+    if route is not None:
+        check_route(cases.definition, route)
+    return providers_json(cases.definition, contacts, route)
 
 
 @router.get("/calendar/add-working-days", response_model=schemas.CountOut,

@@ -31,6 +31,11 @@ class OpenCase(BaseModel):
 
     patient_ref: str = Field(description="Pseudonymous patient reference (never a BSN or name).", max_length=64)
     route: str = Field("domestic", description="domestic, royal-doctors or online.", max_length=32)
+    provider: str | None = Field(
+        None, max_length=64,
+        description="The provider the patient chose, one serving the route (GET /providers?route=...); a route "
+        "one provider serves implies it. Otherwise chosen later with the event choose_provider.",
+    )  # fmt: skip
     occurred_at: Instant | None = Field(None, description="When it happened, with a UTC offset; default now.")
     patient_name: SecretStr | None = Field(
         None,
@@ -82,6 +87,40 @@ class DeadlineOut(BaseModel):
     explanation: dict[str, Any] = Field(description="How the due moment was counted: start, days skipped, why.")
 
 
+class ProviderRef(BaseModel):
+    id: str
+    version: int
+    name: str | None
+
+
+class ChecklistItemOut(BaseModel):
+    item: str
+    description: str
+    required_when: str | None = Field(description="The circumstance that makes it required; null: always.")
+    waivable: bool
+    source: str
+
+
+class ContactOut(BaseModel):
+    field: str
+    description: str
+    value: str | None = Field(description="The operator's value, else the seed's; null when neither is known.")
+    value_from: str | None = Field(description="operator | seed | null.")
+
+
+class ProviderOut(BaseModel):
+    id: str
+    version: int = Field(description="The newest version of the provider's rules (a case keeps the one it chose).")
+    name: str
+    description: str
+    routes: list[str]
+    consultation: str = Field(description="Whether the patient is seen: always | doctor_decides | never.")
+    costs_team_first: bool = Field(description="Patients insured abroad contact the costs team first (003).")
+    source: str
+    checklist: list[ChecklistItemOut]
+    contacts: list[ContactOut]
+
+
 class CaseOut(BaseModel):
     id: str
     patient_ref: str
@@ -96,8 +135,15 @@ class CaseOut(BaseModel):
     bsn_recorded: bool
     facts: dict[str, Any] = Field(
         description="What has been recorded about the case; `coverage` is the insurer's latest decision "
-        "(event decide_coverage): policy, the facts decided on, outcome (covered | not_covered), each reason "
-        "with its seed rule, eigen risico. Earlier decisions stay in the history."
+        "(event decide_coverage): policy, the facts decided on, outcome (covered | partly | not_covered), each "
+        "reason with its seed rule, eigen risico. Earlier decisions stay in the history."
+    )
+    provider: ProviderRef | None = Field(description="The provider the case recorded; null until one is chosen.")
+    coverage_outcome: str | None = Field(
+        description="The latest coverage decision's outcome: covered | partly | not_covered; null before one."
+    )
+    self_paying: bool = Field(
+        description="The case went ahead without a referral, the patient paying (facts.self_paying)."
     )
     allowed_events: list[str]
     deadlines: list[DeadlineOut] | None = None

@@ -1,5 +1,5 @@
 """The case commands: ``init``, ``open``, ``fire``, ``show``, ``cases``, ``history``, and the ones
-that need no database: ``diagram``, ``coverage``; and ``demo``.
+that need no database: ``diagram``, ``coverage``, ``providers``; and ``demo``.
 
 Every command is a thin shell over :class:`~workflow.service.cases.CaseService`: parse, call, print.
 They are registered in :mod:`second_opinion.cli.root`.
@@ -15,9 +15,10 @@ import typer
 from workflow.cases.case import DEFAULT_ORGANISATION
 from workflow.cases.definitions import DEFINITION
 from workflow.coverage.rules import decide_all, decide_coverage, policy_ids
+from workflow.service.inputs import check_route
 
 from .. import render
-from ..bootstrap import connect, database_url, init
+from ..bootstrap import connect, database_url, init, provider_contacts_from_env
 from .common import (
     ActorId,
     BsnStdin,
@@ -73,6 +74,14 @@ def open_command(
         ),
     ] = False,
     org: Org = DEFAULT_ORGANISATION,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            help="The provider the patient chose, when known (`second-opinion providers --route ROUTE` lists "
+            "them); a route one provider serves implies it. Later: fire choose_provider.",
+        ),
+    ] = None,
     db: Db = None,
     as_json: Json = False,
 ) -> None:
@@ -88,6 +97,7 @@ def open_command(
             bsn=bsn,
             organisation=org,
             patient_name=name_from_stdin() if patient_name_stdin else None,
+            provider=provider,
         )
         emit(as_json, receipt.as_dict(), receipt.case_id)
 
@@ -201,6 +211,23 @@ def coverage_command(
         return
     for decision in decisions:
         out.print(render.coverage_table(decision))
+
+
+def providers_command(
+    route: Annotated[
+        str | None, typer.Option("--route", help=f"Only those serving this route: {', '.join(DEFINITION.route_names)}.")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """The providers a patient may choose (newest version of each): checklist, whether the patient is seen,
+    the costs-team rule and contact values (the operator's, from $SECOND_OPINION_PROVIDER_CONTACTS, else the
+    seed's). Needs no database."""
+    with guard(as_json):
+        contacts = provider_contacts_from_env(providers=DEFINITION.providers)
+        if route is not None:
+            check_route(DEFINITION, route)
+        listed = render.providers_json(DEFINITION, contacts, route)
+    emit(as_json, listed, lambda: render.providers_view(listed))
 
 
 def demo_command(db: Db = None) -> None:

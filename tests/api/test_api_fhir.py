@@ -73,7 +73,8 @@ def test_audit_events_validate_for_audit_and_access_records(api: Api) -> None:
     as_desk = api.client.get("/fhir/AuditEvent", params={"entity": f"Task/{case_id}"}, headers=api.auth("coordinator"))
     bundle = Bundle.model_validate(as_desk.json())
     events = [AuditEvent.model_validate(e.resource.model_dump()) for e in bundle.entry]
-    assert len(events) == 5 and {e.action for e in events} == {"C", "U"}  # audit records only: no access log
+    # audit records only (the opening, the path, the denied withdraw): no access log
+    assert len(events) == len(PATHS["referred"]) + 2 and {e.action for e in events} == {"C", "U"}
     assert [e.outcome for e in events][-1] == "4"
     as_auditor = api.client.get("/fhir/AuditEvent", params={"entity": case_id}, headers=api.auth("auditor")).json()
     reads = [AuditEvent.model_validate(e["resource"]) for e in as_auditor["entry"] if e["resource"]["action"] == "R"]

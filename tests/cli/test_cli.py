@@ -37,11 +37,12 @@ ENV = {
     # unset, whatever the developer's shell holds
     **dict.fromkeys(("SECOND_OPINION_DB", "SECOND_OPINION_ROLE", "SECOND_OPINION_SECRET",
                      "SECOND_OPINION_SECRET_FILE", "SECOND_OPINION_WEBHOOK_URL", "SECOND_OPINION_CLOSURES",
-                     "SECOND_OPINION_ORGANISATION")),
+                     "SECOND_OPINION_ORGANISATION", "SECOND_OPINION_PROVIDER_CONTACTS")),
 }  # fmt: skip
 TABLES = ("cases", "case_transitions", "audit_records", "idempotency_keys", "deadlines", "outbox")
 CASE_KEYS = {"id", "patient_ref", "route", "organisation", "state", "version", "opened_at", "updated_at",
-             "audit_count", "audit_head", "bsn_recorded", "facts", "allowed_events", "deadlines"}  # fmt: skip
+             "audit_count", "audit_head", "bsn_recorded", "facts", "provider", "coverage_outcome", "self_paying",
+             "allowed_events", "deadlines"}  # fmt: skip
 RECEIPT_KEYS = {"case_id", "event", "from_state", "to_state", "version", "seq", "occurred_at", "recorded_at",
                 "replayed"}  # fmt: skip
 Snapshot = dict[str, list[dict[str, Any]]]  # table name -> rows
@@ -340,6 +341,12 @@ ERRORS = [
                  None, id="patient-ref-bsn"),
     pytest.param(["open", "--patient-ref", "PX-0002", "--route", "abroad"], "ValidationError",
                  "'abroad' is not a route", None, id="unknown-route"),
+    pytest.param(["open", "--patient-ref", "PX-0002", "--provider", "moon-clinic"], "ValidationError",
+                 "invalid provider: must be a provider serving the domestic route: umc-utrecht, jeroen-bosch, "
+                 "generic-hospital", None, id="unknown-provider"),
+    pytest.param(["open", "--patient-ref", "PX-0002", "--route", "online", "--provider", "umc-utrecht"],
+                 "ValidationError", "must be a provider serving the online route: 2e-arts-online", None,
+                 id="provider-not-serving-the-route"),
     pytest.param(["cases", "--state", "nowhere"], "ValidationError", "'nowhere' is not a state; known: requested",
                  None, id="unknown-state-filter"),
     pytest.param(["show", BSN], "UnknownCase", "unknown case '[BSN removed]'", None, id="bsn-as-case-id"),

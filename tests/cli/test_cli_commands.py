@@ -51,7 +51,7 @@ def history(cli, case_id: str) -> list[dict]:
 
 
 def test_fire_along_the_main_path_with_every_option(cli):
-    case_id = opened(cli, "--occurred-at", "2026-11-23T08:00:00+01:00")
+    case_id = opened(cli, "--occurred-at", "2026-11-23T08:00:00+01:00", "--provider", "umc-utrecht")
     out = cli("fire", case_id, "refer", "--actor", "gp-12", "--role", "gp", "--on-behalf-of", "pat-ref-9")
     assert "requested -> referred (version 2)" in out.stdout
     cli("fire", case_id, "record_circumstances", "--data", json.dumps(NO_CIRCUMSTANCES))
@@ -65,13 +65,14 @@ def test_fire_along_the_main_path_with_every_option(cli):
         "dossier_received", 6, "2026-11-23T08:30:00.000000Z")  # fmt: skip
     replay = as_json(cli(*dossier))
     assert replay["replayed"] is True and replay["version"] == 6
+    cli("fire", case_id, "record_consultation", "--role", "second_opinion_doctor")  # UMC Utrecht sees every patient
     cli("fire", case_id, "review", "--role", "second_opinion_doctor")
     cli("fire", case_id, "return_advice", "--role", "second_opinion_doctor", "--data", '{"outcome": "differs"}')
     cli("fire", case_id, "hand_back")
     records = history(cli, case_id)
     assert [r["event"] for r in records] == [
-        "open", "refer", "record_circumstances", "give_consent", "receive_item", "receive_dossier", "review",
-        "return_advice", "hand_back"]  # fmt: skip
+        "open", "refer", "record_circumstances", "give_consent", "receive_item", "receive_dossier",
+        "record_consultation", "review", "return_advice", "hand_back"]  # fmt: skip
     assert (records[1]["actor_id"], records[1]["actor_role"], records[1]["on_behalf_of"]) == (
         "gp-12", "gp", "pat-ref-9")  # fmt: skip
     assert records[5]["payload"] == {"items": 4} and records[5]["idempotency_key"] == "d-1"

@@ -301,3 +301,47 @@ def test_two_server_processes_on_one_postgres_share_one_truth(pg_url: str, tmp_p
             server.stop()
     for server in servers:
         assert "Traceback" not in server.output, server.output
+
+
+# --- the providers' contact values: read once, when the server starts ---------------------------
+
+
+def test_a_server_with_a_bad_contacts_file_never_listens(tmp_path: Path) -> None:
+    """``serve`` reads $SECOND_OPINION_PROVIDER_CONTACTS before it opens the database or a port: a
+    bad file is one line naming it and exit 1, and nothing ever answers on the port."""
+    url = f"sqlite:///{tmp_path / 'bad-contacts.sqlite3'}"
+    assert cli("init", "--db", url, cwd=tmp_path).returncode == 0
+    contacts = tmp_path / "contacts.json"
+    contacts.write_text('{"umc-utrecht": {"fax": "030 000"}}')
+    (port,) = free_ports(1)
+    server = Server(url, port, tmp_path, env={"SECOND_OPINION_PROVIDER_CONTACTS": str(contacts)})
+    try:
+        code = server.proc.wait(timeout=READY_TIMEOUT)
+    finally:
+        server.stop()
+    assert code == 1, server.output
+    assert server.output == (f"error: provider contacts file {str(contacts)!r} (SECOND_OPINION_PROVIDER_CONTACTS): "
+                             "umc-utrecht: 'fax' is not a contact field; known: appointments_phone, costs_team_email, "
+                             "costs_team_phone\n")  # fmt: skip
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+def test_a_server_shows_the_operators_contacts_as_read_at_its_start(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'contacts.sqlite3'}"
+    assert cli("init", "--db", url, cwd=tmp_path).returncode == 0
+    patient = token(url, "PX-0001", "patient", tmp_path)
+    contacts = tmp_path / "contacts.json"
+    contacts.write_text(json.dumps({"royal-doctors": {"zorglijn_phone": "088 123 45 67"}}))
+    (port,) = free_ports(1)
+    server = Server(url, port, tmp_path, env={"SECOND_OPINION_PROVIDER_CONTACTS": str(contacts)})
+    try:
+        server.wait_ready(time.monotonic() + READY_TIMEOUT)
+        contacts.write_text("{broken")  # an edit after the start changes nothing until a restart
+        answer = server.client.get("/providers", params={"route": "royal-doctors"}, headers=patient)
+        assert answer.status_code == 200, answer.text
+        assert [(c["field"], c["value"], c["value_from"]) for c in answer.json()[0]["contacts"]] == [
+            ("zorglijn_phone", "088 123 45 67", "operator")]  # fmt: skip
+    finally:
+        server.stop()
+    assert "Traceback" not in server.output, server.output

@@ -214,11 +214,13 @@ class AccessService:
         occurred_at: datetime | None = None,
         idempotency_key: str | None = None,
         patient_name: str | None = None,
+        provider: str | None = None,
     ) -> Receipt:
         if self._scopes.get(principal.token.role) == OWN_CASE and patient_ref != principal.token.actor:
             raise ValidationError("patient_ref", "a patient's token opens a case only under its own patient reference")
         command = OpenCase(patient_ref, principal.actor, route, occurred_at, _scoped(principal, idempotency_key),
-                           organisation=principal.organisation, patient_name=patient_name)  # fmt: skip
+                           organisation=principal.organisation, patient_name=patient_name,
+                           provider=provider)  # fmt: skip
         try:
             return self._commands.open_case(command)
         except PermissionDenied:

@@ -206,6 +206,9 @@ API_SLOTS = [
             stored=lambda v: ("patient_ref", v), storage=True),
     ApiSlot("POST /cases route", lambda v, c: Request("POST", "/cases", body={"patient_ref": "PX-0002", "route": v}),
             one_of(*DEFINITION.route_names)),
+    ApiSlot("POST /cases provider",
+            lambda v, c: Request("POST", "/cases", body={"patient_ref": "PX-0007", "provider": v}),
+            one_of(*DEFINITION.serving("domestic"))),
     ApiSlot("POST /cases occurred_at",
             lambda v, c: Request("POST", "/cases", body={"patient_ref": "PX-0003", "occurred_at": v}), anything,
             storage=True),
@@ -294,6 +297,8 @@ API_SLOTS = [
     ApiSlot("GET /calendar/working-days calendar", lambda v, c: Request(
         "GET", "/calendar/working-days", query={"start": "2026-11-23", "end": "2026-12-31", "calendar": v}),
             one_of(*CALENDARS), reads=True),
+    ApiSlot("GET /providers route", lambda v, c: Request("GET", "/providers", query={"route": v}),
+            one_of(*DEFINITION.route_names), reads=True),
     ApiSlot("GET /health X-On-Behalf-Of", lambda v, c: Request("GET", "/health", headers={"X-On-Behalf-Of": v}),
             accepted, reads=True, header=True),
     ApiSlot("GET /ready Authorization", lambda v, c: Request("GET", "/ready", headers={"Authorization": v}),
@@ -376,7 +381,9 @@ WRONG_TYPES: dict[str, list[Any]] = {
     "/cases": [{}, {"patient_ref": 5}, {"patient_ref": None}, {"patient_ref": ["PX-1"]}, {"patient_ref": {"a": 1}},
                {"patient_ref": True}, {"patient_ref": "PX-1", "route": 7}, {"patient_ref": "PX-1", "occurred_at": []},
                {"patient_ref": "PX-1", "extra": 1}, {"patient_ref": "PX-1", "organisation": "org-b"},
-               {"patient_ref": "PX-1", "bsn": "111222333"}, {"patient_ref": 1e309}],
+               {"patient_ref": "PX-1", "bsn": "111222333"}, {"patient_ref": 1e309},
+               {"patient_ref": "PX-1", "provider": 7}, {"patient_ref": "PX-1", "provider": ["umc-utrecht"]},
+               {"patient_ref": "PX-1", "provider": {"id": "umc-utrecht"}}, {"patient_ref": "PX-1", "provider": None}],
     "/cases/{}/events": [
         {}, {"event": 1}, {"event": None}, {"event": ["refer"]}, {"event": {"x": 1}}, {"event": True},
         {"event": _EV, "data": []}, {"event": _EV, "data": "x"}, {"event": _EV, "data": None},
@@ -403,9 +410,10 @@ changes nothing there. Every raw body, in every content type, runs in memory."""
 
 
 def _referred_case(target: ApiTarget) -> str:
-    """A second case, in 'referred', so that typed event data reaches the guards that read it."""
+    """A second case, in 'referred' with its provider chosen, so that typed event data reaches the
+    guards that read it."""
     case_id = target.api.open(patient_ref="PX-0099")
-    for event in ("record_circumstances", "give_consent", "refer"):
+    for event in ("record_circumstances", "give_consent", "choose_provider", "refer"):
         fire_example(target.service, case_id, event)
     return case_id
 

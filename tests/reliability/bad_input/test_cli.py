@@ -71,7 +71,8 @@ ENV: dict[str, str | None] = {
     "SECOND_OPINION_ACTOR": "desk-7",
     **dict.fromkeys(("SECOND_OPINION_DB", "SECOND_OPINION_ROLE", "SECOND_OPINION_SECRET",
                      "SECOND_OPINION_SECRET_FILE", "SECOND_OPINION_WEBHOOK_URL", "SECOND_OPINION_CLOSURES",
-                     "SECOND_OPINION_ORGANISATION", "SECOND_OPINION_ORG", "SECOND_OPINION_SEND_TIMEOUT")),
+                     "SECOND_OPINION_ORGANISATION", "SECOND_OPINION_ORG", "SECOND_OPINION_SEND_TIMEOUT",
+                     "SECOND_OPINION_PROVIDER_CONTACTS")),
 }  # fmt: skip
 RUNNER = CliRunner(env=ENV)
 _COMMAND = typer.main.get_command(app)
@@ -275,6 +276,8 @@ DB_SLOTS = [
          stored=("audit_records", "actor_role", _same)),
     Slot("open --on-behalf-of", lambda v, c, t: ["open", "--patient-ref", "PX-0006", "--on-behalf-of", v],
          identifier, stored=("audit_records", "on_behalf_of", _same)),
+    Slot("open --provider", lambda v, c, t: ["open", "--patient-ref", "PX-0009", "--provider", v],
+         one_of(*DEFINITION.serving("domestic"))),
     Slot("open --occurred-at", lambda v, c, t: ["open", "--patient-ref", "PX-0007", "--occurred-at", v], anything,
          storage=True),
     Slot("open --idempotency-key", lambda v, c, t: ["open", "--patient-ref", "PX-0008", "--idempotency-key", v],
@@ -400,6 +403,12 @@ def _closures_file(value: str) -> str:
     return str(path)
 
 
+def _contacts_file(value: str) -> str:
+    path = Path("contacts.json")
+    path.write_bytes(value.encode("utf-8", "surrogatepass"))
+    return str(path)
+
+
 _DEADLINES = ["calendar", "working-days", "2026-11-23", "2026-12-31"]
 _MEMORY = ["--db", "memory://"]
 _BSN = "111222333"
@@ -431,6 +440,11 @@ NO_DB_SLOTS = [
     Slot("calendar --closures CONTENT", lambda v, c, t: [*_DEADLINES, "--organisation", "org-a", "--closures",
                                                           _closures_file(v)], refused, json_value=True),
     Slot("coverage --facts", lambda v, c, t: ["coverage", "--facts", v], json_object),
+    Slot("providers --route", lambda v, c, t: ["providers", "--route", v], one_of(*DEFINITION.route_names)),
+    Slot("$SECOND_OPINION_PROVIDER_CONTACTS", lambda v, c, t: ["providers"], _env_or_default(refused),
+         env=lambda v: {"SECOND_OPINION_PROVIDER_CONTACTS": v}),
+    Slot("$SECOND_OPINION_PROVIDER_CONTACTS CONTENT", lambda v, c, t: ["providers"], refused, json_value=True,
+         env=lambda v: {"SECOND_OPINION_PROVIDER_CONTACTS": _contacts_file(v)}),
     Slot("coverage --facts value", lambda v, c, t: ["coverage", "--facts", json.dumps({"route": v})], refused,
          json_value=True),
     Slot("coverage --facts key", lambda v, c, t: ["coverage", "--facts", json.dumps({v: True})], refused,
