@@ -161,7 +161,8 @@ class MemoryDeadlines:
     def for_case(self, case_id: str) -> list[Deadline]:
         return sorted((d for d in self._uow.staged_deadlines.values() if d.case_id == case_id), key=lambda d: d.id)
 
-    def for_cases(self, case_ids: Sequence[str]) -> ByCase[Deadline]:
+    def for_cases(self, case_ids: Sequence[str], *, lazy: bool = False) -> ByCase[Deadline]:
+        # explanations are objects already: nothing to defer
         return _by_case(sorted(self._uow.staged_deadlines.values(), key=lambda d: d.id), case_ids, lambda d: d.case_id)
 
     def save(self, deadline: Deadline, *, new: bool = False) -> None:

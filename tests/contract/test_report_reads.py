@@ -27,3 +27,13 @@ def test_transitions_of_an_event_in_a_window(service: CaseService, clock: FixedC
         dossiers = uow.transitions.of_event_between("receive_dossier", T0, datetime(2026, 11, 24, tzinfo=UTC))
         assert sorted(t.case_id for t in dossiers) == sorted([ids["A"], ids["C"]])
         assert uow.transitions.of_event_between("no_such_event", T0, AT_END) == []
+
+
+@pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
+def test_deadlines_of_many_cases_read_lazily_are_the_same(service: CaseService, clock: FixedClock) -> None:
+    ids = sorted(build(service, clock).values())
+    with service.runtime.uow(False) as uow:
+        eager, lazy = uow.deadlines.for_cases(ids), uow.deadlines.for_cases(ids, lazy=True)
+        for case_id in ids:
+            assert lazy.of(case_id) == eager.of(case_id) and eager.of(case_id)
+            assert [dict(d.explanation) for d in lazy.of(case_id)] == [dict(d.explanation) for d in eager.of(case_id)]

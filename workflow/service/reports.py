@@ -214,21 +214,24 @@ class Reports:
             raise ValidationError("organisation", "is not an identifier")
         now = self._rt.clock.now()
         routes = [route] if route is not None else list(definition.route_names)
+        # the routes with a term that ends on the advice need each finished case's start of that term
+        termed = {name for name in routes for p in self._rt.policies if name in p.routes and END_EVENT in p.stops_on}
+        since, until = span.since, span.until
         with readable(), self._rt.uow(False) as uow:
             cases = {c.id: c for c in uow.cases.list(None, organisation=organisation, route=route)}
-            returned = uow.transitions.of_event_between(END_EVENT, span.since, span.until)
+            returned = uow.transitions.of_event_between(END_EVENT, since, until)
             ended = {t.case_id: t.occurred_at for t in returned if t.case_id in cases}
-            finished = sorted(ended)
+            finished = sorted(i for i in ended if cases[i].route in termed)
             steps: dict[str, dict[str, datetime]] = {}
             for chunk in batches(finished):
                 found = uow.transitions.for_cases(chunk)
                 for case_id in chunk:
                     steps[case_id] = {t.event: t.occurred_at for t in found.of(case_id)}
             # deadlines can be decided in the period only on cases opened before it ends
-            candidates = [i for i, c in cases.items() if c.opened_at < span.until]
+            candidates = [i for i, c in cases.items() if c.opened_at < until]
             deadlines: list[Deadline] = []
             for chunk in batches(candidates):
-                found_deadlines = uow.deadlines.for_cases(chunk)
+                found_deadlines = uow.deadlines.for_cases(chunk, lazy=True)
                 for case_id in chunk:
                     deadlines.extend(found_deadlines.of(case_id))
         figures = tuple(
@@ -250,7 +253,8 @@ class Reports:
         lead_work = None if index is None else Spread.of(
             [float(index.between(local_date(c.opened_at), local_date(ended[c.id]))) for c in done])
         mine = [d for d in deadlines if d.case_id in ids]
-        decided = [o for d in mine if (o := outcome(d, now)) is not None and span.holds(o[1])]
+        since, until = span.since, span.until
+        decided = [o for d in mine if (o := outcome(d, now)) is not None and since <= o[1] < until]
         terms = tuple(self._term(p, [d for d in mine if d.policy == p.name and d.case_id in ended], steps)
                       for p in policies if END_EVENT in p.stops_on)  # fmt: skip
         states = {s.name: 0 for s in self._rt.definition.states}
