@@ -9,18 +9,21 @@ The store is the reads section's mix (of every 20 cases, 16 handed back, 3 refer
 
 from __future__ import annotations
 
+import sqlite3
 import statistics
 from datetime import UTC, datetime
 from typing import Any
+
+import psycopg
 
 from second_opinion import connect
 from workflow import FixedClock
 from workflow.service.reports import Reports, period
 
 from .config import Sizes
-from .databases import database
+from .databases import database, sqlite_path
 from .measure import latencies_ms, percentile
-from .reads import _connect, _raw, seed_mix
+from .reads import seed_mix
 from .report import Figure
 from .workload import NOW
 
@@ -80,3 +83,15 @@ def _floor(conn: Any, m: str, since: Any, until: Any, compiled: Any) -> tuple[in
     met = sum(1 for state, _, _ in deadlines if state == "met")
     _ = met / max(len(deadlines), 1)
     return len(ended), (statistics.median(days) if days else None)
+
+
+def _connect(url: str) -> Any:
+    if url.startswith("sqlite"):
+        return sqlite3.connect(sqlite_path(url))
+    return psycopg.connect(url)
+
+
+def _raw(conn: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    rows = conn.execute(sql, params).fetchall()
+    conn.rollback()
+    return list(rows)
