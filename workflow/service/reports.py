@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
@@ -172,7 +172,6 @@ class Report:
     generated_at: datetime
     organisation: str | None
     routes: tuple[RouteFigures, ...]
-    states: tuple[str, ...] = field(default=())
 
     def route(self, name: str) -> RouteFigures:
         return next(r for r in self.routes if r.route == name)
@@ -238,7 +237,7 @@ class Reports:
             self._route(name, [c for c in cases.values() if c.route == name], ended, steps, deadlines, span, now)
             for name in routes
         )
-        return Report(span, now, organisation, figures, tuple(s.name for s in definition.states))
+        return Report(span, now, organisation, figures)
 
     def _route(
         self, name: str, cases: list[Case], ended: dict[str, datetime], steps: dict[str, dict[str, datetime]],
