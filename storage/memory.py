@@ -137,6 +137,11 @@ class MemoryTransitions:
         every = self._uow.store.transitions + self._uow.new_transitions
         return _by_case(sorted(every, key=lambda t: t.version), case_ids, lambda t: t.case_id)
 
+    def of_event_between(self, event: str, since: datetime, until: datetime) -> list[Transition]:
+        every = self._uow.store.transitions + self._uow.new_transitions
+        found = (t for t in every if t.event == event and since <= t.occurred_at < until)
+        return sorted(found, key=lambda t: (t.occurred_at, t.case_id))
+
 
 class MemoryKeys:
     def __init__(self, uow: MemoryUnitOfWork) -> None:
@@ -156,7 +161,8 @@ class MemoryDeadlines:
     def for_case(self, case_id: str) -> list[Deadline]:
         return sorted((d for d in self._uow.staged_deadlines.values() if d.case_id == case_id), key=lambda d: d.id)
 
-    def for_cases(self, case_ids: Sequence[str]) -> ByCase[Deadline]:
+    def for_cases(self, case_ids: Sequence[str], *, lazy: bool = False) -> ByCase[Deadline]:
+        # explanations are objects already: nothing to defer
         return _by_case(sorted(self._uow.staged_deadlines.values(), key=lambda d: d.id), case_ids, lambda d: d.case_id)
 
     def save(self, deadline: Deadline, *, new: bool = False) -> None:

@@ -57,8 +57,10 @@ class Runner:
         reader, rows = self.read(name, values, table, lazy)
         return reader.all(rows)
 
-    def by_case(self, name: str, case_ids: Sequence[str], table: TableCodec[_T]) -> ByCase[_T]:
-        reader, rows = self.read(name, {"case_ids": self.compiled.codec.case_ids(case_ids)}, table)
+    def by_case(
+        self, name: str, case_ids: Sequence[str], table: TableCodec[_T], lazy: frozenset[str] = _EAGER
+    ) -> ByCase[_T]:
+        reader, rows = self.read(name, {"case_ids": self.compiled.codec.case_ids(case_ids)}, table, lazy)
         return reader.by_case(rows)
 
     def first(self, name: str, values: dict[str, Any], table: TableCodec[_T]) -> _T | None:
@@ -169,6 +171,10 @@ class SqlTransitions:
     def for_cases(self, case_ids: Sequence[str]) -> ByCase[Transition]:
         return self._run.by_case("transitions_for_cases", case_ids, codec.TRANSITIONS)
 
+    def of_event_between(self, event: str, since: datetime, until: datetime) -> list[Transition]:
+        values = {"event": event, "since": self._run.compiled.ts_in(since), "until": self._run.compiled.ts_in(until)}
+        return self._run.all("transitions_of_event_between", values, codec.TRANSITIONS)
+
 
 class SqlKeys:
     def __init__(self, runner: Runner) -> None:
@@ -199,8 +205,8 @@ class SqlDeadlines:
     def for_case(self, case_id: str) -> list[Deadline]:
         return self._run.all("deadlines_for_case", {"case_id": case_id}, codec.DEADLINES)
 
-    def for_cases(self, case_ids: Sequence[str]) -> ByCase[Deadline]:
-        return self._run.by_case("deadlines_for_cases", case_ids, codec.DEADLINES)
+    def for_cases(self, case_ids: Sequence[str], *, lazy: bool = False) -> ByCase[Deadline]:
+        return self._run.by_case("deadlines_for_cases", case_ids, codec.DEADLINES, _EXPLANATION if lazy else _EAGER)
 
     def save(self, deadline: Deadline, *, new: bool = False) -> None:
         values = {name: getattr(deadline, name) for name in DEADLINE_COLUMNS}

@@ -212,6 +212,17 @@ STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
         select(TRANSITIONS).where(_InCases(TRANSITIONS.c.case_id)).order_by(TRANSITIONS.c.version),
         None,
     ),
+    # a report's finished cases: the transitions of one event in a window of time (half-open)
+    "transitions_of_event_between": (
+        select(TRANSITIONS)
+        .where(
+            TRANSITIONS.c.event == bindparam("event"),
+            TRANSITIONS.c.occurred_at >= bindparam("since"),
+            TRANSITIONS.c.occurred_at < bindparam("until"),
+        )
+        .order_by(TRANSITIONS.c.occurred_at, TRANSITIONS.c.case_id),
+        None,
+    ),
     "get_key": (select(KEYS).where(KEYS.c.key == bindparam("key")), None),
     "insert_key": (KEYS.insert().inline(), _columns(KEYS)),
     "deadlines_for_case": (

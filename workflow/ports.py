@@ -120,6 +120,11 @@ class TransitionLog(Protocol):
         """:meth:`for_case` of each case, in one read."""
         ...
 
+    def of_event_between(self, event: str, since: datetime, until: datetime) -> list[Transition]:
+        """Transitions of ``event`` that occurred from ``since`` (included) to ``until`` (excluded),
+        by ``occurred_at``, then case id: a report's cases that finished in its period."""
+        ...
+
 
 class IdempotencyStore(Protocol):
     def get(self, key: str) -> StoredResult | None: ...
@@ -152,8 +157,9 @@ class Notification:
 class DeadlineStore(Protocol):
     def for_case(self, case_id: str) -> list[Deadline]: ...
 
-    def for_cases(self, case_ids: Sequence[str]) -> ByCase[Deadline]:
-        """:meth:`for_case` of each case, in one read."""
+    def for_cases(self, case_ids: Sequence[str], *, lazy: bool = False) -> ByCase[Deadline]:
+        """:meth:`for_case` of each case, in one read. ``lazy``: each ``explanation`` may stay
+        undecoded until it is read, as in :meth:`list` (a report reads few of them)."""
         ...
 
     def save(self, deadline: Deadline, *, new: bool = False) -> None:

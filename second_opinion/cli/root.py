@@ -18,7 +18,7 @@ import typer.core
 
 from workflow.privacy import redact
 
-from . import audit, cases, deadlines, serve, tokens
+from . import audit, cases, deadlines, reports, serve, tokens
 
 NAME = "second-opinion"
 
@@ -99,6 +99,7 @@ app.command("history")(cases.history_command)
 app.command("diagram")(cases.diagram_command)
 app.command("coverage")(cases.coverage_command)
 app.command("providers")(cases.providers_command)
+app.command("report")(reports.report_command)
 app.command("demo")(cases.demo_command)
 app.command("worker")(serve.worker_command)
 app.command("serve")(serve.serve_command)

@@ -41,6 +41,7 @@ KINDS = {
     "access-log": "read the access log (one record per case whose accesses were shown)",
     "fire": "fired an event at a case it may not see (refused; other commands are in the audit trail)",
     "open": "tried to open a case with a role that may not (refused)",
+    "report": "read a report: figures over the organisation's cases, one record naming no case",
 }
 """Every kind of access that is logged; the API docs are generated from this table."""
 

@@ -259,6 +259,7 @@ ORGANISATION, OWN_CASE = "organisation", "own-case"
 READS = {
     "audit": "verify and export the audit trail of the organisation's cases",
     "access-log": "read the access log (a patient gets only the records about their own case)",
+    "reports": "read reports: figures aggregated over the organisation's cases, naming no case or patient",
 }
 """Reads beyond a single case; a role lists those it may make in its ``reads``."""
 
@@ -271,10 +272,11 @@ ROLES = (
          sees=ORGANISATION),
     Role("second_opinion_doctor", "The doctor who gives the second opinion.", "002, 003", sees=ORGANISATION),
     Role("care_consultant", "The insurer's ZorgConsulent; registers Royal Doctors requests.", "001, 004",
-         sees=ORGANISATION),
+         sees=ORGANISATION, reads=("reports",)),
     Role("coordinator", "A care-coordination desk (an insurer's team, a hospital's second-opinion desk).",
-         sees=ORGANISATION),
-    Role("auditor", "Reads the audit trail; fires nothing.", sees=ORGANISATION, reads=("audit", "access-log")),
+         sees=ORGANISATION, reads=("reports",)),
+    Role("auditor", "Reads the audit trail; fires nothing.", sees=ORGANISATION,
+         reads=("audit", "access-log", "reports")),
     Role("system", "Scheduled jobs of this library (deadlines)."),
 )  # fmt: skip
 

@@ -24,9 +24,10 @@ from workflow.cases.definitions import Definition
 from workflow.clock import forward
 from workflow.deadlines.policies import RUNNING, Deadline
 from workflow.errors import PermissionDenied, UnknownCase, ValidationError
-from workflow.service import inputs
+from workflow.service import inputs, reports
 from workflow.service.commands import Commands, FireEvent, OpenCase
 from workflow.service.recording import Receipt
+from workflow.service.reports import Report
 from workflow.service.runtime import Runtime
 from workflow.service.verification import Verification
 from workflow.service.views import CaseFile, Views
@@ -138,6 +139,18 @@ class AccessService:
         exported = sorted({r.case_id for r in records})
         self._log(principal, "export", GRANTED, [mine[i] for i in exported] or [None])
         return records
+
+    def report(
+        self, principal: Principal, *, route: str | None = None, first: str | None = None, last: str | None = None
+    ) -> Report:
+        """Figures over the caller's organisation's cases (roles with the ``reports`` read), logged as
+        one ``report`` record naming no case: a report holds counts and spreads, no case or patient.
+        Bad parameters are refused before anything is read or logged."""
+        self._require(principal, "reports", "report")
+        span = reports.period(first, last, self._rt.clock.now())
+        found = reports.Reports(self._rt).summary(principal.organisation, route, span)
+        self._log(principal, "report", GRANTED, [None])
+        return found
 
     def verify(self, principal: Principal, case_id: str | None = None) -> VerifyReport:
         self._require(principal, "audit", "verify")

@@ -17,6 +17,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from second_opinion import connect
+from second_opinion.reporting import CHARTS
 from storage import initialise
 from tests.api_support import Api, problem
 from tests.conftest import T0, fire_example, pg_schema
@@ -299,6 +300,17 @@ API_SLOTS = [
             one_of(*CALENDARS), reads=True),
     ApiSlot("GET /providers route", lambda v, c: Request("GET", "/providers", query={"route": v}),
             one_of(*DEFINITION.route_names), reads=True),
+    ApiSlot("GET /reports/summary route", lambda v, c: Request("GET", "/reports/summary", query={"route": v}),
+            one_of(*DEFINITION.route_names), reads=True),
+    ApiSlot("GET /reports/summary from", lambda v, c: Request("GET", "/reports/summary", query={"from": v}),
+            anything, reads=True),
+    ApiSlot("GET /reports/summary to", lambda v, c: Request("GET", "/reports/summary", query={"to": v}),
+            anything, reads=True),
+    ApiSlot("GET /reports/summary.csv from", lambda v, c: Request("GET", "/reports/summary.csv", query={"from": v}),
+            anything, reads=True),
+    ApiSlot("GET /reports/charts name",
+            lambda v, c: Request("GET", f"/reports/charts/{_url_part(v)}.svg"), path_segment(one_of(*CHARTS)),
+            reads=True),
     ApiSlot("GET /health X-On-Behalf-Of", lambda v, c: Request("GET", "/health", headers={"X-On-Behalf-Of": v}),
             accepted, reads=True, header=True),
     ApiSlot("GET /ready Authorization", lambda v, c: Request("GET", "/ready", headers={"Authorization": v}),
@@ -340,8 +352,8 @@ def run_api_slot(slot: ApiSlot, target: ApiTarget, corpus: Mapping[str, str], ca
 
 def test_every_endpoint_has_slots() -> None:
     """Adding a route without adding its inputs here fails: the corpus must reach every endpoint."""
-    covered = {(s.request("x", "c").method, re.sub(r"/c(?=/|$)|/x(?=/|$)", "/{case_id}", s.request("x", "c").path))
-               for s in API_SLOTS}  # fmt: skip
+    covered = {(s.request("x", "c").method, re.sub(r"/c(?=/|$)|/x(?=/|$)", "/{case_id}", s.request("x", "c").path)
+                .replace("/charts/x.svg", "/charts/{name}.svg")) for s in API_SLOTS}  # fmt: skip
     paths = Api(connect("memory://")).app.openapi()["paths"]
     routes = {(method.upper(), path) for path, operations in paths.items() for method in operations}
     assert len(routes) >= 17 and routes - covered == set()

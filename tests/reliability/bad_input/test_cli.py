@@ -320,6 +320,11 @@ DB_SLOTS = [
     Slot("token create --org", lambda v, c, t: ["token", "create", "--actor", "gp-1", "--role", "gp", "--org", v],
          identifier, stored=("api_tokens", "organisation", _same)),
     Slot("token revoke", lambda v, c, t: ["token", "revoke", v], refused, reads=True, as_json=False, storage=True),
+    Slot("report --from", lambda v, c, t: ["report", "--from", v], anything, reads=True),
+    Slot("report --to", lambda v, c, t: ["report", "--to", v], anything, reads=True),
+    Slot("report --route", lambda v, c, t: ["report", "--route", v], one_of(*DEFINITION.route_names), reads=True),
+    Slot("report --org", lambda v, c, t: ["report", "--org", v], anything, reads=True),
+    Slot("report --svg", lambda v, c, t: ["report", "--svg", v], refused, reads=True, as_json=False),
 ]  # fmt: skip
 
 KNOWN_CLI_BUGS: set[tuple[str, str]] = set()
