@@ -42,7 +42,8 @@ def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
     _require_postgres()
     out = tmp_path / "bench.json"
-    done = _run("-m", "bench", f"--{MODE}", "--json", str(out), "--pg", PG_URL)
+    # a bound against a hung harness, not a figure: the quick run takes 2-5 minutes on 2 shared cores
+    done = _run("-m", "bench", f"--{MODE}", "--json", str(out), "--pg", PG_URL, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     document = json.loads(out.read_text())
     figures = document["figures"]
