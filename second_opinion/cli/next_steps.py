@@ -12,7 +12,7 @@ from workflow.cases.definitions import DEFINITION
 from workflow.cases.next_steps import ALLOWED, BLOCKED, NOT_IN_THIS_STATE, NOT_PERMITTED, NextSteps, Step
 from workflow.service.commands import Verdict
 
-from .common import Db, Json, emit, guard, open_service, out, print_json
+from .common import Db, Json, guard, open_service, out, print_json
 
 AsRole = Annotated[
     str,
@@ -31,7 +31,10 @@ def next_command(
     dossier's missing items; tries nothing and writes nothing."""
     with guard(as_json), open_service(db) as service:
         steps = service.next_steps(case, role)
-        emit(as_json, steps.as_dict(), lambda: next_text(steps))
+        if as_json:
+            print_json(steps.as_dict())
+        else:  # one line per event, however long: never wrapped, never read as markup
+            out.print(next_text(steps), markup=False, soft_wrap=True)
 
 
 def next_text(steps: NextSteps) -> str:
