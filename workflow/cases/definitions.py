@@ -362,7 +362,8 @@ EVENTS = (
     Event("record_adoption", ("back_to_first_provider",), SAME,
           "Whether the first provider adopts the advice: data adopted (true/false), once.",
           required_data=("adopted",), guards=(rules.ADOPTION_VALID,), effect=rules.record_adoption, source="001"),
-    # who works on the case (issue 16): the desk distributes the work; the work lists read facts.assignee.id
+    # who works on the case (issue 16): the desk distributes the work (not the doctor: permissions are per role,
+    # and "only themselves" would need the actor id in the guards); the work lists read facts.assignee.id
     Event("assign", _OPEN, SAME, "Assign the case to a person: data assignee (their actor id).",
           required_data=("assignee",), guards=(rules.ASSIGNEE_VALID,), effect=rules.record_assignee),
     Event("unassign", _OPEN, SAME, "Leave the case unassigned.", guards=(rules.ASSIGNED,),
