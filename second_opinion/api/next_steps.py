@@ -65,7 +65,7 @@ class ChecklistItemOut(BaseModel):
 
 
 class ChecklistOut(BaseModel):
-    provider: str | None
+    provider: str | None = Field(None, description="The provider whose checklist it is; absent: none chosen.")
     provider_required: bool
     items: list[ChecklistItemOut]
     missing: list[str]
