@@ -81,6 +81,8 @@ EXAMPLES: dict[str, tuple[Actor, str | None, dict]] = {
     "transfer_care": (DESK, "the advised treatment is only offered here", {}),
     "withdraw": (DESK, "patient's wish", {}),
     "decline": (DOCTOR, "outside our specialism", {}),
+    "assign": (DESK, None, {"assignee": "desk-2"}),
+    "unassign": (DESK, None, {}),
 }
 # The commands that take a new domestic case to each state, at UMC Utrecht (which sees every patient).
 PATHS: dict[str, list[str]] = {

@@ -40,6 +40,7 @@ from .common import (
     out,
     print_json,
 )
+from .next_steps import print_verdict
 
 EVENTS_HELP = "\n\n".join(f"{e.name}: {e.description}" for e in DEFINITION.events)
 FIRE_HELP = f"Fire EVENT on case CASE.\n\nEvents (from the definition table):\n\n{EVENTS_HELP}"
@@ -115,9 +116,19 @@ def fire_command(
     idempotency_key: Key = None,
     db: Db = None,
     as_json: Json = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Print what fire would decide (exit 1 if refused); write nothing.")
+    ] = False,
 ) -> None:
     with guard(as_json), open_service(db) as service:
         payload = json_object(data)
+        if check:
+            verdict = service.check(
+                case, event, actor=actor_of(actor, role, on_behalf_of), reason=reason, data=payload,
+                expect_version=expect_version, occurred_at=occurred(occurred_at), idempotency_key=idempotency_key,
+            )  # fmt: skip
+            print_verdict(verdict, as_json)
+            return
         receipt = service.fire(
             case,
             event,

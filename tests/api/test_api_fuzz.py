@@ -111,7 +111,7 @@ def flatmap_body(context: schemathesis.HookContext, body: Any) -> st.SearchStrat
         return st.just(body)
     if context.operation.path == "/coverage" and isinstance(body.get("facts"), dict):
         return KNOWN_FACTS.map(lambda facts: {**body, "facts": facts})
-    if body.get("event") in EXAMPLES and isinstance(body.get("data"), dict):
+    if isinstance(body.get("event"), str) and body["event"] in EXAMPLES and isinstance(body.get("data"), dict):
         _, reason, data = EXAMPLES[body["event"]]
         return st.sampled_from([body, {**body, "data": data, "reason": reason}])
     return st.just(body)

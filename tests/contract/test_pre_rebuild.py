@@ -27,11 +27,13 @@ from tests.fixtures import make_pre_rebuild as maker
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ANSWERS: dict[str, Any] = json.loads((FIXTURES / maker.ANSWERS_NAME).read_text())
 
+_ASSIGNMENT = ("assign", "unassign")  # issue 16: a case is assigned to a person in every open state
 ALLOWED_SINCE: dict[str, tuple[str, ...]] = {
     # issue 15, seed 001: the patient turns to the insurer after the return to their own doctor
     "back_to_first_provider": ("escalate", "record_adoption"),
     # issue 15, seed 003: insured abroad, the costs team is contacted before the appointment
-    "dossier_received": ("contact_costs_team",),
+    "dossier_received": ("contact_costs_team", *_ASSIGNMENT),
+    **{state: _ASSIGNMENT for state in ("requested", "referred", "reviewed", "advice_returned")},
 }
 """Events a state allows today that it did not when the fixture was made; nothing else may differ."""
 

@@ -29,6 +29,8 @@ GUARDED: dict[tuple[str, str], tuple[str, str]] = {
     ("dossier_received", "upgrade_route"): _UPGRADE,
     ("reviewed", "upgrade_route"): _UPGRADE,
     ("advice_returned", "upgrade_route"): _UPGRADE,
+    # nobody is assigned along the happy path
+    **{(state, "unassign"): ("assigned", "not assigned to anyone") for state in DEFINITION.open_states},
 }
 # The library before version 2 of the routes shipped: it opens cases at version 1.
 VERSION_1 = replace(DEFINITION, routes=tuple(r for r in DEFINITION.routes if r.version == 1))

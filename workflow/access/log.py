@@ -39,6 +39,8 @@ KINDS = {
     "fhir-task": "read a case as a FHIR Task",
     "fhir-audit": "read a case's audit records as FHIR AuditEvents",
     "access-log": "read the access log (one record per case whose accesses were shown)",
+    "next": "read what the caller's role may do to a case now (next steps)",
+    "check": "asked what firing an event at a case would do (fire --check; nothing is written to the case)",
     "fire": "fired an event at a case it may not see (refused; other commands are in the audit trail)",
     "open": "tried to open a case with a role that may not (refused)",
     "report": "read a report: figures over the organisation's cases, one record naming no case",

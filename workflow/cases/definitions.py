@@ -364,6 +364,12 @@ EVENTS = (
     Event("record_adoption", ("back_to_first_provider",), SAME,
           "Whether the first provider adopts the advice: data adopted (true/false), once.",
           required_data=("adopted",), guards=(rules.ADOPTION_VALID,), effect=rules.record_adoption, source="001"),
+    # who works on the case (issue 16): the desk distributes the work (not the doctor: permissions are per role,
+    # and "only themselves" would need the actor id in the guards); the work lists read facts.assignee.id
+    Event("assign", _OPEN, SAME, "Assign the case to a person: data assignee (their actor id).",
+          required_data=("assignee",), guards=(rules.ASSIGNEE_VALID,), effect=rules.record_assignee),
+    Event("unassign", _OPEN, SAME, "Leave the case unassigned.", guards=(rules.ASSIGNED,),
+          effect=rules.record_unassigned),
     # the main path
     Event("refer", ("requested",), "referred", "Record the referral (or, on Royal Doctors, the registration).",
           guards=(rules.ROUTE_REFERRER, rules.GP_AFTER_REFUSAL), source="000, 001, 004"),
@@ -403,12 +409,12 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "care_consultant": ("open", "record_circumstances", "contact_costs_team", "escalate", "give_consent", "refer",
                         "receive_item", "receive_dossier", "request_information", "receive_information",
                         "return_advice", "hand_back", "withdraw", "decline", "decide_coverage", "choose_provider",
-                        "waive_item"),
+                        "waive_item", "assign", "unassign"),
     "coordinator": ("open", "record_circumstances", "contact_costs_team", "give_consent", "withdraw_consent",
                     "receive_item", "waive_item", "receive_dossier", "record_consultation", "request_information",
                     "receive_information", "hand_back",
                     "transfer_care", "withdraw", "decline", "upgrade_route", "record_adoption", "decide_coverage",
-                    "choose_provider", "proceed_self_paying"),
+                    "choose_provider", "proceed_self_paying", "assign", "unassign"),
     "auditor": (),
     "system": (),
 }  # fmt: skip

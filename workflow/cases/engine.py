@@ -120,21 +120,52 @@ class Engine:
             raise ValidationError("data", f"{event} requires data field(s): {', '.join(missing)}")
         if ev.decide is not None:  # decided now, recorded, and only read from then on
             data = ev.decide(data, route.name, definition.providers)
-        guard_input = self._guard_input(state, event, role, reason, data, facts, route)
-        probe = _Probe(state)
-        try:
-            moved = self._machine.events[event].trigger(probe, guard_input=guard_input)
-        except MachineError:  # the table and the machine disagree: a bug, but never a silent move
-            raise InvalidTransition(event, state, allowed) from None
-        if not moved:
-            raise GuardRefused(event, state, allowed, probe.refused_by or "?", probe.refusal or "refused")
+        probe = self._probe(state, event, role, reason, data, facts, route)
+        if probe.refused_by is not None:
+            raise GuardRefused(event, state, allowed, probe.refused_by, probe.refusal or "refused")
         step = advance(definition, state, event, facts, data, reason, role, at)
         if step is None or step.to_state != probe.state:  # the table and the machine disagree: a bug
             raise InvalidTransition(event, state, allowed)
         return Decision(event=event, from_state=state, to_state=step.to_state, facts=step.facts, payload=dict(data))
+    def refusal(
+        self, state: str, event: str, role: str, reason: str | None, data: Mapping[str, Any],
+        facts: Mapping[str, Any], route: RouteVersion,
+    ) -> tuple[str, str] | None:  # fmt: skip
+        """The first of the event's guards to refuse, as (guard, why), or None when they all pass:
+        the guards alone, as :meth:`decide` runs them once its other checks have passed (for a
+        question that has no complete command yet, :mod:`workflow.cases.next_steps`)."""
+        probe = self._probe(state, event, role, reason, data, facts, route)
+        return None if probe.refused_by is None else (probe.refused_by, probe.refusal or "refused")
 
+    def refusals(
+        self, state: str, event: str, role: str, reason: str | None, data: Mapping[str, Any],
+        facts: Mapping[str, Any], route: RouteVersion,
+    ) -> tuple[tuple[str, str], ...]:  # fmt: skip
+        """Every one of the event's guards that refuses, in the table's order (the first is the one
+        :meth:`decide` names): what else stands in the way once the first is dealt with."""
+        ev = self.definition.event(event)
+        if ev is None:
+            return ()
+        g = self.guard_input(state, event, role, reason, data, facts, route)
+        found = ((guard.name, guard.check(g)) for guard in ev.guards)
+        return tuple((name, why) for name, why in found if why is not None)
 
-    def _guard_input(
+    def _probe(
+        self, state: str, event: str, role: str, reason: str | None, data: Mapping[str, Any],
+        facts: Mapping[str, Any], route: RouteVersion,
+    ) -> _Probe:  # fmt: skip
+        """Trigger the shared machine on a throw-away probe: the table's guards run as its conditions."""
+        guard_input = self.guard_input(state, event, role, reason, data, facts, route)
+        probe = _Probe(state)
+        try:
+            moved = self._machine.events[event].trigger(probe, guard_input=guard_input)
+        except MachineError:  # the table and the machine disagree: a bug, but never a silent move
+            raise InvalidTransition(event, state, self.definition.events_from(state)) from None
+        if not moved and probe.refused_by is None:
+            probe.refused_by, probe.refusal = "?", "refused"
+        return probe
+
+    def guard_input(
         self, state: str, event: str, role: str, reason: str | None, data: Mapping[str, Any],
         facts: Mapping[str, Any], route: RouteVersion,
     ) -> GuardInput:  # fmt: skip

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from workflow.privacy import PATIENT_REF_PATTERN
+
 Facts = Mapping[str, Any]
 
 
@@ -309,6 +311,25 @@ ADOPTION_VALID = Guard("adoption_valid", "Adopted or not (true/false), recorded 
 NOT_AWAITING = Guard("not_awaiting", "No information is awaited (one request at a time; review after it came).",
                      _not_awaiting)  # fmt: skip
 AWAITING = Guard("awaiting", "Information can only arrive after it was requested.", _awaiting)
+def _assignee_valid(g: GuardInput) -> str | None:
+    """A person's actor id, under the one identifier rule (BSNs and the patient's name are screened
+    from every data value before the engine sees them); a repeat would record nothing new."""
+    who = g.data.get("assignee")
+    if not isinstance(who, str) or not PATIENT_REF_PATTERN.fullmatch(who):
+        return "assignee must be a person's actor id: 3-64 characters of letters, digits and . _ : -"
+    current = g.facts.get("assignee")
+    if isinstance(current, Mapping) and current.get("id") == who:
+        return f"the case is already assigned to {who}"
+    return None
+
+
+def _assigned(g: GuardInput) -> str | None:
+    return None if g.facts.get("assignee") else "the case is not assigned to anyone"
+
+
+ASSIGNEE_VALID = Guard("assignee_valid", "The assignee is a person's actor id, not the one already assigned.",
+                       _assignee_valid)  # fmt: skip
+ASSIGNED = Guard("assigned", "Someone is assigned to the case.", _assigned)
 NEWER_ROUTE_VERSION = Guard("newer_route_version", "Only to an existing, newer version.", _newer_route_version)
 
 # --- effects ----------------------------------------------------------------------------------
@@ -403,3 +424,15 @@ def record_advice_outcome(e: EffectInput) -> dict[str, Any]:
 
 def record_adoption(e: EffectInput) -> dict[str, Any]:
     return {**e.facts, "advice_adopted": {"adopted": e.data["adopted"], "at": e.at, "by": e.role}}
+
+
+def record_assignee(e: EffectInput) -> dict[str, Any]:
+    """Who works on the case now (``facts.assignee``: id, at, by the role that assigned); the work
+    lists filter on its id. A new assignment replaces the last; the trail keeps them all."""
+    return {**e.facts, "assignee": {"id": e.data["assignee"], "at": e.at, "by": e.role}}
+
+
+def record_unassigned(e: EffectInput) -> dict[str, Any]:
+    facts = dict(e.facts)
+    facts.pop("assignee", None)
+    return facts

@@ -21,11 +21,12 @@ from workflow.access.rules import ORGANISATION, OWN_CASE, WITHHELD, NotVisible, 
 from workflow.audit.chain import AuditRecord, VerifyReport
 from workflow.cases.case import Case
 from workflow.cases.definitions import Definition
+from workflow.cases.next_steps import NextSteps
 from workflow.clock import forward
 from workflow.deadlines.policies import RUNNING, Deadline
 from workflow.errors import PermissionDenied, UnknownCase, ValidationError
 from workflow.service import inputs, reports
-from workflow.service.commands import Commands, FireEvent, OpenCase
+from workflow.service.commands import Commands, FireEvent, OpenCase, Verdict
 from workflow.service.recording import Receipt
 from workflow.service.reports import Report
 from workflow.service.runtime import Runtime
@@ -94,6 +95,14 @@ class AccessService:
         case, _, deadlines = self._file(principal, case_id, kind, deadlines=True)
         self._log(principal, kind, GRANTED, [case])
         return case, deadlines
+
+    def next_steps(self, principal: Principal, case_id: str) -> NextSteps:
+        """What the caller's role may do to the case now, and what is missing: a read of the case,
+        logged as ``next`` (nothing goes into the audit trail)."""
+        case = self._visible(principal, case_id, "next")
+        steps = self._views.next_steps(case, principal.token.role)
+        self._log(principal, "next", GRANTED, [case])
+        return steps
 
     def cases(
         self,
@@ -246,6 +255,29 @@ class AccessService:
         except UnknownCase:
             self._log(principal, "fire", NOT_FOUND, [None])
             raise
+
+    def check(self, principal: Principal, case_id: str, event: str, **options: Any) -> Verdict:
+        """What :meth:`fire` would decide, written nowhere but in the access log (``check``): it
+        reads the case. Visibility, bad input and idempotency keys are treated as :meth:`fire` treats them."""
+        key = _scoped(principal, options.pop("idempotency_key", None))
+        command = FireEvent(case_id, event, principal.actor, idempotency_key=key, **options)
+        admitted: list[Case] = []
+
+        def admit(case: Case) -> None:
+            if not self._admit(principal, case):
+                raise NotVisible(case)
+            admitted.append(case)
+
+        try:
+            verdict = self._commands.check(command, admit)
+        except NotVisible as hidden:
+            self._log(principal, "check", NOT_FOUND, [hidden.case])
+            raise UnknownCase(case_id) from None
+        except UnknownCase:
+            self._log(principal, "check", NOT_FOUND, [None])
+            raise
+        self._log(principal, "check", GRANTED, admitted[-1:])
+        return verdict
 
     # --- verification of the log ------------------------------------------------------------
 

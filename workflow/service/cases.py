@@ -18,12 +18,13 @@ from workflow.audit.chain import AuditRecord, VerifyReport
 from workflow.cases.case import DEFAULT_ORGANISATION, Actor, Case, new_case_id
 from workflow.cases.definitions import Definition
 from workflow.cases.engine import Engine
+from workflow.cases.next_steps import NextSteps
 from workflow.clock import Clock
 from workflow.deadlines.calendars import Calendars
 from workflow.deadlines.policies import POLICIES, CalendarFor, Deadline, DeadlinePolicy
 from workflow.ports import UnitOfWorkFactory
 from workflow.service import inputs
-from workflow.service.commands import Admit, Commands, FireEvent, OpenCase
+from workflow.service.commands import Admit, Commands, FireEvent, OpenCase, Verdict
 from workflow.service.recording import Receipt
 from workflow.service.runtime import Runtime
 from workflow.service.verification import Verification
@@ -139,7 +140,27 @@ class CaseService:
         command = FireEvent(case_id, event, actor, reason, data or {}, expect_version, occurred_at, idempotency_key)
         return self.commands.fire(command, admit)
 
+    def check(
+        self,
+        case_id: str,
+        event: str,
+        *,
+        actor: Actor,
+        reason: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        expect_version: int | None = None,
+        occurred_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> Verdict:
+        """What :meth:`fire` would decide, writing nothing (see :meth:`Commands.check`)."""
+        command = FireEvent(case_id, event, actor, reason, data or {}, expect_version, occurred_at, idempotency_key)
+        return self.commands.check(command)
+
     # --- reads --------------------------------------------------------------------------------
+
+    def next_steps(self, case_id: str, role: str) -> NextSteps:
+        """Every event for the case and ``role``: allowed, blocked (by what), or not for them now."""
+        return self.views.next_steps(self.views.case(case_id), role)
 
     def case(self, case_id: str) -> Case:
         return self.views.case(case_id)

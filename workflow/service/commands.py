@@ -19,13 +19,22 @@ from workflow.cases.case import DEFAULT_ORGANISATION, Actor, Case
 from workflow.cases.definitions import OPEN_EVENT, RouteVersion, initial_facts
 from workflow.clock import utc_iso
 from workflow.deadlines.policies import on_event
-from workflow.errors import ConcurrentUpdate, PermissionDenied, SecondOpinionError, UnknownCase, ValidationError
+from workflow.errors import (
+    ConcurrentUpdate,
+    GuardRefused,
+    IdempotencyConflict,
+    PermissionDenied,
+    SecondOpinionError,
+    UnknownCase,
+    ValidationError,
+)
 from workflow.ports import UnitOfWork
 from workflow.service import inputs
 from workflow.service.recording import (
     Receipt,
     fingerprint,
     next_record,
+    readable,
     record_refusal,
     replayed,
     retrying,
@@ -70,6 +79,28 @@ class FireEvent:
     expect_version: int | None = None
     occurred_at: datetime | None = None
     idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What ``fire`` would do with a command now (``fire --check``), written nowhere: accepted, to
+    ``to_state``; or refused, with the refusal's kind, message and, as it has them, guard and field."""
+
+    case_id: str
+    event: str
+    accepted: bool
+    from_state: str
+    to_state: str
+    version: int
+    """The case's version now; an accepted command would make it ``version + 1``."""
+    refusal: dict[str, Any] | None = None
+    replayed: bool = False
+    """The idempotency key names a command already done: ``fire`` would return its receipt."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"case_id": self.case_id, "event": self.event, "accepted": self.accepted, "from_state": self.from_state,
+                "to_state": self.to_state, "version": self.version, "refusal": self.refusal, "replayed": self.replayed,
+                "written": False}  # fmt: skip
 
 
 class Commands:
@@ -122,6 +153,57 @@ class Commands:
                 self._admit_only(command.case_id, admit)
             raise
         return retrying(lambda: self._fire(command, data, print_, admit))
+
+    def check(self, command: FireEvent, admit: Admit | None = None) -> Verdict:
+        """The decision :meth:`fire` would take on ``command`` now, its checks in the same order,
+        in a read unit of work: no audit record (not even of a refusal), no idempotency row, no
+        deadline, no version. Bad input and an unseen case are raised as :meth:`fire` raises them;
+        every refusal :meth:`fire` would record is returned instead."""
+        rt, case_id, event, actor = self._rt, command.case_id, command.event, command.actor
+        try:
+            data, print_ = self._checked(command)
+        except ValidationError:
+            if admit is not None:
+                self._admit_only(case_id, admit)
+            raise
+        key, reason = command.idempotency_key, command.reason
+        with readable(), rt.uow(False) as uow:
+            case = uow.cases.get(case_id)
+            if case is None:
+                raise UnknownCase(case_id)
+            if admit is not None:
+                admit(case)
+            if case.name_hashes:
+                inputs.screen_names(rt, case, {"event": None if rt.definition.event(event) else event,
+                                               "reason": reason, "data": data, "actor id": actor.id,
+                                               "on-behalf-of": actor.on_behalf_of, "idempotency key": key})  # fmt: skip
+            stored = uow.keys.get(key) if key is not None else None
+        now = inputs.in_supported_years("clock", rt.clock.now())
+        try:
+            if stored is not None:
+                if stored.fingerprint != print_:
+                    raise IdempotencyConflict(key or "")
+                result = stored.result
+                return Verdict(case_id, event, True, result["from_state"], result["to_state"], case.version,
+                               replayed=True)  # fmt: skip
+            if command.expect_version is not None and command.expect_version != case.version:
+                raise ConcurrentUpdate(case_id, command.expect_version, case.version)
+            occurred = inputs.occurred(command.occurred_at, now, not_before=case.opened_at)
+            if reason is not None:
+                privacy.check_text("reason", reason)
+            privacy.check_payload(data)
+            decision = rt.engine.decide(
+                case.state, event, actor.role, reason, data, case.facts, self._route_of(case), utc_iso(occurred)
+            )
+        except SecondOpinionError as refused:
+            refusal: dict[str, Any] = {"type": type(refused).__name__, "outcome": refused.outcome,
+                                       "message": privacy.redact(str(refused))}  # fmt: skip
+            if isinstance(refused, GuardRefused):
+                refusal.update(guard=refused.guard, reason=refused.reason)
+            if isinstance(refused, ValidationError):
+                refusal["field"] = refused.field
+            return Verdict(case_id, event, False, case.state, case.state, case.version, refusal)
+        return Verdict(case_id, event, True, case.state, decision.to_state, case.version)
 
     # --- internals ----------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from datetime import datetime
 from workflow import privacy
 from workflow.audit.chain import AuditRecord
 from workflow.cases.case import Case
+from workflow.cases.next_steps import NextSteps, next_steps
+from workflow.clock import utc_iso
 from workflow.deadlines.policies import RUNNING, Deadline
 from workflow.errors import UnknownCase, ValidationError
 from workflow.service import inputs
@@ -50,6 +52,14 @@ class Views:
             records = uow.audit.for_case(case_id) if history else []
             found = uow.deadlines.for_case(case_id) if deadlines else []
         return case, records, found
+
+    def next_steps(self, case: Case, role: str) -> NextSteps:
+        """What ``role`` may do to ``case`` now, and what is missing (:mod:`workflow.cases.next_steps`);
+        reads nothing more, writes nothing."""
+        if role not in self._rt.definition.role_names:
+            known = ", ".join(self._rt.definition.role_names)
+            raise ValidationError("role", f"{role!r} is not a role; known: {known}")
+        return next_steps(self._rt.engine, case, role, utc_iso(self._rt.clock.now()))
 
     def cases(self, state: str | None = None, organisation: str | None = None, route: str | None = None) -> list[Case]:
         """Cases oldest first, filtered by storage."""
