@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from workflow.cases.case import Case
@@ -43,6 +43,7 @@ from workflow.ports import UnitOfWork
 from workflow.service import inputs
 from workflow.service.recording import readable
 from workflow.service.runtime import Runtime
+from workflow.service.views import Views
 
 MAX_DUE_WITHIN = 250
 """``due within N working days``: a year of working days is the longest horizon a work list needs."""
@@ -160,6 +161,25 @@ class WorkLists:
             return {}
         with readable(), self._rt.uow(False) as uow:
             return uow.cases.counts(where)
+
+    def deadlines(
+        self, *, overdue: bool = False, due_within: int | None = None, due_before: datetime | None = None
+    ) -> list[tuple[Deadline, int | None, int | None]]:
+        """Open deadlines that are overdue (due moment passed), or due within N working days on
+        their own calendar, by due moment; each with (working days late, working days left)."""
+        check(self._rt, WorkListQuery(overdue=overdue, due_within=due_within, due_before=due_before))
+        now = self._rt.clock.now()
+        views = Views(self._rt)
+        if overdue:
+            found = views.deadlines(overdue=True, due_before=due_before)
+        else:
+            cutoff = self._latest_cutoff(now, due_within or 0)
+            cutoff += timedelta(microseconds=1)  # the cut-off moment itself is within
+            found = views.deadlines(due_from=now, due_before=cutoff if due_before is None else min(cutoff, due_before))
+        rows = [(d, *working_days(d, now, self._rt)) for d in found]
+        if due_within is None:
+            return rows
+        return [(d, late, left) for d, late, left in rows if left is not None and left <= due_within]
 
     def _filter(self, query: WorkListQuery, now: datetime, visible: CaseFilter | None) -> CaseFilter | None:
         asked = CaseFilter(
