@@ -18,6 +18,7 @@ import typer
 from workflow.clock import AMSTERDAM, parse_instant
 from workflow.errors import UnknownCase, ValidationError
 from workflow.listing import MAX_PAGE, SORTS
+from workflow.privacy import contains_bsn
 from workflow.service import inputs
 from workflow.service.cases import CaseService
 from workflow.service.worklists import MAX_DUE_WITHIN, Page, Row, WorkListQuery
@@ -139,7 +140,7 @@ class NoCaseFor(UnknownCase):
 
     def __init__(self, value: str) -> None:
         super().__init__(value)
-        self.args = (f"no case has the id or patient reference {value!r}",)
+        self.args = (f"unknown case {value!r}, and no case has it as patient reference",)
 
 
 def show_command(
@@ -153,8 +154,8 @@ def show_command(
         try:
             found = service.case(case)
         except UnknownCase:
-            if not inputs.IDENTIFIER.fullmatch(case):
-                raise
+            if not inputs.IDENTIFIER.fullmatch(case) or contains_bsn(case):
+                raise  # not a patient reference either (a BSN never is one): as an unknown case
             rows = every_row(service, WorkListQuery(patient_ref=case))
             if not rows:
                 raise NoCaseFor(case) from None
