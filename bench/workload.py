@@ -27,6 +27,7 @@ PATH: tuple[tuple[str, Actor, dict[str, Any]], ...] = (
     ("refer", GP, {}),
     ("receive_item", DOCTOR, {"item": "letter"}),
     ("receive_dossier", DOCTOR, {}),
+    ("record_consultation", DOCTOR, {}),  # UMC Utrecht always sees the patient (issue 15)
     ("review", DOCTOR, {}),
     ("return_advice", DOCTOR, {"outcome": "agrees"}),
     ("hand_back", DESK, {}),
@@ -54,7 +55,7 @@ def template(steps: int, at: datetime) -> Template:
     """One case opened at ``at`` and walked ``steps`` commands along PATH, a minute apart."""
     clock = FixedClock(at)
     with connect("memory://", clock=clock) as service:
-        case_id = service.open_case("PX-TEMPLATE", actor=DESK).case_id
+        case_id = service.open_case("PX-TEMPLATE", actor=DESK, provider="umc-utrecht").case_id  # (issue 15: chosen)
         for event, actor, data in PATH[:steps]:
             clock.advance(timedelta(minutes=1))
             service.fire(case_id, event, actor=actor, data=data)
