@@ -11,7 +11,10 @@ overdue), all of one organisation, without audit trails (no list reads them).
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
+
+import psycopg
 
 from second_opinion import connect
 from workflow import FixedClock
@@ -22,9 +25,9 @@ from workflow.service.tokens import TokenService
 from workflow.service.worklists import WorkListQuery
 
 from .config import Sizes
-from .databases import database, pg_analyze
+from .databases import database, pg_analyze, sqlite_path
 from .measure import latencies_ms, percentile
-from .reads import MIX, _connect, _raw
+from .reads import MIX
 from .report import Figure
 from .seed import Cloner, clones, compiled_for, insert
 from .workload import NOW
@@ -88,6 +91,18 @@ def _measure(url: str, compiled: Any, backend: str, cases: int, samples: int) ->
             return figures
     finally:
         raw.close()
+
+
+def _connect(url: str) -> Any:
+    if url.startswith("sqlite"):
+        return sqlite3.connect(sqlite_path(url))
+    return psycopg.connect(url)
+
+
+def _raw(conn: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    rows = conn.execute(sql, params).fetchall()
+    conn.rollback()
+    return list(rows)
 
 
 def _org(raw: Any) -> str:

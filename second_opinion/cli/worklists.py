@@ -135,12 +135,11 @@ def worklist_table(rows: list[Row], due: bool) -> Any:
     return table
 
 
-class NoCaseFor(UnknownCase):
+def no_case_for(value: str) -> UnknownCase:
     """``show X``: X is neither a case id nor the patient reference of a case."""
-
-    def __init__(self, value: str) -> None:
-        super().__init__(value)
-        self.args = (f"unknown case {value!r}, and no case has it as patient reference",)
+    unknown = UnknownCase(value)
+    unknown.args = (f"unknown case {value!r}, and no case has it as patient reference",)
+    return unknown
 
 
 def show_command(
@@ -158,7 +157,7 @@ def show_command(
                 raise  # not a patient reference either (a BSN never is one): as an unknown case
             rows = every_row(service, WorkListQuery(patient_ref=case))
             if not rows:
-                raise NoCaseFor(case) from None
+                raise no_case_for(case) from None
             if len(rows) > 1:
                 emit(as_json, [row_json(r, service, False) for r in rows],
                      lambda: worklist_table(rows, False))  # fmt: skip
