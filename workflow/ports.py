@@ -242,7 +242,9 @@ class AccessLogStore(Protocol):
         """The whole log in storage order (for verification)."""
         ...
 
-    def for_case(self, case_id: str) -> list[AccessRecord]: ...
+    def for_case(self, case_id: str) -> list[AccessRecord]:
+        """Records about the case, and the list pages that showed it (:attr:`AccessRecord.cases`)."""
+        ...
 
     def for_organisation(self, organisation: str) -> list[AccessRecord]:
         """Records about the organisation's cases, and its own accesses that name no case."""
