@@ -111,7 +111,7 @@ def check(runtime: Runtime, query: WorkListQuery) -> None:
     inputs.check_state(definition, query.state)
     if query.route is not None:
         inputs.check_route(definition, query.route)
-    for name in ("patient_ref", "provider", "organisation", "assignee"):
+    for name in ("patient_ref", "provider", "assignee"):  # (an organisation no case has matches none, as always)
         value = getattr(query, name)
         if value is not None:
             inputs.check_id(name, value)
@@ -144,8 +144,8 @@ class WorkLists:
         position = None if query.cursor is None else decode_cursor(query.cursor, fingerprint)
         now = self._rt.clock.now()
         where = self._filter(query, now, visible)
-        if where is None:
-            return Page([], None)
+        if where is None or (query.organisation is not None and not inputs.IDENTIFIER.fullmatch(query.organisation)):
+            return Page([], None)  # no case has such an organisation (checked at opening); its bytes are not sent
         with readable(), self._rt.uow(False) as uow:
             rows, last = self._collect(uow, where, order, descending, position, limit, query, now)
         if len(rows) <= limit:
@@ -157,7 +157,7 @@ class WorkLists:
         "Due within" counts by the SQL range (the latest cut-off of the calendars)."""
         check(self._rt, query)
         where = self._filter(query, self._rt.clock.now(), visible)
-        if where is None:
+        if where is None or (query.organisation is not None and not inputs.IDENTIFIER.fullmatch(query.organisation)):
             return {}
         with readable(), self._rt.uow(False) as uow:
             return uow.cases.counts(where)
