@@ -27,6 +27,9 @@ from .report import Figure
 from .seed import Cloner, case_id, clones, compiled_for, insert
 from .workload import NOW, handed_back, referred_overdue, referred_running
 
+OVERDUE = ("SELECT * FROM deadlines WHERE stopped_at IS NULL AND (state = 'running' OR state = 'breached') "
+           "AND due_at < {m}")
+"""The overdue listing, raw: open deadlines (running, or breached and not stopped) due before now."""
 MIX = ((handed_back, 16), (referred_running, 3), (referred_overdue, 1))
 RECORDS_PER_CASE = 8
 
@@ -58,14 +61,14 @@ def _measure(url: str, compiled: Compiled, backend: str, sample: list[str], size
             found = len(deadlines.deadlines(overdue=True))
             now = compiled.ts_in(NOW)
             m = "?" if backend == "sqlite" else "%s"
-            raw_found = len(_raw(raw, f"SELECT * FROM deadlines WHERE state = 'running' AND due_at < {m}", (now,)))
+            raw_found = len(_raw(raw, OVERDUE.format(m=m), (now,)))
             if found != raw_found:
                 raise RuntimeError(f"overdue: the library found {found}, the raw query {raw_found}")
             results = {
                 "history": (_cycle(sample, service.history), _cycle(sample, lambda c: _history(raw, m, c)),
                             sizes.history_samples),
                 "overdue": (lambda: deadlines.deadlines(overdue=True),
-                            lambda: _raw(raw, f"SELECT * FROM deadlines WHERE state = 'running' AND due_at < {m}",
+                            lambda: _raw(raw, OVERDUE.format(m=m),
                                          (now,)), sizes.overdue_samples),
             }  # fmt: skip
             figures = []

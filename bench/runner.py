@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from . import api, concurrency, fire, reads, reports, startup, sweep, verify, workers
+from . import api, concurrency, fire, reads, reports, startup, sweep, verify, workers, worklists
 from .config import DEFAULT_PG, FULL, MODES, SECTIONS, Sizes
 from .databases import machine
 from .report import Figure, table, write_json
@@ -31,6 +31,7 @@ RUNS: dict[str, tuple[bool, Section]] = {
     "api": (True, lambda s, b, pg: api.run(s, pg)),
     "startup": (False, startup.run),
     "reports": (False, reports.run),
+    "worklists": (False, worklists.run),
 }
 
 

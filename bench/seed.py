@@ -22,6 +22,7 @@ from storage.codec import encode_payload
 from storage.db import make_engine
 from storage.statements import AUDIT, CASES, DEADLINES, TRANSITIONS, Compiled
 from workflow.audit.chain import GENESIS, canonical, hashed_fields
+from workflow.listing import assignee_of, case_due_at, provider_of
 
 from .databases import sqlite_path
 from .workload import Template
@@ -50,7 +51,11 @@ class Cloner:
     def __init__(self, template: Template, compiled: Compiled) -> None:
         self.template = template
         convert = compiled.params
-        self._case = convert(dict(template.case.__dict__))
+        # with the columns storage derives for the work lists (as SqlCases.add and the deadline writes keep them)
+        case = template.case
+        due = case_due_at(template.deadlines)
+        self._case = convert({**case.__dict__, "provider": provider_of(case.facts), "assignee": assignee_of(case.facts),
+                              "due_at": due})  # fmt: skip
         self._records = []
         for record in template.records:
             values = {k: v for k, v in record.__dict__.items() if k != "sequence"}

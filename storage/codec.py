@@ -240,7 +240,11 @@ def _stored_result(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
-CASES: TableCodec[Case] = TableCodec("cases", Case, lambda r: f"row {r['id']} of cases", finish=_case)
+CASE_DERIVED = ("provider", "assignee", "due_at")
+"""Columns of the case row derived for the work lists (:mod:`workflow.listing`), not fields of a case."""
+CASES: TableCodec[Case] = TableCodec(
+    "cases", Case, lambda r: f"row {r['id']} of cases", drop=CASE_DERIVED, finish=_case
+)
 AUDIT: TableCodec[AuditRecord] = TableCodec(
     "audit_records", AuditRecord, lambda r: f"audit record {r['seq']} of case {r['case_id']}"
 )
@@ -253,6 +257,16 @@ KEYS: TableCodec[StoredResult] = TableCodec(
 DEADLINES: TableCodec[Deadline] = TableCodec("deadlines", Deadline, lambda r: f"deadline {r['id']}", drop=("id",))
 OUTBOX: TableCodec[Notification] = TableCodec("outbox", Notification, lambda r: f"row {r['id']} of outbox")
 TOKENS: TableCodec[ApiToken] = TableCodec("api_tokens", ApiToken, lambda r: f"row {r['id']} of api_tokens")
+def _access(state: dict[str, Any]) -> dict[str, Any]:
+    shown = state.pop("cases_shown")
+    if shown is not None:
+        try:
+            state["cases"] = tuple(json.loads(shown))
+        except ValueError as exc:
+            raise UnreadableRow(f"access record {state['sequence']}", str(exc)) from None
+    return state
+
+
 ACCESS: TableCodec[AccessRecord] = TableCodec(
-    "access_records", AccessRecord, lambda r: f"access record {r['sequence']}"
+    "access_records", AccessRecord, lambda r: f"access record {r['sequence']}", finish=_access
 )

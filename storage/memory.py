@@ -19,6 +19,7 @@ from workflow.access.tokens import ApiToken
 from workflow.audit.chain import GENESIS, AuditRecord
 from workflow.cases.case import Case, Transition
 from workflow.deadlines.policies import RUNNING, Deadline
+from workflow.listing import CaseFilter, Listed, ListedCases, Position, case_due_at, is_open, sort_key
 from workflow.ports import ByCase, Notification, StoredResult
 
 _T = TypeVar("_T")
@@ -92,6 +93,34 @@ class MemoryCases:
             and (organisation is None or c.organisation == organisation)
             and (route is None or c.route == route)
         ]  # fmt: skip
+
+
+    def page(
+        self, where: CaseFilter, order: str, *, descending: bool = False, after: Position | None = None, limit: int
+    ) -> ListedCases:
+        if order == "due_at":
+            where = replace(where, dated=True)
+        listed = [Listed(c, due) for c in self._uow.staged_cases.values()
+                  if where.keeps(c, due := self._due(c.id))]  # fmt: skip
+
+        def key(item: Listed) -> tuple[Any, str]:
+            return (sort_key(item, order) if order != "id" else "", item.case.id)
+
+        listed.sort(key=key, reverse=descending)
+        if after is not None:
+            mark = (after.key if order != "id" else "", after.case_id)
+            listed = [x for x in listed if (key(x) < mark if descending else key(x) > mark)]
+        return listed[:limit]
+
+    def counts(self, where: CaseFilter) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for c in self._uow.staged_cases.values():
+            if where.keeps(c, self._due(c.id)):
+                found[c.state] = found.get(c.state, 0) + 1
+        return found
+
+    def _due(self, case_id: str) -> datetime | None:
+        return case_due_at(d for d in self._uow.staged_deadlines.values() if d.case_id == case_id)
 
 
 class MemoryAudit:
@@ -174,6 +203,14 @@ class MemoryDeadlines:
             if d.state == RUNNING and d.next_action_at is not None and d.next_action_at <= now
         ]  # fmt: skip
         return min(due, key=lambda d: (d.next_action_at, d.id)).case_id if due else None
+
+    def open_due(self, due_before: datetime, due_from: datetime | None = None) -> list[Deadline]:
+        rows = [
+            d for d in self._uow.staged_deadlines.values()
+            if is_open(d) and d.due_at is not None and d.due_at < due_before
+            and (due_from is None or d.due_at >= due_from)
+        ]  # fmt: skip
+        return sorted(rows, key=lambda d: (d.due_at, d.id))
 
     def list(self, state: str | None = None, due_before: datetime | None = None) -> list[Deadline]:
         rows = [
@@ -268,7 +305,7 @@ class MemoryAccess:
         return self._all()
 
     def for_case(self, case_id: str) -> list[AccessRecord]:
-        return [r for r in self._all() if r.case_id == case_id]
+        return [r for r in self._all() if r.names(case_id)]
 
     def for_organisation(self, organisation: str) -> list[AccessRecord]:
         return [r for r in self._all() if r.case_organisation == organisation

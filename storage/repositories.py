@@ -16,9 +16,10 @@ from workflow.audit.chain import GENESIS, AuditRecord
 from workflow.cases.case import Case, Transition
 from workflow.deadlines.policies import Deadline
 from workflow.errors import AuditIntegrityError
+from workflow.listing import CaseFilter, ListedCases, Position
 from workflow.ports import ByCase, KeyTaken, Notification, StoredResult, UnreadableRow
 
-from . import codec
+from . import codec, worklists
 from .codec import LazyJson, RowReader, TableCodec, encode_payload
 from .statements import DEADLINE_COLUMNS, Compiled, case_listing
 
@@ -37,9 +38,10 @@ class Runner:
     def run(self, name: str, values: dict[str, Any]) -> Any:
         """Execute statement ``name`` with ``values`` (converted by the codec); returns the cursor."""
         params = self.compiled.params(values)
+        sql = self.compiled.sql[name]  # (a work-list statement is compiled here, its constants with it)
         if name in self.compiled.constants:
             params = {**self.compiled.constants[name], **params}
-        self.cursor.execute(self.compiled.sql[name], params)
+        self.cursor.execute(sql, params)
         return self.cursor
 
     def read(
@@ -76,7 +78,7 @@ class SqlCases:
         return self._run.first("get_case_for_update" if lock else "get_case", {"id": case_id}, codec.CASES)
 
     def add(self, case: Case) -> None:
-        self._run.run("insert_case", dict(case.__dict__))
+        self._run.run("insert_case", {**case.__dict__, **worklists.derived(case), "due_at": None})
 
     def update(self, case: Case, *, expected_version: int, expected_audit_count: int) -> bool:
         values = {
@@ -89,6 +91,7 @@ class SqlCases:
             "audit_head": case.audit_head,
             "audit_count": case.audit_count,
             "facts": case.facts,
+            **worklists.derived(case),
         }
         return self._run.run("update_case", values).rowcount == 1  # type: ignore[no-any-return]
 
@@ -102,6 +105,14 @@ class SqlCases:
         values = {column: value for column, value in given.items() if value is not None}
         name = case_listing(organisation=organisation is not None, state=state is not None, route=route is not None)
         return self._run.all(name, values, codec.CASES)
+
+    def page(
+        self, where: CaseFilter, order: str, *, descending: bool = False, after: Position | None = None, limit: int
+    ) -> ListedCases:
+        return worklists.page(self._run, where, order, descending=descending, after=after, limit=limit)
+
+    def counts(self, where: CaseFilter) -> dict[str, int]:
+        return worklists.counts(self._run, where)
 
 
 class SqlAudit:
@@ -214,6 +225,14 @@ class SqlDeadlines:
             values["explanation"] = deadline.explanation.decoded()
         if new or self._run.run("update_deadline", {"b_id": deadline.id, **values}).rowcount == 0:
             self._run.run("insert_deadline", {"id": deadline.id, **values})
+        self._run.run("refresh_case_due", {"case_id": deadline.case_id})  # the case's work-list due moment
+
+    def open_due(self, due_before: datetime, due_from: datetime | None = None) -> list[Deadline]:
+        values = {"due_before": worklists.bounded(self._run, due_before)}
+        if due_from is not None:
+            values["due_from"] = worklists.bounded(self._run, due_from)
+        name = "deadlines_open_due_before" if due_from is None else "deadlines_open_due_between"
+        return self._run.all(name, values, codec.DEADLINES, _EXPLANATION)
 
     def claim_due(self, now: datetime) -> str | None:
         found = self._run.run("claim_due", {"now": now}).fetchone()
@@ -297,6 +316,12 @@ class SqlTokens:
         return self._run.all("tokens_all", {}, codec.TOKENS)
 
 
+def _access_row(record: AccessRecord) -> dict[str, Any]:
+    row = {k: v for k, v in record.__dict__.items() if k not in ("sequence", "cases")}
+    row["cases_shown"] = None if record.cases is None else encode_payload(list(record.cases))
+    return row
+
+
 class SqlAccess:
     def __init__(self, runner: Runner) -> None:
         self._run = runner
@@ -325,9 +350,12 @@ class SqlAccess:
         return self._last_at
 
     def append(self, records: list[AccessRecord]) -> None:
-        rows = [self._run.compiled.params({k: v for k, v in r.__dict__.items() if k != "sequence"}) for r in records]
+        rows = [self._run.compiled.params(_access_row(r)) for r in records]
         if rows:
             self._run.cursor.executemany(self._run.compiled.sql["insert_access"], rows)
+        shown = [{"prev_hash": r.prev_hash, "case_id": c} for r in records for c in sorted(set(r.cases or ()))]
+        if shown:
+            self._run.cursor.executemany(self._run.compiled.sql["insert_access_shown"], shown)
 
     def all(self) -> list[AccessRecord]:
         return self._run.all("access_all", {}, codec.ACCESS)

@@ -24,7 +24,18 @@ from sqlalchemy.types import NullType
 from workflow.deadlines.policies import RUNNING
 
 from .codec import Codec
-from .tables import AccessRow, AuditRow, CaseRow, DeadlineRow, IdempotencyRow, OutboxRow, TokenRow, TransitionRow
+from .tables import (
+    AccessRow,
+    AccessShownRow,
+    AuditRow,
+    CaseRow,
+    DeadlineRow,
+    IdempotencyRow,
+    OutboxRow,
+    TokenRow,
+    TransitionRow,
+)
+from .worklist_statements import WORKLIST_STATEMENTS, worklist_statement
 
 CASES = CaseRow.__table__  # type: ignore[attr-defined]
 AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
@@ -34,6 +45,7 @@ DEADLINES = DeadlineRow.__table__  # type: ignore[attr-defined]
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 TOKENS = TokenRow.__table__  # type: ignore[attr-defined]
 ACCESS = AccessRow.__table__  # type: ignore[attr-defined]
+SHOWN = AccessShownRow.__table__  # type: ignore[attr-defined]
 
 
 # --- where the backends differ ------------------------------------------------------------------
@@ -163,7 +175,7 @@ _CLAIM_OUTBOX = (
     .with_for_update(skip_locked=True)
 )
 _OUTBOX_OUTCOME = ("status", "attempts", "next_attempt_at", "leased_until", "last_error", "delivered_at")
-_CASE_MOVE = ("state", "version", "updated_at", "audit_head", "audit_count", "facts")
+_CASE_MOVE = ("state", "version", "updated_at", "audit_head", "audit_count", "facts", "provider", "assignee")
 _OF_ORGANISATION = or_(
     ACCESS.c.case_organisation == bindparam("organisation"),
     (ACCESS.c.case_organisation.is_(None)) & (ACCESS.c.organisation == bindparam("organisation")),
@@ -264,10 +276,20 @@ STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
     "insert_access": (ACCESS.insert().inline(), _columns(ACCESS, "sequence")),
     "access_head": (select(ACCESS.c.hash, ACCESS.c.at).order_by(ACCESS.c.sequence.desc()).limit(1), None),
     "access_all": (select(ACCESS).order_by(ACCESS.c.sequence), None),
+    # a record about the case, or a list page that showed it (found through access_cases_shown)
     "access_for_case": (
-        select(ACCESS).where(ACCESS.c.case_id == bindparam("case_id")).order_by(ACCESS.c.sequence),
+        select(ACCESS)
+        .where(
+            or_(
+                ACCESS.c.case_id == bindparam("case_id"),
+                ACCESS.c.prev_hash.in_(select(SHOWN.c.prev_hash).where(SHOWN.c.case_id == bindparam("case_id"))),
+            )
+        )
+        .order_by(ACCESS.c.sequence),
         None,
     ),
+    "insert_access_shown": (SHOWN.insert().inline(), _columns(SHOWN)),
+    **WORKLIST_STATEMENTS,
     "access_for_organisation": (select(ACCESS).where(_OF_ORGANISATION).order_by(ACCESS.c.sequence), None),
 }
 
@@ -296,6 +318,27 @@ class Compiled:
             for name, c in compiled.items()
             if (fixed := {k: v for k, v in c.params.items() if type(v) in (str, int)})
         }
+        self.sql = _Lazily(compile_for, self.sql, self.constants)
         self.integrity_error: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
         self.readers: dict[tuple[str, frozenset[str]], Any] = {}
         """Row decoders by statement (and lazy columns), made on first use (storage.repositories.Runner)."""
+
+
+class _Lazily(dict[str, str]):
+    """The compiled catalogue; a work-list statement (:func:`worklist_statement`: one per combination
+    of filters and order, too many to compile up front) is compiled when first run, then kept."""
+
+    def __init__(self, dialect: Any, compiled: dict[str, str], constants: dict[str, dict[str, Any]]) -> None:
+        super().__init__(compiled)
+        self._dialect = dialect
+        self._constants = constants
+
+    def __missing__(self, name: str) -> str:
+        if not name.startswith(("case_page:", "case_counts:")):
+            raise KeyError(name)
+        compiled = worklist_statement(name).compile(dialect=self._dialect)
+        fixed = {k: v for k, v in compiled.params.items() if type(v) in (str, int)}
+        if fixed:
+            self._constants[name] = fixed
+        self[name] = text = str(compiled)
+        return text

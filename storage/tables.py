@@ -44,10 +44,20 @@ def _ts() -> Any:
 
 
 class CaseRow(SQLModel, table=True):
+    """``provider``, ``assignee`` and ``due_at`` are derived, for the work lists' filters and orders:
+    the first two from the facts on every write of the row, the last (the earliest due moment of
+    the case's open deadlines, :func:`workflow.listing.case_due_at`) on every write of a deadline."""
+
     __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_org_opened", "organisation", "opened_at", "id"),
+        Index("ix_cases_org_updated", "organisation", "updated_at", "id"),
+        Index("ix_cases_org_due", "organisation", "due_at", "id"),
+        Index("ix_cases_org_state", "organisation", "state"),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
-    patient_ref: str = Field(max_length=64)
+    patient_ref: str = Field(max_length=64, index=True)
     route: str = Field(max_length=32)
     state: str = Field(max_length=64, index=True)
     version: int
@@ -59,6 +69,9 @@ class CaseRow(SQLModel, table=True):
     bsn_hash: str | None = Field(default=None, max_length=64, index=True)
     organisation: str = Field(max_length=64, index=True, sa_column_kwargs={"server_default": "local"})
     name_hashes: str = Field(sa_type=Text, sa_column_kwargs={"server_default": "[]"})
+    provider: str | None = Field(default=None, max_length=64, index=True)
+    assignee: str | None = Field(default=None, max_length=64, index=True)
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
 class TransitionRow(SQLModel, table=True):
@@ -130,6 +143,9 @@ class DeadlineRow(SQLModel, table=True):
             postgresql_where=text("state = 'running'"),
             sqlite_where=text("state = 'running'"),
         ),
+        # open deadlines (running, or breached and not stopped) are those not stopped with a due
+        # moment (a paused one has none): the work lists' overdue and due-soon ranges
+        Index("ix_deadlines_open_due_at", "stopped_at", "due_at", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=140)
@@ -212,6 +228,22 @@ class AccessRow(SQLModel, table=True):
     case_organisation: str | None = Field(default=None, max_length=64, index=True)
     prev_hash: str = Field(max_length=64, unique=True)
     hash: str = Field(max_length=64)
+    cases_shown: str | None = Field(default=None, sa_type=Text)
+    """A page of a list (kind ``list``): the ids of the cases shown, a JSON array; part of the hash.
+    Found by case through ``access_cases_shown`` (one row per case shown, written with the record)."""
+
+
+class AccessShownRow(SQLModel, table=True):
+    """Which access record showed which case in a list: the index behind "who saw this patient"
+    for records that name several cases, by the record's ``prev_hash`` (unique in the log, and
+    known before storage numbers the record). Append-only, like the log it indexes. The record's own
+    hash covers its list; that this index agrees with the lists is not yet checked by
+    ``access-log verify``."""
+
+    __tablename__ = "access_cases_shown"
+
+    prev_hash: str = Field(primary_key=True, max_length=64)
+    case_id: str = Field(primary_key=True, max_length=64, index=True)
 
 
 METADATA = SQLModel.metadata

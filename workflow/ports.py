@@ -21,6 +21,7 @@ from workflow.deadlines.policies import Deadline
 if TYPE_CHECKING:
     from workflow.access.log import AccessRecord
     from workflow.access.tokens import ApiToken
+    from workflow.listing import CaseFilter, ListedCases, Position
 
 
 class KeyTaken(Exception):
@@ -84,6 +85,19 @@ class CaseRepository(Protocol):
         self, state: str | None = None, *, organisation: str | None = None, route: str | None = None
     ) -> list[Case]:
         """Cases (in ``state``, of ``organisation``, on ``route``: each filter when given), by opening, then id."""
+        ...
+
+    def page(
+        self, where: CaseFilter, order: str, *, descending: bool = False, after: Position | None = None, limit: int
+    ) -> ListedCases:
+        """At most ``limit`` cases ``where`` keeps, each with its work-list due moment, ordered by
+        ``order`` (``opened_at``, ``updated_at``, ``due_at`` or ``id``) then id, both descending if
+        asked, and strictly after ``after`` in that order (keyset pagination). Ordered by ``due_at``,
+        only cases with a due moment are listed (``where.dated`` is taken as True)."""
+        ...
+
+    def counts(self, where: CaseFilter) -> dict[str, int]:
+        """How many cases ``where`` keeps, per state (states without a case left out)."""
         ...
 
 
@@ -172,6 +186,11 @@ class DeadlineStore(Protocol):
         ``now``, skipping cases another transaction holds; None when nothing is due."""
         ...
 
+    def open_due(self, due_before: datetime, due_from: datetime | None = None) -> list[Deadline]:
+        """Open deadlines (running, or breached and not stopped: :data:`workflow.listing.OPEN_DEADLINE_STATES`)
+        due strictly before ``due_before`` and, when given, at or after ``due_from``; by due moment."""
+        ...
+
     def list(self, state: str | None = None, due_before: datetime | None = None) -> list[Deadline]:
         """Deadlines (in ``state``, and due strictly before ``due_before``, when given) by due moment.
 
@@ -229,7 +248,9 @@ class AccessLogStore(Protocol):
         """The whole log in storage order (for verification)."""
         ...
 
-    def for_case(self, case_id: str) -> list[AccessRecord]: ...
+    def for_case(self, case_id: str) -> list[AccessRecord]:
+        """Records about the case, and the list pages that showed it (:attr:`AccessRecord.cases`)."""
+        ...
 
     def for_organisation(self, organisation: str) -> list[AccessRecord]:
         """Records about the organisation's cases, and its own accesses that name no case."""

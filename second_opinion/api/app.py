@@ -23,7 +23,7 @@ from workflow.service.access import AccessService
 from workflow.service.cases import CaseService
 from workflow.service.tokens import TokenService
 
-from . import audit, cases, edge, fhir, next_steps, problems, reference, reports, schemas
+from . import audit, cases, edge, fhir, next_steps, problems, reference, reports, schemas, worklists
 
 DESCRIPTION = """Dutch second-opinion cases as persisted state machines, for care-coordination
 systems, hospital desks, insurers' tools and auditors. Every call needs a bearer token
@@ -61,7 +61,9 @@ def create_app(
     app.add_exception_handler(StorageError, problems.on_storage_error)  # a lost database: 503, else 500
     app.add_exception_handler(Exception, problems.on_crash)
     app.add_middleware(edge.Edge, body_timeout=body_timeout or edge.BODY_TIMEOUT)
-    for router in (cases.router, next_steps.router, audit.router, fhir.router, reference.router, reports.router):
+    routers = (worklists.router, cases.router, next_steps.router, audit.router, fhir.router, reference.router,
+               reports.router)  # fmt: skip
+    for router in routers:
         app.include_router(router, responses=_ERRORS)
 
     @app.get("/health", response_model=schemas.Health, response_model_exclude_none=True, tags=["operations"],

@@ -65,7 +65,7 @@ def export(
     return StreamingResponse(lines(), media_type=JSONL, headers=headers)
 
 
-@router.get("/access-log", response_model=list[schemas.AccessRecordOut],
+@router.get("/access-log", response_model=list[schemas.AccessRecordOut], response_model_exclude_unset=True,
             summary="The access log: your organisation's (auditors) or your own case's (patients)")  # fmt: skip
 def access_log(caller: Caller, access: Access) -> list[dict[str, Any]]:
     return [access_json(r) for r in access.access_records(caller)]

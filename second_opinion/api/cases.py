@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Response
 
 from second_opinion.render import case_json, record_json
 from workflow.access.log import as_dict as access_json
 
 from . import schemas
 from .deps import Access, Caller, Writer, aware, expected_version
-from .schemas import Instant
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -38,21 +37,6 @@ def open_case(
     response.headers["Location"] = f"/cases/{receipt.case_id}"
     response.headers["ETag"] = f'"{receipt.version}"'
     return receipt.as_dict()
-
-
-@router.get("", response_model=list[schemas.CaseOut], summary="List the cases you may see")
-def list_cases(
-    caller: Caller,
-    access: Access,
-    state: Annotated[str | None, Query(max_length=64)] = None,
-    route: Annotated[str | None, Query(max_length=32)] = None,
-    overdue: bool = False,
-    due_before: Annotated[Instant | None, Query(description="Running deadlines due before this instant.")] = None,
-) -> list[dict[str, Any]]:
-    found = access.cases(caller, state=state, route=route, overdue=overdue,
-                         due_before=aware(due_before, "due_before"))  # fmt: skip
-    definition = access.definition
-    return [case_json(c, definition) for c in found]
 
 
 @router.get("/{case_id}", response_model=schemas.CaseOut, summary="Read a case with its deadlines")
@@ -91,7 +75,7 @@ def deadlines(case_id: str, caller: Caller, access: Access) -> list[dict[str, An
     return [d.as_dict() for d in access.deadlines(caller, case_id)]
 
 
-@router.get("/{case_id}/access-log", response_model=list[schemas.AccessRecordOut],
+@router.get("/{case_id}/access-log", response_model=list[schemas.AccessRecordOut], response_model_exclude_unset=True,
             summary="Who accessed this case (auditors; the patient for their own case)")  # fmt: skip
 def case_access_log(case_id: str, caller: Caller, access: Access) -> list[dict[str, Any]]:
     return [access_json(r) for r in access.access_records(caller, case_id)]

@@ -149,6 +149,22 @@ class CaseOut(BaseModel):
     deadlines: list[DeadlineOut] | None = None
 
 
+class WorkListOut(BaseModel):
+    due_at: str | None = Field(description="The case's earliest due moment of an open deadline (UTC).")
+    due_local: str | None
+    deadline: str | None = Field(description="The deadline it comes from (case/policy).")
+    deadline_state: str | None = Field(description="running or breached.")
+    working_days_late: int | None = Field(description="Past its due moment: working days since, on the "
+                                          "deadline's own calendar.")  # fmt: skip
+    working_days_left: int | None = Field(description="Before its due moment: working days left (0: due today).")
+
+
+class WorkListCaseOut(CaseOut):
+    worklist: WorkListOut | None = Field(
+        None, description="On a due list only (overdue, due_within, sort=due): where the case stands."
+    )
+
+
 class AuditRecordOut(BaseModel):
     case_id: str
     seq: int
@@ -186,6 +202,9 @@ class AccessRecordOut(BaseModel):
     case_organisation: str | None
     prev_hash: str
     hash: str
+    cases: list[str] | None = Field(
+        None, description="A list page (kind list, v 2): the ids of the cases it showed; absent on other records."
+    )
 
 
 class Finding(BaseModel):

@@ -147,34 +147,6 @@ def fire_command(
         )
 
 
-def show_command(case: str, db: Db = None, as_json: Json = False) -> None:
-    """Show one case and the events allowed in its state."""
-    with guard(as_json), open_service(db) as service:
-        found = service.case(case)
-        deadlines = service.deadlines_of(case)
-        emit(
-            as_json,
-            render.case_json(found, service.definition, deadlines),
-            lambda: render.case_table(found, service.definition, deadlines),
-        )
-
-
-def cases_command(
-    state: Annotated[str | None, typer.Option(help="Only cases in this state.")] = None,
-    org: Annotated[str | None, typer.Option("--org", help="Only cases of this organisation.")] = None,
-    bsn_stdin: BsnStdin = False,
-    db: Db = None,
-    as_json: Json = False,
-) -> None:
-    """List cases, oldest first; with --bsn-stdin, the cases opened with that BSN."""
-    with guard(as_json), open_service(db) as service:
-        if bsn_stdin:
-            found = [c for c in service.find_by_bsn(bsn_from_stdin(), state) if org in (None, c.organisation)]
-        else:
-            found = service.cases(state, org)
-        emit(as_json, [render.case_json(c, service.definition) for c in found], lambda: render.cases_table(found))
-
-
 def history_command(case: str, db: Db = None, as_json: Json = False) -> None:
     """Every command on a case, accepted or refused, from its audit trail."""
     with guard(as_json), open_service(db) as service:

@@ -108,7 +108,22 @@ def due_before_instant(text: str | None) -> datetime | None:
 
 def deadlines_command(
     ctx: typer.Context,
-    overdue: Annotated[bool, typer.Option("--overdue", help="Only running deadlines past their due moment.")] = False,
+    overdue: Annotated[
+        bool,
+        typer.Option(
+            "--overdue",
+            help="Only deadlines past their due moment and not stopped (running or "
+            "breached), with the working days late.",
+        ),
+    ] = False,
+    due_within: Annotated[
+        int | None,
+        typer.Option(
+            "--due-within",
+            help="Only running deadlines due within N working days (on their "
+            "own calendar), with the working days left.",
+        ),
+    ] = None,
     due_before: Annotated[
         str | None, typer.Option("--due-before", help="Only those due before this date (Amsterdam) or instant.")
     ] = None,
@@ -119,7 +134,13 @@ def deadlines_command(
     if ctx.invoked_subcommand is not None:
         return
     with guard(as_json), open_service(db) as service:
-        found = connect_deadlines(service).deadlines(overdue=overdue, due_before=due_before_instant(due_before))
+        before = due_before_instant(due_before)
+        if overdue or due_within is not None:
+            rows = service.worklists.deadlines(overdue=overdue, due_within=due_within, due_before=before)
+            data = [{**d.as_dict(), "working_days_late": late, "working_days_left": left} for d, late, left in rows]
+            emit(as_json, data, lambda: render.deadlines_table([d for d, _, _ in rows]))
+            return
+        found = connect_deadlines(service).deadlines(due_before=before)
         emit(as_json, [d.as_dict() for d in found], lambda: render.deadlines_table(found))
 
 

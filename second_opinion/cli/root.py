@@ -18,7 +18,7 @@ import typer.core
 
 from workflow.privacy import redact
 
-from . import audit, cases, deadlines, next_steps, reports, serve, tokens
+from . import audit, cases, deadlines, next_steps, reports, serve, tokens, worklists
 
 NAME = "second-opinion"
 
@@ -93,9 +93,9 @@ def root(
 app.command("init")(cases.init_command)
 app.command("open")(cases.open_command)
 app.command("fire", help=cases.FIRE_HELP)(cases.fire_command)
-app.command("show")(cases.show_command)
+app.command("show")(worklists.show_command)
 app.command("next")(next_steps.next_command)
-app.command("cases")(cases.cases_command)
+app.command("cases")(worklists.cases_command)
 app.command("history")(cases.history_command)
 app.command("diagram")(cases.diagram_command)
 app.command("coverage")(cases.coverage_command)

@@ -104,3 +104,36 @@ def test_opening_and_checking_storage_do_not_import_alembic(sqlite_url: str) -> 
         "assert not [m for m in sys.modules if m.split('.')[0] == 'alembic'], 'alembic imported'\n"
     )
     subprocess.run([sys.executable, "-c", probe], check=True)
+
+
+def test_the_work_list_migration_fills_the_derived_columns_of_existing_cases(tmp_path: Path) -> None:
+    """0010 on a database written before it (the pre-rebuild fixture, at 0009): each case's provider
+    and assignee come from its facts, its due moment from its open deadlines, and the work lists
+    read the upgraded file as they read a new one."""
+    import json
+    import shutil
+
+    from second_opinion import connect
+    from tests.fixtures import make_pre_rebuild as maker
+    from workflow.listing import case_due_at, provider_of
+    from workflow.service.worklists import WorkListQuery
+
+    copy = tmp_path / maker.DB_NAME
+    shutil.copy(Path(__file__).resolve().parents[1] / "fixtures" / maker.DB_NAME, copy)
+    url = f"sqlite:///{copy}"
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0009"
+    assert initialise(url) == head_revision()
+    with engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(text("SELECT id, facts, provider, assignee, due_at FROM cases"))}
+    engine.dispose()
+    with connect(url) as service:
+        for case_id, row in rows.items():
+            assert row.provider == provider_of(json.loads(row.facts)) and row.assignee is None
+            due = case_due_at(service.deadlines_of(case_id))
+            assert (row.due_at is None) == (due is None), case_id
+        assert any(row.due_at is not None for row in rows.values())  # the fixture has a running deadline
+        listed = service.worklist(WorkListQuery(sort="due"))
+        assert {r.case.id for r in listed.rows} == set(rows)
+        assert [r.due_at for r in listed.rows if r.due_at] == sorted(r.due_at for r in listed.rows if r.due_at)

@@ -87,8 +87,13 @@ def masked(name: str, answer: dict[str, Any], old: bool) -> dict[str, Any]:
 
 @pytest.fixture
 def old_file(tmp_path: Path) -> Path:
+    """A copy of the fixture, upgraded by ``init`` to this version's schema (what an operator runs
+    after installing a release with a new migration): every answer must still be the old one."""
+    from storage import initialise
+
     copy = tmp_path / maker.DB_NAME
     shutil.copy(FIXTURES / maker.DB_NAME, copy)
+    initialise(f"sqlite:///{copy}")
     return copy
 
 

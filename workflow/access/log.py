@@ -23,6 +23,9 @@ from workflow.audit.chain import GENESIS, canonical
 from workflow.clock import utc_iso
 
 ENCODING_VERSION = 1
+PAGE_ENCODING_VERSION = 2
+"""A record that names the cases a list page showed (``cases``) is hashed as version 2, with them;
+every other record is hashed exactly as before, so the records written before still verify."""
 
 GRANTED, DENIED, NOT_FOUND = "granted", "denied", "not-found"
 OUTCOMES = (GRANTED, DENIED, NOT_FOUND)
@@ -31,7 +34,8 @@ told it does not. The record still names the case, so its own organisation's aud
 
 KINDS = {
     "case": "read a case (state, facts, deadlines)",
-    "list": "a case appeared in a list of cases",
+    "list": "a page of a list of cases was served (one record per page, naming every case shown; before "
+    "issue 16, one record per case listed)",
     "history": "read a case's audit trail",
     "deadlines": "read a case's deadlines",
     "export": "a case's audit records were exported",
@@ -66,9 +70,17 @@ class AccessRecord:
     hash: str
     sequence: int | None = field(default=None, compare=False)
     """Position in the log, assigned by storage; not part of the hash (the chain already orders)."""
+    cases: tuple[str, ...] | None = None
+    """A list page: the ids of the cases it showed, in the order shown (``case_id`` is then None).
+    Part of the hash when present; None on every other record, and on those written before."""
+
+    def names(self, case_id: str) -> bool:
+        """Whether this record is about ``case_id``: its own case, or a list page that showed it."""
+        return self.case_id == case_id or (self.cases is not None and case_id in self.cases)
 
 
 def hashed_fields(record: AccessRecord) -> dict[str, Any]:
+    page = {} if record.cases is None else {"v": PAGE_ENCODING_VERSION, "cases": list(record.cases)}
     return {
         "v": ENCODING_VERSION,
         "at": utc_iso(record.at),
@@ -83,6 +95,7 @@ def hashed_fields(record: AccessRecord) -> dict[str, Any]:
         "patient_ref": record.patient_ref,
         "case_organisation": record.case_organisation,
         "prev_hash": record.prev_hash,
+        **page,
     }
 
 

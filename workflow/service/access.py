@@ -23,8 +23,9 @@ from workflow.cases.case import Case
 from workflow.cases.definitions import Definition
 from workflow.cases.next_steps import NextSteps
 from workflow.clock import forward
-from workflow.deadlines.policies import RUNNING, Deadline
+from workflow.deadlines.policies import Deadline
 from workflow.errors import PermissionDenied, UnknownCase, ValidationError
+from workflow.listing import MAX_PAGE, CaseFilter
 from workflow.service import inputs, reports
 from workflow.service.commands import Commands, FireEvent, OpenCase, Verdict
 from workflow.service.recording import Receipt
@@ -32,6 +33,7 @@ from workflow.service.reports import Report
 from workflow.service.runtime import Runtime
 from workflow.service.verification import Verification
 from workflow.service.views import CaseFile, Views
+from workflow.service.worklists import Page, WorkListQuery, WorkLists, check
 
 
 class AccessService:
@@ -39,6 +41,7 @@ class AccessService:
         self._rt = runtime
         self._commands = Commands(runtime)
         self._views = Views(runtime)
+        self._worklists = WorkLists(runtime)
         self._verification = Verification(runtime)
         self._scopes = rules.scopes(runtime.definition)
         self._capabilities = rules.capabilities(runtime.definition)
@@ -113,16 +116,39 @@ class AccessService:
         overdue: bool = False,
         due_before: datetime | None = None,
     ) -> list[Case]:
-        """Cases the caller sees, filtered; every case listed is logged as a ``list`` access."""
-        if route is not None:
-            inputs.check_route(self.definition, route)
-        found = [c for c in self._views.cases(state, principal.organisation, route) if self.sees(principal, c)]
-        if overdue or due_before is not None:
-            wanted = {d.case_id for d in self._views.deadlines(overdue=overdue, due_before=due_before)
-                      if d.state == RUNNING}  # fmt: skip
-            found = [c for c in found if c.id in wanted]
-        self._log(principal, "list", GRANTED, found or [None])
-        return found
+        """Every case the caller sees, filtered, page after page of :meth:`worklist` (each page logged)."""
+        query = WorkListQuery(state=state, route=route, overdue=overdue, due_before=due_before, limit=MAX_PAGE)
+        found: list[Case] = []
+        while True:
+            page = self.worklist(principal, query)
+            found += page.cases
+            if page.next_cursor is None:
+                return found
+            query = replace(query, cursor=page.next_cursor)
+
+    def worklist(self, principal: Principal, query: WorkListQuery) -> Page:
+        """One page of the caller's work list (:mod:`workflow.service.worklists`), within what they
+        see: their organisation's cases, a patient their own. ONE access record for the page
+        (kind ``list``), naming every case shown, whatever the page's size; an empty page too."""
+        check(self._rt, query)
+        visible = self._visibility(principal)
+        page = Page([], None) if visible is None else self._worklists.page(query, visible=visible)
+        self._log(principal, "list", GRANTED, page.cases, page=True)
+        return page
+
+    def case_counts(self, principal: Principal, query: WorkListQuery) -> dict[str, int]:
+        """Cases per state the caller sees (a board's columns). Counts name no case: not logged."""
+        visible = self._visibility(principal)
+        return {} if visible is None else self._worklists.counts(query, visible=visible)
+
+    def _visibility(self, principal: Principal) -> CaseFilter | None:
+        """The role table's ``sees`` column as a listing filter; None: the role sees no case."""
+        scope = self._scopes.get(principal.token.role)
+        if scope == ORGANISATION:
+            return CaseFilter(organisation=principal.organisation)
+        if scope == OWN_CASE:
+            return CaseFilter(organisation=principal.organisation, patient_ref=principal.token.actor)
+        return None
 
     def history(self, principal: Principal, case_id: str, kind: str = "history") -> tuple[Case, list[AuditRecord]]:
         case, records, _ = self._file(principal, case_id, kind, history=True)
@@ -289,8 +315,11 @@ class AccessService:
 
     # --- internals --------------------------------------------------------------------------
 
-    def _log(self, principal: Principal, kind: str, outcome: str, cases: Sequence[Case | None]) -> None:
-        """Append one record per case (or one naming no case), chained, in one transaction.
+    def _log(
+        self, principal: Principal, kind: str, outcome: str, cases: Sequence[Case | None], *, page: bool = False
+    ) -> None:
+        """Append one record per case (or one naming no case), chained, in one transaction; with
+        ``page``, one record naming all of ``cases`` (a page of a list, every case one the caller sees).
 
         No record holds, as whom the caller acts for, a word of the registered name of a case it is
         about (:meth:`acting_for`): a read of cases the caller sees is refused before anything is
@@ -302,7 +331,13 @@ class AccessService:
         if behalf is not None:  # all the cases seen at once: O(words + cases), see inputs.screen_names_of
             seen = [c for c in cases if c is not None and self.sees(principal, c)]
             inputs.screen_names_of(self._rt, seen, {"X-On-Behalf-Of": behalf})
-        drafts = [{**who, "on_behalf_of": self._kept(behalf, principal, c), **_about(c)} for c in cases]
+        if page:
+            shown = [c for c in cases if c is not None]
+            drafts = [{**who, "on_behalf_of": self._kept(behalf, principal, shown[0] if shown else None),
+                       **_about(None), "case_organisation": shown[0].organisation if shown else None,
+                       "cases": tuple(c.id for c in shown)}]  # fmt: skip
+        else:
+            drafts = [{**who, "on_behalf_of": self._kept(behalf, principal, c), **_about(c)} for c in cases]
         with self._rt.uow(True) as uow:
             head = uow.access.head()  # holds the log's end: its time is read, and the clock, after it
             now = forward(self._rt.clock.now(), uow.access.last_at(), self._rt.clock_tolerance, "access record")
@@ -350,12 +385,19 @@ def patient_view(
     theirs), records made by another patient's token (its actor id is that patient's reference:
     another patient tried to read this case), and of every record kept, the client address (where
     the staff member sat) and the chain hashes (which would let a patient test guesses of an
-    address against the hash; the chain is verified by the operator, ``access-log verify``)."""
+    address against the hash; the chain is verified by the operator, ``access-log verify``).
+    A list page that showed their case is kept, naming their case alone."""
+    own = set(cases)
     return [
-        replace(r, client=None, prev_hash="", hash="")
+        replace(r, client=None, prev_hash="", hash="", cases=_only(r.cases, own))
         for r in records
-        if r.case_id in cases and (r.actor_role not in patient_roles or r.actor_id == patient)
+        if any(r.names(c) for c in own) and (r.actor_role not in patient_roles or r.actor_id == patient)
     ]
+
+
+def _only(shown: tuple[str, ...] | None, own: Collection[str]) -> tuple[str, ...] | None:
+    """Of a list page's cases, the patient's own: which other cases were on the page is none of theirs."""
+    return None if shown is None else tuple(c for c in shown if c in own)
 
 
 def _about(case: Case | None) -> dict[str, str | None]:

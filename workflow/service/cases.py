@@ -29,6 +29,7 @@ from workflow.service.recording import Receipt
 from workflow.service.runtime import Runtime
 from workflow.service.verification import Verification
 from workflow.service.views import CaseFile, Views
+from workflow.service.worklists import Page, WorkListQuery, WorkLists
 
 
 class CaseService:
@@ -63,6 +64,7 @@ class CaseService:
         self.commands = Commands(runtime)
         self.views = Views(runtime)
         self.verification = Verification(runtime)
+        self.worklists = WorkLists(runtime)
 
     def close(self) -> None:
         """Release the storage behind this service (connection pools)."""
@@ -175,6 +177,14 @@ class CaseService:
 
     def find_by_bsn(self, bsn: str, state: str | None = None) -> list[Case]:
         return self.views.find_by_bsn(bsn, state)
+
+    def worklist(self, query: WorkListQuery) -> Page:
+        """One page of a work list (filters, order, cursor: see :mod:`workflow.service.worklists`)."""
+        return self.worklists.page(query)
+
+    def case_counts(self, query: WorkListQuery) -> dict[str, int]:
+        """Cases per state for the filters of ``query``."""
+        return self.worklists.counts(query)
 
     def history(self, case_id: str) -> list[AuditRecord]:
         return self.views.history(case_id)

@@ -14,7 +14,7 @@ from workflow.audit.chain import AuditRecord
 from workflow.cases.case import Case
 from workflow.cases.next_steps import NextSteps, next_steps
 from workflow.clock import utc_iso
-from workflow.deadlines.policies import RUNNING, Deadline
+from workflow.deadlines.policies import Deadline
 from workflow.errors import UnknownCase, ValidationError
 from workflow.service import inputs
 from workflow.service.recording import readable
@@ -106,11 +106,16 @@ class Views:
                 raise UnknownCase(case_id)
             return uow.deadlines.for_case(case_id)
 
-    def deadlines(self, *, overdue: bool = False, due_before: datetime | None = None) -> list[Deadline]:
-        """Deadlines by due moment; ``overdue``: running ones whose due moment has passed."""
+    def deadlines(
+        self, *, overdue: bool = False, due_before: datetime | None = None, due_from: datetime | None = None
+    ) -> list[Deadline]:
+        """Deadlines by due moment; ``overdue``: open ones (running, or breached and not stopped)
+        whose due moment has passed; ``due_from`` (with ``due_before``): open ones due in between."""
         with readable(), self._rt.uow(False) as uow:
             if overdue:
                 # due before now and before due_before: due before the earlier of the two
                 now = self._rt.clock.now()
-                return uow.deadlines.list(RUNNING, due_before=now if due_before is None else min(now, due_before))
+                return uow.deadlines.open_due(now if due_before is None else min(now, due_before))
+            if due_from is not None and due_before is not None:
+                return uow.deadlines.open_due(due_before, due_from)
             return uow.deadlines.list(None, due_before=due_before)
