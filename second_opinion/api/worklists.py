@@ -39,6 +39,7 @@ def list_cases(
     patient_ref: Annotated[Id, Query(description="Only the cases of this patient reference.")] = None,
     provider: Annotated[Id, Query(description="Only cases with this chosen provider (facts.provider.id).")] = None,
     assignee: Annotated[Id, Query(description="Only cases assigned to this person (facts.assignee.id).")] = None,
+    mine: Annotated[bool, Query(description="Only cases assigned to the token's own actor id (my cases).")] = False,
     organisation: Annotated[Id, Query(description="Your own organisation (others have no case you see).")] = None,
     updated_since: Annotated[Instant | None, Query(description="Only cases changed from this instant on.")] = None,
     overdue: Annotated[
@@ -65,6 +66,10 @@ def list_cases(
     ] = None,
 ) -> Any:
     _known_parameters_only(request)
+    if mine:
+        if assignee is not None and assignee != caller.token.actor:
+            raise ValidationError("mine", "mine=true lists your own cases: give it without assignee")
+        assignee = caller.token.actor
     query = WorkListQuery(
         patient_ref=patient_ref, state=state, route=route, provider=provider, organisation=organisation,
         assignee=assignee, updated_since=aware(updated_since, "updated_since"), overdue=overdue,

@@ -24,7 +24,7 @@ from workflow.service.cases import CaseService
 from workflow.service.worklists import MAX_DUE_WITHIN, Page, Row, WorkListQuery
 
 from .. import render
-from .common import BsnStdin, Db, Json, bsn_from_stdin, emit, guard, open_service, out, print_json
+from .common import BsnStdin, Db, Json, actor_of, bsn_from_stdin, emit, guard, open_service, out, print_json
 from .deadlines import parse_date
 
 Opt = typer.Option
@@ -46,6 +46,9 @@ def cases_command(
     route: Annotated[str | None, Opt("--route", help="Only cases on this route.")] = None,
     provider: Annotated[str | None, Opt("--provider", help="Only cases with this chosen provider.")] = None,
     assignee: Annotated[str | None, Opt("--assignee", help="Only cases assigned to this person.")] = None,
+    mine: Annotated[
+        bool, Opt("--mine", help="Only cases assigned to me ($SECOND_OPINION_ACTOR or user:<login>).")
+    ] = False,
     updated_since: Annotated[
         str | None, Opt("--updated-since", help="Only cases changed from then on (date, Amsterdam, or instant).")
     ] = None,
@@ -75,6 +78,11 @@ def cases_command(
     """List cases, oldest first; filter, sort and page them (work lists); with --bsn-stdin, the
     cases opened with that BSN."""
     with guard(as_json), open_service(db) as service:
+        if mine:
+            me = actor_of(None, "coordinator", None).id
+            if assignee is not None and assignee != me:
+                raise ValidationError("--mine", "lists your own cases: give it without --assignee")
+            assignee = me
         query = WorkListQuery(
             patient_ref=patient_ref, state=state, route=route, provider=provider, organisation=org,
             assignee=assignee, updated_since=instant(updated_since, "--updated-since"), overdue=overdue,

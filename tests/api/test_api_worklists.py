@@ -107,3 +107,19 @@ def test_a_patient_lists_only_their_own_case(api: Api) -> None:
     patient = api.auth("patient", "org-a", actor="PX-0001")
     assert [c["id"] for c in api.client.get("/cases", headers=patient).json()] == [own]
     assert api.client.get("/cases", params={"patient_ref": "PX-0002"}, headers=patient).json() == []
+
+
+@pytest.mark.parametrize("db_url", ["memory", "sqlite"], indirect=True)
+def test_my_cases_are_those_assigned_to_the_tokens_actor(api: Api) -> None:
+    """Issue 16: a "my cases" list: ``mine=true`` is ``assignee=`` the token's own actor id."""
+    first, second = api.open("org-a", "PX-0001"), api.open("org-a", "PX-0002")
+    desk = api.auth("coordinator", "org-a", "desk-7")
+    for case_id, who in ((first, "desk-7"), (second, "desk-8")):
+        answer = api.client.post(f"/cases/{case_id}/events", json={"event": "assign", "data": {"assignee": who}},
+                                 headers=desk)  # fmt: skip
+        assert answer.status_code == 200, answer.text
+    assert [c["id"] for c in api.client.get("/cases?mine=true", headers=desk).json()] == [first]
+    other = api.auth("coordinator", "org-a", "desk-8")
+    assert [c["id"] for c in api.client.get("/cases?mine=true", headers=other).json()] == [second]
+    clash = api.client.get("/cases?mine=true&assignee=desk-8", headers=desk)
+    assert problem(clash, 422, "validation-error")["field"] == "mine"

@@ -64,3 +64,13 @@ def test_deadlines_overdue_keeps_breached_and_counts_working_days(cli: Cli) -> N
     (listed,) = json.loads(cli.run("cases", "--overdue", "--json", env=later).stdout)
     assert listed["id"] == case_id and listed["worklist"]["working_days_late"] == 2
     assert "2 late" in cli.run("cases", "--overdue", env=later).stdout
+
+
+def test_my_cases_are_those_assigned_to_me(cli: Cli) -> None:
+    """``cases --mine``: assigned to $SECOND_OPINION_ACTOR (desk-7 in these tests)."""
+    mine, theirs = cli.open(), cli.open()
+    cli.run("fire", mine, "assign", "--data", '{"assignee": "desk-7"}')
+    cli.run("fire", theirs, "assign", "--data", '{"assignee": "desk-8"}')
+    assert [c["id"] for c in cli.json("cases", "--mine")] == [mine]
+    result = cli.run("cases", "--mine", "--assignee", "desk-8", code=1)
+    assert result.stderr.startswith("error: ") and "--mine" in result.stderr
