@@ -3,7 +3,8 @@ Royal Doctors case, take it through its route by the case page's forms (three ro
 board change, and the refusals: a form without its CSRF token, another organisation's case, a
 form for a version the case has left. Every request the browser made stayed on 127.0.0.1.
 
-The tests of this module run in order on one server and one browser (a desk's working day)."""
+One test, its steps in order on one server and one browser (a desk's working day): the steps
+build on each other, and pytest-xdist would otherwise spread them over workers."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def seen(driver: Any) -> None:
     SEEN.extend(requested_urls(driver))
 
 
-def test_sign_in_open_a_royal_doctors_case_and_find_the_patient(site: Site, driver: Any) -> None:
+def sign_in_open_a_royal_doctors_case_and_find_the_patient(site: Site, driver: Any) -> None:
     driver.get(f"{site.base}/ui/board")
     assert driver.current_url.endswith("/ui/sign-in")  # not signed in yet
     driver.find_element(By.ID, "token").send_keys("sot_not-a-token")
@@ -60,7 +61,7 @@ def test_sign_in_open_a_royal_doctors_case_and_find_the_patient(site: Site, driv
     seen(driver)
 
 
-def test_take_the_case_through_its_route_by_forms(site: Site, driver: Any) -> None:
+def take_the_case_through_its_route_by_forms(site: Site, driver: Any) -> None:
     case_page = f"{site.base}/ui/cases/{CASE['id']}"
     driver.get(case_page)
     fire(driver, "record_circumstances")  # every box unticked: none of them holds
@@ -104,7 +105,7 @@ def test_take_the_case_through_its_route_by_forms(site: Site, driver: Any) -> No
     seen(driver)
 
 
-def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(site: Site, driver: Any) -> None:
+def a_form_without_its_csrf_token_is_refused_and_changes_nothing(site: Site, driver: Any) -> None:
     driver.get(f"{site.base}/ui/board")
     driver.find_element(By.ID, "patient_ref").send_keys("PX-RD-0002")
     submit(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/ui/cases'] button"))
@@ -124,7 +125,7 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(site: Site
     seen(driver)
 
 
-def test_a_form_for_an_old_version_says_the_case_changed(site: Site, driver: Any) -> None:
+def a_form_for_an_old_version_says_the_case_changed(site: Site, driver: Any) -> None:
     driver.get(f"{site.base}/ui/board")
     driver.find_element(By.ID, "patient_ref").send_keys("PX-RD-0003")
     submit(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/ui/cases'] button"))
@@ -140,7 +141,7 @@ def test_a_form_for_an_old_version_says_the_case_changed(site: Site, driver: Any
     seen(driver)
 
 
-def test_another_organisations_case_is_not_found(site: Site, driver: Any) -> None:
+def another_organisations_case_is_not_found(site: Site, driver: Any) -> None:
     made = httpx.post(f"{site.base}/cases", json={"patient_ref": "PX-B-0001", "route": "domestic"},
                       headers={"Authorization": f"Bearer {site.tokens['other']}"})  # fmt: skip
     assert made.status_code == 201, made.text
@@ -152,7 +153,7 @@ def test_another_organisations_case_is_not_found(site: Site, driver: Any) -> Non
     seen(driver)
 
 
-def test_the_auditor_sees_the_access_log_and_verifies(site: Site, driver: Any) -> None:
+def the_auditor_sees_the_access_log_and_verifies(site: Site, driver: Any) -> None:
     sign_out(driver)
     sign_in(driver, site, "auditor")
     driver.get(f"{site.base}/ui/audit?verify=1")
@@ -162,7 +163,7 @@ def test_the_auditor_sees_the_access_log_and_verifies(site: Site, driver: Any) -
     seen(driver)
 
 
-def test_dutch_for_a_dutch_browser_and_the_language_switch(site: Site, driver: Any) -> None:
+def dutch_for_a_dutch_browser_and_the_language_switch(site: Site, driver: Any) -> None:
     submit(driver, driver.find_element(By.LINK_TEXT, "Nederlands"))
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "nl"
     assert "Toegangslog" in driver.page_source
@@ -171,13 +172,13 @@ def test_dutch_for_a_dutch_browser_and_the_language_switch(site: Site, driver: A
     seen(driver)
 
 
-def test_swagger_page_loads_from_this_host(site: Site, driver: Any) -> None:
+def swagger_page_loads_from_this_host(site: Site, driver: Any) -> None:
     driver.get(f"{site.base}/docs")
     driver.find_element(By.ID, "swagger-ui")
     seen(driver)
 
 
-def test_no_request_left_127_0_0_1(site: Site, driver: Any) -> None:
+def no_request_left_127_0_0_1(site: Site, driver: Any) -> None:
     seen(driver)
     assert len(SEEN) > 20
     assets = [u for u in SEEN if "/docs/assets/" in u]
@@ -185,3 +186,15 @@ def test_no_request_left_127_0_0_1(site: Site, driver: Any) -> None:
     away = [u for u in SEEN if urlsplit(u).scheme not in ("data", "about", "blob")
             and urlsplit(u).hostname != "127.0.0.1"]  # fmt: skip
     assert away == []
+
+
+def test_a_desks_working_day(site: Site, driver: Any) -> None:
+    sign_in_open_a_royal_doctors_case_and_find_the_patient(site, driver)
+    take_the_case_through_its_route_by_forms(site, driver)
+    a_form_without_its_csrf_token_is_refused_and_changes_nothing(site, driver)
+    a_form_for_an_old_version_says_the_case_changed(site, driver)
+    another_organisations_case_is_not_found(site, driver)
+    the_auditor_sees_the_access_log_and_verifies(site, driver)
+    dutch_for_a_dutch_browser_and_the_language_switch(site, driver)
+    swagger_page_loads_from_this_host(site, driver)
+    no_request_left_127_0_0_1(site, driver)
