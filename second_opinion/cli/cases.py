@@ -15,6 +15,7 @@ import typer
 from workflow.cases.case import DEFAULT_ORGANISATION
 from workflow.cases.definitions import DEFINITION
 from workflow.coverage.rules import decide_all, decide_coverage, policy_ids
+from workflow.errors import ValidationError
 
 from .. import render
 from ..bootstrap import connect, database_url, init
@@ -126,16 +127,26 @@ def fire_command(
         )
 
 
-def show_command(case: str, db: Db = None, as_json: Json = False) -> None:
+Lang = Annotated[str | None, typer.Option(
+    "--lang", help="Language of the human output: en or nl (default $SECOND_OPINION_LANG, else en).")]
+
+
+def show_command(case: str, db: Db = None, as_json: Json = False, lang: Lang = None) -> None:
     """Show one case and the events allowed in its state."""
-    with guard(as_json), open_service(db) as service:
-        found = service.case(case)
-        deadlines = service.deadlines_of(case)
-        emit(
-            as_json,
-            render.case_json(found, service.definition, deadlines),
-            lambda: render.case_table(found, service.definition, deadlines),
-        )
+    from .. import i18n
+
+    with guard(as_json):
+        if lang is not None and lang not in i18n.LANGUAGES:
+            raise ValidationError("--lang", f"{lang!r} is not one of {', '.join(i18n.LANGUAGES)}")
+        t = i18n.translator(lang or i18n.from_env()).gettext
+        with open_service(db) as service:
+            found = service.case(case)
+            deadlines = service.deadlines_of(case)
+            emit(
+                as_json,
+                render.case_json(found, service.definition, deadlines),
+                lambda: render.case_table(found, service.definition, deadlines, t),
+            )
 
 
 def cases_command(

@@ -15,10 +15,13 @@ from jinja2.ext import babel_extract
 from second_opinion import i18n
 
 WEB = Path(__file__).resolve().parents[2] / "second_opinion" / "web"
+RENDER = WEB.parent / "render.py"
+"""The CLI's human output: ``show --lang`` translates its labels through ``t(...)``."""
 
 
 def catalogue_ids() -> set[str]:
-    """Every message marked in the templates (``_()``) and the web package (``_()``, ``N_()``)."""
+    """Every message marked in the templates (``_()``), the web package (``_()``, ``N_()``) and
+    the CLI's rendering (``t()``)."""
     found: set[str] = set()
     for template in sorted((WEB / "templates").glob("*.html")):
         with template.open("rb") as f:
@@ -26,6 +29,8 @@ def catalogue_ids() -> set[str]:
     for module in sorted(WEB.glob("*.py")):
         found |= {m for _, m, _, _ in extract_from_file("python", str(module), keywords={"_": None, "N_": None})
                   if isinstance(m, str)}  # fmt: skip
+    found |= {m for _, m, _, _ in extract_from_file("python", str(RENDER), keywords={"t": None})
+              if isinstance(m, str)}  # fmt: skip
     return found
 
 
@@ -90,3 +95,18 @@ def test_dates_in_amsterdam() -> None:
     summer = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)  # 12:00 in Amsterdam (UTC+2)
     assert "12:00:00" in i18n.format_datetime(summer, "en")
     assert i18n.format_day("2026-12-25", "nl").startswith("vr")
+
+
+def test_show_speaks_dutch() -> None:
+    from rich.console import Console
+
+    from second_opinion import connect
+    from second_opinion.render import case_table
+    from tests.conftest import DESK
+
+    service = connect("memory://")
+    case_id = service.open_case("PX-0001", actor=DESK).case_id
+    console = Console(width=200, record=True)
+    console.print(case_table(service.case(case_id), service.definition, (), i18n.translator("nl").gettext))
+    text = console.export_text()
+    assert f"Casus {case_id}" in text and "patiëntreferentie" in text and "toegestane gebeurtenissen" in text
