@@ -148,12 +148,21 @@ def fire(driver: Any, event: str, fields: dict[str, str] | None = None, reason: 
 
 def submit(driver: Any, button: Any) -> None:
     """Click ``button`` and wait until the browser has left the page it was on (the answer shown)."""
-    from selenium.webdriver.support import expected_conditions
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = driver.find_element("tag name", "html")
     button.click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
+
+    def left(_: Any) -> bool:
+        try:
+            page.is_enabled()  # any call on the old page's element
+            return False
+        except WebDriverException:  # stale, or its node gone while the next page loads
+            return True
+
+    WebDriverWait(driver, 20).until(left)
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def text_of(driver: Any, element_id: str) -> str:
