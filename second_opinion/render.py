@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -131,21 +131,23 @@ def cases_table(cases: Iterable[Case]) -> Table:
     return table
 
 
-def case_table(case: Case, definition: Definition, deadlines: Iterable[Deadline] = ()) -> Table:
-    table = new_table(title=f"Case {case.id}", show_header=False)
+def case_table(case: Case, definition: Definition, deadlines: Iterable[Deadline] = (),
+               t: Callable[[str], str] = str) -> Table:  # fmt: skip
+    """``show``'s table; ``t`` translates its labels (``show --lang``, :mod:`second_opinion.i18n`)."""
+    table = new_table(title=t("Case %(id)s") % {"id": case.id}, show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
-    allowed = ", ".join(definition.events_from(case.state)) or "none (closed)"
+    allowed = ", ".join(definition.events_from(case.state)) or t("none (closed)")
     for field, value in (
-        ("patient ref", case.patient_ref),
-        ("route", case.route),
-        ("organisation", case.organisation),
-        ("state", case.state),
-        ("version", str(case.version)),
-        ("opened", shown(case.opened_at)),
-        ("last change", shown(case.updated_at)),
-        ("audit records", str(case.audit_count)),
-        ("allowed events", allowed),
+        (t("patient ref"), case.patient_ref),
+        (t("route"), case.route),
+        (t("organisation"), case.organisation),
+        (t("state"), case.state),
+        (t("version"), str(case.version)),
+        (t("opened"), shown(case.opened_at)),
+        (t("last change"), shown(case.updated_at)),
+        (t("audit records"), str(case.audit_count)),
+        (t("allowed events"), allowed),
         *provider_lines(case, definition),
         *((f"fact: {key}", json.dumps(value, ensure_ascii=False))
           for key, value in sorted(case.facts.items()) if key not in ("coverage", "provider", "self_paying")),

@@ -17,13 +17,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from second_opinion import web
 from second_opinion.limits import Limits
 from workflow.errors import SecondOpinionError, StorageError, StorageNotReady
 from workflow.service.access import AccessService
 from workflow.service.cases import CaseService
 from workflow.service.tokens import TokenService
 
-from . import audit, cases, edge, fhir, next_steps, problems, reference, reports, schemas, worklists
+from . import audit, cases, edge, fhir, next_steps, problems, reference, reports, schemas, swagger, worklists
 
 DESCRIPTION = """Dutch second-opinion cases as persisted state machines, for care-coordination
 systems, hospital desks, insurers' tools and auditors. Every call needs a bearer token
@@ -47,7 +48,8 @@ def create_app(
     database cannot take a write, and answers in bounded time (:mod:`storage.readiness`).
     ``contacts`` are the operator's provider contact values, already checked
     (:func:`second_opinion.bootstrap.provider_contacts_from_env`); none: the seeds' values."""
-    app = FastAPI(title="second-opinion", version=version, description=DESCRIPTION)
+    app = FastAPI(title="second-opinion", version=version, description=DESCRIPTION, docs_url=None,
+                  redoc_url=None)
     # No slash is redirected: Starlette builds that Location from the caller's Host (an open redirect).
     app.router.redirect_slashes = False
     app.state.limits = limits or Limits()  # none unless given: `serve` gives them (bootstrap.limits_from_env)
@@ -65,6 +67,8 @@ def create_app(
                reports.router)  # fmt: skip
     for router in routers:
         app.include_router(router, responses=_ERRORS)
+    swagger.serve_docs(app)  # /docs from this host's files, not a CDN
+    web.mount(app, service, app.state.limits)  # the web desk under /ui (docs/ui.md)
 
     @app.get("/health", response_model=schemas.Health, response_model_exclude_none=True, tags=["operations"],
              summary="The process answers")  # fmt: skip

@@ -150,13 +150,24 @@ def no_case_for(value: str) -> UnknownCase:
     return unknown
 
 
+Lang = Annotated[str | None, typer.Option(
+    "--lang", help="Language of the human output: en or nl (default $SECOND_OPINION_LANG, else en).")]
+
+
 def show_command(
     case: Annotated[str, typer.Argument(help="Case id, or a patient reference (its cases).")],
     db: Db = None,
     as_json: Json = False,
+    lang: Lang = None,
 ) -> None:
     """Show one case and the events allowed in its state; given a patient reference, the case
     opened under it (several: the list of them)."""
+    from .. import i18n
+
+    with guard(as_json):
+        if lang is not None and lang not in i18n.LANGUAGES:
+            raise ValidationError("--lang", f"{lang!r} is not one of {', '.join(i18n.LANGUAGES)}")
+        t = i18n.translator(lang or i18n.from_env()).gettext
     with guard(as_json), open_service(db) as service:
         try:
             found = service.case(case)
@@ -175,5 +186,5 @@ def show_command(
         emit(
             as_json,
             render.case_json(found, service.definition, deadlines),
-            lambda: render.case_table(found, service.definition, deadlines),
+            lambda: render.case_table(found, service.definition, deadlines, t),
         )

@@ -59,3 +59,16 @@ class TokenService:
         if found.revoked_at is not None:
             raise Unauthenticated("the token was revoked")
         return found
+
+    def active(self, token_id: str) -> ApiToken:
+        """The token with this id while it is not revoked: a web session holds the token's id,
+        never its secret, and reads it again on every request (a revoked token ends the session)."""
+        if not inputs.IDENTIFIER.fullmatch(token_id):
+            raise Unauthenticated("the token is not known")
+        with self._rt.uow(False) as uow:
+            found = uow.tokens.get(token_id)
+        if found is None:
+            raise Unauthenticated("the token is not known")
+        if found.revoked_at is not None:
+            raise Unauthenticated("the token was revoked")
+        return found

@@ -1,0 +1,149 @@
+"""The pages a signed-in caller reads: the board, the work list, search, the case page and the
+auditor's page. Each is one or two :class:`~workflow.service.access.AccessService` reads, the
+same calls the API's routes make, so each is checked and logged as theirs are."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from second_opinion.render import export_csv, record_json
+from workflow.cases import insurer
+from workflow.errors import ValidationError
+from workflow.service import inputs
+
+from . import shapes
+from .context import N_, Refused, Ui, safe_next
+from .forms import checklist_items, form_for, offered
+from .sessions import LANG_COOKIE
+
+DUE_SOON_DAYS = 7
+"""SEAM (issue 16, work lists): "due soon" is due within this many calendar days, by today's
+``cases(due_before=...)``; the work-list queries will give working days left and late."""
+ACCESS_LOG_SHOWN = 200
+"""Access records the auditor's page shows (the newest); the export has them all."""
+
+Filter = Annotated[str | None, Query(max_length=64)]
+
+
+def routes(ui: Ui) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/")
+    def home(request: Request) -> Response:
+        return ui.redirect("/ui/board" if ui.session(request) else "/ui/sign-in")
+
+    @router.get("/language/{lang}")
+    def language(request: Request, lang: str, next: Annotated[str | None, Query(max_length=512)] = None) -> Response:
+        from second_opinion.i18n import LANGUAGES
+
+        if lang not in LANGUAGES:
+            raise Refused(404, N_("No such page"))
+        answer = ui.redirect(safe_next(next))
+        ui.set_cookie(request, answer, LANG_COOKIE, lang, max_age=365 * 24 * 3600)
+        return answer
+
+    @router.get("/board")
+    def board(request: Request, route: Filter = None, state: Filter = None) -> Response:
+        caller = ui.caller(request)
+        route, state = route or None, state or None
+        definition = ui.definition
+        if state is not None:
+            inputs.check_state(definition, state)
+        found = ui.access.cases(caller.principal, state=state, route=route)
+        columns = [(s.name, [c for c in found if c.state == s.name])
+                   for s in definition.states if state is None or s.name == state]  # fmt: skip
+        context = {"columns": columns, "total": len(found), "routes": definition.route_names,
+                   "states": [s.name for s in definition.states], "route": route, "state": state,
+                   "may_open": definition.may(caller.role, "open")}  # fmt: skip
+        return ui.page(request, "board.html", context, caller=caller)
+
+    @router.get("/work")
+    def work(request: Request) -> Response:
+        caller = ui.caller(request)
+        # SEAM (issue 16, work lists): today's overdue is running deadlines past due; breached ones
+        # and working days late come with the work-list queries (and one access record per page).
+        overdue = ui.access.cases(caller.principal, overdue=True)
+        late = {c.id for c in overdue}
+        horizon = ui.now() + timedelta(days=DUE_SOON_DAYS)
+        soon = [c for c in ui.access.cases(caller.principal, due_before=horizon) if c.id not in late]
+        context = {"overdue": overdue, "soon": soon, "days": DUE_SOON_DAYS}
+        return ui.page(request, "work.html", context, caller=caller)
+
+    @router.get("/search")
+    def search(request: Request, patient_ref: Filter = None) -> Response:
+        caller = ui.caller(request)
+        wanted = (patient_ref or "").strip()
+        found, problem = None, None
+        if wanted:
+            try:
+                inputs.check_id("patient reference", wanted)
+            except ValidationError as exc:
+                problem = exc.problem
+            else:
+                # SEAM (issue 16, work lists): filtered by patient reference here, after the list
+                # read, until `cases(patient_ref=...)` filters in SQL; the access log then names
+                # only the cases shown instead of every case the caller may list.
+                found = [c for c in ui.access.cases(caller.principal) if c.patient_ref == wanted]
+        context = {"patient_ref": wanted, "found": found, "problem": problem}
+        return ui.page(request, "search.html", context, status=422 if problem else 200, caller=caller)
+
+    @router.get("/cases/{case_id}")
+    def case_page(request: Request, case_id: str) -> Response:
+        caller = ui.caller(request)
+        return case_view(ui, request, caller, case_id)
+
+    @router.get("/audit")
+    def audit(request: Request, verify: Filter = None) -> Response:
+        caller = ui.caller(request)
+        report = ui.access.verify(caller.principal) if verify else None
+        records = ui.access.access_records(caller.principal)
+        shown = sorted(records, key=lambda r: r.sequence or 0, reverse=True)[:ACCESS_LOG_SHOWN]
+        context = {"report": report, "records": shown, "total": len(records), "limit": ACCESS_LOG_SHOWN}
+        return ui.page(request, "audit.html", context, caller=caller)
+
+    @router.get("/audit/export")
+    def export(request: Request, format: Filter = "jsonl") -> Response:
+        caller = ui.caller(request)
+        if format not in ("jsonl", "csv"):
+            raise Refused(422, N_("Unknown export format"), N_("Choose jsonl or csv."))
+        records = ui.access.export(caller.principal)
+        if format == "csv":
+            body: Iterator[str] = iter([export_csv(records)])
+            kind, name = "text/csv; charset=utf-8", "audit-export.csv"
+        else:
+            body = (json.dumps(record_json(r), ensure_ascii=False, sort_keys=True) + "\n" for r in records)
+            kind, name = "application/jsonl", "audit-export.jsonl"
+        disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return StreamingResponse(body, media_type=kind, headers=disposition)
+
+    return router
+
+
+def case_view(ui: Ui, request: Request, caller: Any, case_id: str, *, status: int = 200,
+              problem: str | None = None, posted: dict[str, str] | None = None) -> Response:  # fmt: skip
+    """The case page: the case with its deadlines (a ``case`` read) and its audit trail (a
+    ``history`` read), the checklist, the coverage decision and the next-step forms."""
+    case, deadlines = ui.access.case(caller.principal, case_id)
+    _, records = ui.access.history(caller.principal, case_id)
+    definition = ui.definition
+    coverage = case.facts.get("coverage")
+    context = {
+        "case": case,
+        "records": records,
+        "deadlines": [shapes.deadline(d) for d in deadlines],
+        "checklist": checklist_items(definition, case),
+        "coverage": coverage,
+        "coverage_summary": insurer.summary(coverage) if coverage else None,
+        "forms": [form_for(definition, case, e) for e in offered(definition, case, caller.role)],
+        "facts": shapes.facts(case.facts),
+        "problem": problem,
+        "posted": posted or {},
+        "terminal": definition.state(case.state).terminal,
+    }
+    return ui.page(request, "case.html", context, status=status, caller=caller)

@@ -1,0 +1,112 @@
+"""One message catalogue for the web desk: every message the templates and the web package mark
+is in the Dutch catalogue, translated; the catalogue compiles; languages are negotiated from
+Accept-Language; dates are shown in Europe/Amsterdam."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_file
+from babel.messages.pofile import read_po
+from jinja2.ext import babel_extract
+
+from second_opinion import i18n
+
+WEB = Path(__file__).resolve().parents[2] / "second_opinion" / "web"
+RENDER = WEB.parent / "render.py"
+"""The CLI's human output: ``show --lang`` translates its labels through ``t(...)``."""
+
+
+def catalogue_ids() -> set[str]:
+    """Every message marked in the templates (``_()``), the web package (``_()``, ``N_()``) and
+    the CLI's rendering (``t()``)."""
+    found: set[str] = set()
+    for template in sorted((WEB / "templates").glob("*.html")):
+        with template.open("rb") as f:
+            found |= {m for _, _, m, _ in babel_extract(f, ("_", "gettext"), [], {}) if isinstance(m, str)}
+    for module in sorted(WEB.glob("*.py")):
+        found |= {m for _, m, _, _ in extract_from_file("python", str(module), keywords={"_": None, "N_": None})
+                  if isinstance(m, str)}  # fmt: skip
+    found |= {m for _, m, _, _ in extract_from_file("python", str(RENDER), keywords={"t": None})
+              if isinstance(m, str)}  # fmt: skip
+    return found
+
+
+def catalogue(lang: str) -> dict[str, str]:
+    with i18n.catalogue_path(lang).open("rb") as f:
+        return {m.id: m.string for m in read_po(f) if m.id}
+
+
+def test_every_marked_message_has_a_dutch_translation() -> None:
+    ids = catalogue_ids()
+    dutch = catalogue("nl")
+    assert len(ids) > 80
+    assert sorted(ids - dutch.keys()) == [], "messages missing from locale/nl: add them to messages.po"
+    assert sorted(m for m in ids if not dutch[m]) == [], "untranslated messages in locale/nl"
+
+
+def test_the_english_catalogue_lists_the_same_messages() -> None:
+    assert catalogue("en").keys() == catalogue("nl").keys()
+
+
+def test_placeholders_survive_translation() -> None:
+    import re
+
+    for message, translated in catalogue("nl").items():
+        assert sorted(re.findall(r"%\(\w+\)s", message)) == sorted(re.findall(r"%\(\w+\)s", translated)), message
+
+
+def test_translator_compiles_the_catalogue() -> None:
+    assert i18n.translator("nl").gettext("Board") == "Bord"
+    assert i18n.translator("en").gettext("Board") == "Board"
+    assert i18n.translator("fr").gettext("Board") == "Board"  # unknown: English
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("nl-NL,nl;q=0.9,en-US;q=0.8,en;q=0.7", "nl"),
+    ("en-GB,en;q=0.9,nl;q=0.8", "en"),
+    ("de-DE,de;q=0.9,nl;q=0.5", "nl"),
+    ("de-DE", "en"),
+    ("nl;q=0, en", "en"),
+    ("nl-BE", "nl"),
+    ("", "en"),
+    (None, "en"),
+    ("en;q=0.4, nl;q=0.6", "nl"),
+    ("nl;q=abc, en;q=0.1", "en"),
+    ("*", "en"),
+    ("x" * 10_000 + ",nl", "en"),  # read up to a bound only
+])  # fmt: skip
+def test_negotiate(header: str | None, expected: str) -> None:
+    assert i18n.negotiate(header) == expected
+
+
+def test_language_from_the_environment() -> None:
+    assert i18n.from_env({"SECOND_OPINION_LANG": "nl_NL.UTF-8"}) == "nl"
+    assert i18n.from_env({}) == "en"
+
+
+def test_dates_in_amsterdam() -> None:
+    winter = datetime(2026, 12, 17, 22, 59, 59, tzinfo=UTC)  # 23:59:59 in Amsterdam (UTC+1)
+    assert "23:59:59" in i18n.format_datetime(winter, "nl")
+    assert "17 dec" in i18n.format_datetime(winter, "nl")
+    assert "23:59:59" in i18n.format_datetime(winter, "en")
+    summer = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)  # 12:00 in Amsterdam (UTC+2)
+    assert "12:00:00" in i18n.format_datetime(summer, "en")
+    assert i18n.format_day("2026-12-25", "nl").startswith("vr")
+
+
+def test_show_speaks_dutch() -> None:
+    from rich.console import Console
+
+    from second_opinion import connect
+    from second_opinion.render import case_table
+    from tests.conftest import DESK
+
+    service = connect("memory://")
+    case_id = service.open_case("PX-0001", actor=DESK).case_id
+    console = Console(width=200, record=True)
+    console.print(case_table(service.case(case_id), service.definition, (), i18n.translator("nl").gettext))
+    text = console.export_text()
+    assert f"Casus {case_id}" in text and "patiëntreferentie" in text and "toegestane gebeurtenissen" in text
