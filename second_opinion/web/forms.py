@@ -1,12 +1,10 @@
 """The next-step forms of the case page: which events a caller is offered, the fields each one
 asks for, and the submitted form turned back into the command's reason and data.
 
-SEAM (issue 16, next steps): the events offered are those the permission table lets the caller's
-role fire from the case's state (:func:`offered`). When ``GET /cases/{id}/next`` lands
-(the events the role may fire *now*, and what blocks each), :func:`offered` should call it instead
-and the case page can show each blocked event with its guard and what is missing. Until then an
-event a guard refuses is offered and, fired, refused with the guard's reason (recorded as refused
-in the audit trail, as from the API).
+The events offered are those the permission table lets the caller's role fire from the case's
+state (:func:`offered`) that next steps (:mod:`workflow.cases.next_steps`, the same guards the
+engine runs) find allowed now; the case page lists each blocked one with what blocks it, so a
+coordinator sees what is missing without trying (and without a refused record).
 
 Every value is bounded before it reaches the service, which checks it again (:mod:`workflow.service.inputs`).
 """
@@ -50,7 +48,8 @@ class EventForm:
 
 
 def offered(definition: Definition, case: Case, role: str) -> list[Event]:
-    """SEAM: the events the role may fire from the case's state, by the permission table."""
+    """The events the role may fire from the case's state, by the permission table (the case page
+    keeps those next steps find allowed now)."""
     return [e for name in definition.events_from(case.state)
             if definition.may(role, name) and (e := definition.event(name)) is not None]  # fmt: skip
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -15,16 +14,17 @@ from fastapi.responses import Response, StreamingResponse
 from second_opinion.render import export_csv, record_json
 from workflow.cases import insurer
 from workflow.errors import ValidationError
+from workflow.listing import MAX_PAGE
 from workflow.service import inputs
+from workflow.service.worklists import WorkListQuery
 
 from . import shapes
 from .context import N_, Refused, Ui, safe_next
 from .forms import checklist_items, form_for, offered
 from .sessions import LANG_COOKIE
 
-DUE_SOON_DAYS = 7
-"""SEAM (issue 16, work lists): "due soon" is due within this many calendar days, by today's
-``cases(due_before=...)``; the work-list queries will give working days left and late."""
+DUE_SOON_DAYS = 5
+""""Due soon": due within this many working days, counted on each deadline's own calendar."""
 ACCESS_LOG_SHOWN = 200
 """Access records the auditor's page shows (the newest); the export has them all."""
 
@@ -66,13 +66,16 @@ def routes(ui: Ui) -> APIRouter:
     @router.get("/work")
     def work(request: Request) -> Response:
         caller = ui.caller(request)
-        # SEAM (issue 16, work lists): today's overdue is running deadlines past due; breached ones
-        # and working days late come with the work-list queries (and one access record per page).
-        overdue = ui.access.cases(caller.principal, overdue=True)
-        late = {c.id for c in overdue}
-        horizon = ui.now() + timedelta(days=DUE_SOON_DAYS)
-        soon = [c for c in ui.access.cases(caller.principal, due_before=horizon) if c.id not in late]
-        context = {"overdue": overdue, "soon": soon, "days": DUE_SOON_DAYS}
+        # the work-list queries: overdue = past due and not stopped (running or breached), with the
+        # working days late; due soon within N working days, with the days left; one access record
+        # per list shown, naming its cases (the newest MAX_PAGE of each, most urgent first)
+        overdue = ui.access.worklist(caller.principal, WorkListQuery(overdue=True, sort="due", limit=MAX_PAGE))
+        soon_page = ui.access.worklist(caller.principal, WorkListQuery(due_within=DUE_SOON_DAYS, sort="due",
+                                                                       limit=MAX_PAGE))  # fmt: skip
+        late = {row.case.id for row in overdue.rows}
+        soon = [row for row in soon_page.rows if row.case.id not in late]
+        context = {"overdue": overdue.rows, "soon": soon, "days": DUE_SOON_DAYS,
+                   "more": overdue.next_cursor is not None or soon_page.next_cursor is not None}  # fmt: skip
         return ui.page(request, "work.html", context, caller=caller)
 
     @router.get("/search")
@@ -86,10 +89,9 @@ def routes(ui: Ui) -> APIRouter:
             except ValidationError as exc:
                 problem = exc.problem
             else:
-                # SEAM (issue 16, work lists): filtered by patient reference here, after the list
-                # read, until `cases(patient_ref=...)` filters in SQL; the access log then names
-                # only the cases shown instead of every case the caller may list.
-                found = [c for c in ui.access.cases(caller.principal) if c.patient_ref == wanted]
+                # filtered in SQL: the one access record names only the cases found
+                query = WorkListQuery(patient_ref=wanted, limit=MAX_PAGE)
+                found = [row.case for row in ui.access.worklist(caller.principal, query).rows]
         context = {"patient_ref": wanted, "found": found, "problem": problem}
         return ui.page(request, "search.html", context, status=422 if problem else 200, caller=caller)
 
@@ -131,6 +133,8 @@ def case_view(ui: Ui, request: Request, caller: Any, case_id: str, *, status: in
     ``history`` read), the checklist, the coverage decision and the next-step forms."""
     case, deadlines = ui.access.case(caller.principal, case_id)
     _, records = ui.access.history(caller.principal, case_id)
+    steps = ui.access.next_steps(caller.principal, case_id)  # what the role may do now, what blocks the rest
+    allowed = {s.event for s in steps.of("allowed")}
     definition = ui.definition
     coverage = case.facts.get("coverage")
     context = {
@@ -140,7 +144,9 @@ def case_view(ui: Ui, request: Request, caller: Any, case_id: str, *, status: in
         "checklist": checklist_items(definition, case),
         "coverage": coverage,
         "coverage_summary": insurer.summary(coverage) if coverage else None,
-        "forms": [form_for(definition, case, e) for e in offered(definition, case, caller.role)],
+        "forms": [form_for(definition, case, e) for e in offered(definition, case, caller.role)
+                  if e.name in allowed],
+        "blocked": [(s.event, s.message or s.field or "") for s in steps.of("blocked")],
         "facts": shapes.facts(case.facts),
         "problem": problem,
         "posted": posted or {},

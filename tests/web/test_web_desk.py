@@ -157,8 +157,10 @@ def test_pages_are_logged_as_the_apis_reads(desk: Any) -> None:
     client.get(f"/ui/cases/{case_id}")
     with service.runtime.uow(False) as uow:
         records = uow.access.all()[before:]
-    assert [(r.kind, r.outcome, r.case_id) for r in records] == [
-        ("list", "granted", case_id), ("case", "granted", case_id), ("history", "granted", case_id)]
+    # the board: one record for the page, naming the cases shown (issue 16); the case page: its reads
+    assert [(r.kind, r.outcome, r.case_id or tuple(r.cases or ())) for r in records] == [
+        ("list", "granted", (case_id,)), ("case", "granted", case_id), ("history", "granted", case_id),
+        ("next", "granted", case_id)]  # the next-step forms: what the role may do now
 
 
 def test_another_organisations_case_is_a_not_found_page(desk: Any) -> None:
@@ -209,3 +211,20 @@ def test_swagger_page_names_no_other_host(desk: Any) -> None:
     assert "/docs/assets/swagger-ui-bundle.js" in page
     assert not re.findall(r"https?://(?!127\.0\.0\.1)", page)
     assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+
+
+def test_the_case_page_offers_what_may_be_done_now_and_says_what_blocks_the_rest(desk: Any) -> None:
+    """Next steps on the case page (issue 16): a blocked event is listed with what blocks it, not
+    offered as a form, so no one has to try it (and leave a refused record) to find out."""
+    service, secrets, client = desk
+    csrf = signed_in(client, secrets["coordinator"])
+    case_id = client.post("/ui/cases", data={"patient_ref": "PX-0002", "csrf": csrf},
+                          follow_redirects=False).headers["location"].rsplit("/", 1)[1]  # fmt: skip
+    page = client.get(f"/ui/cases/{case_id}").text
+    assert 'id="form-record_circumstances"' in page  # allowed now
+    assert 'id="form-receive_item"' not in page  # not in this state: neither offered nor listed
+    # the coordinator may not refer (the GP or first provider does): not permitted, not listed either;
+    # choose_provider is allowed, give_consent too; nothing here is blocked by a guard yet
+    assert 'id="form-choose_provider"' in page
+    records = service.history(case_id)
+    assert [r.outcome for r in records] == ["accepted"]  # the page tried nothing
