@@ -164,6 +164,7 @@ class Ui:
             "caller": caller,
             "csrf": caller.session.csrf if caller else None,
             "may_audit": caller is not None and caller.role in self.capabilities["audit"],
+            "may_report": caller is not None and caller.role in self.capabilities.get("reports", ()),
             "notices": notices,
             **context,
         }

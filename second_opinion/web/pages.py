@@ -10,7 +10,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from markupsafe import Markup
 
+from second_opinion import reporting
 from second_opinion.render import export_csv, record_json
 from workflow.cases import insurer
 from workflow.errors import ValidationError
@@ -100,6 +102,23 @@ def routes(ui: Ui) -> APIRouter:
         caller = ui.caller(request)
         return case_view(ui, request, caller, case_id)
 
+    @router.get("/reports")
+    def report_page(request: Request, route: Filter = None) -> Response:
+        """The figures of :mod:`workflow.service.reports` over the last twelve months, the charts
+        drawn on the server (:mod:`second_opinion.charts`) and put inline: no script, no other host."""
+        caller = ui.caller(request)
+        report = ui.access.report(caller.principal, route=route or None)
+        charts = {name: Markup(_inline(reporting.chart(report, name))) for name in reporting.CHARTS}
+        context = {"charts": charts, "route": route or "", "routes": ui.definition.route_names}
+        return ui.page(request, "reports.html", context, caller=caller)
+
+    @router.get("/reports.csv")
+    def report_csv(request: Request, route: Filter = None) -> Response:
+        caller = ui.caller(request)
+        report = ui.access.report(caller.principal, route=route or None)
+        disposition = {"Content-Disposition": 'attachment; filename="report.csv"'}
+        return Response(reporting.report_csv(report), media_type="text/csv; charset=utf-8", headers=disposition)
+
     @router.get("/audit")
     def audit(request: Request, verify: Filter = None) -> Response:
         caller = ui.caller(request)
@@ -125,6 +144,11 @@ def routes(ui: Ui) -> APIRouter:
         return StreamingResponse(body, media_type=kind, headers=disposition)
 
     return router
+
+
+def _inline(svg: str) -> str:
+    """An SVG document as an element of the page: without its XML declaration, if it has one."""
+    return svg.split("?>", 1)[1].lstrip() if svg.startswith("<?xml") else svg
 
 
 def case_view(ui: Ui, request: Request, caller: Any, case_id: str, *, status: int = 200,

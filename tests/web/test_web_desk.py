@@ -228,3 +228,29 @@ def test_the_case_page_offers_what_may_be_done_now_and_says_what_blocks_the_rest
     assert 'id="form-choose_provider"' in page
     records = service.history(case_id)
     assert [r.outcome for r in records] == ["accepted"]  # the page tried nothing
+
+
+def test_the_reports_page_draws_its_charts_inline_and_offers_the_csv(desk: Any) -> None:
+    """Reports with pictures on the desk (issue 16): the five charts as inline SVG (no script, no
+    other host), the figures as CSV; one ``report`` access record each, naming no case; a role
+    without the ``reports`` read gets the 403 page."""
+    service, secrets, client = desk
+    signed_in(client, secrets["coordinator"])
+    page = client.get("/ui/reports")
+    assert page.status_code == 200 and page.text.count("<svg") == 5 and "<?xml" not in page.text
+    assert "<script" not in page.text and 'href="/ui/reports"' in page.text
+    csv = client.get("/ui/reports.csv", params={"route": "royal-doctors"})
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    with service.runtime.uow(False) as uow:
+        kinds = [(r.kind, r.case_id) for r in uow.access.all() if r.kind == "report"]
+    assert kinds == [("report", None), ("report", None)]
+    assert client.get("/ui/reports", params={"route": "nowhere"}).status_code == 422
+
+
+def test_a_role_without_the_reports_read_gets_the_403_page_and_no_link(desk: Any) -> None:
+    service, _, client = desk
+    doctor = TokenService(service.runtime).create("dr-1", "second_opinion_doctor", "org-a")[0]
+    signed_in(client, doctor)
+    assert 'href="/ui/reports"' not in client.get("/ui/board").text
+    answer = client.get("/ui/reports")
+    assert answer.status_code == 403 and "<svg" not in answer.text
