@@ -31,6 +31,9 @@ FIGURES = [
     *(f"workers.postgresql.{n}" for n in (1, 2, 4)),
     "api.read", "api.fire",
     "startup.show",
+    "report.sqlite", "report.postgresql",  # issue 16
+    *(f"worklist.{figure}.{backend}.{n}" for figure in ("board", "list_page", "overdue_page")
+      for backend in ("sqlite", "postgresql") for n in MODES[MODE].worklist_cases),
 ]  # fmt: skip
 
 

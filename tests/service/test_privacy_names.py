@@ -485,10 +485,12 @@ def test_a_case_in_the_pre_rebuild_fixture_still_refuses_its_name(tmp_path: Path
     """``tests/fixtures/pre_rebuild.sqlite3`` holds case-0001, opened with the name "Jan de Vries"."""
     import shutil
 
+    from storage import initialise
     from tests.fixtures import make_pre_rebuild as maker
 
     copy = tmp_path / maker.DB_NAME
     shutil.copy(Path(__file__).resolve().parents[1] / "fixtures" / maker.DB_NAME, copy)
+    initialise(f"sqlite:///{copy}")  # what an operator runs after an upgrade (issue 16 added revision 0010)
     with connect(f"sqlite:///{copy}", identity_key=maker.KEY.encode()) as old:
         case = old.case("case-0001")
         assert len(case.name_hashes) == 2

@@ -234,6 +234,11 @@ API_SLOTS = [
     ApiSlot("POST /cases/{id}/events", lambda v, c: Request("POST", _EVENTS.format(_url_part(v)), body={"event": _EV}),
             refused, storage=True),
     ApiSlot("POST events event", lambda v, c: Request("POST", _EVENTS.format(c), body={"event": v}), refused),
+    # a check answers 200 with the verdict (a would-be refusal is no HTTP error) or 422: never a 500
+    ApiSlot("GET /cases/{id}/next", lambda v, c: Request("GET", f"/cases/{_url_part(v)}/next"), path_segment(refused),
+            reads=True),
+    ApiSlot("POST check event", lambda v, c: Request("POST", f"/cases/{c}/check", body={"event": v}), anything,
+            reads=True),
     ApiSlot("POST events reason", lambda v, c: Request("POST", _EVENTS.format(c), body={"event": _EV, "reason": v}),
             api_text, stored=lambda v: ("reason", v), storage=True),
     ApiSlot("POST events data value",
@@ -494,8 +499,10 @@ API_DATES = [  # (slot, label, value, expected)
     *[("POST /cases occurred_at", label, value, EITHER if label == "year-1" else REFUSED)
       for label, value in INSTANTS.items()],
     *[("POST events occurred_at", label, value, REFUSED) for label, value in INSTANTS.items()],
-    *[(slot, label, value, OK if label in _BOUNDS_ONLY else REFUSED)
-      for slot in ("GET /cases due_before", "GET /audit/export from") for label, value in INSTANTS.items()],
+    *[("GET /audit/export from", label, value, OK if label in _BOUNDS_ONLY else REFUSED)
+      for label, value in INSTANTS.items()],
+    # a work list's due moment is within the supported years, like every instant a case holds (issue 16)
+    *[("GET /cases due_before", label, value, REFUSED) for label, value in INSTANTS.items()],
     *[(slot, label, value, REFUSED) for slot in ("GET /calendar/add-working-days start",
                                                  "GET /calendar/working-days start", "GET /calendar/working-days end")
       for label, value in DATES.items()],
