@@ -12,6 +12,7 @@ on the answer, not by hanging.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -323,16 +324,28 @@ def test_postgres_a_log_lock_held_by_a_working_transaction_is_load_and_still_rea
     idle in its transaction (the tests above) is "not ready"; one running a statement is load."""
     app = build_app(db_url)
     caller = Caller(app)
+    assert caller.ready().status_code == 200  # warm: the probe's connection and schema check are done
     holder = psycopg.connect(db_url)
     assert POSTGRESQL.audit_lock is not None
-    busy = threading.Thread(target=lambda: holder.execute(POSTGRESQL.audit_lock + ", pg_sleep(2.5)"))
+
+    def work() -> None:
+        # Found by CI on a loaded machine: a holder that worked for 2.5 s had gone idle in its
+        # transaction before a slow probe looked at it. It now works until cancelled.
+        with contextlib.suppress(psycopg.errors.QueryCanceled):
+            holder.execute(POSTGRESQL.audit_lock + ", pg_sleep(60)")
+
+    busy = threading.Thread(target=work)
     with closing(holder):
-        busy.start()  # the holder works for 2.5 s: longer than the probe's 1 s wait for the lock
-        assert eventually(lambda: holding_busily(db_url)), "the holder never took the lock"
-        ready = caller.ready()
-        assert ready.status_code == 200, ready.text
-        busy.join(timeout=10)
-        holder.rollback()
+        busy.start()  # the holder works far longer than the probe's 1 s wait for the lock
+        try:
+            assert eventually(lambda: holding_busily(db_url)), "the holder never took the lock"
+            ready = caller.ready()
+            assert ready.status_code == 200, ready.text
+            assert holding_busily(db_url), "the holder stopped working before the probe answered"
+        finally:
+            holder.cancel()
+            busy.join(timeout=10)
+            holder.rollback()
     app.state.cases.close()
 
 

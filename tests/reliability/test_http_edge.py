@@ -258,6 +258,11 @@ def test_half_open_connections_from_one_address_leave_health_answered_for_anothe
 # --- /health while every worker thread waits on the database ---------------------------------
 
 
+BLOCKED_BOUND = 20.0
+"""How long the probes may take while the pool is full: far under the 60 s the blocked requests
+wait, so an answer within it cannot have come from a freed thread."""
+
+
 class Blocking:
     """A unit-of-work factory whose every unit waits for ``release``: the thread pool fills."""
 
@@ -271,7 +276,7 @@ class Blocking:
         return self.inner(write)
 
 
-def test_health_and_ready_answer_within_a_second_while_every_worker_thread_is_blocked_on_the_database() -> None:
+def test_health_and_ready_answer_while_every_worker_thread_is_blocked_on_the_database() -> None:
     from dataclasses import replace
 
     threads = 40  # anyio's default thread limiter: sync routes run on at most this many threads
@@ -296,17 +301,17 @@ def test_health_and_ready_answer_within_a_second_while_every_worker_thread_is_bl
             while blocking.waiting < threads:
                 assert time.monotonic() < deadline, f"only {blocking.waiting} threads blocked"
                 time.sleep(0.02)
+            full = time.monotonic()
 
-            start = time.monotonic()
-            answer = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-            took = time.monotonic() - start
-            assert answer.status_code == 200 and took < 1, took
+            # Each blocked request waits up to 60 s for ``release``, which is set only below: an
+            # answer at all, with the pool still full, shows neither probe queued behind it. (Found
+            # by CI: a 1 s client timeout measured the loaded machine, not the queueing.)
+            answer = httpx.get(f"http://127.0.0.1:{port}/health", timeout=BLOCKED_BOUND)
+            assert answer.status_code == 200, answer.text
             # found by review: /ready ran on the same pool and queued behind the stuck requests
-            start = time.monotonic()
-            answer = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=3)
-            took = time.monotonic() - start
-            assert answer.status_code == 200 and took < 1, took
-            assert blocking.waiting == threads, "the pool was full all along"
+            answer = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=BLOCKED_BOUND)
+            assert answer.status_code == 200, answer.text
+            assert time.monotonic() - full < 60 and blocking.waiting == threads, "the pool was full all along"
         finally:
             blocking.release.set()
             for sock in socks:
