@@ -17,6 +17,7 @@ from workflow import privacy
 from workflow.audit.chain import ACCEPTED, GENESIS, seal
 from workflow.cases.case import DEFAULT_ORGANISATION, Actor, Case
 from workflow.cases.definitions import OPEN_EVENT, RouteVersion, initial_facts
+from workflow.cases.engine import Decision
 from workflow.clock import utc_iso
 from workflow.deadlines.policies import on_event
 from workflow.errors import (
@@ -146,12 +147,7 @@ class Commands:
         ``admit`` runs on the locked case first: what it raises leaves everything untouched. Bad
         input is refused before the case is read, except that a caller with ``admit`` learns
         nothing of a case it is not admitted to, not even that its input was bad."""
-        try:
-            data, print_ = self._checked(command)
-        except ValidationError:
-            if admit is not None:
-                self._admit_only(command.case_id, admit)
-            raise
+        data, print_ = self._validated(command, admit)
         return retrying(lambda: self._fire(command, data, print_, admit))
 
     def check(self, command: FireEvent, admit: Admit | None = None) -> Verdict:
@@ -159,24 +155,10 @@ class Commands:
         in a read unit of work: no audit record (not even of a refusal), no idempotency row, no
         deadline, no version. Bad input and an unseen case are raised as :meth:`fire` raises them;
         every refusal :meth:`fire` would record is returned instead."""
-        rt, case_id, event, actor = self._rt, command.case_id, command.event, command.actor
-        try:
-            data, print_ = self._checked(command)
-        except ValidationError:
-            if admit is not None:
-                self._admit_only(case_id, admit)
-            raise
-        key, reason = command.idempotency_key, command.reason
+        rt, case_id, event, key = self._rt, command.case_id, command.event, command.idempotency_key
+        data, print_ = self._validated(command, admit)
         with readable(), rt.uow(False) as uow:
-            case = uow.cases.get(case_id)
-            if case is None:
-                raise UnknownCase(case_id)
-            if admit is not None:
-                admit(case)
-            if case.name_hashes:
-                inputs.screen_names(rt, case, {"event": None if rt.definition.event(event) else event,
-                                               "reason": reason, "data": data, "actor id": actor.id,
-                                               "on-behalf-of": actor.on_behalf_of, "idempotency key": key})  # fmt: skip
+            case = self._admitted(uow, command, data, admit, lock=False)
             stored = uow.keys.get(key) if key is not None else None
         now = inputs.in_supported_years("clock", rt.clock.now())
         try:
@@ -186,15 +168,7 @@ class Commands:
                 result = stored.result
                 return Verdict(case_id, event, True, result["from_state"], result["to_state"], case.version,
                                replayed=True)  # fmt: skip
-            if command.expect_version is not None and command.expect_version != case.version:
-                raise ConcurrentUpdate(case_id, command.expect_version, case.version)
-            occurred = inputs.occurred(command.occurred_at, now, not_before=case.opened_at)
-            if reason is not None:
-                privacy.check_text("reason", reason)
-            privacy.check_payload(data)
-            decision = rt.engine.decide(
-                case.state, event, actor.role, reason, data, case.facts, self._route_of(case), utc_iso(occurred)
-            )
+            decision, _ = self._decide(case, command, data, now)
         except SecondOpinionError as refused:
             refusal: dict[str, Any] = {"type": type(refused).__name__, "outcome": refused.outcome,
                                        "message": privacy.redact(str(refused))}  # fmt: skip
@@ -206,6 +180,53 @@ class Commands:
         return Verdict(case_id, event, True, case.state, decision.to_state, case.version)
 
     # --- internals ----------------------------------------------------------------------------
+
+    def _validated(self, command: FireEvent, admit: Admit | None) -> tuple[dict[str, Any], str]:
+        """The typed input checked before anything is read; on bad input a caller with ``admit``
+        is first checked against the case, so that it learns nothing of a case it may not see."""
+        try:
+            return self._checked(command)
+        except ValidationError:
+            if admit is not None:
+                self._admit_only(command.case_id, admit)
+            raise
+
+    def _admitted(
+        self, uow: UnitOfWork, command: FireEvent, data: dict[str, Any], admit: Admit | None, *, lock: bool
+    ) -> Case:
+        """The case, read (and locked by :meth:`fire`), shown to ``admit``, and screened for the
+        patient's registered names before anything is written, even the record of a refusal: it
+        would quote what was typed. One place for :meth:`fire` and :meth:`check` alike."""
+        case = uow.cases.get(command.case_id, lock=True) if lock else uow.cases.get(command.case_id)
+        if case is None:
+            raise UnknownCase(command.case_id)
+        if admit is not None:
+            admit(case)
+        if case.name_hashes:  # (the fields are gathered only for a case with a registered name)
+            rt, event, actor = self._rt, command.event, command.actor
+            inputs.screen_names(rt, case, {"event": None if rt.definition.event(event) else event,
+                                           "reason": command.reason, "data": data, "actor id": actor.id,
+                                           "on-behalf-of": actor.on_behalf_of,
+                                           "idempotency key": command.idempotency_key})  # fmt: skip
+        return case
+
+    def _decide(
+        self, case: Case, command: FireEvent, data: dict[str, Any], now: datetime
+    ) -> tuple[Decision, datetime]:
+        """The engine's decision on ``command`` against ``case`` and the moment it occurred, after
+        the version, time and privacy checks: raises the refusal, writes nothing. The same steps
+        for :meth:`fire` (which records a refusal) and :meth:`check` (which returns it)."""
+        if command.expect_version is not None and command.expect_version != case.version:
+            raise ConcurrentUpdate(case.id, command.expect_version, case.version)
+        occurred = inputs.occurred(command.occurred_at, now, not_before=case.opened_at)
+        if command.reason is not None:
+            privacy.check_text("reason", command.reason)
+        privacy.check_payload(data)
+        decision = self._rt.engine.decide(
+            case.state, command.event, command.actor.role, command.reason, data, case.facts, self._route_of(case),
+            utc_iso(occurred),
+        )  # fmt: skip
+        return decision, occurred
 
     def _checked(self, command: FireEvent) -> tuple[dict[str, Any], str]:
         inputs.check_actor(command.actor, self._rt.definition)
@@ -281,16 +302,7 @@ class Commands:
         rt, case_id, event, actor = self._rt, command.case_id, command.event, command.actor
         key, reason = command.idempotency_key, command.reason
         with rt.uow(True) as uow:
-            case = uow.cases.get(case_id, lock=True)
-            if case is None:
-                raise UnknownCase(case_id)
-            if admit is not None:
-                admit(case)
-            # before anything is written, even the record of a refusal: it would quote what was typed
-            if case.name_hashes:  # (the fields are gathered only for a case with a registered name)
-                inputs.screen_names(rt, case, {"event": None if rt.definition.event(event) else event,
-                                               "reason": reason, "data": data, "actor id": actor.id,
-                                               "on-behalf-of": actor.on_behalf_of, "idempotency key": key})  # fmt: skip
+            case = self._admitted(uow, command, data, admit, lock=True)
             # after the case lock, holding the log's end: recorded_at never runs backwards, in a
             # chain or across cases; before the try, as a refusal record would carry that time too
             now = stamp(uow, rt.clock, rt.clock_tolerance)
@@ -298,15 +310,7 @@ class Commands:
                 earlier = replayed(uow, key, print_)
                 if earlier:
                     return earlier
-                if command.expect_version is not None and command.expect_version != case.version:
-                    raise ConcurrentUpdate(case_id, command.expect_version, case.version)
-                occurred = inputs.occurred(command.occurred_at, now, not_before=case.opened_at)
-                if reason is not None:
-                    privacy.check_text("reason", reason)
-                privacy.check_payload(data)
-                decision = rt.engine.decide(
-                    case.state, event, actor.role, reason, data, case.facts, self._route_of(case), utc_iso(occurred)
-                )
+                decision, occurred = self._decide(case, command, data, now)
             except SecondOpinionError as refusal:
                 record_refusal(uow, case, event, actor, now, key, refusal)
                 raise
