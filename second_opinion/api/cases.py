@@ -11,7 +11,7 @@ from second_opinion.render import case_json, record_json
 from workflow.access.log import as_dict as access_json
 
 from . import schemas
-from .deps import Access, Caller, Writer, aware, expected_version
+from .deps import Access, Caller, Writer, aware, command_args
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -56,10 +56,7 @@ def fire(
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    receipt = access.fire(
-        caller, case_id, body.event, reason=body.reason, data=body.data, expect_version=expected_version(if_match),
-        occurred_at=aware(body.occurred_at, "occurred_at"), idempotency_key=idempotency_key,
-    )  # fmt: skip
+    receipt = access.fire(caller, case_id, body.event, **command_args(body, if_match, idempotency_key))
     response.headers["ETag"] = f'"{receipt.version}"'
     return receipt.as_dict()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,6 +22,7 @@ from workflow.service.access import AccessService
 from workflow.service.cases import CaseService
 from workflow.service.tokens import TokenService
 
+from . import schemas
 from .edge import RateLimited
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `second-opinion token create`.")
@@ -123,6 +124,14 @@ def expected_version(if_match: str | None) -> int | None:
     if not found:
         raise ValidationError("If-Match", f'{if_match!r} is not a case version such as "3" (the ETag of GET /cases/ID)')
     return int(found.group(1))
+
+
+def command_args(body: schemas.FireEvent, if_match: str | None, idempotency_key: str | None) -> dict[str, Any]:
+    """The keyword arguments of a fire or a check from a ``schemas.FireEvent`` body and its headers:
+    one reading for ``POST /cases/ID/events`` and ``POST /cases/ID/check``, so that a check answers
+    for exactly the request a fire would get."""
+    return {"reason": body.reason, "data": body.data, "expect_version": expected_version(if_match),
+            "occurred_at": aware(body.occurred_at, "occurred_at"), "idempotency_key": idempotency_key}  # fmt: skip
 
 
 Caller = Annotated[Principal, Depends(principal)]

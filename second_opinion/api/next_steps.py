@@ -14,7 +14,7 @@ from workflow.access.rules import Principal
 
 from . import schemas
 from .cases import IdempotencyKey, IfMatch
-from .deps import Access, Caller, aware, expected_version, limits
+from .deps import Access, Caller, command_args, limits
 from .edge import RateLimited
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -112,9 +112,6 @@ def check(
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    verdict = access.check(
-        caller, case_id, body.event, reason=body.reason, data=body.data, expect_version=expected_version(if_match),
-        occurred_at=aware(body.occurred_at, "occurred_at"), idempotency_key=idempotency_key,
-    )  # fmt: skip
+    verdict = access.check(caller, case_id, body.event, **command_args(body, if_match, idempotency_key))
     response.headers["ETag"] = f'"{verdict.version}"'
     return verdict.as_dict()
