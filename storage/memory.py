@@ -304,6 +304,10 @@ class MemoryAccess:
     def all(self) -> list[AccessRecord]:
         return self._all()
 
+    def shown(self) -> list[tuple[str, str]]:
+        # the memory backend finds pages by their own lists: its index is the records themselves
+        return sorted({(r.prev_hash, c) for r in self._all() for c in r.cases or ()})
+
     def for_case(self, case_id: str) -> list[AccessRecord]:
         return [r for r in self._all() if r.names(case_id)]
 

@@ -360,6 +360,9 @@ class SqlAccess:
     def all(self) -> list[AccessRecord]:
         return self._run.all("access_all", {}, codec.ACCESS)
 
+    def shown(self) -> list[tuple[str, str]]:
+        return [(str(row[0]), str(row[1])) for row in self._run.run("access_shown_all", {}).fetchall()]
+
     def for_case(self, case_id: str) -> list[AccessRecord]:
         return self._run.all("access_for_case", {"case_id": case_id}, codec.ACCESS)
 

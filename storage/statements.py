@@ -289,6 +289,8 @@ STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
         None,
     ),
     "insert_access_shown": (SHOWN.insert().inline(), _columns(SHOWN)),
+    "access_shown_all": (select(SHOWN.c.prev_hash, SHOWN.c.case_id).order_by(SHOWN.c.prev_hash, SHOWN.c.case_id),
+                         None),
     **WORKLIST_STATEMENTS,
     "access_for_organisation": (select(ACCESS).where(_OF_ORGANISATION).order_by(ACCESS.c.sequence), None),
 }

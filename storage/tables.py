@@ -237,8 +237,8 @@ class AccessShownRow(SQLModel, table=True):
     """Which access record showed which case in a list: the index behind "who saw this patient"
     for records that name several cases, by the record's ``prev_hash`` (unique in the log, and
     known before storage numbers the record). Append-only, like the log it indexes. The record's own
-    hash covers its list; that this index agrees with the lists is not yet checked by
-    ``access-log verify``."""
+    hash covers its list; ``access-log verify`` checks that this index agrees with the lists
+    (:func:`workflow.access.log.verify_shown`)."""
 
     __tablename__ = "access_cases_shown"
 

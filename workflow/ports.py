@@ -248,6 +248,11 @@ class AccessLogStore(Protocol):
         """The whole log in storage order (for verification)."""
         ...
 
+    def shown(self) -> list[tuple[str, str]]:
+        """Every row of the index behind :meth:`for_case`'s list pages, ``(prev_hash, case_id)``:
+        which record showed which case (for verification against the records' own lists)."""
+        ...
+
     def for_case(self, case_id: str) -> list[AccessRecord]:
         """Records about the case, and the list pages that showed it (:attr:`AccessRecord.cases`)."""
         ...

@@ -138,6 +138,32 @@ def verify_chain(records: Sequence[AccessRecord]) -> list[str]:
     return problems
 
 
+def verify_shown(records: Sequence[AccessRecord], shown: Sequence[tuple[str, str]]) -> list[str]:
+    """Problems with the index of cases shown (``access_cases_shown``: one ``(prev_hash, case_id)``
+    row per case a list page showed) against the pages themselves, whose lists the chain covers.
+
+    Why: "who saw this patient" (:meth:`AccessLogStore.for_case`) finds list pages through that
+    index, which no hash covers. A row removed hides a page from a case's access log; a row added
+    makes a page seem to have shown a case it did not. Either is named here, by the record's
+    position; the chain itself is :func:`verify_chain`'s."""
+    expected = {(r.prev_hash, c) for r in records for c in set(r.cases or ())}
+    stored = set(shown)
+    where = {r.prev_hash: r.sequence for r in records}
+    problems = []
+    for prev_hash, case_id in sorted(expected - stored, key=lambda row: (where[row[0]] or 0, row[1])):
+        problems.append(f"access record {where[prev_hash]}: the index of cases shown lacks case {case_id} "
+                        "(a row was removed: the case's access log no longer finds this page)")
+    foreign_last = lambda row: (row[0] not in where, where.get(row[0]) or 0, row)  # noqa: E731
+    for prev_hash, case_id in sorted(stored - expected, key=foreign_last):
+        if prev_hash in where:
+            problems.append(f"access record {where[prev_hash]}: the index of cases shown names case {case_id}, "
+                            "which the page did not show (a row was added)")
+        else:
+            problems.append(f"the index of cases shown names case {case_id} for a record that is not in the log "
+                            "(a row was added)")
+    return problems
+
+
 def as_dict(record: AccessRecord) -> dict[str, Any]:
     return {
         "sequence": record.sequence, **hashed_fields(record), "hash": record.hash,

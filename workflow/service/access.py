@@ -311,7 +311,8 @@ class AccessService:
         """(records, problems) for the whole access log; an operator's check, not an API call."""
         with self._rt.uow(False) as uow:
             records = uow.access.all()
-        return len(records), access_log.verify_chain(records)
+            shown = uow.access.shown()
+        return len(records), access_log.verify_chain(records) + access_log.verify_shown(records, shown)
 
     # --- internals --------------------------------------------------------------------------
 
