@@ -20,6 +20,7 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 from workflow.access.log import AccessRecord
+from workflow.access.sessions import WebSession
 from workflow.access.tokens import ApiToken
 from workflow.audit.chain import AuditRecord
 from workflow.cases.case import Case, Transition
@@ -29,10 +30,11 @@ from workflow.ports import ByCase, Notification, StoredResult, UnreadableRow
 
 TIMESTAMPS = frozenset(
     {"opened_at", "updated_at", "occurred_at", "recorded_at", "created_at", "started_at", "due_at", "next_action_at",
-     "stopped_at", "now", "next_attempt_at", "leased_until", "delivered_at", "revoked_at", "at"}
+     "stopped_at", "now", "next_attempt_at", "leased_until", "delivered_at", "revoked_at", "at", "seen_at",
+     "seen_before", "started_before"}
 )  # fmt: skip
 """Columns (and bound parameters) holding a moment."""
-JSON_COLUMNS = frozenset({"facts", "explanation", "name_hashes"})
+JSON_COLUMNS = frozenset({"facts", "explanation", "name_hashes", "notices"})
 """Columns stored as canonical JSON text, encoded on the way in by :meth:`Codec.params`."""
 PAYLOADS = frozenset({"payload"})
 """JSON columns the repositories encode themselves (audit and outbox payloads), decoded here."""
@@ -257,6 +259,7 @@ KEYS: TableCodec[StoredResult] = TableCodec(
 DEADLINES: TableCodec[Deadline] = TableCodec("deadlines", Deadline, lambda r: f"deadline {r['id']}", drop=("id",))
 OUTBOX: TableCodec[Notification] = TableCodec("outbox", Notification, lambda r: f"row {r['id']} of outbox")
 TOKENS: TableCodec[ApiToken] = TableCodec("api_tokens", ApiToken, lambda r: f"row {r['id']} of api_tokens")
+SESSIONS: TableCodec[WebSession] = TableCodec("web_sessions", WebSession, lambda r: "a row of web_sessions")
 def _access(state: dict[str, Any]) -> dict[str, Any]:
     shown = state.pop("cases_shown")
     if shown is not None:

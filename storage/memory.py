@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from workflow.access.log import AccessRecord
+from workflow.access.sessions import WebSession
 from workflow.access.tokens import ApiToken
 from workflow.audit.chain import GENESIS, AuditRecord
 from workflow.cases.case import Case, Transition
@@ -57,6 +58,7 @@ class MemoryStore:
     deadlines: dict[str, Deadline] = field(default_factory=dict)
     outbox: dict[int, Notification] = field(default_factory=dict)
     tokens: dict[str, ApiToken] = field(default_factory=dict)
+    sessions: dict[str, WebSession] = field(default_factory=dict)
     access: list[AccessRecord] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -316,6 +318,46 @@ class MemoryAccess:
                 or (r.case_organisation is None and r.organisation == organisation)]  # fmt: skip
 
 
+class MemorySessions:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, session: WebSession) -> None:
+        if session.key in self._uow.staged_sessions:
+            raise ValueError("session exists")
+        self._uow.staged_sessions[session.key] = _utc(session)
+
+    def get(self, key: str) -> WebSession | None:
+        return self._uow.staged_sessions.get(key)
+
+    def save(self, session: WebSession) -> None:
+        if session.key in self._uow.staged_sessions:
+            self._uow.staged_sessions[session.key] = _utc(session)
+
+    def remove(self, key: str) -> None:
+        self._uow.staged_sessions.pop(key, None)
+
+    def remove_token(self, token_id: str) -> None:
+        for s in self.of_token(token_id):
+            del self._uow.staged_sessions[s.key]
+
+    def remove_expired(self, seen_before: datetime, started_before: datetime) -> None:
+        for s in list(self._uow.staged_sessions.values()):
+            if s.seen_at < seen_before or s.started_at < started_before:
+                del self._uow.staged_sessions[s.key]
+
+    def of_token(self, token_id: str) -> list[WebSession]:
+        mine = (s for s in self._uow.staged_sessions.values() if s.token_id == token_id)
+        return sorted(mine, key=lambda s: (s.seen_at, s.key))
+
+    def count(self) -> int:
+        return len(self._uow.staged_sessions)
+
+    def remove_least_recent(self) -> None:
+        if self._uow.staged_sessions:
+            del self._uow.staged_sessions[min(self._uow.staged_sessions.values(), key=lambda s: (s.seen_at, s.key)).key]
+
+
 class MemoryUnitOfWork:
     """Staged copies of the store, made visible by :meth:`commit`; writers hold the store's lock."""
 
@@ -330,6 +372,7 @@ class MemoryUnitOfWork:
         self.staged_deadlines = dict(self.store.deadlines)
         self.staged_outbox = dict(self.store.outbox)
         self.staged_tokens = dict(self.store.tokens)
+        self.staged_sessions = dict(self.store.sessions)
         self.new_audit: list[AuditRecord] = []
         self.new_transitions: list[Transition] = []
         self.new_keys: dict[str, StoredResult] = {}
@@ -342,6 +385,7 @@ class MemoryUnitOfWork:
         self.outbox = MemoryOutbox(self)
         self.tokens = MemoryTokens(self)
         self.access = MemoryAccess(self)
+        self.sessions = MemorySessions(self)
         return self
 
     def commit(self) -> None:
@@ -356,6 +400,7 @@ class MemoryUnitOfWork:
         store.deadlines = self.staged_deadlines
         store.outbox = self.staged_outbox
         store.tokens = self.staged_tokens
+        store.sessions = self.staged_sessions
         begin = len(store.access)
         store.access.extend(replace(r, sequence=begin + i) for i, r in enumerate(self.new_access, start=1))
         self.new_access = []

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from workflow.access.log import AccessRecord
+from workflow.access.sessions import WebSession
 from workflow.access.tokens import ApiToken
 from workflow.audit.chain import GENESIS, AuditRecord
 from workflow.cases.case import Case, Transition
@@ -368,3 +369,35 @@ class SqlAccess:
 
     def for_organisation(self, organisation: str) -> list[AccessRecord]:
         return self._run.all("access_for_organisation", {"organisation": organisation}, codec.ACCESS)
+
+
+class SqlSessions:
+    def __init__(self, runner: Runner) -> None:
+        self._run = runner
+
+    def add(self, session: WebSession) -> None:
+        self._run.run("insert_session", dict(session.__dict__))
+
+    def get(self, key: str) -> WebSession | None:
+        return self._run.first("get_session", {"key": key}, codec.SESSIONS)
+
+    def save(self, session: WebSession) -> None:
+        self._run.run("save_session", {"b_key": session.key, "seen_at": session.seen_at, "notices": session.notices})
+
+    def remove(self, key: str) -> None:
+        self._run.run("delete_session", {"key": key})
+
+    def remove_token(self, token_id: str) -> None:
+        self._run.run("delete_token_sessions", {"token_id": token_id})
+
+    def remove_expired(self, seen_before: datetime, started_before: datetime) -> None:
+        self._run.run("delete_expired_sessions", {"seen_before": seen_before, "started_before": started_before})
+
+    def of_token(self, token_id: str) -> list[WebSession]:
+        return self._run.all("token_sessions", {"token_id": token_id}, codec.SESSIONS)
+
+    def count(self) -> int:
+        return int(self._run.run("count_sessions", {}).fetchone()[0])
+
+    def remove_least_recent(self) -> None:
+        self._run.run("delete_least_recent_session", {})

@@ -24,6 +24,7 @@ from sqlalchemy.types import NullType
 from workflow.deadlines.policies import RUNNING
 
 from .codec import Codec
+from .session_statements import SESSION_STATEMENTS
 from .tables import (
     AccessRow,
     AccessShownRow,
@@ -292,6 +293,7 @@ STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
     "access_shown_all": (select(SHOWN.c.prev_hash, SHOWN.c.case_id).order_by(SHOWN.c.prev_hash, SHOWN.c.case_id),
                          None),
     **WORKLIST_STATEMENTS,
+    **SESSION_STATEMENTS,
     "access_for_organisation": (select(ACCESS).where(_OF_ORGANISATION).order_by(ACCESS.c.sequence), None),
 }
 

@@ -246,4 +246,17 @@ class AccessShownRow(SQLModel, table=True):
     case_id: str = Field(primary_key=True, max_length=64, index=True)
 
 
+class WebSessionRow(SQLModel, table=True):
+    """The web desk's sessions (:mod:`workflow.access.sessions`): by the SHA-256 of the session id,
+    never the id itself; neither the token's secret nor anything about the patient."""
+
+    __tablename__ = "web_sessions"
+
+    key: str = Field(primary_key=True, max_length=64)
+    token_id: str = Field(max_length=32, index=True)
+    started_at: datetime = _ts()
+    seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    notices: str | None = Field(default=None, sa_type=Text)
+
+
 METADATA = SQLModel.metadata

@@ -28,6 +28,7 @@ from .repositories import (
     SqlDeadlines,
     SqlKeys,
     SqlOutbox,
+    SqlSessions,
     SqlTokens,
     SqlTransitions,
 )
@@ -69,6 +70,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(runner)
         self.tokens = SqlTokens(runner)
         self.access = SqlAccess(runner)
+        self.sessions = SqlSessions(runner)
         return self
 
     def commit(self) -> None:

@@ -20,6 +20,7 @@ from workflow.deadlines.policies import Deadline
 
 if TYPE_CHECKING:
     from workflow.access.log import AccessRecord
+    from workflow.access.sessions import WebSession
     from workflow.access.tokens import ApiToken
     from workflow.listing import CaseFilter, ListedCases, Position
 
@@ -262,6 +263,38 @@ class AccessLogStore(Protocol):
         ...
 
 
+class WebSessionStore(Protocol):
+    """The web desk's sessions (:mod:`workflow.access.sessions`), shared by every server process."""
+
+    def add(self, session: WebSession) -> None: ...
+
+    def get(self, key: str) -> WebSession | None: ...
+
+    def save(self, session: WebSession) -> None:
+        """Write ``seen_at`` and ``notices`` of an existing session (nothing if it is gone)."""
+        ...
+
+    def remove(self, key: str) -> None: ...
+
+    def remove_token(self, token_id: str) -> None:
+        """End every session of a token."""
+        ...
+
+    def remove_expired(self, seen_before: datetime, started_before: datetime) -> None:
+        """End the sessions idle since before ``seen_before`` or started before ``started_before``."""
+        ...
+
+    def of_token(self, token_id: str) -> list[WebSession]:
+        """A token's sessions, least recently seen first."""
+        ...
+
+    def count(self) -> int: ...
+
+    def remove_least_recent(self) -> None:
+        """End the session seen least recently (the bound on sessions in all)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     @property
     def cases(self) -> CaseRepository: ...
@@ -286,6 +319,9 @@ class UnitOfWork(Protocol):
 
     @property
     def access(self) -> AccessLogStore: ...
+
+    @property
+    def sessions(self) -> WebSessionStore: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -84,7 +84,7 @@ def routes(ui: Ui) -> APIRouter:
         patient_ref = form.get("patient_ref", "").strip()[:65]
         route = form.get("route", "").strip()[:33] or "domestic"
         receipt = await run_in_threadpool(ui.access.open_case, caller.principal, patient_ref, route=route)
-        caller.session.notices.append((N_("Case %(case)s was opened."), {"case": receipt.case_id}))
+        ui.store.notify(caller.session, N_("Case %(case)s was opened."), {"case": receipt.case_id})
         return ui.redirect(f"/ui/cases/{receipt.case_id}")
 
     @router.post("/cases/{case_id}/events")
@@ -127,8 +127,8 @@ def fire_form(ui: Ui, request: Request, caller: Caller, case_id: str, form: dict
         if status >= 500:
             raise
         return case_view(ui, request, caller, case_id, status=status, problem=redact(str(exc)), posted=form)
-    caller.session.notices.append((N_("%(event)s was accepted: the case is now %(state)s, version %(version)s."),
-                                   {"event": receipt.event, "state": receipt.to_state, "version": receipt.version}))
+    ui.store.notify(caller.session, N_("%(event)s was accepted: the case is now %(state)s, version %(version)s."),
+                    {"event": receipt.event, "state": receipt.to_state, "version": receipt.version})
     return ui.redirect(f"/ui/cases/{case_id}")
 
 

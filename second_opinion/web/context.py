@@ -93,7 +93,8 @@ class Ui:
         self.access = AccessService(service.runtime)
         self.tokens = TokenService(service.runtime)
         self.limits = limits
-        self.store = store or SessionStore(session_key(service.runtime.identity_key, env))
+        self.store = store or SessionStore(session_key(service.runtime.identity_key, env), service.runtime.uow,
+                                           service.runtime.clock)  # fmt: skip
         self.tls_proxy = behind_tls(env)
         self.capabilities = rules.capabilities(service.runtime.definition)
         self.templates = Environment(
@@ -151,9 +152,8 @@ class Ui:
              caller: Caller | None = None) -> HTMLResponse:  # fmt: skip
         lang = self.lang(request)
         translations = i18n.translator(lang)
-        notices = [translations.gettext(text) % params for text, params in caller.session.notices] if caller else []
-        if caller:
-            caller.session.notices.clear()
+        kept = self.store.take_notices(caller.session) if caller else []
+        notices = [translations.gettext(text) % params for text, params in kept]
         values = {
             "lang": lang,
             "_": translations.gettext,

@@ -1,19 +1,23 @@
-"""Web sessions: who signed in with which token, kept on the server; the cookie holds a signed
+"""Web sessions: who signed in with which token, kept in the database; the cookie holds a signed
 random session id and nothing else.
 
 - **The cookie** is ``<session id>.<signature>``: 32 random bytes, and an HMAC-SHA256 of them under
   the session key (:func:`session_key`). Neither the token nor anything about the caller is in
-  it. A cookie whose signature does not hold is refused before the store is looked at.
-- **The store** is this process's memory (like the rate limits, :mod:`second_opinion.limits`):
-  signing out or a restart ends a session for good; behind several ``serve`` processes a
-  session lives on the process that made it (route a client to one process, or sign in again).
-  It holds the token's id, never its secret; every request reads the token again, so a revoked
-  token ends its sessions at once.
-- **Expiry**: after :data:`IDLE` seconds without a request, and :data:`ABSOLUTE` after sign-in
-  whatever happens; at most :data:`MAX_SESSIONS` at once (the oldest go first).
-- **CSRF**: each session has a synchroniser token, a random value compared in constant time with
-  the one every form posts. The sign-in form, before any session, has one tied to a pre-session
-  cookie (a signed random nonce) the same way.
+  it. A cookie whose signature does not hold is refused before the database is asked.
+- **The store** is the database (:class:`workflow.ports.WebSessionStore`, table ``web_sessions``),
+  so that every ``serve`` process behind a load balancer knows every session, and signing out or
+  revoking the token ends it on all of them. A row is found by the SHA-256 of the id, which is never
+  stored: a copy of the table signs no one in. The processes must share the session key
+  (``SECOND_OPINION_SESSION_KEY`` or ``SECOND_OPINION_SECRET``); without one each process signs with
+  a key of its own, and a session is known only to the process that made it. Every request reads the
+  token again, so a revoked token ends its sessions at once.
+- **Expiry** (:mod:`workflow.access.sessions`): after ``IDLE`` without a request, and ``ABSOLUTE``
+  after sign-in whatever happens; at most ``PER_TOKEN`` per token and ``MAX_SESSIONS`` in all (the
+  least recently seen go first). ``seen_at`` is written at most once a minute per session, so a page
+  view stays a read.
+- **CSRF**: each session's synchroniser token is an HMAC of its id under the session key (derived,
+  never stored), compared in constant time with the one every form posts. The sign-in form, before
+  any session, has one tied to a pre-session cookie (a signed random nonce) the same way.
 """
 
 from __future__ import annotations
@@ -22,18 +26,18 @@ import base64
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
 
-IDLE = 30 * 60
-"""Seconds a session lives without a request."""
-ABSOLUTE = 10 * 60 * 60
-"""Seconds a session lives at most after sign-in: a working day, then sign in again."""
-MAX_SESSIONS = 10_000
-"""Sessions kept at once; past it the least recently used is ended."""
+from workflow.access import sessions as policy
+from workflow.access.sessions import WebSession
+from workflow.clock import Clock
+from workflow.ports import UnitOfWorkFactory
+
+ABSOLUTE = int(policy.ABSOLUTE.total_seconds())
+"""Seconds a session lives at most after sign-in (the cookie's Max-Age)."""
 SESSION_COOKIE = "so_session"
 PRE_COOKIE = "so_signin"
 LANG_COOKIE = "so_lang"
@@ -43,8 +47,6 @@ ENV_TLS_PROXY = "SECOND_OPINION_TLS_PROXY"
 MIN_KEY_BYTES = 32
 _LABEL = b"second-opinion web session v1"
 
-Monotonic = Callable[[], float]
-
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -53,7 +55,8 @@ def _b64(raw: bytes) -> str:
 def session_key(identity_key: bytes | None, env: Mapping[str, str]) -> bytes:
     """The key sessions are signed with: ``$SECOND_OPINION_SESSION_KEY`` (at least 32 bytes), else
     one derived from the identity key (``$SECOND_OPINION_SECRET``, never used as it is: an HMAC of it
-    under a label of its own), else a random one for this process (sessions end with it anyway)."""
+    under a label of its own), else a random one for this process (its sessions then work on this process only, and end
+    with it)."""
     configured = env.get(ENV_SESSION_KEY, "").encode()
     if configured:
         if len(configured) < MIN_KEY_BYTES:
@@ -63,7 +66,7 @@ def session_key(identity_key: bytes | None, env: Mapping[str, str]) -> bytes:
         return hmac.new(configured, _LABEL, hashlib.sha256).digest()
     if identity_key:
         return hmac.new(identity_key, _LABEL, hashlib.sha256).digest()
-    return secrets.token_bytes(32)
+    return secrets.token_bytes(32)  # this process's own: its sessions are unknown to the others
 
 
 def behind_tls(env: Mapping[str, str]) -> bool:
@@ -71,30 +74,28 @@ def behind_tls(env: Mapping[str, str]) -> bool:
     return env.get(ENV_TLS_PROXY, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Session:
+    """A live session as a request sees it."""
+
     id: str
     token_id: str
     csrf: str
-    started: float
-    seen: float
-    notices: list[tuple[str, dict[str, object]]] = field(default_factory=list)
-    """Messages for the next page shown (a case opened, an event accepted), shown once: a
-    message of the catalogue and its values."""
+    stored: WebSession
 
 
 class SessionStore:
-    """Sessions by id, in memory, thread-safe (pages run in a thread pool)."""
+    """Sessions in the database, through short units of work of their own (a page's reads are
+    not held up by them, and a command's unit of work never includes them)."""
 
-    def __init__(self, key: bytes, *, idle: float = IDLE, absolute: float = ABSOLUTE,
-                 max_sessions: int = MAX_SESSIONS, monotonic: Monotonic = time.monotonic) -> None:  # fmt: skip
+    def __init__(self, key: bytes, uow: UnitOfWorkFactory, clock: Clock, *, idle: timedelta = policy.IDLE,
+                 absolute: timedelta = policy.ABSOLUTE, per_token: int = policy.PER_TOKEN,
+                 max_sessions: int = policy.MAX_SESSIONS) -> None:  # fmt: skip
         self._key = key
-        self.idle = idle
-        self.absolute = absolute
-        self.max_sessions = max_sessions
-        self.monotonic = monotonic
-        self._lock = threading.Lock()
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._uow = uow
+        self._clock = clock
+        self.idle, self.absolute = idle, absolute
+        self.per_token, self.max_sessions = per_token, max_sessions
 
     # --- signed values ----------------------------------------------------------------------
 
@@ -113,63 +114,100 @@ class SessionStore:
     def pre_session(self) -> tuple[str, str]:
         """(cookie, form token) for a sign-in form."""
         nonce = _b64(secrets.token_bytes(24))
-        return self.sign(nonce), self._sign_in_token(nonce)
+        return self.sign(nonce), self._derived(b"sign-in", nonce)
 
     def sign_in_token(self, cookie: str | None) -> str | None:
         """The form token that belongs to a pre-session cookie (None for no valid cookie)."""
         nonce = self.unsign(cookie)
-        return None if nonce is None else self._sign_in_token(nonce)
+        return None if nonce is None else self._derived(b"sign-in", nonce)
 
-    def _sign_in_token(self, nonce: str) -> str:
-        return _b64(hmac.new(self._key, b"sign-in\x1f" + nonce.encode(), hashlib.sha256).digest())
+    def _derived(self, purpose: bytes, value: str) -> str:
+        return _b64(hmac.new(self._key, purpose + b"\x1f" + value.encode(), hashlib.sha256).digest())
 
     # --- sessions ---------------------------------------------------------------------------
 
     def start(self, token_id: str) -> tuple[str, Session]:
-        """A new session for ``token_id``: (cookie value, session)."""
-        now = self.monotonic()
-        session = Session(_b64(secrets.token_bytes(32)), token_id, _b64(secrets.token_bytes(32)), now, now)
-        with self._lock:
-            self._drop_expired(now)
-            while len(self._sessions) >= self.max_sessions:
-                self._sessions.popitem(last=False)
-            self._sessions[session.id] = session
-        return self.sign(session.id), session
+        """A new session for ``token_id``: (cookie value, session). Expired sessions go first;
+        past the bounds, the token's least recently seen one, then anyone's."""
+        now = self._clock.now()
+        sid = _b64(secrets.token_bytes(32))
+        stored = WebSession(policy.session_key(sid), token_id, now, now)
+        with self._uow(True) as uow:
+            uow.sessions.remove_expired(now - self.idle, now - self.absolute)
+            held = uow.sessions.of_token(token_id)  # least recently seen first
+            for old in held[: max(0, len(held) - self.per_token + 1)]:
+                uow.sessions.remove(old.key)
+            for _ in range(max(0, uow.sessions.count() - self.max_sessions + 1)):
+                uow.sessions.remove_least_recent()
+            uow.sessions.add(stored)
+            uow.commit()
+        return self.sign(sid), self._session(sid, stored)
 
     def get(self, cookie: str | None) -> Session | None:
-        """The live session a cookie names, touched; None if there is none (expired ones are ended)."""
+        """The live session a cookie names; None if there is none (an expired one is ended)."""
         sid = self.unsign(cookie)
         if sid is None:
             return None
-        now = self.monotonic()
-        with self._lock:
-            session = self._sessions.get(sid)
-            if session is None:
-                return None
-            if now - session.seen > self.idle or now - session.started > self.absolute:
-                del self._sessions[sid]
-                return None
-            session.seen = now
-            self._sessions.move_to_end(sid)
-            return session
+        now = self._clock.now()
+        with self._uow(False) as uow:
+            stored = uow.sessions.get(policy.session_key(sid))
+        if stored is None:
+            return None
+        if stored.expired(now, self.idle, self.absolute):
+            self._write(lambda uow: uow.sessions.remove(stored.key))
+            return None
+        if stored.stale(now):
+            stored = replace(stored, seen_at=now)
+            self._write(lambda uow: uow.sessions.save(stored))
+        return self._session(sid, stored)
 
     def end(self, session: Session) -> None:
-        with self._lock:
-            self._sessions.pop(session.id, None)
+        self._write(lambda uow: uow.sessions.remove(session.stored.key))
 
     def end_token(self, token_id: str) -> None:
         """End every session of a token (it was revoked, or is no longer known)."""
-        with self._lock:
-            for sid in [s.id for s in self._sessions.values() if s.token_id == token_id]:
-                del self._sessions[sid]
+        self._write(lambda uow: uow.sessions.remove_token(token_id))
 
     def count(self) -> int:
-        return len(self._sessions)
+        with self._uow(False) as uow:
+            return uow.sessions.count()
 
-    def _drop_expired(self, now: float) -> None:
-        for sid in [s.id for s in self._sessions.values()
-                    if now - s.seen > self.idle or now - s.started > self.absolute]:  # fmt: skip
-            del self._sessions[sid]
+    # --- messages for the next page ----------------------------------------------------------
+
+    def notify(self, session: Session, message: str, values: Mapping[str, Any]) -> None:
+        """Keep a message (of the catalogue) for the next page this session is shown."""
+        def add(uow: Any) -> None:
+            current = uow.sessions.get(session.stored.key)
+            if current is not None:
+                notices = [*(current.notices or []), [message, dict(values)]][-policy.MAX_NOTICES:]
+                uow.sessions.save(replace(current, notices=notices))
+
+        self._write(add)
+
+    def take_notices(self, session: Session) -> list[tuple[str, dict[str, Any]]]:
+        """The messages kept for this page, removed from the session (shown once)."""
+        if not session.stored.notices:  # what the request read: nothing to take, no write
+            return []
+        taken: list[tuple[str, dict[str, Any]]] = []
+
+        def take(uow: Any) -> None:
+            current = uow.sessions.get(session.stored.key)
+            if current is not None and current.notices:
+                taken.extend((str(m), dict(v)) for m, v in current.notices)
+                uow.sessions.save(replace(current, notices=None))
+
+        self._write(take)
+        return taken
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _session(self, sid: str, stored: WebSession) -> Session:
+        return Session(sid, stored.token_id, self._derived(b"csrf", sid), stored)
+
+    def _write(self, change: Any) -> None:
+        with self._uow(True) as uow:
+            change(uow)
+            uow.commit()
 
 
 def csrf_ok(expected: str | None, given: str | None) -> bool:
