@@ -26,6 +26,9 @@ from .forms import checklist_items, form_for, offered
 from .sessions import LANG_COOKIE
 
 DUE_SOON_DAYS = 5
+BOARD_COLUMN = 20
+"""Cases shown per column of the unfiltered board (the most recently changed); filtering by state shows
+up to a page."""
 """"Due soon": due within this many working days, counted on each deadline's own calendar."""
 ACCESS_LOG_SHOWN = 200
 """Access records the auditor's page shows (the newest); the export has them all."""
@@ -57,10 +60,14 @@ def routes(ui: Ui) -> APIRouter:
         definition = ui.definition
         if state is not None:
             inputs.check_state(definition, state)
-        found = ui.access.cases(caller.principal, state=state, route=route)
-        columns = [(s.name, [c for c in found if c.state == s.name])
+        # counted in SQL; each column shows its most recently changed cases (one access record
+        # naming them all), the whole list of a state is one filter away
+        per_state = MAX_PAGE if state else BOARD_COLUMN
+        counts, pages = ui.access.board(caller.principal, WorkListQuery(state=state, route=route, sort="-updated"),
+                                        per_state)  # fmt: skip
+        columns = [(s.name, pages[s.name].cases if s.name in pages else [], counts.get(s.name, 0))
                    for s in definition.states if state is None or s.name == state]  # fmt: skip
-        context = {"columns": columns, "total": len(found), "routes": definition.route_names,
+        context = {"columns": columns, "total": sum(counts.values()), "routes": definition.route_names,
                    "states": [s.name for s in definition.states], "route": route, "state": state,
                    "may_open": definition.may(caller.role, "open")}  # fmt: skip
         return ui.page(request, "board.html", context, caller=caller)

@@ -243,3 +243,22 @@ def test_overdue_through_the_access_layer_keeps_breached_cases(service: CaseServ
     assert RUNNING not in {r.deadline.state for r in page.rows if r.deadline}
     assert EXAMPLES  # (the commands walked come from the shared examples)
     assert clock.now() > T0
+
+
+def test_a_board_counts_in_full_shows_the_newest_per_state_and_logs_one_record(service: CaseService,
+                                                                                clock: FixedClock) -> None:  # fmt: skip
+    access = AccessService(service.runtime)
+    ids = referred(service, clock, 4, org="org-a")
+    clock.advance(timedelta(minutes=1))
+    fresh = service.open_case("PX-NEW", actor=DESK, organisation="org-a").case_id  # still requested
+    referred(service, clock, 1, org="org-b", prefix="PX-B")  # another organisation's: never counted
+    desk = caller(service)
+    with service.unit_of_work(False) as uow:
+        before = len(uow.access.all())
+    counts, columns = access.board(desk, WorkListQuery(sort="-updated"), per_state=3)
+    assert counts == {"requested": 1, "referred": 4}
+    assert [c.id for c in columns["referred"].cases] == ids[::-1][:3]  # the newest three of four
+    assert [c.id for c in columns["requested"].cases] == [fresh]
+    with service.unit_of_work(False) as uow:
+        (record,) = uow.access.all()[before:]
+    assert record.kind == "list" and sorted(record.cases or ()) == sorted([fresh, *ids[1:]])

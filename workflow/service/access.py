@@ -141,6 +141,22 @@ class AccessService:
         visible = self._visibility(principal)
         return {} if visible is None else self._worklists.counts(query, visible=visible)
 
+    def board(
+        self, principal: Principal, query: WorkListQuery, per_state: int
+    ) -> tuple[dict[str, int], dict[str, Page]]:
+        """A board: cases per state the caller sees (counted in SQL), and the first ``per_state`` of
+        each state's cases in ``query``'s order. ONE access record (kind ``list``) names every case
+        shown, as a page of a list does; the counts name none."""
+        check(self._rt, query)
+        visible = self._visibility(principal)
+        counts = {} if visible is None else self._worklists.counts(query, visible=visible)
+        columns = {} if visible is None else {
+            state: self._worklists.page(replace(query, state=state, limit=per_state, cursor=None), visible=visible)
+            for state, count in counts.items() if count
+        }  # fmt: skip
+        self._log(principal, "list", GRANTED, [c for page in columns.values() for c in page.cases], page=True)
+        return counts, columns
+
     def _visibility(self, principal: Principal) -> CaseFilter | None:
         """The role table's ``sees`` column as a listing filter; None: the role sees no case."""
         scope = self._scopes.get(principal.token.role)
