@@ -26,10 +26,14 @@ from .forms import checklist_items, form_for, offered
 from .sessions import LANG_COOKIE
 
 DUE_SOON_DAYS = 5
+""""Due soon": due within this many working days, counted on each deadline's own calendar."""
 BOARD_COLUMN = 20
 """Cases shown per column of the unfiltered board (the most recently changed); filtering by state shows
 up to a page."""
-""""Due soon": due within this many working days, counted on each deadline's own calendar."""
+WORK_SORTS = {"due": N_("due moment, earliest first"), "-due": N_("due moment, latest first"),
+              "-updated": N_("last change, newest first"), "updated": N_("last change, oldest first"),
+              "opened": N_("opened, oldest first"), "-opened": N_("opened, newest first")}  # fmt: skip
+"""The work list's orders (each one of :data:`workflow.listing.SORTS`), as the page offers them."""
 ACCESS_LOG_SHOWN = 200
 """Access records the auditor's page shows (the newest); the export has them all."""
 
@@ -73,17 +77,20 @@ def routes(ui: Ui) -> APIRouter:
         return ui.page(request, "board.html", context, caller=caller)
 
     @router.get("/work")
-    def work(request: Request) -> Response:
+    def work(request: Request, sort: Filter = None) -> Response:
         caller = ui.caller(request)
+        if sort is not None and sort not in WORK_SORTS:
+            raise Refused(422, N_("Unknown order"), N_("Choose one of the orders the work list offers."))
+        sort = sort or "due"
         # the work-list queries: overdue = past due and not stopped (running or breached), with the
         # working days late; due soon within N working days, with the days left; one access record
         # per list shown, naming its cases (the newest MAX_PAGE of each, most urgent first)
-        overdue = ui.access.worklist(caller.principal, WorkListQuery(overdue=True, sort="due", limit=MAX_PAGE))
-        soon_page = ui.access.worklist(caller.principal, WorkListQuery(due_within=DUE_SOON_DAYS, sort="due",
+        overdue = ui.access.worklist(caller.principal, WorkListQuery(overdue=True, sort=sort, limit=MAX_PAGE))
+        soon_page = ui.access.worklist(caller.principal, WorkListQuery(due_within=DUE_SOON_DAYS, sort=sort,
                                                                        limit=MAX_PAGE))  # fmt: skip
         late = {row.case.id for row in overdue.rows}
         soon = [row for row in soon_page.rows if row.case.id not in late]
-        context = {"overdue": overdue.rows, "soon": soon, "days": DUE_SOON_DAYS,
+        context = {"overdue": overdue.rows, "soon": soon, "days": DUE_SOON_DAYS, "sort": sort, "sorts": WORK_SORTS,
                    "more": overdue.next_cursor is not None or soon_page.next_cursor is not None}  # fmt: skip
         return ui.page(request, "work.html", context, caller=caller)
 
