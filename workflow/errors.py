@@ -17,7 +17,8 @@ must not be mistaken for a business answer::
     ├── StorageNotReady            the database is not initialised or not at the code's schema
     ├── ConfigurationError         a setting the request needs is missing or unusable
     ├── ClockBehind                the server's clock reads earlier than the last record (NTP)
-    └── Unauthenticated            no API token, an unknown one, or a revoked one
+    ├── Unauthenticated            no API token, an unknown one, or a revoked one
+    └── CheckpointError            a signed checkpoint or key that cannot be read or does not verify
 
     StorageError                   the database failed: infrastructure, never a business answer
     └── StorageUnavailable         unreachable, broken, out of time, full or read-only; a retry is safe
@@ -161,6 +162,15 @@ class Unauthenticated(SecondOpinionError):
     def __init__(self, problem: str) -> None:
         self.problem = problem
         super().__init__(f"not authenticated: {problem}")
+
+
+class CheckpointError(SecondOpinionError):
+    """A signed checkpoint, or a key to sign or check one, that cannot be read, is signed by no
+    key the caller trusts, or whose signature does not hold (:mod:`workflow.audit.checkpoint`)."""
+
+    def __init__(self, what: str, problem: str) -> None:
+        self.what, self.problem = what, problem
+        super().__init__(f"{what}: {problem}")
 
 
 class StorageError(Exception):
