@@ -93,6 +93,8 @@ def test_bounds_per_token_and_in_all_end_the_least_recently_seen(backend, clock)
     third, _ = sessions.start("tok-a")
     assert [sessions.get(c) is not None for c in (first, second, third)] == [True, False, True]
     clock.advance(MINUTE)
+    sessions.get(third)  # first and third were both seen just now: third is now the more recent
+    clock.advance(MINUTE)
     other, _ = sessions.start("tok-b")
     clock.advance(MINUTE)
     last, _ = sessions.start("tok-c")  # a fourth in all: the least recently seen (first) goes
