@@ -107,3 +107,33 @@ def test_show_speaks_dutch() -> None:
     text = console.export_text()
     assert f"Casus {case_id}" in text and "patiëntreferentie" in text and "toegestane gebeurtenissen" in text
     assert "aangevraagd" in text and "verwijzen (refer)" in text  # the state's label; an event with its name
+
+
+def test_the_desk_shows_the_same_labels() -> None:
+    """The web desk's board and case page show the labels of second_opinion.labels (Dutch for a
+    Dutch browser; the machine names in English), and keep the machine names in ids and forms."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from second_opinion import connect
+    from second_opinion.api import create_app
+    from tests.conftest import DESK
+    from workflow.service.tokens import TokenService
+
+    service = connect("memory://")
+    secret = TokenService(service.runtime).create("coor-1", "coordinator", "org-a")[0]
+    case_id = service.open_case("PX-0002", actor=DESK, organisation="org-a").case_id
+    client = TestClient(create_app(service), raise_server_exceptions=False)
+    form = client.get("/ui/sign-in").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf
+    client.post("/ui/sign-in", data={"csrf": csrf.group(1), "token": secret}, follow_redirects=False)
+    dutch = {"Accept-Language": "nl"}
+    board = client.get("/ui/board", headers=dutch).text
+    assert ">aangevraagd <span" in board and 'data-state="requested"' in board and ">binnenland<" in board
+    case = client.get(f"/ui/cases/{case_id}", headers=dutch).text
+    assert '<dd id="state">aangevraagd</dd>' in case and "<legend>toestemming geven</legend>" in case
+    assert 'name="event" value="give_consent"' in case and "(coördinator)" in case
+    english = client.get(f"/ui/cases/{case_id}", headers={"Accept-Language": "en"}).text
+    assert '<dd id="state">requested</dd>' in english and "<legend>give_consent</legend>" in english
