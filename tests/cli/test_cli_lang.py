@@ -185,3 +185,18 @@ def test_errors_stay_english(world) -> None:  # type: ignore[no-untyped-def]
     en = run("show", "so-doesnotexist", "--lang", "en", code=1).stderr
     assert run("show", "so-doesnotexist", "--lang", "nl", code=1).stderr == en
 
+
+
+def test_the_other_commands_with_lang(world) -> None:  # type: ignore[no-untyped-def]
+    run, _ = world
+    nl = {"SECOND_OPINION_LANG": "nl"}
+    assert "ingericht op schemaversie" in run("init", env=nl).stdout
+    assert "initialised" in run("init", "--lang", "en", env=nl).stdout
+    assert run("deadlines", "recompute", "--lang", "nl").stdout.strip() == "geen termijn gewijzigd"
+    assert run("deadlines", "recompute").stdout.strip() == "no deadline changed"
+    assert "toegangslog gecontroleerd" in run("access-log", "verify", "--lang", "nl").stdout
+    token = json.loads(run("token", "create", "--actor", "zc-1", "--role", "care_consultant", "--org", "local",
+                           "--json").stdout)["id"]  # fmt: skip
+    assert run("token", "revoke", token, "--lang", "nl").stdout.strip() == f"token {token} ingetrokken"
+    assert "zorgconsulent" in run("token", "list", "--lang", "nl").stdout
+    run("outbox", "retry", "999999", "--lang", "xx", code=2)  # refused before the outbox is read
