@@ -86,8 +86,10 @@ def negotiate(accept_language: str | None, default: str = DEFAULT) -> str:
 
 
 def from_env(env: Mapping[str, str] = os.environ) -> str:
-    """``$SECOND_OPINION_LANG`` (``nl``, ``nl_NL.UTF-8``, ``en``...), else :data:`DEFAULT`."""
-    return negotiate(env.get(ENV_LANG, "").replace("_", "-").split(".", 1)[0])
+    """``$SECOND_OPINION_LANG`` (``nl``, ``nl_NL.UTF-8``, ``en``...), else :data:`DEFAULT`; a value
+    naming no language of :data:`LANGUAGES` is English here (the CLI refuses it instead:
+    :func:`second_opinion.cli.common.chosen_lang`), read by the same :func:`language`."""
+    return language(env.get(ENV_LANG, "")) or DEFAULT
 
 
 MAX_LANG = 64

@@ -51,7 +51,8 @@ def next_text(steps: NextSteps, w: Words | None = None) -> str:
     if checklist.get("provider_required") and not checklist.get("provider"):
         lines.append(t("dossier: no provider chosen yet (its checklist decides what is needed)"))
     elif checklist.get("items"):
-        shown = ", ".join(f"{w.item(i['item'])} ({_status(i, w)})" for i in checklist["items"])
+        shown = ", ".join(t("%(item)s (%(status)s)") % {"item": w.item(i["item"]), "status": _status(i, w)}
+                          for i in checklist["items"])  # fmt: skip
         lines.append(t("dossier: %(items)s") % {"items": shown})
         missing = ", ".join(map(w.item, checklist["missing"])) or t("nothing")
         lines.append(t("missing: %(items)s") % {"items": missing})
