@@ -20,11 +20,12 @@ from workflow.cases import insurer
 from workflow.cases.case import Case
 from workflow.cases.definitions import Definition
 from workflow.cases.providers import ProviderVersion
-from workflow.clock import local, utc_iso
+from workflow.clock import utc_iso
 from workflow.coverage.rules import COVERED, PARTLY
 from workflow.deadlines.policies import Deadline
 from workflow.ports import Notification
 
+from . import i18n
 from .labels import Words
 
 if TYPE_CHECKING:
@@ -53,11 +54,13 @@ AUDIT_COLUMNS = (
 
 
 def shown(value: datetime) -> str:
-    """Minutes in Europe/Amsterdam for tables (JSON and exports keep full UTC precision)."""
-    return local(value).strftime("%Y-%m-%d %H:%M")
+    """Minutes in Europe/Amsterdam as English tables show them (JSON and exports keep full UTC
+    precision); a table in the words of ``--lang`` uses :meth:`~second_opinion.labels.Words.when`."""
+    return i18n.format_minutes(value, "en")
 
 
 TIMES_NOTE = "times in Europe/Amsterdam"
+"""Every table's caption, in English (the catalogue's message id)."""
 
 
 def N_(text: str) -> str:
