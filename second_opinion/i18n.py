@@ -6,8 +6,9 @@ review, and compiling the few hundred messages takes milliseconds once per proce
 ids are the English texts, so English needs no translation and a message missing from the Dutch
 catalogue shows in English rather than as a key.
 
-For the web desk (:mod:`second_opinion.web`) and, later, the CLI's human output (``--lang``,
-``$SECOND_OPINION_LANG``):
+For the web desk (:mod:`second_opinion.web`) and the CLI's human output (``--lang``,
+``$SECOND_OPINION_LANG``, :mod:`second_opinion.cli.common`); the labels of the tables' names
+(states, events...) are in :mod:`second_opinion.labels`:
 
 >>> translator("nl").gettext("Board")
 'Bord'
@@ -85,8 +86,33 @@ def negotiate(accept_language: str | None, default: str = DEFAULT) -> str:
 
 
 def from_env(env: Mapping[str, str] = os.environ) -> str:
-    """``$SECOND_OPINION_LANG`` (``nl``, ``nl_NL.UTF-8``, ``en``...), else :data:`DEFAULT`."""
-    return negotiate(env.get(ENV_LANG, "").replace("_", "-").split(".", 1)[0])
+    """``$SECOND_OPINION_LANG`` (``nl``, ``nl_NL.UTF-8``, ``en``...), else :data:`DEFAULT`; a value
+    naming no language of :data:`LANGUAGES` is English here (the CLI refuses it instead:
+    :func:`second_opinion.cli.common.chosen_lang`), read by the same :func:`language`."""
+    return language(env.get(ENV_LANG, "")) or DEFAULT
+
+
+MAX_LANG = 64
+"""A language value (``--lang``, ``$SECOND_OPINION_LANG``) is read up to this many characters."""
+
+
+def language(value: str) -> str | None:
+    """The language of :data:`LANGUAGES` a locale-style value names (``nl``, ``NL``, ``nl_NL.UTF-8``,
+    ``en-GB``), or None: the CLI refuses a value it cannot read rather than guess English."""
+    if len(value) > MAX_LANG:
+        return None
+    primary = value.strip().split(".", 1)[0].replace("_", "-").split("-", 1)[0].lower()
+    return primary if primary in LANGUAGES else None
+
+
+def format_minutes(value: datetime, lang: str) -> str:
+    """An instant to the minute in Europe/Amsterdam, as the CLI's tables show it: English keeps the
+    sortable ``2026-12-07 23:59`` it always printed; Dutch reads ``7 dec 2026 23:59``."""
+    if lang != "nl":
+        return value.astimezone(AMSTERDAM).strftime("%Y-%m-%d %H:%M")
+    from babel.dates import format_datetime as babel_format
+
+    return babel_format(value, format="d MMM y HH:mm", tzinfo=AMSTERDAM, locale=_locale(lang))
 
 
 def format_datetime(value: datetime, lang: str, format: str = "medium") -> str:

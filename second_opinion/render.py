@@ -1,14 +1,17 @@
 """How cases and records look: stable JSON for programs, rich tables for people.
 
 The JSON shapes here are a documented contract (``docs/cli.md``); timestamps in JSON are UTC
-ISO 8601 with a ``Z``. Tables show the same instants in Europe/Amsterdam.
+ISO 8601 with a ``Z``, and they never change with the language. Tables show the same instants in
+Europe/Amsterdam, in the words of ``--lang`` (a :class:`~second_opinion.labels.Words`; English
+when none is given); one case's view (``show``) and the reference tables (``providers``,
+``coverage``) are in :mod:`second_opinion.views`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,14 +20,15 @@ from workflow.cases import insurer
 from workflow.cases.case import Case
 from workflow.cases.definitions import Definition
 from workflow.cases.providers import ProviderVersion
-from workflow.cases.rules import ALWAYS, DOCTOR_DECIDES, NEVER
-from workflow.clock import local, utc_iso
-from workflow.coverage.rules import COVERED, NOT_COVERED, PARTLY, CoverageDecision
+from workflow.clock import utc_iso
+from workflow.coverage.rules import COVERED, PARTLY
 from workflow.deadlines.policies import Deadline
 from workflow.ports import Notification
 
+from . import i18n
+from .labels import Words
+
 if TYPE_CHECKING:
-    from rich.console import Group
     from rich.table import Table
 
 AUDIT_COLUMNS = (
@@ -50,11 +54,18 @@ AUDIT_COLUMNS = (
 
 
 def shown(value: datetime) -> str:
-    """Minutes in Europe/Amsterdam for tables (JSON and exports keep full UTC precision)."""
-    return local(value).strftime("%Y-%m-%d %H:%M")
+    """Minutes in Europe/Amsterdam as English tables show them (JSON and exports keep full UTC
+    precision); a table in the words of ``--lang`` uses :meth:`~second_opinion.labels.Words.when`."""
+    return i18n.format_minutes(value, "en")
 
 
 TIMES_NOTE = "times in Europe/Amsterdam"
+"""Every table's caption, in English (the catalogue's message id)."""
+
+
+def N_(text: str) -> str:
+    """Marks a message for the catalogue that is translated where it is shown (``w.t(value)``)."""
+    return text
 
 
 def new_table(**options: Any) -> Table:
@@ -121,107 +132,68 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2)
 
 
-def cases_table(cases: Iterable[Case]) -> Table:
-    table = new_table(title="Cases", caption=TIMES_NOTE)
-    table.add_column("case", no_wrap=True)
-    for column in ("patient ref", "route", "state", "v", "opened"):
+def case_columns(table: Table, w: Words) -> None:
+    """The columns every list of cases starts with (``cases``, ``show`` of a patient reference)."""
+    table.add_column(w.t("case"), no_wrap=True)
+    for column in (w.t("patient ref"), w.t("route"), w.t("state"), w.t("v"), w.t("opened")):
         table.add_column(column)
+
+
+def case_cells(case: Case, w: Words) -> list[str]:
+    return [case.id, case.patient_ref, w.route(case.route), w.state(case.state), str(case.version),
+            w.when(case.opened_at)]  # fmt: skip
+
+
+def cases_table(cases: Iterable[Case], w: Words | None = None) -> Table:
+    w = w or Words()
+    table = new_table(title=w.t("Cases"), caption=w.t("times in Europe/Amsterdam"))
+    case_columns(table, w)
     for case in cases:
-        table.add_row(case.id, case.patient_ref, case.route, case.state, str(case.version), shown(case.opened_at))
+        table.add_row(*case_cells(case, w))
     return table
 
 
-def case_table(case: Case, definition: Definition, deadlines: Iterable[Deadline] = (),
-               t: Callable[[str], str] = str) -> Table:  # fmt: skip
-    """``show``'s table; ``t`` translates its labels (``show --lang``, :mod:`second_opinion.i18n`)."""
-    table = new_table(title=t("Case %(id)s") % {"id": case.id}, show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    allowed = ", ".join(definition.events_from(case.state)) or t("none (closed)")
-    for field, value in (
-        (t("patient ref"), case.patient_ref),
-        (t("route"), case.route),
-        (t("organisation"), case.organisation),
-        (t("state"), case.state),
-        (t("version"), str(case.version)),
-        (t("opened"), shown(case.opened_at)),
-        (t("last change"), shown(case.updated_at)),
-        (t("audit records"), str(case.audit_count)),
-        (t("allowed events"), allowed),
-        *provider_lines(case, definition),
-        *((f"fact: {key}", json.dumps(value, ensure_ascii=False))
-          for key, value in sorted(case.facts.items()) if key not in ("coverage", "provider", "self_paying")),
-        *coverage_lines(case.facts.get("coverage")),
-        *self_paying_lines(case.facts.get("self_paying")),
-        *deadline_lines(deadlines),
-    ):
-        table.add_row(field, value)
-    return table
-
-
-def provider_lines(case: Case, definition: Definition) -> list[tuple[str, str]]:
-    """The case's provider as a row of ``show``: name, id and the version of its rules, who chose
-    it when; on a route version with providers, "not chosen yet" until one is."""
-    shown_provider = case_provider(case, definition)
-    if shown_provider is None:
-        route = definition.route(case.route, case.facts.get("route_version", 1))
-        return [("provider", "not chosen yet (choose_provider)")] if route and route.uses_providers else []
-    chosen = case.facts["provider"]
-    line = f"{shown_provider['name'] or '?'} ({shown_provider['id']}, version {shown_provider['version']})"
-    line += f", chosen by {chosen.get('by')} ({instant(chosen.get('at'))})" if chosen.get("by") else ""
-    return [("provider", line)]
-
-
-OUTCOME_TEXT = {COVERED: "covered", PARTLY: "partly covered", NOT_COVERED: "not covered"}
-
-
-def self_paying_lines(self_paying: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    """The mark of a case going ahead without a referral, the patient paying what decision #N does not."""
-    if not self_paying:
-        return []
-    outcome = OUTCOME_TEXT.get(str(self_paying.get("outcome")), "not covered")
-    return [("self-paying", f"yes: the patient pays what decision #{self_paying.get('decision')} ({outcome}) "
-                            f"does not, by {self_paying.get('by')} ({instant(self_paying.get('at'))})")]  # fmt: skip
-
-
-def instant(at: Any) -> str:
-    """A recorded UTC instant (``...Z``) as a table shows it; "?" for anything else."""
-    return shown(datetime.fromisoformat(at.replace("Z", "+00:00"))) if isinstance(at, str) else "?"
-
-
-def coverage_lines(decision: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    """The insurer's latest decision as rows of ``show``: outcome, each reason with its seed rule,
-    and eigen risico only when it applies (saying nothing otherwise, as the issue asks)."""
-    if not decision:
-        return []
-    head = f"#{decision.get('number')} {insurer.summary(decision)}, by {decision.get('decided_by')}"
-    rows = [("coverage", f"{head} ({instant(decision.get('decided_at'))})")]
-    for reason in decision.get("reasons", []):
-        mark = "ok" if reason.get("passed") else "FAILS"
-        rows.append(("coverage reason", f"{mark} {reason.get('rule')} (seed {reason.get('seed')})"))
-    rows.append(("coverage facts", json.dumps(decision.get("facts", {}), ensure_ascii=False, sort_keys=True)))
-    return rows
-
-
-def history_table(case_id: str, records: Iterable[AuditRecord]) -> Table:
-    table = new_table(title=f"History of case {case_id}", caption=TIMES_NOTE)
-    for column in ("#", "occurred", "event", "outcome", "now in", "actor (role)", "reason / refusal"):
+def history_table(case_id: str, records: Iterable[AuditRecord], w: Words | None = None) -> Table:
+    """``history``: a record per row. The reason and the refusal are shown as recorded (typed by a
+    person, or the engine's English refusal): a label never rewrites what the trail holds."""
+    w = w or Words()
+    table = new_table(title=w.t("History of case %(id)s") % {"id": case_id}, caption=w.t("times in Europe/Amsterdam"))
+    for column in ("#", w.t("occurred"), w.t("event"), w.t("outcome"), w.t("now in"), w.t("actor (role)"),
+                   w.t("reason / refusal")):  # fmt: skip
         table.add_column(column)
     for r in records:
-        actor = f"{r.actor_id} ({r.actor_role})" + (f" for {r.on_behalf_of}" if r.on_behalf_of else "")
+        actor = f"{r.actor_id} ({w.role(r.actor_role)})"
+        if r.on_behalf_of:
+            actor += " " + w.t("for %(whom)s") % {"whom": r.on_behalf_of}
         table.add_row(
-            str(r.seq), shown(r.occurred_at), r.event, r.outcome, r.to_state or "-", actor,
-            r.refusal or r.reason or decision_note(r),
+            str(r.seq), w.when(r.occurred_at), w.event(r.event), w.t(r.outcome), w.state(r.to_state), actor,
+            r.refusal or r.reason or decision_note(r, w),
         )
     return table
 
 
-def decision_note(record: AuditRecord) -> str:
+OUTCOMES = (N_("accepted"), N_("rejected"), N_("denied"))
+"""A record's outcome, as the history translates it (``w.t(r.outcome)``)."""
+
+
+def decision_note(record: AuditRecord, w: Words | None = None) -> str:
     """What the history's last column says of an accepted decision: its outcome."""
     decided = record.payload.get("decision") if record.event == insurer.EVENT else None
     if record.outcome != "accepted" or not isinstance(decided, Mapping):
         return ""
-    return insurer.summary({**decided, "policy": record.payload.get("policy")})
+    return coverage_summary({**decided, "policy": record.payload.get("policy")}, w or Words())
+
+
+def coverage_summary(decision: Mapping[str, Any], w: Words) -> str:
+    """:func:`workflow.cases.insurer.summary` in the words of ``w``: outcome, policy, route and
+    whether eigen risico applies."""
+    outcome = {COVERED: w.t("covered"), PARTLY: w.t("partly covered")}.get(decision.get("outcome", ""),
+                                                                         w.t("not covered"))  # fmt: skip
+    line = w.t("%(outcome)s under %(policy)s (%(route)s)") % {
+        "outcome": outcome, "policy": decision.get("policy"), "route": w.route(str(decision.get("route")))}
+    if decision.get("eigen_risico", {}).get("applies"):
+        line += w.t("; eigen risico applies")
+    return line
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -285,18 +257,6 @@ def export_jsonl(records: Iterable[AuditRecord]) -> str:
     return "".join(json.dumps(record_json(r), sort_keys=True, ensure_ascii=False) + "\n" for r in records)
 
 
-def coverage_table(decision: CoverageDecision) -> Table:
-    verdict = OUTCOME_TEXT.get(decision.outcome, "not covered").upper()
-    deductible = "; deductible (eigen risico) applies" if decision.deductible_applies else ""
-    caption = "\n".join([*decision.notes, "Never covered: " + "; ".join(decision.never_covered)])
-    table = new_table(title=f"{decision.policy}, route {decision.route}: {verdict}{deductible}", caption=caption)
-    for column in ("rule", "holds", "seed", "condition"):
-        table.add_column(column)
-    for check in decision.checks:
-        table.add_row(check.rule, "yes" if check.passed else "NO", check.seed, check.description)
-    return table
-
-
 def newest_providers(definition: Definition, route: str | None = None) -> list[ProviderVersion]:
     """The newest version of each provider, in table order; only those serving ``route`` when given."""
     if route is not None:
@@ -329,53 +289,20 @@ def providers_json(
     return [provider_json(p, contacts.get(p.id, {})) for p in newest_providers(definition, route)]
 
 
-def providers_view(providers: Iterable[Mapping[str, Any]]) -> Group:
-    """:func:`providers_json`'s rows for people: a table per provider, a line per checklist item and
-    contact field. An operator's value is printed whole, as typed, never read as rich markup."""
-    from rich.console import Group
-    from rich.text import Text
-
-    tables = []
-    for p in providers:
-        table = new_table(title=f"{p['name']} ({p['id']}, version {p['version']})", show_header=False,
-                          title_justify="left")  # fmt: skip
-        table.add_column("field", style="bold", no_wrap=True)
-        table.add_column("value", overflow="fold")
-        table.add_row("about", f"{p['description']} (seed {p['source']})")
-        table.add_row("routes", ", ".join(p["routes"]))
-        table.add_row("patient seen", CONSULTATION_TEXT.get(p["consultation"], p["consultation"]))
-        table.add_row("costs team first", "yes (patients insured abroad)" if p["costs_team_first"] else "no")
-        for i in p["checklist"]:
-            when = f"when {i['required_when']}" if i["required_when"] else "always"
-            waivable = "" if i["waivable"] else ", not waivable"
-            table.add_row(f"item: {i['item']}", f"{when}{waivable}: {i['description']}")
-        for c in p["contacts"]:
-            value = c["value"] or "- (none known)"
-            origin = {"operator": " (operator)", "seed": " (seed)"}.get(c["value_from"] or "", "")
-            table.add_row(f"contact: {c['field']}", Text(f"{c['description']}: {value}{origin}"))
-        tables.append(table)
-    return Group(*tables)
+DEADLINE_STATES = (N_("running"), N_("paused"), N_("met"), N_("late"), N_("breached"), N_("cancelled"))
+"""A deadline's state, as the tables translate it (``w.t(d.state)``)."""
 
 
-CONSULTATION_TEXT = {ALWAYS: "always", DOCTOR_DECIDES: "when the doctor decides", NEVER: "never"}
-
-
-def deadline_lines(deadlines: Iterable[Deadline]) -> list[tuple[str, str]]:
-    rows = []
-    for d in deadlines:
-        due = shown(d.due_at) if d.due_at else "paused"
-        rows.append((f"deadline: {d.policy}", f"{d.state}, due {due} ({d.calendar}, {d.working_days} working days)"))
-    return rows
-
-
-def deadlines_table(deadlines: Iterable[Deadline]) -> Table:
-    table = new_table(title="Deadlines", caption=TIMES_NOTE)
-    for column in ("case", "policy", "state", "due", "next action", "reminders sent", "calendar"):
+def deadlines_table(deadlines: Iterable[Deadline], w: Words | None = None) -> Table:
+    w = w or Words()
+    table = new_table(title=w.t("Deadlines"), caption=w.t("times in Europe/Amsterdam"))
+    for column in (w.t("case"), w.t("policy"), w.t("state"), w.t("due"), w.t("next action"), w.t("reminders sent"),
+                   w.t("calendar")):  # fmt: skip
         table.add_column(column)
     for d in deadlines:
         table.add_row(
-            d.case_id, d.policy, d.state, shown(d.due_at) if d.due_at else "-",
-            shown(d.next_action_at) if d.next_action_at else "-", str(d.reminders_sent), d.calendar,
+            d.case_id, d.policy, w.t(d.state), w.when(d.due_at), w.when(d.next_action_at), str(d.reminders_sent),
+            d.calendar,
         )  # fmt: skip
     return table
 
@@ -389,13 +316,15 @@ def notification_json(n: Notification) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def outbox_table(notifications: Iterable[Notification]) -> Table:
-    table = new_table(title="Outbox", caption=TIMES_NOTE)
-    for column in ("id", "case", "kind", "channel", "status", "attempts", "next attempt", "last error"):
+def outbox_table(notifications: Iterable[Notification], w: Words | None = None) -> Table:
+    w = w or Words()
+    table = new_table(title=w.t("Outbox"), caption=w.t("times in Europe/Amsterdam"))
+    for column in (w.t("id"), w.t("case"), w.t("kind"), w.t("channel"), w.t("status"), w.t("attempts"),
+                   w.t("next attempt"), w.t("last error")):  # fmt: skip
         table.add_column(column)
     for n in notifications:
         table.add_row(
-            str(n.id), n.case_id, n.kind, n.channel, n.status, str(n.attempts), shown(n.next_attempt_at),
+            str(n.id), n.case_id, n.kind, n.channel, n.status, str(n.attempts), w.when(n.next_attempt_at),
             n.last_error or "",
         )  # fmt: skip
     return table

@@ -14,25 +14,26 @@ from workflow.clock import AMSTERDAM, parse_instant
 from workflow.errors import ValidationError
 
 from .. import render
-from .common import Db, Json, err, guard, open_service, out, print_json
+from .common import Db, Json, Lang, err, guard, open_service, out, print_json, words
 
 
 def verify_command(
     case: Annotated[str | None, typer.Option("--case", help="Verify one case only.")] = None,
     db: Db = None,
     as_json: Json = False,
+    lang: Lang = None,
 ) -> None:
     """Recompute every hash chain and replay every case; exit 1 naming the first bad record."""
+    w = words(lang)
     with guard(as_json), open_service(db) as service:
         report = service.verify(case)
     if as_json:
         print_json(render.verify_json(report))
     elif report.ok:
-        out.print(
-            f"audit trail verified: {report.cases} case(s), {report.records} record(s), no problems", markup=False
-        )
+        out.print(w.t("audit trail verified: %(cases)s case(s), %(records)s record(s), no problems") % {
+            "cases": report.cases, "records": report.records}, markup=False)  # fmt: skip
     for finding in report.findings:
-        err.print(f"audit verification FAILED: {finding}", markup=False)
+        err.print(w.t("audit verification FAILED: %(finding)s") % {"finding": finding}, markup=False)
     if not report.ok:
         raise typer.Exit(1)
 

@@ -17,7 +17,7 @@ from workflow.cases.definitions import DEFINITION
 from workflow.coverage.rules import decide_all, decide_coverage, policy_ids
 from workflow.service.inputs import check_route
 
-from .. import render
+from .. import render, views
 from ..bootstrap import connect, database_url, init, provider_contacts_from_env
 from .common import (
     ActorId,
@@ -25,6 +25,7 @@ from .common import (
     Db,
     Json,
     Key,
+    Lang,
     Occurred,
     OnBehalf,
     Org,
@@ -39,6 +40,7 @@ from .common import (
     open_service,
     out,
     print_json,
+    words,
 )
 from .next_steps import print_verdict
 
@@ -46,13 +48,15 @@ EVENTS_HELP = "\n\n".join(f"{e.name}: {e.description}" for e in DEFINITION.event
 FIRE_HELP = f"Fire EVENT on case CASE.\n\nEvents (from the definition table):\n\n{EVENTS_HELP}"
 
 
-def init_command(db: Db = None) -> None:
+def init_command(db: Db = None, lang: Lang = None) -> None:
     """Create the database schema, or upgrade it to this version's."""
     from storage.db import redact as redact_url
 
+    w = words(lang)
     with guard():
         revision = init(db)
-        out.print(f"initialised {redact_url(database_url(db))} at schema revision {revision}", markup=False)
+        out.print(w.t("initialised %(url)s at schema revision %(revision)s") % {
+            "url": redact_url(database_url(db)), "revision": revision}, markup=False)  # fmt: skip
 
 
 def open_command(
@@ -119,7 +123,9 @@ def fire_command(
     check: Annotated[
         bool, typer.Option("--check", help="Print what fire would decide (exit 1 if refused); write nothing.")
     ] = False,
+    lang: Lang = None,
 ) -> None:
+    w = words(lang)
     with guard(as_json), open_service(db) as service:
         payload = json_object(data)
         if check:
@@ -127,7 +133,7 @@ def fire_command(
                 case, event, actor=actor_of(actor, role, on_behalf_of), reason=reason, data=payload,
                 expect_version=expect_version, occurred_at=occurred(occurred_at), idempotency_key=idempotency_key,
             )  # fmt: skip
-            print_verdict(verdict, as_json)
+            print_verdict(verdict, as_json, w)
             return
         receipt = service.fire(
             case,
@@ -139,19 +145,19 @@ def fire_command(
             occurred_at=occurred(occurred_at),
             idempotency_key=idempotency_key,
         )
-        note = " (replayed: nothing new written)" if receipt.replayed else ""
-        emit(
-            as_json,
-            receipt.as_dict(),
-            f"{receipt.case_id}: {receipt.from_state} -> {receipt.to_state} (version {receipt.version}){note}",
-        )
+        note = w.t(" (replayed: nothing new written)") if receipt.replayed else ""
+        human = w.t("%(case)s: %(from)s -> %(to)s (version %(version)s)") % {
+            "case": receipt.case_id, "from": w.state(receipt.from_state), "to": w.state(receipt.to_state),
+            "version": receipt.version}  # fmt: skip
+        emit(as_json, receipt.as_dict(), human + note)
 
 
-def history_command(case: str, db: Db = None, as_json: Json = False) -> None:
+def history_command(case: str, db: Db = None, as_json: Json = False, lang: Lang = None) -> None:
     """Every command on a case, accepted or refused, from its audit trail."""
+    w = words(lang)
     with guard(as_json), open_service(db) as service:
         records = service.history(case)
-        emit(as_json, [render.record_json(r) for r in records], lambda: render.history_table(case, records))
+        emit(as_json, [render.record_json(r) for r in records], lambda: render.history_table(case, records, w))
 
 
 def diagram_command(
@@ -183,8 +189,10 @@ def coverage_command(
         str | None, typer.Option("--policy", help=f"One of: {', '.join(policy_ids())}; default: all of them.")
     ] = None,
     as_json: Json = False,
+    lang: Lang = None,
 ) -> None:
     """Decide whether a second opinion is covered, rule by rule with the seed of each rule."""
+    w = words(lang)
     with guard(as_json):
         stated = json_object(facts, "--facts")
         decisions = [decide_coverage(stated, policy)] if policy else decide_all(stated)
@@ -193,7 +201,7 @@ def coverage_command(
         print_json(data)
         return
     for decision in decisions:
-        out.print(render.coverage_table(decision))
+        out.print(views.coverage_table(decision, w))
 
 
 def providers_command(
@@ -201,16 +209,18 @@ def providers_command(
         str | None, typer.Option("--route", help=f"Only those serving this route: {', '.join(DEFINITION.route_names)}.")
     ] = None,
     as_json: Json = False,
+    lang: Lang = None,
 ) -> None:
     """The providers a patient may choose (newest version of each): checklist, whether the patient is seen,
     the costs-team rule and contact values (the operator's, from $SECOND_OPINION_PROVIDER_CONTACTS, else the
     seed's). Needs no database."""
+    w = words(lang)
     with guard(as_json):
         contacts = provider_contacts_from_env(providers=DEFINITION.providers)
         if route is not None:
             check_route(DEFINITION, route)
         listed = render.providers_json(DEFINITION, contacts, route)
-    emit(as_json, listed, lambda: render.providers_view(listed))
+    emit(as_json, listed, lambda: views.providers_view(listed, w))
 
 
 def demo_command(db: Db = None) -> None:

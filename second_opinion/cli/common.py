@@ -40,6 +40,8 @@ from ..bootstrap import ENV_DB, connect
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..labels import Words
+
 
 class LazyConsole:
     """A rich console made when it first prints: a command that prints JSON never loads rich."""
@@ -96,6 +98,57 @@ Org = Annotated[
 Occurred = Annotated[
     str | None, typer.Option("--occurred-at", help="When it happened (ISO 8601 with offset); default now.")
 ]
+
+
+def chosen_lang(value: str | None) -> str:
+    """``--lang``'s callback: the flag (``en`` or ``nl``), else ``$SECOND_OPINION_LANG`` (``nl``,
+    ``nl_NL.UTF-8``...; unset or empty: English). Run while the command line is parsed, so a value
+    it cannot read stops the command before it opens anything: one ``error:`` line, exit 2 (a
+    usage error, as click's own are). Never a silent English, which would hide a typo."""
+    from .. import i18n
+
+    if value is not None:
+        if value in i18n.LANGUAGES:
+            return value
+        refuse_lang("--lang", value)
+    env = os.environ.get(i18n.ENV_LANG, "")
+    if not env.strip():
+        return i18n.DEFAULT
+    found = i18n.language(env)
+    if found is None:
+        refuse_lang(f"${i18n.ENV_LANG}", env)
+    return found
+
+
+def refuse_lang(where: str, value: str) -> NoReturn:
+    from .. import i18n
+
+    shown = value[: i18n.MAX_LANG] + ("..." if len(value) > i18n.MAX_LANG else "")
+    choices = ", ".join(i18n.LANGUAGES)
+    err.print(f"error: {where}: {one_line(redact(repr(shown)))} is not a language of the output; choose one of: "
+              f"{choices}", markup=False)  # fmt: skip
+    raise typer.Exit(2)
+
+
+Lang = Annotated[
+    str | None,
+    typer.Option(
+        "--lang",
+        callback=chosen_lang,
+        metavar="[en|nl]",
+        help="Language of the human output: en or nl (default $SECOND_OPINION_LANG, else en). "
+        "--json and --csv are the same in both.",
+    ),
+]
+"""The one ``--lang`` of every command whose human output is translated; the command receives
+``en`` or ``nl`` (:func:`chosen_lang`), never None."""
+
+
+def words(lang: str | None) -> Words:
+    """The words of ``--lang``'s language (:class:`~second_opinion.labels.Words`)."""
+    from ..labels import Words
+
+    return Words(lang or "en")
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from workflow.service import inputs
 
 from .. import render
 from ..bootstrap import connect_deadlines, load_closures
-from .common import Db, Json, emit, guard, open_service, out, print_json
+from .common import Db, Json, Lang, emit, guard, open_service, out, print_json, words
 
 CalendarName = Annotated[str, typer.Option("--calendar", help=f"One of: {', '.join(CALENDARS)}.")]
 Organisation = Annotated[str | None, typer.Option("--organisation", help="Layer this organisation's closures.")]
@@ -129,27 +129,30 @@ def deadlines_command(
     ] = None,
     db: Db = None,
     as_json: Json = False,
+    lang: Lang = None,
 ) -> None:
     """List deadlines by due moment."""
     if ctx.invoked_subcommand is not None:
         return
+    w = words(lang)
     with guard(as_json), open_service(db) as service:
         before = due_before_instant(due_before)
         if overdue or due_within is not None:
             rows = service.worklists.deadlines(overdue=overdue, due_within=due_within, due_before=before)
             data = [{**d.as_dict(), "working_days_late": late, "working_days_left": left} for d, late, left in rows]
-            emit(as_json, data, lambda: render.deadlines_table([d for d, _, _ in rows]))
+            emit(as_json, data, lambda: render.deadlines_table([d for d, _, _ in rows], w))
             return
         found = connect_deadlines(service).deadlines(due_before=before)
-        emit(as_json, [d.as_dict() for d in found], lambda: render.deadlines_table(found))
+        emit(as_json, [d.as_dict() for d in found], lambda: render.deadlines_table(found, w))
 
 
-def recompute_command(db: Db = None, as_json: Json = False) -> None:
+def recompute_command(db: Db = None, as_json: Json = False, lang: Lang = None) -> None:
     """Recompute running deadlines with this release's calendar data; every change is audited."""
+    w = words(lang)
     with guard(as_json), open_service(db) as service:
         changes = connect_deadlines(service).recompute()
         human = "\n".join(f"{c['deadline']}: {c['old_due_at']} -> {c['new_due_at']}" for c in changes)
-        emit(as_json, changes, human or "no deadline changed")
+        emit(as_json, changes, human or w.t("no deadline changed"))
 
 
 def outbox_command(
@@ -157,17 +160,20 @@ def outbox_command(
     status: Annotated[str | None, typer.Option("--status", help="pending, delivered or dead.")] = None,
     db: Db = None,
     as_json: Json = False,
+    lang: Lang = None,
 ) -> None:
     """List notifications with their delivery state."""
     if ctx.invoked_subcommand is not None:
         return
+    w = words(lang)
     with guard(as_json), open_service(db) as service:
         found = connect_deadlines(service).notifications(status)
-        emit(as_json, [render.notification_json(n) for n in found], lambda: render.outbox_table(found))
+        emit(as_json, [render.notification_json(n) for n in found], lambda: render.outbox_table(found, w))
 
 
-def retry_command(notification: int, db: Db = None) -> None:
+def retry_command(notification: int, db: Db = None, lang: Lang = None) -> None:
     """Re-queue a dead-lettered notification."""
+    w = words(lang)
     with guard(), open_service(db) as service:
         again = connect_deadlines(service).retry(notification)
-        out.print(f"notification {again.id} queued again")
+        out.print(w.t("notification %(id)s queued again") % {"id": again.id})

@@ -17,8 +17,9 @@ from workflow.errors import ValidationError
 from workflow.service.reports import Report, Reports, period
 
 from .. import render
+from ..labels import Words
 from ..reporting import CHARTS, chart, report_csv, report_json
-from .common import Db, Json, emit, guard, open_service
+from .common import Db, Json, Lang, emit, guard, open_service, words
 
 Route = Annotated[str | None, typer.Option("--route", help="Only this route (default: every route).")]
 From = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD in Europe/Amsterdam (default: "
@@ -38,6 +39,7 @@ def report_command(
     svg: Svg = None,
     db: Db = None,
     as_json: Json = False,
+    lang: Lang = None,
 ) -> None:
     """Lead time, complete dossier to report, share on time, breaches per month and cases per state."""
     with guard(as_json):
@@ -52,25 +54,31 @@ def report_command(
         elif svg is not None:
             sys.stdout.write(chart(found, svg))
         else:
-            emit(as_json, report_json(found), lambda: report_table(found))
+            emit(as_json, report_json(found), lambda: report_table(found, words(lang)))
 
 
-def report_table(report: Report) -> object:
-    """The figures as a table a person reads (every value the JSON holds, per route)."""
+def report_table(report: Report, w: Words | None = None) -> object:
+    """The figures as a table a person reads (every value the JSON holds, per route); the CSV and
+    the JSON keep their English column names in every language."""
+    w = w or Words()
+    t = w.t
     data = report.as_dict()
-    caption = "percentiles: linear interpolation; d: calendar days, wd: working days"
-    table = render.new_table(title=f"Report {data['from']} to {data['to']} (Europe/Amsterdam)", caption=caption)
-    for column in ("route", "advice", "lead time d (median/p90)", "lead time wd", "dossier to report wd",
-                   "on time", "breaches", "cases now"):  # fmt: skip
+    caption = t("percentiles: linear interpolation; d: calendar days, wd: working days")
+    title = t("Report %(from)s to %(to)s (Europe/Amsterdam)") % {"from": data["from"], "to": data["to"]}
+    table = render.new_table(title=title, caption=caption)
+    for column in (t("route"), t("advice"), t("lead time d (median/p90)"), t("lead time wd"),
+                   t("dossier to report wd"), t("on time"), t("breaches"), t("cases now")):  # fmt: skip
         table.add_column(column)
     for r in report.routes:
-        s, w = r.lead_time_calendar_days, r.lead_time_working_days
-        terms = "; ".join(f"{_pair(t.counted_working_days.median, t.counted_working_days.p90)} "
-                          f"({t.within_term}/{t.counted_working_days.n} within {t.term_working_days})"
-                          for t in r.dossier_to_report) or "-"  # fmt: skip
+        cal, wd = r.lead_time_calendar_days, r.lead_time_working_days
+        terms = "; ".join(f"{_pair(d.counted_working_days.median, d.counted_working_days.p90)} " + t(
+            "(%(within)s/%(n)s within %(term)s)") % {"within": d.within_term, "n": d.counted_working_days.n,
+                                                      "term": d.term_working_days}
+                          for d in r.dossier_to_report) or "-"  # fmt: skip
         share, decided = r.share_on_time, r.deadlines_met + r.deadlines_breached
         table.add_row(
-            r.route, str(r.advice_returned), _pair(s.median, s.p90), "-" if w is None else _pair(w.median, w.p90),
+            w.route(r.route), str(r.advice_returned), _pair(cal.median, cal.p90),
+            "-" if wd is None else _pair(wd.median, wd.p90),
             terms, "-" if share is None else f"{100 * share:.1f}% ({r.deadlines_met}/{decided})",
             str(sum(r.breaches_per_month.values())), str(sum(r.cases_per_state.values())),
         )  # fmt: skip

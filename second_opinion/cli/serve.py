@@ -17,7 +17,7 @@ import typer
 from workflow.privacy import redact
 
 from ..bootstrap import ENV_SEND_TIMEOUT, MAX_SEND_TIMEOUT, connect_deadlines, send_timeout_from_env
-from .common import Db, Json, emit, err, guard, open_service, out
+from .common import Db, Json, Lang, emit, err, guard, open_service, out, words
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -144,17 +144,18 @@ def worker_command(
             worker.run()
 
 
-def access_verify_command(db: Db = None, as_json: Json = False) -> None:
+def access_verify_command(db: Db = None, as_json: Json = False, lang: Lang = None) -> None:
     """Check that the access log is one unbroken hash chain; exit 1 naming each break."""
     from workflow.service.access import AccessService
 
+    w = words(lang)
     with guard(as_json), open_service(db) as service:
         count, problems = AccessService(service.runtime).verify_log()
     if as_json:
         emit(True, {"ok": not problems, "records": count, "problems": problems}, None)
     elif problems:
-        err.print("access log verification FAILED: " + "\n".join(problems), markup=False)
+        err.print(w.t("access log verification FAILED: ") + "\n".join(problems), markup=False)
     else:
-        emit(False, None, f"access log verified: {count} record(s), no problems")
+        emit(False, None, w.t("access log verified: %(count)s record(s), no problems") % {"count": count})
     if problems:
         raise typer.Exit(1)

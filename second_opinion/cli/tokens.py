@@ -15,8 +15,9 @@ from workflow.access.tokens import NOT_FOR_TOKENS, ApiToken
 from workflow.cases.definitions import DEFINITION
 from workflow.service.tokens import TokenService
 
-from ..render import new_table, shown
-from .common import Db, Json, emit, guard, open_service, out
+from ..labels import Words
+from ..render import new_table
+from .common import Db, Json, Lang, emit, guard, open_service, out, words
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -37,25 +38,27 @@ def create_command(
         emit(as_json, {"token": secret, **token.as_dict()}, secret)
 
 
-def list_command(db: Db = None, as_json: Json = False) -> None:
+def list_command(db: Db = None, as_json: Json = False, lang: Lang = None) -> None:
     """Every token, revoked ones included; never a secret."""
+    w = words(lang)
     with guard(as_json), open_service(db) as service:
         tokens = TokenService(service.runtime).list()
-        emit(as_json, [t.as_dict() for t in tokens], lambda: tokens_table(tokens))
+        emit(as_json, [t.as_dict() for t in tokens], lambda: tokens_table(tokens, w))
 
 
-def tokens_table(tokens: list[ApiToken]) -> Table:
-    table = new_table(title="API tokens", caption="times in Europe/Amsterdam")
-    for column in ("id", "actor", "role", "organisation", "created", "revoked"):
+def tokens_table(tokens: list[ApiToken], w: Words | None = None) -> Table:
+    w = w or Words()
+    table = new_table(title=w.t("API tokens"), caption=w.t("times in Europe/Amsterdam"))
+    for column in (w.t("id"), w.t("actor"), w.t("role"), w.t("organisation"), w.t("created"), w.t("revoked")):
         table.add_column(column)
     for t in tokens:
-        table.add_row(t.id, t.actor, t.role, t.organisation, shown(t.created_at),
-                      shown(t.revoked_at) if t.revoked_at else "")  # fmt: skip
+        table.add_row(t.id, t.actor, w.role(t.role), t.organisation, w.when(t.created_at), w.when(t.revoked_at, ""))
     return table
 
 
-def revoke_command(token: str, db: Db = None) -> None:
+def revoke_command(token: str, db: Db = None, lang: Lang = None) -> None:
     """Revoke a token by id; calls with it are refused from now on."""
+    w = words(lang)
     with guard(), open_service(db) as service:
         revoked = TokenService(service.runtime).revoke(token)
-        out.print(f"token {revoked.id} revoked")
+        out.print(w.t("token %(id)s revoked") % {"id": revoked.id})

@@ -23,8 +23,22 @@ from workflow.service import inputs
 from workflow.service.cases import CaseService
 from workflow.service.worklists import MAX_DUE_WITHIN, Page, Row, WorkListQuery
 
-from .. import render
-from .common import BsnStdin, Db, Json, actor_of, bsn_from_stdin, emit, guard, open_service, out, print_json
+from .. import render, views
+from ..labels import Words
+from .common import (
+    BsnStdin,
+    Db,
+    Json,
+    Lang,
+    actor_of,
+    bsn_from_stdin,
+    emit,
+    guard,
+    open_service,
+    out,
+    print_json,
+    words,
+)
 from .deadlines import parse_date
 
 Opt = typer.Option
@@ -74,9 +88,11 @@ def cases_command(
     bsn_stdin: BsnStdin = False,
     db: Db = None,
     as_json: Json = False,
+    lang: Lang = None,
 ) -> None:
     """List cases, oldest first; filter, sort and page them (work lists); with --bsn-stdin, the
     cases opened with that BSN."""
+    w = words(lang)
     with guard(as_json), open_service(db) as service:
         if mine:
             me = actor_of(None, "coordinator", None).id
@@ -93,20 +109,21 @@ def cases_command(
             if asked:
                 raise ValidationError("--bsn-stdin", "combines with --state and --org only")
             found = [c for c in service.find_by_bsn(bsn_from_stdin(), state) if org in (None, c.organisation)]
-            emit(as_json, [render.case_json(c, service.definition) for c in found], lambda: render.cases_table(found))
+            emit(as_json, [render.case_json(c, service.definition) for c in found],
+                 lambda: render.cases_table(found, w))  # fmt: skip
             return
         due = overdue or due_within is not None or (sort or "").lstrip("-") == "due"
         if limit is None and cursor is None:
             rows = every_row(service, query)
-            emit(as_json, [row_json(r, service, due) for r in rows], lambda: worklist_table(rows, due))
+            emit(as_json, [row_json(r, service, due) for r in rows], lambda: worklist_table(rows, due, w))
             return
         page = service.worklist(query)
         if as_json:
             print_json({"cases": [row_json(r, service, due) for r in page.rows], "next_cursor": page.next_cursor})
             return
-        out.print(worklist_table(page.rows, due))
+        out.print(worklist_table(page.rows, due, w))
         if page.next_cursor is not None:
-            out.print(f"next page: --cursor {page.next_cursor}", markup=False)
+            out.print(w.t("next page: --cursor %(cursor)s") % {"cursor": page.next_cursor}, markup=False)
 
 
 def every_row(service: CaseService, query: WorkListQuery) -> list[Row]:
@@ -127,19 +144,19 @@ def row_json(row: Row, service: CaseService, due: bool) -> dict[str, Any]:
     return {**found, "worklist": row.as_dict()} if due else found
 
 
-def worklist_table(rows: list[Row], due: bool) -> Any:
+def worklist_table(rows: list[Row], due: bool, w: Words) -> Any:
     """The cases table; on a due list with the due moment and the working days late or left."""
     if not due:
-        return render.cases_table([r.case for r in rows])
-    table = render.new_table(title="Cases", caption=render.TIMES_NOTE)
-    table.add_column("case", no_wrap=True)
-    for column in ("patient ref", "route", "state", "v", "opened", "due", "working days"):
-        table.add_column(column)
+        return render.cases_table([r.case for r in rows], w)
+    table = render.new_table(title=w.t("Cases"), caption=w.t("times in Europe/Amsterdam"))
+    render.case_columns(table, w)
+    table.add_column(w.t("due"))
+    table.add_column(w.t("working days"))
     for r in rows:
         late, left = r.working_days_late, r.working_days_left
-        days = f"{late} late" if late is not None else f"{left} left" if left is not None else "-"
-        table.add_row(r.case.id, r.case.patient_ref, r.case.route, r.case.state, str(r.case.version),
-                      render.shown(r.case.opened_at), render.shown(r.due_at) if r.due_at else "-", days)  # fmt: skip
+        days = (w.t("%(days)s late") % {"days": late} if late is not None
+                else w.t("%(days)s left") % {"days": left} if left is not None else "-")  # fmt: skip
+        table.add_row(*render.case_cells(r.case, w), w.when(r.due_at), days)
     return table
 
 
@@ -150,10 +167,6 @@ def no_case_for(value: str) -> UnknownCase:
     return unknown
 
 
-Lang = Annotated[str | None, typer.Option(
-    "--lang", help="Language of the human output: en or nl (default $SECOND_OPINION_LANG, else en).")]
-
-
 def show_command(
     case: Annotated[str, typer.Argument(help="Case id, or a patient reference (its cases).")],
     db: Db = None,
@@ -162,12 +175,7 @@ def show_command(
 ) -> None:
     """Show one case and the events allowed in its state; given a patient reference, the case
     opened under it (several: the list of them)."""
-    from .. import i18n
-
-    with guard(as_json):
-        if lang is not None and lang not in i18n.LANGUAGES:
-            raise ValidationError("--lang", f"{lang!r} is not one of {', '.join(i18n.LANGUAGES)}")
-        t = i18n.translator(lang or i18n.from_env()).gettext
+    w = words(lang)
     with guard(as_json), open_service(db) as service:
         try:
             found = service.case(case)
@@ -179,12 +187,12 @@ def show_command(
                 raise no_case_for(case) from None
             if len(rows) > 1:
                 emit(as_json, [row_json(r, service, False) for r in rows],
-                     lambda: worklist_table(rows, False))  # fmt: skip
+                     lambda: worklist_table(rows, False, w))  # fmt: skip
                 return
             found = rows[0].case
         deadlines = service.deadlines_of(found.id)
         emit(
             as_json,
             render.case_json(found, service.definition, deadlines),
-            lambda: render.case_table(found, service.definition, deadlines, t),
+            lambda: views.case_table(found, service.definition, deadlines, w),
         )

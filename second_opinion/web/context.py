@@ -19,7 +19,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from second_opinion import i18n
+from second_opinion import i18n, labels
 from second_opinion.limits import Limits
 from workflow.access import rules
 from workflow.access.rules import Principal
@@ -160,6 +160,7 @@ class Ui:
             "ngettext": translations.ngettext,
             "dt": lambda value: i18n.format_datetime(value, lang) if isinstance(value, datetime) else "-",
             "day": lambda text: i18n.format_day(text, lang),
+            "label": lambda kind, name: labels.label(kind, name, lang) if name else "",
             "path": _here(request),
             "caller": caller,
             "csrf": caller.session.csrf if caller else None,

@@ -1,50 +1,45 @@
-"""One message catalogue for the web desk: every message the templates and the web package mark
-is in the Dutch catalogue, translated; the catalogue compiles; languages are negotiated from
-Accept-Language; dates are shown in Europe/Amsterdam."""
+"""One message catalogue for the web desk and the CLI's human output: every message the
+templates, the web package, the CLI's rendering and the tables' labels mark is in the Dutch
+catalogue, translated, and the catalogue holds no other; the catalogue compiles; languages are
+negotiated from Accept-Language; dates are shown in Europe/Amsterdam."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
-from jinja2.ext import babel_extract
 
 from second_opinion import i18n
+from second_opinion.locale.update import marked
 
-WEB = Path(__file__).resolve().parents[2] / "second_opinion" / "web"
-RENDER = WEB.parent / "render.py"
-"""The CLI's human output: ``show --lang`` translates its labels through ``t(...)``."""
-
-
-def catalogue_ids() -> set[str]:
-    """Every message marked in the templates (``_()``), the web package (``_()``, ``N_()``) and
-    the CLI's rendering (``t()``)."""
-    found: set[str] = set()
-    for template in sorted((WEB / "templates").glob("*.html")):
-        with template.open("rb") as f:
-            found |= {m for _, _, m, _ in babel_extract(f, ("_", "gettext"), [], {}) if isinstance(m, str)}
-    for module in sorted(WEB.glob("*.py")):
-        found |= {m for _, m, _, _ in extract_from_file("python", str(module), keywords={"_": None, "N_": None})
-                  if isinstance(m, str)}  # fmt: skip
-    found |= {m for _, m, _, _ in extract_from_file("python", str(RENDER), keywords={"t": None})
-              if isinstance(m, str)}  # fmt: skip
-    return found
+Key = tuple[str | None, str]
+"""A message as the catalogue keys it: (msgctxt, msgid)."""
 
 
-def catalogue(lang: str) -> dict[str, str]:
+def catalogue_ids() -> set[Key]:
+    """Every message marked in the templates (``_()``), the web package (``_()``, ``N_()``), the
+    CLI's rendering (``t()``, ``w.t()``, ``N_()``) and the tables' labels (a msgctxt per kind):
+    what ``python -m second_opinion.locale.update`` extracts."""
+    return {(context, message if isinstance(message, str) else message[0]) for message, context, _ in marked()}
+
+
+def catalogue(lang: str) -> dict[Key, str]:
     with i18n.catalogue_path(lang).open("rb") as f:
-        return {m.id: m.string for m in read_po(f) if m.id}
+        return {(m.context, m.id if isinstance(m.id, str) else m.id[0]): m.string if isinstance(m.string, str)
+                else m.string[0] for m in read_po(f) if m.id}  # fmt: skip
 
 
 def test_every_marked_message_has_a_dutch_translation() -> None:
     ids = catalogue_ids()
     dutch = catalogue("nl")
-    assert len(ids) > 80
-    assert sorted(ids - dutch.keys()) == [], "messages missing from locale/nl: add them to messages.po"
-    assert sorted(m for m in ids if not dutch[m]) == [], "untranslated messages in locale/nl"
+    assert len(ids) > 300
+    assert sorted(ids - dutch.keys(), key=str) == [], "messages missing: run python -m second_opinion.locale.update"
+    assert sorted((m for m in ids if not dutch[m]), key=str) == [], "untranslated messages in locale/nl"
+
+
+def test_no_message_is_unused() -> None:
+    assert sorted(catalogue("nl").keys() - catalogue_ids(), key=str) == [], "messages no source marks any more"
 
 
 def test_the_english_catalogue_lists_the_same_messages() -> None:
@@ -54,7 +49,7 @@ def test_the_english_catalogue_lists_the_same_messages() -> None:
 def test_placeholders_survive_translation() -> None:
     import re
 
-    for message, translated in catalogue("nl").items():
+    for (_, message), translated in catalogue("nl").items():
         assert sorted(re.findall(r"%\(\w+\)s", message)) == sorted(re.findall(r"%\(\w+\)s", translated)), message
 
 
@@ -101,12 +96,44 @@ def test_show_speaks_dutch() -> None:
     from rich.console import Console
 
     from second_opinion import connect
-    from second_opinion.render import case_table
+    from second_opinion.labels import Words
+    from second_opinion.views import case_table
     from tests.conftest import DESK
 
     service = connect("memory://")
     case_id = service.open_case("PX-0001", actor=DESK).case_id
     console = Console(width=200, record=True)
-    console.print(case_table(service.case(case_id), service.definition, (), i18n.translator("nl").gettext))
+    console.print(case_table(service.case(case_id), service.definition, (), Words("nl")))
     text = console.export_text()
     assert f"Casus {case_id}" in text and "patiëntreferentie" in text and "toegestane gebeurtenissen" in text
+    assert "aangevraagd" in text and "verwijzen (refer)" in text  # the state's label; an event with its name
+
+
+def test_the_desk_shows_the_same_labels() -> None:
+    """The web desk's board and case page show the labels of second_opinion.labels (Dutch for a
+    Dutch browser; the machine names in English), and keep the machine names in ids and forms."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from second_opinion import connect
+    from second_opinion.api import create_app
+    from tests.conftest import DESK
+    from workflow.service.tokens import TokenService
+
+    service = connect("memory://")
+    secret = TokenService(service.runtime).create("coor-1", "coordinator", "org-a")[0]
+    case_id = service.open_case("PX-0002", actor=DESK, organisation="org-a").case_id
+    client = TestClient(create_app(service), raise_server_exceptions=False)
+    form = client.get("/ui/sign-in").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf
+    client.post("/ui/sign-in", data={"csrf": csrf.group(1), "token": secret}, follow_redirects=False)
+    dutch = {"Accept-Language": "nl"}
+    board = client.get("/ui/board", headers=dutch).text
+    assert ">aangevraagd <span" in board and 'data-state="requested"' in board and ">binnenland<" in board
+    case = client.get(f"/ui/cases/{case_id}", headers=dutch).text
+    assert '<dd id="state">aangevraagd</dd>' in case and "<legend>toestemming geven</legend>" in case
+    assert 'name="event" value="give_consent"' in case and "(coördinator)" in case
+    english = client.get(f"/ui/cases/{case_id}", headers={"Accept-Language": "en"}).text
+    assert '<dd id="state">requested</dd>' in english and "<legend>give_consent</legend>" in english
