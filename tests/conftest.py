@@ -150,6 +150,13 @@ def pg_schema(prefix: str = "t_") -> Iterator[str]:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+@pytest.fixture(autouse=True)
+def _english_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite's expected texts are English: a ``SECOND_OPINION_LANG`` set on the developer's
+    machine must not turn them Dutch (the language tests set it themselves)."""
+    monkeypatch.delenv("SECOND_OPINION_LANG", raising=False)
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A URL whose search_path is a brand-new, empty schema (not initialised: see ``db_url``)."""
