@@ -338,7 +338,7 @@ class _Lazily(dict[str, str]):
         self._constants = constants
 
     def __missing__(self, name: str) -> str:
-        if not name.startswith(("case_page:", "case_counts:")):
+        if not name.startswith(("case_page:", "case_counts:", "board_counts:")):
             raise KeyError(name)
         compiled = worklist_statement(name).compile(dialect=self._dialect)
         fixed = {k: v for k, v in compiled.params.items() if type(v) in (str, int)}

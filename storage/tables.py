@@ -259,4 +259,17 @@ class WebSessionRow(SQLModel, table=True):
     notices: str | None = Field(default=None, sa_type=Text)
 
 
+class CaseCountRow(SQLModel, table=True):
+    """Cases per (organisation, route, state): what a board reads instead of counting every case.
+    Kept by triggers on ``cases`` (migration 0012), in the transaction that writes the case; a row
+    may hold 0 once its last case moved on."""
+
+    __tablename__ = "case_counts"
+
+    organisation: str = Field(primary_key=True, max_length=64)
+    route: str = Field(primary_key=True, max_length=64)
+    state: str = Field(primary_key=True, max_length=64)
+    n: int = Field(sa_type=BigInteger)
+
+
 METADATA = SQLModel.metadata

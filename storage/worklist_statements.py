@@ -15,9 +15,10 @@ from sqlalchemy.sql.expression import ClauseElement
 
 from workflow.deadlines.policies import BREACHED, RUNNING
 
-from .tables import CaseRow, DeadlineRow
+from .tables import CaseCountRow, CaseRow, DeadlineRow
 
 CASES = CaseRow.__table__  # type: ignore[attr-defined]
+COUNTS = CaseCountRow.__table__  # type: ignore[attr-defined]
 DEADLINES = DeadlineRow.__table__  # type: ignore[attr-defined]
 _BY_DUE = (DEADLINES.c.due_at, DEADLINES.c.id)
 
@@ -82,12 +83,24 @@ def case_counts(filters: Sequence[str]) -> str:
     return f"case_counts:{','.join(sorted(filters))}"
 
 
+BOARD_FILTERS = frozenset({"organisation", "route", "state"})
+"""The filters :data:`COUNTS` can answer: a board's (its rows are per organisation, route and state)."""
+
+
+def board_counts(filters: Sequence[str]) -> str:
+    """The name of the per-state count read from ``case_counts``, for filters within :data:`BOARD_FILTERS`."""
+    return f"board_counts:{','.join(sorted(filters))}"
+
+
 def worklist_statement(name: str) -> ClauseElement:
     """The statement a :func:`case_page` or :func:`case_counts` name stands for: a conjunction of
     the named filters, each an equality or range on one column of ``cases``, so that the indexes on
     (organisation, order column, id) serve the WHERE, the ORDER BY and the LIMIT together. A page
     after a position continues strictly after its (key, id) in the listing's order (keyset)."""
     kind, _, rest = name.partition(":")
+    if kind == "board_counts":  # a few rows per organisation, whatever its number of cases
+        where = [COUNTS.c[f] == bindparam(f) for f in rest.split(",") if f]
+        return select(COUNTS.c.state, func.sum(COUNTS.c.n)).where(*where, COUNTS.c.n > 0).group_by(COUNTS.c.state)
     if kind == "case_counts":
         wheres = [_PAGE_FILTERS[f]() for f in rest.split(",") if f]
         return select(CASES.c.state, func.count()).where(*wheres).group_by(CASES.c.state)

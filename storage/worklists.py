@@ -10,7 +10,7 @@ from workflow.cases.case import Case
 from workflow.listing import CaseFilter, Listed, ListedCases, Position, assignee_of, provider_of
 
 from . import codec
-from .worklist_statements import case_counts, case_page
+from .worklist_statements import BOARD_FILTERS, board_counts, case_counts, case_page
 
 _TIMES = frozenset({"updated_since", "due_before", "due_from", "due_to", "after_key"})
 
@@ -61,5 +61,8 @@ def page(
 
 
 def counts(run: Any, where: CaseFilter) -> dict[str, int]:
+    """Cases per state: a board's filters (organisation, and route or state) read the counts the
+    triggers keep (``case_counts``); any other filter counts the matching cases."""
     names, values = _values(run, where)
-    return {str(state): int(n) for state, n in run.run(case_counts(names), values).fetchall()}
+    statement = board_counts(names) if "organisation" in names and set(names) <= BOARD_FILTERS else case_counts(names)
+    return {str(state): int(n) for state, n in run.run(statement, values).fetchall()}
