@@ -6,12 +6,19 @@ from a cursor), at each size of ``Sizes.worklist_cases``. The library's side is
 access record (the board writes none); the floor reads the same rows with the driver.
 
 The store is the mix of :mod:`bench.reads` (of every 20 cases 16 handed back, 3 running, 1
-overdue), all of one organisation, without audit trails (no list reads them).
+overdue), all of one organisation, each case with its whole audit trail and transitions, as a
+store this size has them (issue 16: "100k cases and 1M audit records"): the handed-back cases are
+ones with imaging (12 records each, :func:`bench.workload.handed_back_with_imaging`), the referred
+ones have 4, so 10.4 records a case: 1.04M at 100k cases. No list reads the trails; they are there
+so that the tables and indexes beside the lists are as big as they would be. The audit records
+stored are counted after seeding and reported in each figure's detail, and each figure at a larger
+size carries its growth over the smallest size (``growth_from_N``: "flat" is about 1).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import sys
 from typing import Any
 
 import psycopg
@@ -27,25 +34,46 @@ from workflow.service.worklists import WorkListQuery
 from .config import Sizes
 from .databases import database, pg_analyze, sqlite_path
 from .measure import latencies_ms, percentile
-from .reads import MIX
 from .report import Figure
 from .seed import Cloner, clones, compiled_for, insert
-from .workload import NOW
+from .workload import NOW, handed_back_with_imaging, referred_overdue, referred_running
 
 PAGE = 50
+MIX = ((handed_back_with_imaging, 16), (referred_running, 3), (referred_overdue, 1))
 
 
 def run(sizes: Sizes, backends: list[str], pg: str) -> list[Figure]:
-    figures = []
+    figures: list[Figure] = []
     for backend in backends:
+        smallest: dict[str, float] = {}
         for cases in sizes.worklist_cases:
             with database(backend, pg) as url:
                 compiled = compiled_for(url)
-                insert(url, clones([(Cloner(make(), compiled), weight) for make, weight in MIX], "w", cases, False))
+                insert(url, clones([(Cloner(make(), compiled), weight) for make, weight in MIX], "w", cases))
                 if not url.startswith("sqlite"):
                     pg_analyze(url)
-                figures += _measure(url, compiled, backend, cases, sizes.worklist_samples)
+                records = _count(url, "audit_records")
+                print(f"[bench] worklists: {backend}, {cases:,} cases, {records:,} audit records", file=sys.stderr,
+                      flush=True)  # fmt: skip
+                found = _measure(url, compiled, backend, cases, sizes.worklist_samples)
+            for figure in found:
+                op = figure.id.split(".")[1]
+                figure.detail["audit_records"] = records
+                if op in smallest:
+                    figure.detail[f"growth_from_{sizes.worklist_cases[0]}"] = figure.value / smallest[op]
+                else:
+                    smallest[op] = figure.value
+            figures += found
     return figures
+
+
+def _count(url: str, table: str) -> int:
+    raw = _connect(url)
+    try:
+        (n,) = raw.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(n)
+    finally:
+        raw.close()
 
 
 def _measure(url: str, compiled: Any, backend: str, cases: int, samples: int) -> list[Figure]:
@@ -75,8 +103,8 @@ def _measure(url: str, compiled: Any, backend: str, cases: int, samples: int) ->
                                                f"ORDER BY due_at, id LIMIT {PAGE + 1}", (org, now))),
                 "list page": (lambda: access.worklist(desk, WorkListQuery(limit=PAGE, cursor=cursor)),
                               lambda: _page(raw, m, f"SELECT * FROM cases WHERE organisation = {m} AND "
-                                            f"(opened_at > {m} OR (opened_at = {m} AND id > {m})) "
-                                            f"ORDER BY opened_at, id LIMIT {PAGE + 1}", (org, mid_at, mid_at, mid.id))),
+                                            f"(opened_at, id) > ({m}, {m}) "
+                                            f"ORDER BY opened_at, id LIMIT {PAGE + 1}", (org, mid_at, mid.id))),
             }  # fmt: skip
             figures = []
             for name, (library, floor) in ops.items():
