@@ -13,24 +13,38 @@ and prints:
    prepared, interleaved;
 3. the plan of a page half-way down the list by opening, with the keyset written as
    ``key > k OR (key = k AND id > i)`` (before) and as a row value ``(key, id) > (k, i)`` (now):
-   "Rows Removed by Filter" is what the index did not skip.
+   "Rows Removed by Filter" is what the index did not skip;
+4. the library's own list page and overdue page (``AccessService.worklist``, 60 of each), every
+   statement they send timed at the driver (median and worst): what a page's time is made of, and
+   whether one statement stands out or the machine's load falls on all of them alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import statistics
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+
+from second_opinion import connect
+from workflow import FixedClock
+from workflow.access.rules import Principal
+from workflow.listing import Position, encode_cursor
+from workflow.service.access import AccessService
+from workflow.service.tokens import TokenService
+from workflow.service.worklists import WorkListQuery
 
 from .config import DEFAULT_PG
 from .databases import pg_analyze, pg_db
 from .seed import Cloner, clones, compiled_for, insert
 from .worklists import MIX, PAGE
+from .workload import NOW
 
 RUNS = 200
 
@@ -59,6 +73,7 @@ def main(argv: Sequence[str]) -> int:
             _deadline_plans(conn, deadlines, ids)
             _deadline_times(url, deadlines, ids)
             _page_plans(conn, org, at, case_id)
+        _library_statements(url, org, at, case_id)
     return 0
 
 
@@ -112,6 +127,53 @@ def _page_plans(conn: Any, org: str, at: Any, case_id: str) -> None:
     for name, keyset in forms.items():
         print(f"\n  a page half-way down the list, keyset as {name}:")
         _explain(conn, head + keyset + tail, {"org": org, "at": at, "id": case_id})
+
+
+
+@contextmanager
+def _timed_statements() -> Any:
+    """Every statement psycopg's cursors send while inside, with its milliseconds, by its first words."""
+    times: dict[str, list[float]] = collections.defaultdict(list)
+    originals = {name: getattr(psycopg.Cursor, name) for name in ("execute", "executemany")}
+
+    def timer(original: Any) -> Any:
+        def timed(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(self, query, *args, **kwargs)
+            finally:
+                times[" ".join(str(query).split())[:90]].append((time.perf_counter() - start) * 1e3)
+
+        return timed
+
+    for name, original in originals.items():
+        setattr(psycopg.Cursor, name, timer(original))
+    try:
+        yield times
+    finally:
+        for name, original in originals.items():
+            setattr(psycopg.Cursor, name, original)
+
+
+def _library_statements(url: str, org: str, at: Any, case_id: str, pages: int = 60) -> None:
+    with connect(url, clock=FixedClock(NOW)) as service:
+        _, token = TokenService(service.runtime).create("desk-bench", "coordinator", org)
+        desk, access = Principal(token, client="127.0.0.1"), AccessService(service.runtime)
+        cursor = encode_cursor(Position(at, case_id), WorkListQuery().fingerprint())
+        queries = {"list page": WorkListQuery(limit=PAGE, cursor=cursor),
+                   "overdue page": WorkListQuery(overdue=True, sort="due", limit=PAGE)}  # fmt: skip
+        for name, query in queries.items():
+            access.worklist(desk, query)  # warm-up
+            with _timed_statements() as times:
+                totals = []
+                for _ in range(pages):
+                    start = time.perf_counter()
+                    access.worklist(desk, query)
+                    totals.append((time.perf_counter() - start) * 1e3)
+            print(f"\n  the library's {name}: median {statistics.median(totals):.2f} ms, worst {max(totals):.2f} ms "
+                  f"over {pages}; its statements (median, worst, count):")  # fmt: skip
+            for sql, ms in sorted(times.items(), key=lambda kv: -sum(kv[1])):
+                print(f"    {statistics.median(ms):7.3f} {max(ms):8.2f} {len(ms):4d}  {sql}")
 
 
 if __name__ == "__main__":
