@@ -38,6 +38,15 @@ PATH: tuple[tuple[str, Actor, dict[str, Any]], ...] = (
 )  # fmt: skip
 REFERRED = 3
 """Steps of PATH that leave a case referred, its dossier deadline running."""
+IMAGING_PATH: tuple[tuple[str, Actor, dict[str, Any]], ...] = (
+    ("record_circumstances", DESK, {**PATH[0][2], "has_imaging": True}),
+    *PATH[1:4],
+    ("receive_item", DOCTOR, {"item": "imaging_results"}),
+    ("receive_item", DOCTOR, {"item": "imaging"}),
+    *PATH[4:],
+)
+"""PATH for a case with imaging: its checklist asks for the imaging report and the images too,
+two more items received (12 audit records when handed back, against PATH's 10)."""
 
 T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
 """A Monday: cases referred now have their dossier deadline due 2026-12-07 23:59:59 local."""
@@ -55,12 +64,12 @@ class Template:
     deadlines: list[Deadline]
 
 
-def template(steps: int, at: datetime) -> Template:
-    """One case opened at ``at`` and walked ``steps`` commands along PATH, a minute apart."""
+def template(steps: int, at: datetime, path: tuple[tuple[str, Actor, dict[str, Any]], ...] = PATH) -> Template:
+    """One case opened at ``at`` and walked ``steps`` commands along ``path``, a minute apart."""
     clock = FixedClock(at)
     with connect("memory://", clock=clock) as service:
         case_id = service.open_case("PX-TEMPLATE", actor=DESK, provider=PROVIDER).case_id
-        for event, actor, data in PATH[:steps]:
+        for event, actor, data in path[:steps]:
             clock.advance(timedelta(minutes=1))
             service.fire(case_id, event, actor=actor, data=data)
         with service.unit_of_work(False) as uow:
@@ -78,3 +87,7 @@ def referred_running() -> Template:
 
 def handed_back() -> Template:
     return template(len(PATH), T0)
+
+
+def handed_back_with_imaging() -> Template:
+    return template(len(IMAGING_PATH), T0, IMAGING_PATH)

@@ -10,7 +10,7 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select, tuple_
 from sqlalchemy.sql.expression import ClauseElement
 
 from workflow.deadlines.policies import BREACHED, RUNNING
@@ -115,8 +115,12 @@ def worklist_statement(name: str) -> ClauseElement:
         if order == "id":
             wheres.append(beyond(ident, bindparam("after_id")))
         else:
+            # a row value, not ``key > k OR (key = k AND id > i)``: both databases take the row
+            # comparison as a range of the index (organisation, key, id) and start reading at the
+            # position; the OR was a filter on every entry of the organisation before it
+            # (PostgreSQL: a page half-way down 100k cases went from 2.5 to 17 ms; bench/worklists.py)
             key = bindparam("after_key", type_=column.type)
-            wheres.append(or_(beyond(column, key), and_(column == key, beyond(ident, bindparam("after_id")))))
+            wheres.append(beyond(tuple_(column, ident), tuple_(key, bindparam("after_id"))))
     keys = [column.desc(), ident.desc()] if descending else [column, ident]
     if order == "id":
         keys = keys[1:]

@@ -274,3 +274,47 @@ def test_the_list_queries_read_through_their_indexes(db_url: str) -> None:
     assert "ix_deadlines_open_due_at" in plan, plan
     plan = _plan(db_url, "access_for_case", lambda c: {"case_id": "so-1"})
     assert "ix_access_cases_shown_case_id" in plan, plan
+
+
+@pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
+@pytest.mark.parametrize("descending", [False, True])
+def test_a_page_after_a_position_among_equal_keys_continues_by_id(backend, descending: bool) -> None:
+    """Keyset over ties: five cases opened at the same moment, paged one at a time: each follows
+    strictly after the position's (key, id), none is shown twice or skipped (the row-value
+    comparison of the SQL backends, the tuple comparison of memory)."""
+    tied = [a_case(i, opened_at=T, organisation="org-t") for i in (3, 1, 4, 2, 5)]
+    committed(backend, *[lambda uow, c=c: uow.cases.add(c) for c in tied])
+    where = CaseFilter(organisation="org-t")
+    shown, after = [], None
+    for _ in range(len(tied) + 1):
+        with backend.unit_of_work(False) as uow:
+            page = uow.cases.page(where, "opened_at", descending=descending, after=after, limit=1)
+        if not page:
+            break
+        shown.append(page[0].case.id)
+        after = Position(page[0].case.opened_at, page[0].case.id)
+    assert shown == sorted((c.id for c in tied), reverse=descending)
+
+
+@pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
+@pytest.mark.parametrize("order", ["opened_at", "updated_at", "due_at"])
+@pytest.mark.parametrize("descending", [False, True])
+def test_a_page_after_a_position_seeks_to_it_through_the_index(db_url: str, order: str, descending: bool) -> None:
+    """A page deep in a list costs what its rows cost: the position is part of the index range
+    (a row value, ``(key, id) > (k, i)``), so the read starts there, rather than a filter applied
+    to every entry of the organisation before it, and the index gives the order (no sort)."""
+    from storage.worklist_statements import case_page
+
+    filters = ["organisation", "dated"] if order == "due_at" else ["organisation"]
+    name = case_page(filters, order, descending, True)
+    plan = _plan(db_url, name, lambda c: {**c.constants.get(name, {}), "organisation": "o",
+                                          "after_key": c.ts_in(T), "after_id": "so-1", "limit": 50})  # fmt: skip
+    index = {"opened_at": "ix_cases_org_opened", "updated_at": "ix_cases_org_updated", "due_at": "ix_cases_org_due"}
+    assert index[order] in plan, plan
+    beyond = "<" if descending else ">"
+    if db_url.startswith("sqlite"):
+        assert f"({order},id){beyond}(?,?)" in plan, plan  # in the SEARCH's range, not a later check
+        assert "TEMP B-TREE" not in plan, plan
+    else:
+        assert f"ROW({order}, (id)::text) {beyond} ROW(" in plan and "Filter" not in plan, plan  # the Index Cond
+        assert "Sort" not in plan, plan

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from workflow.cases.case import Case
+from workflow.clock import AMSTERDAM, utc_iso
 from workflow.deadlines.calendars import CALENDARS, add_working_days, end_of_day, local_date
 from workflow.deadlines.calendars import working_days_between as between
 from workflow.deadlines.policies import Deadline, calendar_of
@@ -85,9 +86,11 @@ class Row:
     working_days_left: int | None
 
     def as_dict(self) -> dict[str, Any]:
+        due = None if self.deadline is None else self.deadline.due_at
         return {
-            "due_at": None if self.deadline is None else self.deadline.as_dict()["due_at"],
-            "due_local": None if self.deadline is None else self.deadline.as_dict()["due_local"],
+            # the due moment alone: Deadline.as_dict would decode the explanation, read lazily here
+            "due_at": None if due is None else utc_iso(due),
+            "due_local": None if due is None else due.astimezone(AMSTERDAM).isoformat(),
             "deadline": None if self.deadline is None else self.deadline.id,
             "deadline_state": None if self.deadline is None else self.deadline.state,
             "working_days_late": self.working_days_late,
@@ -226,7 +229,8 @@ class WorkLists:
             while len(rows) <= limit:
                 want = limit + 1 - len(rows)
                 batch = uow.cases.page(phase_where, column, descending=descending, after=after, limit=want)
-                deadlines = uow.deadlines.for_cases([b.case.id for b in batch]) if batch else None
+                # explanations stay undecoded: a row shows the deadline's due moment, not how it was counted
+                deadlines = uow.deadlines.for_cases([b.case.id for b in batch], lazy=True) if batch else None
                 for listed in batch:
                     after = Position(sort_key(listed, column) if column != "id" else None, listed.case.id)
                     row = self._row(listed, [] if deadlines is None else deadlines.of(listed.case.id), now)
