@@ -1,5 +1,6 @@
-"""The web desk's layout at 1280x800 and on a tablet (768x1024 upright, 1024x768 on its side, as
-a touch device), in English and in Dutch (the longer words), for every main page:
+"""The web desk's layout at 1280x800, on a tablet (768x1024 upright, 1024x768 on its side, as a
+touch device) and at WCAG 1.4.10's reflow width of 320 px, in English and in Dutch (the longer
+words), for every main page:
 
 * the page never scrolls sideways (``scrollWidth <= clientWidth``) and no element reaches past
   the viewport's right edge unless it is inside a region that scrolls on its own (WCAG 1.4.10);
