@@ -18,8 +18,12 @@ from .screenshots import open_case, populate
 
 WCAG_AA = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
 """The axe-core tags of WCAG 2.0 and 2.1, levels A and AA: the rules of issue 16."""
-SIZES = {"desktop": (1280, 800), "tablet-portrait": (768, 1024), "tablet-landscape": (1024, 768),
-         "reflow-320": (320, 640)}
+SIZES = {
+    "desktop": (1280, 800),
+    "tablet-portrait": (768, 1024),
+    "tablet-landscape": (1024, 768),
+    "reflow-320": (320, 640),
+}
 """The viewports of issue 16 in CSS pixels, and WCAG 1.4.10's reflow width (320 px: a phone, or
 1280 px zoomed to 400 %), where the page still must not scroll sideways."""
 TARGET = 24
