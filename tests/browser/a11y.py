@@ -1,6 +1,6 @@
-"""What the accessibility tests share: axe-core run inside the page, the viewport set exactly
-(not the window: a headless window's chrome would make "1280x800" a guess), the desk's main
-pages with the data that fills them, and the measurements of the layout tests.
+"""What the accessibility tests share: axe-core run inside the page, the sizes measured (set
+exactly by :func:`harness.viewport`), the desk's main pages with the data that fills them, and
+the measurements of the layout tests.
 
 axe-core comes from the ``axe-core-python`` package (its ``axe.min.js``), injected with
 ``execute_script``: nothing is fetched, and the version is the package's, pinned by pip."""
@@ -50,14 +50,6 @@ def axe_violations(driver: Any, script: str) -> list[dict[str, Any]]:
          "nodes": [(n.get("target"), n.get("failureSummary")) for n in v.get("nodes", [])[:5]]}
         for v in result
     ]  # fmt: skip
-
-
-def viewport(driver: Any, width: int, height: int, *, touch: bool = False) -> None:
-    """Lay the page out for exactly ``width`` x ``height`` CSS pixels (DevTools' device metrics),
-    as a touch device when ``touch`` (a tablet)."""
-    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": touch}
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
-    driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": touch, "maxTouchPoints": 5})
 
 
 @dataclass

@@ -99,6 +99,15 @@ def chrome(width: int = 1280, height: int = 800, lang: str = "en") -> Any:
     return driver
 
 
+def viewport(driver: Any, width: int, height: int, *, touch: bool = False) -> None:
+    """Lay the page out for exactly ``width`` x ``height`` CSS pixels (DevTools' device metrics,
+    not the window size: a headless window's own chrome would make "1280x800" a guess), as a
+    touch device when ``touch`` (a tablet)."""
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": touch}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": touch, "maxTouchPoints": 5})
+
+
 def requested_urls(driver: Any) -> list[str]:
     """Every URL the browser asked for since the last call, from its performance (network) log."""
     urls = []

@@ -17,8 +17,8 @@ from typing import Any
 
 from selenium.webdriver.common.by import By
 
-from .a11y import SIZES, axe_script, axe_violations, fill, pages, viewport
-from .harness import Site, sign_in, sign_out, submit
+from .a11y import SIZES, axe_script, axe_violations, fill, pages
+from .harness import Site, sign_in, sign_out, submit, viewport
 
 LANGUAGES = ("en", "nl")
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from selenium.webdriver.common.by import By
 
-from .a11y import SIZES, fill, overflow, pages, small_targets, viewport
-from .harness import Site, sign_in, sign_out
+from .a11y import SIZES, fill, overflow, pages, small_targets
+from .harness import Site, sign_in, sign_out, viewport
 
 LANGUAGES = ("en", "nl")
 
