@@ -1,5 +1,6 @@
 """Every main page of the web desk, rendered by Chromium against a real ``serve``, in English and
-in Dutch, has no violation of axe-core's WCAG 2.0/2.1 A and AA rules (issue 16): sign-in, board
+in Dutch, has no violation of axe-core's WCAG 2.0/2.1 A and AA rules (issue 16), nor of its best
+practices (unique landmarks, heading order...): sign-in, board
 (also filtered and with the notice after opening a case), work list, search (form, results, none
 found, a refused reference), the case page (a dossier complete with checklist, deadline bar and
 forms; a case just opened; a withdrawn case; the doctor's view), reports, the auditor's page and

@@ -3,7 +3,7 @@ blocks, 2.4.7 focus visible): on the case page, the first Tab reaches the skip l
 moves focus to the main content; from there Tab reaches a next-step form whose box is ticked with
 Space, its reason typed and the form submitted with Enter, and the case moves on. Tab walks every
 control of the page in order, each with a visible focus ring, and leaves the page after the last
-(no trap); Shift+Tab walks back.
+(no trap); Shift+Tab walks back. A deadline's day-by-day count opens and closes with Enter.
 
 Keys go to the focused element (ActionChains), never to an element found by the
 test: what the test reaches is what a keyboard user reaches. One test, one server, one browser."""
@@ -136,6 +136,25 @@ def tab_walks_every_control_and_leaves(site: Site, driver: Any, case_page: str) 
     assert back is not None and (back["tag"], back["id"], back["name"], back["text"]) in (walked[-1], walked[0])
 
 
+def the_due_date_count_opens_by_keyboard(site: Site, driver: Any, case_page: str) -> None:
+    """Tab to a deadline's "How the due date was counted" toggle; Enter opens it, Enter again
+    closes it."""
+    driver.get(case_page)
+    for _ in range(MAX_TABS):
+        step = press(driver, Keys.TAB)
+        assert step is not None, "left the page without reaching the toggle"
+        if step["tag"] == "summary":
+            break
+    assert_ring(step)
+    is_open = "return document.activeElement.parentElement.open"
+    assert driver.execute_script(is_open) is False
+    press(driver, Keys.ENTER)
+    assert driver.execute_script(is_open) is True
+    assert "working day" in driver.find_element(By.CSS_SELECTOR, "details ol.explain").text
+    press(driver, Keys.ENTER)
+    assert driver.execute_script(is_open) is False
+
+
 def test_the_case_page_by_keyboard_alone(site: Site, driver: Any) -> None:
     cases = fill(site)
     sign_in(driver, site, "consultant")
@@ -143,3 +162,4 @@ def test_the_case_page_by_keyboard_alone(site: Site, driver: Any) -> None:
     skip_link_then_main(site, driver, case_page)
     submit_a_form_by_keyboard(site, driver, case_page)
     tab_walks_every_control_and_leaves(site, driver, case_page)
+    the_due_date_count_opens_by_keyboard(site, driver, f"{site.base}/ui/cases/{cases.complete}")
