@@ -59,6 +59,11 @@ def press(driver: Any, *keys: str) -> dict[str, Any] | None:
     return focused(driver)
 
 
+def until(driver: Any, script: str) -> None:
+    """Wait until ``script`` (a ``return`` of a condition) holds: a key's effect, not a sleep."""
+    WebDriverWait(driver, WAIT).until(lambda d: d.execute_script(script) is True)
+
+
 def assert_ring(step: dict[str, Any] | None) -> None:
     """The focused control is on screen and drawn with the stylesheet's 3 px focus outline."""
     assert step is not None
@@ -89,7 +94,7 @@ def submit_a_form_by_keyboard(site: Site, driver: Any, case_page: str) -> None:
     assert step and step["form"] == "form-record_circumstances" and step["tag"] == "input", step
     assert step["name"] == "treated_abroad", step  # the form's first control
     press(driver, Keys.SPACE)
-    assert driver.execute_script("return document.activeElement.checked") is True
+    until(driver, "return document.activeElement.checked === true")
     while (step := press(driver, Keys.TAB)) and step["name"] != "reason":
         assert step["form"] == "form-record_circumstances", step
     press(driver, "asked the patient by phone")
@@ -149,10 +154,10 @@ def the_due_date_count_opens_by_keyboard(site: Site, driver: Any, case_page: str
     is_open = "return document.activeElement.parentElement.open"
     assert driver.execute_script(is_open) is False
     press(driver, Keys.ENTER)
-    assert driver.execute_script(is_open) is True
+    until(driver, f"{is_open} === true")
     assert "working day" in driver.find_element(By.CSS_SELECTOR, "details ol.explain").text
     press(driver, Keys.ENTER)
-    assert driver.execute_script(is_open) is False
+    until(driver, f"{is_open} === false")
 
 
 def test_the_case_page_by_keyboard_alone(site: Site, driver: Any) -> None:
