@@ -18,7 +18,7 @@ from tests.reliability.test_api_servers import Server, cli, free_ports
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 DRIVER = "chromedriver"
-READY_SECONDS = 60
+READY_SECONDS = 120  # four browser modules start their servers at once on a loaded 2-core machine
 
 
 def browser_problem() -> str | None:
