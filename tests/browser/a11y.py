@@ -28,6 +28,8 @@ SIZES = {
 }
 """The viewports of issue 16 in CSS pixels, and WCAG 1.4.10's reflow width (320 px: a phone, or
 1280 px zoomed to 400 %), where the page still must not scroll sideways."""
+LONG_REF = "PX-" + "W" * 61
+"""The longest patient reference the desk takes (64 characters), without a place to break."""
 TARGET = 24
 """WCAG 2.5.8 (target size, minimum): a pointer target is at least 24 by 24 CSS pixels."""
 
@@ -57,11 +59,14 @@ def axe_violations(driver: Any, script: str) -> list[dict[str, Any]]:
 @dataclass
 class Cases:
     """The cases the pages are shown with: a dossier complete (checklist, deadline, forms), one
-    just opened (many forms), one withdrawn (a terminal case, no forms)."""
+    just opened (many forms), one withdrawn (a terminal case, no forms), and one with the longest
+    patient reference the desk takes (64 characters, unbroken) and a 1500-character unbroken
+    reason in its timeline: what a real desk's data does to a layout tried on short words."""
 
     complete: str
     opened: str
     withdrawn: str
+    long: str
 
 
 def fill(site: Site) -> Cases:
@@ -69,7 +74,10 @@ def fill(site: Site) -> Cases:
     opened = open_case(site, "PX-A11Y-0001", "royal-doctors")
     withdrawn = open_case(site, "PX-A11Y-0002", "domestic")
     api_fire(site, "coordinator", withdrawn, "withdraw", reason="the patient's wish")
-    return Cases(complete, opened, withdrawn)
+    long = open_case(site, LONG_REF, "royal-doctors")
+    unticked = dict.fromkeys(("treated_abroad", "insured_abroad", "has_pathology", "has_imaging"), False)
+    api_fire(site, "consultant", long, "record_circumstances", data=unticked, reason="R" * 1500)
+    return Cases(complete, opened, withdrawn, long)
 
 
 def pages(cases: Cases) -> dict[str, tuple[str, str]]:
@@ -86,6 +94,8 @@ def pages(cases: Cases) -> dict[str, tuple[str, str]]:
         "case-opened": ("consultant", f"/ui/cases/{cases.opened}"),
         "case-withdrawn": ("consultant", f"/ui/cases/{cases.withdrawn}"),
         "case-doctor": ("doctor", f"/ui/cases/{cases.complete}"),
+        "case-long": ("consultant", f"/ui/cases/{cases.long}"),
+        "search-long": ("consultant", f"/ui/search?patient_ref={LONG_REF}"),
         "reports": ("coordinator", "/ui/reports"),
         "audit": ("auditor", "/ui/audit?verify=1"),
         "error-404": ("consultant", "/ui/cases/so-doesnotexist"),
