@@ -25,9 +25,18 @@ SIZES = {
     "tablet-portrait": (768, 1024),
     "tablet-landscape": (1024, 768),
     "reflow-320": (320, 640),
+    "zoom-200": (640, 400),
 }
-"""The viewports of issue 16 in CSS pixels, and WCAG 1.4.10's reflow width (320 px: a phone, or
-1280 px zoomed to 400 %), where the page still must not scroll sideways."""
+"""The viewports of issue 16 in CSS pixels; WCAG 1.4.10's reflow width (320 px: a phone, or
+1280 px zoomed to 400 %), where the page still must not scroll sideways; and 1280x800 zoomed to
+200 % (WCAG 1.4.4), which lays the page out as 640x400 does."""
+TOUCH = ("tablet-portrait", "tablet-landscape", "reflow-320")
+"""The sizes laid out as a touch device."""
+TEXT_SPACING = (
+    "* { line-height: 1.5 !important; letter-spacing: .12em !important; word-spacing: .16em !important; }"
+    " p { margin-bottom: 2em !important; }"
+)
+"""WCAG 1.4.12's text spacing, as a reader's own stylesheet would set it: nothing may be lost."""
 LONG_REF = "PX-" + "W" * 61
 """The longest patient reference the desk takes (64 characters), without a place to break."""
 TARGET = 24
@@ -102,6 +111,18 @@ def pages(cases: Cases) -> dict[str, tuple[str, str]]:
         "error-403": ("consultant", "/ui/audit"),
         "error-422": ("consultant", "/ui/audit/export?format=xml"),
     }
+
+
+def text_spacing(driver: Any, on: bool) -> None:
+    """Put :data:`TEXT_SPACING` on the page shown (``on``), or take it off. A constructed
+    stylesheet (CSSOM), not a ``<style>`` element: the desk's Content-Security-Policy refuses
+    inline styles, as it should."""
+    driver.execute_script(
+        "const sheet = new CSSStyleSheet(); sheet.replaceSync(arguments[1]);"
+        "document.adoptedStyleSheets = arguments[0] ? [sheet] : [];",
+        on,
+        TEXT_SPACING,
+    )
 
 
 def overflow(driver: Any) -> dict[str, Any]:

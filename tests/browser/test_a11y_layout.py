@@ -1,6 +1,7 @@
 """The web desk's layout at 1280x800, on a tablet (768x1024 upright, 1024x768 on its side, as a
-touch device) and at WCAG 1.4.10's reflow width of 320 px, in English and in Dutch (the longer
-words), for every main page:
+touch device), at WCAG 1.4.10's reflow width of 320 px and at 200 % zoom (WCAG 1.4.4: 640x400),
+in English and in Dutch (the longer words), for every main page; at 1280x800 and 768x1024 also
+with WCAG 1.4.12's text spacing (line height 1.5, letter .12em, word .16em, paragraphs 2em):
 
 * the page never scrolls sideways (``scrollWidth <= clientWidth``) and no element reaches past
   the viewport's right edge unless it is inside a region that scrolls on its own (WCAG 1.4.10);
@@ -20,7 +21,7 @@ from typing import Any
 
 from selenium.webdriver.common.by import By
 
-from .a11y import SIZES, fill, overflow, pages, small_targets
+from .a11y import SIZES, TOUCH, fill, overflow, pages, small_targets, text_spacing
 from .harness import Site, sign_in, sign_out, viewport
 
 LANGUAGES = ("en", "nl")
@@ -66,6 +67,11 @@ def planted_faults_are_reported(site: Site, driver: Any) -> None:
     """)
     found = problems_here(driver)
     assert set(found) == {"scrolls sideways", "past the right edge", "targets under 24x24", "text cut off"}, found
+    text_spacing(driver, True)  # the reader's spacing takes hold, and comes off again
+    spacing = "return getComputedStyle(document.querySelector('h1')).letterSpacing"
+    assert driver.execute_script(spacing) not in ("normal", "0px")
+    text_spacing(driver, False)
+    assert driver.execute_script(spacing) in ("normal", "0px")
     sign_out(driver)
 
 
@@ -88,11 +94,16 @@ def test_every_main_page_fits_desktop_and_tablet_in_english_and_dutch(site: Site
             driver.get(site.base + path)
             assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang, name
             for size, (width, height) in SIZES.items():
-                viewport(driver, width, height, touch=size != "desktop")
+                viewport(driver, width, height, touch=size in TOUCH)
                 assert driver.execute_script("return document.documentElement.clientWidth") == width
                 if found := problems_here(driver):
                     problems[f"{name} {lang} {size}"] = found
                 measured += 1
+                if size in ("desktop", "tablet-portrait"):  # a reader's wider text spacing: nothing lost
+                    text_spacing(driver, True)
+                    if found := problems_here(driver):
+                        problems[f"{name} {lang} {size} text spacing"] = found
+                    text_spacing(driver, False)
         sign_out(driver)
     viewport(driver, *SIZES["desktop"])
     assert measured == len(LANGUAGES) * len(SIZES) * (1 + len(pages(cases)))
