@@ -1,7 +1,9 @@
 """Screenshots of the web desk's main pages for docs/ui.md: ``python -m tests.browser.screenshots``.
 
 Serves a fresh SQLite database on 127.0.0.1, opens a few cases through the API, and photographs
-the pages in headless Chromium at 1280x800 (the case page at its full height) into docs/ui/."""
+the pages in headless Chromium at 1280x800 (the case page at its full height) into docs/ui/, and
+two on a tablet (768x1024 upright; the case page at its full height, in Dutch on its side).
+Every size is the viewport's, exact (:func:`harness.viewport`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from .harness import Site, browser_problem, chrome, served, sign_in, sign_out
+from .harness import Site, browser_problem, chrome, served, sign_in, sign_out, viewport
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "ui"
 
@@ -48,6 +50,13 @@ def populate(site: Site) -> str:
     return rd
 
 
+def full_height(driver: Any, width: int, touch: bool = False) -> None:
+    """The viewport as tall as the page (at most 4000 px), for a screenshot of all of it."""
+    viewport(driver, width, 800, touch=touch)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    viewport(driver, width, min(int(height), 4000), touch=touch)
+
+
 def main() -> int:
     problem = browser_problem()
     if problem:
@@ -66,16 +75,18 @@ def main() -> int:
                 driver.get(site.base + path)
                 driver.save_screenshot(str(OUT / f"{name}.png"))
             driver.get(f"{site.base}/ui/cases/{case_id}")
-            height = driver.execute_script("return document.documentElement.scrollHeight")
-            driver.set_window_size(1280, min(int(height) + 40, 4000))
+            full_height(driver, 1280)
             driver.save_screenshot(str(OUT / "case.png"))
-            driver.set_window_size(1280, 800)
+            viewport(driver, 768, 1024, touch=True)  # a tablet held upright: the forms in one column
+            full_height(driver, 768, touch=True)
+            driver.save_screenshot(str(OUT / "case-tablet.png"))
+            viewport(driver, 1280, 800)
             sign_out(driver)
             sign_in(driver, site, "auditor")
             driver.get(f"{site.base}/ui/audit?verify=1")
             driver.save_screenshot(str(OUT / "audit.png"))
             driver.get(f"{site.base}/ui/language/nl?next=/ui/board")
-            driver.set_window_size(820, 1100)  # a tablet held upright
+            viewport(driver, 1024, 768, touch=True)  # a tablet on its side
             driver.save_screenshot(str(OUT / "board-nl-tablet.png"))
         finally:
             driver.quit()

@@ -25,7 +25,7 @@ from .harness import Site, requested_urls, sign_in
 
 def overdue_row(driver: Any, case_id: str) -> list[str]:
     """The cells of the case's row in the work list's overdue table (empty: not listed there)."""
-    table = driver.find_element(By.XPATH, "//h2[@id='overdue']/following-sibling::table[1]")
+    table = driver.find_element(By.XPATH, "//h2[@id='overdue']/following-sibling::div[1]//table")
     for row in table.find_elements(By.CSS_SELECTOR, "tbody tr"):
         cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
         if cells and cells[0] == case_id:

@@ -39,8 +39,30 @@ def test_text_on_background_is_at_least_4_5(text: str, background: str) -> None:
     assert ratio(PALETTE[text], PALETTE[background]) >= 4.5
 
 
+NON_TEXT = [("focus", "paper"), ("focus", "panel"), ("muted", "paper"), ("muted", "panel"), ("accent", "panel")]
+"""(mark, background) of WCAG 1.4.11 (non-text contrast, 3:1): the focus ring, drawn 2 px off the
+control so that it lies on the page or on a card (never on the button's own colour); the border
+of inputs, selects, textareas and fieldsets (muted); the header's rule (accent on panel)."""
+
+
 def test_the_focus_ring_stands_out_at_3_to_1() -> None:
     assert ratio(PALETTE["focus"], PALETTE["paper"]) >= 3.0  # WCAG 1.4.11, non-text contrast
+
+
+@pytest.mark.parametrize(("mark", "background"), NON_TEXT)
+def test_focus_ring_and_control_borders_stand_out_at_3_to_1_where_drawn(mark: str, background: str) -> None:
+    assert ratio(PALETTE[mark], PALETTE[background]) >= 3.0
+
+
+def test_the_focus_ring_is_drawn_off_the_control_on_every_focusable_kind() -> None:
+    """The ring lies beside the control (outline-offset), so its contrast is against the page
+    or card (NON_TEXT), and every kind of control the desk has gets it, scroll regions included."""
+    rule = re.search(r"([^{}]*):focus-visible\s*\{([^}]*)\}", CSS.replace("\n", " "))
+    assert rule, "no :focus-visible rule"
+    selectors, body = rule.group(0).split("{", 1)
+    for kind in ("a", "button", "input", "select", "textarea", "summary", "main", ".scroll"):
+        assert f"{kind}:focus-visible" in selectors, kind
+    assert "outline:" in body and "var(--focus)" in body and "outline-offset: 2px" in body
 
 
 def test_no_colour_outside_the_palette() -> None:
