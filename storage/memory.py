@@ -18,10 +18,13 @@ from workflow.access.log import AccessRecord
 from workflow.access.sessions import WebSession
 from workflow.access.tokens import ApiToken
 from workflow.audit.chain import GENESIS, AuditRecord
+from workflow.audit.transparency import AUDIT
 from workflow.cases.case import Case, Transition
 from workflow.deadlines.policies import RUNNING, Deadline
 from workflow.listing import CaseFilter, Listed, ListedCases, Position, case_due_at, is_open, sort_key
 from workflow.ports import ByCase, Notification, StoredResult
+
+from .memory_log import MemoryLog, MemoryLogStore
 
 _T = TypeVar("_T")
 
@@ -60,6 +63,7 @@ class MemoryStore:
     tokens: dict[str, ApiToken] = field(default_factory=dict)
     sessions: dict[str, WebSession] = field(default_factory=dict)
     access: list[AccessRecord] = field(default_factory=list)
+    log: MemoryLogStore = field(default_factory=MemoryLogStore)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -386,12 +390,19 @@ class MemoryUnitOfWork:
         self.tokens = MemoryTokens(self)
         self.access = MemoryAccess(self)
         self.sessions = MemorySessions(self)
+        self.log = MemoryLog(self.store.log, self._committed_records)
         return self
+
+    def _committed_records(self, kind: str) -> list[tuple[int, str, datetime]]:
+        if kind == AUDIT:
+            return [(r.sequence or 0, r.hash, r.recorded_at) for r in self.store.audit]
+        return [(r.sequence or 0, r.hash, r.at) for r in self.store.access]
 
     def commit(self) -> None:
         if not self._write:
             raise RuntimeError("read-only unit of work")
         store = self.store
+        self.log.commit()
         start = len(store.audit)
         store.audit.extend(replace(r, sequence=start + i) for i, r in enumerate(self.new_audit, start=1))
         store.transitions.extend(self.new_transitions)

@@ -24,6 +24,7 @@ from sqlalchemy.types import NullType
 from workflow.deadlines.policies import RUNNING
 
 from .codec import Codec
+from .log_statements import LOG_STATEMENTS
 from .session_statements import SESSION_STATEMENTS
 from .tables import (
     AccessRow,
@@ -66,6 +67,9 @@ class BackendSql:
     """Taken before reading the audit log's last record and appending to it, so that appenders
     commit one at a time: ``sequence`` order is then commit order and ``recorded_at`` order, and
     no record with a lower sequence becomes visible after a higher one (exports by cursor)."""
+    log_lock: str | None
+    """Taken by the transparency log's sequencer before it reads the log's size, so one sequencer
+    at a time appends (appenders of records never take it)."""
     driver_transactions: bool
     """Whether commit and rollback are the driver connection's (psycopg) rather than SQL text."""
 
@@ -76,6 +80,7 @@ SQLITE = BackendSql(
     begin_read="BEGIN",
     access_lock=None,  # the write lock already serialises appenders
     audit_lock=None,  # likewise
+    log_lock=None,  # likewise
     driver_transactions=False,
 )
 POSTGRESQL = BackendSql(
@@ -85,6 +90,7 @@ POSTGRESQL = BackendSql(
     begin_read="SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
     access_lock="SELECT pg_advisory_xact_lock(7513)",  # transaction-scoped; 7513 after the standard
     audit_lock="SELECT pg_advisory_xact_lock(7514)",  # transaction-scoped; the access log's key plus one
+    log_lock="SELECT pg_advisory_xact_lock(7515)",  # the transparency log's sequencer
     driver_transactions=True,
 )
 
@@ -294,6 +300,7 @@ STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
                          None),
     **WORKLIST_STATEMENTS,
     **SESSION_STATEMENTS,
+    **LOG_STATEMENTS,
     "access_for_organisation": (select(ACCESS).where(_OF_ORGANISATION).order_by(ACCESS.c.sequence), None),
 }
 

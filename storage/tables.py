@@ -272,4 +272,40 @@ class CaseCountRow(SQLModel, table=True):
     n: int = Field(sa_type=BigInteger)
 
 
+class LogLeafRow(SQLModel, table=True):
+    """The transparency log (:mod:`workflow.audit.transparency`): which record sits at which
+    position, and the leaf hash logged for it. Append-only (triggers)."""
+
+    __tablename__ = "log_leaves"
+    __table_args__ = (UniqueConstraint("kind", "ref"),)
+
+    position: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    kind: str = Field(max_length=8)
+    ref: int = Field(sa_type=BigInteger)
+    leaf: str = Field(max_length=64)
+
+
+class LogNodeRow(SQLModel, table=True):
+    """The hash of each complete subtree of the log's tree (2, 4, 8, ... leaves). Append-only."""
+
+    __tablename__ = "log_nodes"
+
+    level: int = Field(primary_key=True)
+    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hash: str = Field(max_length=64)
+
+
+class LogCheckpointRow(SQLModel, table=True):
+    """Every checkpoint signed of the log, as signed (the note). Append-only; the auditor's copy
+    outside the database is what counts, this one says which were made."""
+
+    __tablename__ = "log_checkpoints"
+
+    id: int | None = Field(default=None, sa_column=Column(_BIGINT, primary_key=True, autoincrement=True))
+    size: int = Field(sa_type=BigInteger)
+    root: str = Field(max_length=64)
+    note: str = Field(sa_type=Text)
+    created_at: datetime = _ts()
+
+
 METADATA = SQLModel.metadata

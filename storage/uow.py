@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from .errors import is_driver_error, translated
+from .log_repository import SqlLog
 from .repositories import (
     Runner,
     SqlAccess,
@@ -71,6 +72,7 @@ class SqlUnitOfWork:
         self.tokens = SqlTokens(runner)
         self.access = SqlAccess(runner)
         self.sessions = SqlSessions(runner)
+        self.log = SqlLog(runner)
         return self
 
     def commit(self) -> None:

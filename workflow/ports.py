@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from workflow.access.log import AccessRecord
     from workflow.access.sessions import WebSession
     from workflow.access.tokens import ApiToken
+    from workflow.audit.transparency import Leaf, Pending
     from workflow.listing import CaseFilter, ListedCases, Position
 
 
@@ -295,6 +296,46 @@ class WebSessionStore(Protocol):
         ...
 
 
+class TransparencyLog(Protocol):
+    """The one log over every audit and access record (:mod:`workflow.audit.transparency`)."""
+
+    def hold(self) -> None:
+        """Hold the log's end until the unit ends: one sequencer at a time."""
+        ...
+
+    def size(self) -> int: ...
+
+    def last_ref(self, kind: str) -> int:
+        """The highest sequence of ``kind``'s records already in the log (0: none)."""
+        ...
+
+    def pending(self, kind: str, after: int, limit: int) -> list[Pending]:
+        """Up to ``limit`` records of ``kind`` after sequence ``after``, oldest first."""
+        ...
+
+    def append(self, leaves: Sequence[Leaf], nodes: dict[tuple[int, int], bytes]) -> None: ...
+
+    def hashes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Stored hashes by (level, index); level 0 is a leaf. KeyError for one not stored."""
+        ...
+
+    def position_of(self, kind: str, ref: int) -> int | None: ...
+
+    def leaves(self) -> list[Leaf]:
+        """Every position, in order (verification)."""
+        ...
+
+    def record_hashes(self, kind: str) -> dict[int, str]:
+        """Every record of ``kind`` as it is stored now: sequence -> hash (verification)."""
+        ...
+
+    def add_checkpoint(self, size: int, root: bytes, note: str, at: datetime) -> None: ...
+
+    def checkpoints(self) -> list[str]:
+        """The signed notes of every checkpoint made, oldest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     @property
     def cases(self) -> CaseRepository: ...
@@ -322,6 +363,9 @@ class UnitOfWork(Protocol):
 
     @property
     def sessions(self) -> WebSessionStore: ...
+
+    @property
+    def log(self) -> TransparencyLog: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

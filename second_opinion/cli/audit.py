@@ -6,6 +6,7 @@ import re
 import sys
 from datetime import datetime, time
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,26 +16,49 @@ from workflow.errors import ValidationError
 
 from .. import render
 from .common import Db, Json, Lang, err, guard, open_service, out, print_json, words
+from .transparency import PublicKeys, read_text, verifiers
 
 
 def verify_command(
     case: Annotated[str | None, typer.Option("--case", help="Verify one case only.")] = None,
+    checkpoint: Annotated[list[Path] | None, typer.Option(
+        "--checkpoint", help="A signed checkpoint kept outside the database: today's log must extend it.")] = None,
+    public_key: PublicKeys = None,
     db: Db = None,
     as_json: Json = False,
     lang: Lang = None,
 ) -> None:
-    """Recompute every hash chain and replay every case; exit 1 naming the first bad record."""
+    """Recompute every hash chain and replay every case; with --checkpoint, prove the transparency
+    log extends each checkpoint; exit 1 naming the first bad record or position."""
     w = words(lang)
     with guard(as_json), open_service(db) as service:
+        log = None
+        if checkpoint:
+            from workflow.service.transparency import LogService
+
+            trusted = verifiers(public_key)
+            notes = [(str(path), read_text(path, "--checkpoint")) for path in checkpoint]
+            log = LogService(service.runtime).verify(notes, trusted, trusted[0].name)
         report = service.verify(case)
+    problems = log.problems if log is not None else []
     if as_json:
-        print_json(render.verify_json(report))
-    elif report.ok:
-        out.print(w.t("audit trail verified: %(cases)s case(s), %(records)s record(s), no problems") % {
-            "cases": report.cases, "records": report.records}, markup=False)  # fmt: skip
+        data = render.verify_json(report)
+        if log is not None:
+            data["log"] = {"ok": log.ok, "size": log.size, "not_yet_logged": log.not_yet_logged,
+                           "checkpoints": log.checkpoints, "problems": problems}  # fmt: skip
+        print_json(data)
+    else:
+        if report.ok:
+            out.print(w.t("audit trail verified: %(cases)s case(s), %(records)s record(s), no problems") % {
+                "cases": report.cases, "records": report.records}, markup=False)  # fmt: skip
+        if log is not None and log.ok:
+            out.print(f"transparency log verified: {log.size} record(s), extending {log.checkpoints} checkpoint(s); "
+                      f"{log.not_yet_logged} newer record(s) not yet logged", markup=False)  # fmt: skip
     for finding in report.findings:
         err.print(w.t("audit verification FAILED: %(finding)s") % {"finding": finding}, markup=False)
-    if not report.ok:
+    for problem in problems:
+        err.print(f"transparency log verification FAILED: {problem}", markup=False)
+    if not report.ok or problems:
         raise typer.Exit(1)
 
 

@@ -18,7 +18,7 @@ import typer.core
 
 from workflow.privacy import redact
 
-from . import audit, cases, deadlines, next_steps, reports, serve, tokens, worklists
+from . import audit, cases, deadlines, next_steps, reports, serve, tokens, transparency, worklists
 
 NAME = "second-opinion"
 
@@ -108,6 +108,10 @@ app.command("serve")(serve.serve_command)
 audit_app = typer.Typer(help="Verify and export the audit trail.", no_args_is_help=True)
 audit_app.command("verify")(audit.verify_command)
 audit_app.command("export")(audit.export_command)
+audit_app.command("keygen")(transparency.keygen_command)
+audit_app.command("checkpoint")(transparency.checkpoint_command)
+audit_app.command("prove")(transparency.prove_command)
+audit_app.command("extends")(transparency.extends_command)
 app.add_typer(audit_app, name="audit")
 
 calendar_app = typer.Typer(help="Working-day arithmetic on the Dutch calendars.", no_args_is_help=True)
