@@ -6,6 +6,7 @@ run and a restart catches up on everything that fell due while none was running.
 """
 
 from .delivery import SEND_TIMEOUT, Delivery, DeliveryReport
+from .witness import LogKeeper, Witnesses
 from .worker import Worker
 
-__all__ = ["SEND_TIMEOUT", "Delivery", "DeliveryReport", "Worker"]
+__all__ = ["SEND_TIMEOUT", "Delivery", "DeliveryReport", "LogKeeper", "Witnesses", "Worker"]

@@ -34,15 +34,19 @@ from workflow.errors import ClockBehind, StorageUnavailable, first_line
 from workflow.service.deadlines import DeadlineService, SweepReport
 
 from .delivery import STOP_POLL, Delivery, DeliveryReport
+from .witness import LogKeeper
 
 log = logging.getLogger("second_opinion.worker")
 
 
 class Worker:
-    def __init__(self, deadlines: DeadlineService, delivery: Delivery, interval: float = 30) -> None:
+    def __init__(self, deadlines: DeadlineService, delivery: Delivery, interval: float = 30,
+                 keeper: LogKeeper | None = None) -> None:  # fmt: skip
         self.deadlines = deadlines
         self.delivery = delivery
         self.interval = interval
+        self.keeper = keeper
+        """Keeps the transparency log current and signs its checkpoints (:mod:`jobs.witness`)."""
         self.stopping = threading.Event()
         """Set by SIGTERM/SIGINT; only ever read with ``is_set()`` (which takes no lock), so the
         signal handler, which runs in the main thread, can never wait on a lock that thread holds."""
@@ -51,6 +55,8 @@ class Worker:
         """One sweep, then one round of deliveries; both stop early once :attr:`stopping` is set."""
         swept = self.deadlines.sweep(should_stop=self.stopping.is_set)
         delivered = DeliveryReport() if self.stopping.is_set() else self.delivery.run_once(self.stopping.is_set)
+        if self.keeper is not None and not self.stopping.is_set():
+            self.keeper.tick()
         if swept.parked:
             log.error("set aside deadlines whose policy is no longer in the table: %s", ", ".join(swept.parked))
         if swept.cases or delivered.delivered or delivered.failed or delivered.deferred or delivered.released:

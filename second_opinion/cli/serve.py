@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from workflow.errors import ValidationError
 from workflow.privacy import redact
 
 from ..bootstrap import ENV_SEND_TIMEOUT, MAX_SEND_TIMEOUT, connect_deadlines, send_timeout_from_env
@@ -120,11 +122,25 @@ def worker_command(
             help=f"Seconds a webhook call may take in all (default ${ENV_SEND_TIMEOUT}, else 5).",
         ),
     ] = None,
+    log_signing_key: Annotated[Path | None, typer.Option(
+        "--log-signing-key", help="Sign a checkpoint of the transparency log with this key (audit keygen).")] = None,
+    witness_dir: Annotated[Path | None, typer.Option(
+        "--witness-dir", help="Write each checkpoint to this directory (keep it out of the database owner's reach).")
+    ] = None,
+    witness_url: Annotated[str | None, typer.Option(
+        "--witness-url", help="POST each checkpoint (text/plain) to this URL.")] = None,
+    checkpoint_every: Annotated[float, typer.Option(
+        "--checkpoint-every", min=1, max=7 * 86400, help="Seconds between checkpoints.")] = 3600,
     db: Db = None,
 ) -> None:  # fmt: skip
-    """Run the deadline worker: sweep due reminders and breaches, deliver notifications. SIGTERM or
+    """Run the deadline worker: sweep due reminders and breaches, deliver notifications, keep the
+    transparency log current (and, with a key, sign checkpoints for the witnesses). SIGTERM or
     SIGINT stops it within moments, leaving what it did not deliver to the next run."""
-    from jobs import SEND_TIMEOUT, Delivery, Worker
+    from jobs import SEND_TIMEOUT, Delivery, LogKeeper, Witnesses, Worker
+    from workflow.audit.checkpoint import Signer
+    from workflow.service.transparency import LogService
+
+    from .transparency import read_text
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -133,7 +149,11 @@ def worker_command(
         deadlines = connect_deadlines(service)
         timeout = send_timeout or send_timeout_from_env() or SEND_TIMEOUT
         delivery = Delivery(deadlines, max_attempts=max_attempts, send_timeout=timeout)
-        worker = Worker(deadlines, delivery, interval)
+        signer = None if log_signing_key is None else Signer.parse(read_text(log_signing_key, "--log-signing-key"))
+        if witness_url is not None and not witness_url.startswith(("https://", "http://")):
+            raise ValidationError("--witness-url", "must be an http(s) URL")
+        keeper = LogKeeper(LogService(service.runtime), signer, Witnesses(witness_dir, witness_url), checkpoint_every)
+        worker = Worker(deadlines, delivery, interval, keeper)
         if once:
             swept, delivered = worker.once()
             out.print(

@@ -64,6 +64,14 @@ def test_an_auditors_round_trip(tmp_path: Path) -> None:
             done = subprocess.run([node, str(VERIFIER), kind, str(bundle)], capture_output=True, text=True, timeout=60)
             assert done.returncode == 0 and done.stdout.startswith("OK "), done.stdout
 
+    # the worker signs one too, for the witness directory
+    witness = tmp_path / "witness"
+    witness.mkdir()
+    run("worker", "--once", "--log-signing-key", str(key), "--witness-dir", str(witness))
+    (handed,) = witness.glob("checkpoint-*.txt")
+    assert handed.read_text().split("\n")[:2] == ["hospital.example/audit", "2"]
+    assert "must be an http(s) URL" in run("worker", "--once", "--witness-url", "ftp://x", code=1)
+
     # the owner changes the first record's hash (triggers off): named by its position
     engine = sql_engine(db)
     with engine.begin() as conn:
