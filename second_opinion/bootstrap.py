@@ -7,6 +7,7 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from workflow.clock import DEFAULT_TOLERANCE, Clock, FixedClock, SystemClock, pa
 from workflow.deadlines.calendars import Calendars, Closure
 from workflow.deadlines.policies import POLICIES, DeadlinePolicy
 from workflow.errors import ConfigurationError, ValidationError
+from workflow.privacy import contains_bsn
 from workflow.service import inputs
 from workflow.service.cases import CaseService
 from workflow.service.deadlines import Channel, DeadlineService
@@ -294,14 +296,26 @@ def connect(
     clock: Clock | None = None,
     identity_key: bytes | None = None,
     policies: Sequence[DeadlinePolicy] = POLICIES,
+    channel: str | None = None,
 ) -> CaseService:
     """Open the case service on an initialised database (``memory://`` needs no init).
 
+    ``channel`` is what the audit records of commands without one of their own say they came
+    through: an embedding program declares ``"embedded:<its label>"`` (default ``"embedded"``).
+
     >>> from second_opinion import connect
-    >>> service = connect("memory://")
+    >>> service = connect("memory://", channel="embedded:ward-planner")
     """
+    checked = check_channel("embedded" if channel is None else channel)
     backend = open_backend(database_url(url), timeouts=timeouts_from_env())
-    return CaseService.on(runtime_for(backend, clock, identity_key, policies))
+    return CaseService.on(replace(runtime_for(backend, clock, identity_key, policies), channel=checked))
+
+
+def check_channel(channel: str) -> str:
+    """A channel as records keep it: at most 200 printable characters, no BSN."""
+    if not 0 < len(channel) <= 200 or not channel.isprintable() or contains_bsn(channel):
+        raise ValidationError("channel", "must be 1 to 200 printable characters, without a BSN")
+    return channel
 
 
 def runtime_for(

@@ -116,6 +116,8 @@ def record_json(record: AuditRecord) -> dict[str, Any]:
         value = getattr(record, column)
         out[column] = utc_iso(value) if isinstance(value, datetime) else value
     out["payload"] = dict(record.payload)
+    if record.encoding >= 2:  # records before issue 17 read exactly as they did
+        out["channel"], out["encoding"] = record.channel, record.encoding
     return out
 
 

@@ -112,6 +112,8 @@ class AuditRow(SQLModel, table=True):
     refusal: str | None = Field(default=None, sa_type=Text)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    channel: str | None = Field(default=None, max_length=200)
+    encoding: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class IdempotencyRow(SQLModel, table=True):

@@ -201,8 +201,23 @@ def occurred(text: str | None) -> datetime | None:
     return parse_instant(text, "--occurred-at") if text else None
 
 
-def open_service(db: str | None) -> CaseService:
-    return connect(db)
+def open_service(db: str | None, channel: str | None = None) -> CaseService:
+    """The service on ``db``; its commands are recorded as written through ``channel`` (default:
+    this command line, ``cli:<OS user>@<host>``)."""
+    return connect(db, channel=channel or cli_channel())
+
+
+def cli_channel() -> str:
+    """``cli:<OS user>@<host>``: who ran the command, as the operating system says (not proof:
+    docs/audit.md says what a channel proves)."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}@{socket.gethostname()}"
 
 
 def json_object(text: str | None, option: str = "--data") -> dict[str, Any]:

@@ -145,7 +145,10 @@ def worker_command(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per call; ours says what failed
-    with guard(), open_service(db) as service:
+    import os
+    import socket
+
+    with guard(), open_service(db, channel=f"worker:{socket.gethostname()}:{os.getpid()}") as service:
         deadlines = connect_deadlines(service)
         timeout = send_timeout or send_timeout_from_env() or SEND_TIMEOUT
         delivery = Delivery(deadlines, max_attempts=max_attempts, send_timeout=timeout)

@@ -130,7 +130,7 @@ class Ui:
                 raise Refused(429, N_("Too many requests"), N_("Too many pages for this token; wait a moment."),
                               {"Retry-After": str(wait)})  # fmt: skip
         client = request.client.host if request.client else None
-        return Caller(session, Principal(token, client=client))
+        return Caller(session, Principal(token, client=client, via="web"))
 
     def client(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"

@@ -204,7 +204,8 @@ def test_history_includes_refusals(cli: Cli) -> None:
     cli.run("fire", case_id, "hand_back", code=1)
     cli.run("fire", case_id, "refer", "--role", "auditor", code=1)
     records = cli.json("history", case_id)
-    assert all(set(r) == set(AUDIT_COLUMNS) for r in records)
+    assert all(set(r) == {*AUDIT_COLUMNS, "channel", "encoding"} for r in records)  # encoding 2: with its channel
+    assert {r["channel"].split(":")[0] for r in records} == {"cli"} and {r["encoding"] for r in records} == {2}
     assert [(r["seq"], r["event"], r["outcome"]) for r in records] == [
         (1, "open", "accepted"), (2, "hand_back", "rejected"), (3, "refer", "denied")]  # fmt: skip
     assert records[1]["refusal"].startswith("InvalidTransition: cannot hand_back a case in state 'requested'")
@@ -235,7 +236,7 @@ def test_audit_export_jsonl_and_csv(cli: Cli) -> None:
     cli.run(*fire_args(case_id, "record_circumstances"))
     cli.run("fire", case_id, "hand_back", code=1)
     rows = [json.loads(line) for line in cli.run("audit", "export", "--format", "jsonl").stdout.splitlines()]
-    assert [list(r) for r in rows] == [sorted(AUDIT_COLUMNS)] * 3
+    assert [list(r) for r in rows] == [sorted([*AUDIT_COLUMNS, "channel", "encoding"])] * 3  # encoding 2
     assert [(r["seq"], r["outcome"], r["recorded_at"]) for r in rows] == [
         (1, "accepted", NOW), (2, "accepted", NOW), (3, "rejected", NOW)]  # fmt: skip
     assert rows[1]["prev_hash"] == rows[0]["hash"] and rows[2]["hash"] == cli.json("show", case_id)["audit_head"]
@@ -443,6 +444,7 @@ def doc_block(heading: str, lang: str, index: int = 0) -> str:
 
 def anonymous(text: str) -> str:
     """Case ids are random, so hashes differ on every run; everything else must be equal."""
+    text = re.sub(r'"channel": "cli:[^"]*"', '"channel": "cli:<user>@<host>"', text)  # the machine's
     return re.sub(r"\b[0-9a-f]{64}\b", "<hash>", re.sub(r"\bso-[a-z0-9]{16}\b", "<case>", text))
 
 

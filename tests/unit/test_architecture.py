@@ -21,7 +21,7 @@ ALLOWED = {
     "jobs": {"workflow", "jobs"},  # jobs call the service layer, never storage
     "second_opinion": OURS,
 }
-WORKFLOW_THIRD_PARTY = {"transitions", "holidays", "dateutil", "anyascii", "cryptography"}  # pure computation
+WORKFLOW_THIRD_PARTY = {"transitions", "holidays", "dateutil", "anyascii", "cryptography", "rfc8785"}
 # anyascii: transliterates names (Sørensen -> sorensen) for the name screen; a table lookup, no I/O
 # cryptography: Ed25519 signatures of audit checkpoints (workflow/audit/checkpoint.py); no I/O, no clock
 

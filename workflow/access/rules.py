@@ -55,10 +55,12 @@ class Principal:
     token: ApiToken
     client: str | None = None
     on_behalf_of: str | None = None
+    via: str = "api"
+    """The channel the token came through: ``api`` (a bearer token) or ``web`` (a desk session)."""
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.token.actor, self.token.role, self.on_behalf_of)
+        return Actor(self.token.actor, self.token.role, self.on_behalf_of, f"{self.via}:{self.token.id}")
 
     @property
     def organisation(self) -> str:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import rfc8785
+
 from workflow.cases.case import Case, Transition
 from workflow.cases.definitions import OPEN_EVENT, Definition
 from workflow.cases.engine import Step, advance
@@ -30,7 +32,12 @@ NOTED = "noted"
 """Outcome of what the library itself records about a case without moving it: deadline reminders,
 breaches and recomputations (:mod:`workflow.deadlines.policies`)."""
 NOTED_EVENTS = ("deadline_reminder", "deadline_breached", "deadline_recomputed")
-ENCODING_VERSION = 1
+ENCODING_VERSION = 2
+"""The encoding new records are hashed in. 1: the fields as Python's ``json`` writes them with
+sorted keys and no whitespace (records before issue 17 keep it, and keep verifying). 2: the same
+fields and ``channel``, as RFC 8785 (JCS) canonical JSON, which any language reproduces byte for
+byte (docs/audit-format.md)."""
+ENCODINGS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,10 @@ class AuditRecord:
     hash: str
     sequence: int | None = field(default=None, compare=False)
     """Global position in the audit table, assigned by storage; not part of the hash."""
+    channel: str | None = None
+    """Through what the command came (:attr:`workflow.cases.case.Actor.channel`); None before encoding 2."""
+    encoding: int = 1
+    """How this record is hashed (:data:`ENCODING_VERSION`); stored with it."""
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -72,8 +83,16 @@ def _utc_text(value: datetime) -> str:
 
 
 def hashed_fields(record: AuditRecord) -> dict[str, Any]:
+    fields = _v1_fields(record)
+    if record.encoding >= 2:
+        fields["v"] = record.encoding
+        fields["channel"] = record.channel
+    return fields
+
+
+def _v1_fields(record: AuditRecord) -> dict[str, Any]:
     return {
-        "v": ENCODING_VERSION,
+        "v": 1,
         "case_id": record.case_id,
         "seq": record.seq,
         "event": record.event,
@@ -94,7 +113,11 @@ def hashed_fields(record: AuditRecord) -> dict[str, Any]:
 
 
 def compute_hash(record: AuditRecord) -> str:
-    return hashlib.sha256(canonical(hashed_fields(record))).hexdigest()
+    if record.encoding not in ENCODINGS:
+        return ""  # no hash matches: verification names the record
+    if record.encoding == 1:
+        return hashlib.sha256(canonical(hashed_fields(record))).hexdigest()
+    return hashlib.sha256(rfc8785.dumps(hashed_fields(record))).hexdigest()
 
 
 def seal(**fields: Any) -> AuditRecord:

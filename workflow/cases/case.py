@@ -32,6 +32,10 @@ class Actor:
     id: str
     role: str
     on_behalf_of: str | None = None
+    channel: str | None = None
+    """Through what the command came: ``api:<token id>``, ``web:<token id>``, ``cli:<OS user>@<host>``,
+    ``worker:<host>:<pid>`` or ``embedded:<label>``; None takes the runtime's (:attr:`Runtime.channel`).
+    Recorded in the audit record (encoding 2) and covered by its hash."""
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ refusal writes exactly one thing, the audit record that says it was refused, and
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from workflow import privacy
-from workflow.audit.chain import ACCEPTED, GENESIS, seal
+from workflow.audit.chain import ACCEPTED, ENCODING_VERSION, GENESIS, seal
 from workflow.cases.case import DEFAULT_ORGANISATION, Actor, Case
 from workflow.cases.definitions import OPEN_EVENT, RouteVersion, initial_facts
 from workflow.cases.engine import Decision
@@ -111,6 +111,7 @@ class Commands:
         self._rt = runtime
 
     def open_case(self, command: OpenCase) -> Receipt:
+        command = replace(command, actor=self._rt.with_channel(command.actor))
         rt, actor, definition = self._rt, command.actor, self._rt.definition
         inputs.check_actor(actor, definition)
         inputs.check_id("organisation", command.organisation)
@@ -147,6 +148,7 @@ class Commands:
         ``admit`` runs on the locked case first: what it raises leaves everything untouched. Bad
         input is refused before the case is read, except that a caller with ``admit`` learns
         nothing of a case it is not admitted to, not even that its input was bad."""
+        command = replace(command, actor=self._rt.with_channel(command.actor))
         data, print_ = self._validated(command, admit)
         return retrying(lambda: self._fire(command, data, print_, admit))
 
@@ -275,7 +277,7 @@ class Commands:
             record = seal(
                 case_id=case_id, seq=1, event=OPEN_EVENT, outcome=ACCEPTED, from_state=None, to_state=initial,
                 actor_id=actor.id, actor_role=actor.role, on_behalf_of=actor.on_behalf_of, occurred_at=occurred,
-                recorded_at=now, idempotency_key=key,
+                recorded_at=now, idempotency_key=key, channel=actor.channel, encoding=ENCODING_VERSION,
                 payload={
                     "patient_ref": command.patient_ref,
                     "route": route.name,

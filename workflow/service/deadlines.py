@@ -132,8 +132,8 @@ class DeadlineService:
             **({"reminder": action.index} if action.kind != BREACH else {}),
         }
         record = next_record(
-            case, action.kind, WORKER, now, None, outcome=NOTED, to_state=case.state, occurred_at=action.fell_due_at,
-            payload=payload, reason=None, refusal=None,
+            case, action.kind, self._rt.with_channel(WORKER), now, None, outcome=NOTED, to_state=case.state,
+            occurred_at=action.fell_due_at, payload=payload, reason=None, refusal=None,
         )  # fmt: skip
         uow.audit.append(record)
         message = {"case_id": case.id, "kind": action.kind, "seq": record.seq, **payload}
@@ -176,8 +176,8 @@ class DeadlineService:
                     continue
                 change = {"deadline": deadline.id, "old_due_at": _iso(deadline.due_at), "new_due_at": _iso(new.due_at)}
                 record = next_record(
-                    case, RECOMPUTED, WORKER, now, None, outcome=NOTED, to_state=case.state, occurred_at=now,
-                    payload=change, reason=None, refusal=None,
+                    case, RECOMPUTED, self._rt.with_channel(WORKER), now, None, outcome=NOTED, to_state=case.state,
+                    occurred_at=now, payload=change, reason=None, refusal=None,
                 )  # fmt: skip
                 uow.audit.append(record)
                 case = case.chained(record.hash)

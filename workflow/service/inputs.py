@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import rfc8785
+
 from workflow import privacy
 from workflow.cases.case import Actor, Case
 from workflow.cases.definitions import Definition, RouteVersion
@@ -134,6 +136,11 @@ def check_data(data: Mapping[str, Any]) -> None:
     if any(not isinstance(key, str) for key in data):
         raise ValidationError("data", "keys must be strings")
     check_text("data", text)
+    try:  # the record is hashed as JCS (RFC 8785): numbers every language reads alike
+        rfc8785.dumps(data)
+    except (rfc8785.CanonicalizationError, UnicodeError):
+        raise ValidationError("data", "numbers must be whole numbers within ±9007199254740991 (2^53 - 1) "
+                                      "or finite decimals, so that every language hashes them alike") from None
     if len(text.encode()) > MAX_DATA_BYTES:
         raise ValidationError("data", f"is larger than {MAX_DATA_BYTES // 1024} KiB as JSON")
 

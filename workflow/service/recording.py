@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from workflow import privacy
-from workflow.audit.chain import AuditRecord, seal
+from workflow.audit.chain import ENCODING_VERSION, AuditRecord, seal
 from workflow.cases.case import Actor, Case, Transition
 from workflow.clock import Clock, as_utc, forward, utc_iso
 from workflow.errors import AuditIntegrityError, ConcurrentUpdate, IdempotencyConflict, SecondOpinionError
@@ -81,6 +81,8 @@ def next_record(case: Case, event: str, actor: Actor, now: datetime, key: str | 
         on_behalf_of=actor.on_behalf_of,
         recorded_at=now,
         idempotency_key=key,
+        channel=actor.channel,
+        encoding=ENCODING_VERSION,
         **fields,
     )
 
@@ -142,7 +144,7 @@ def record_refusal(
     key) went through the screens before the command got here; should one still read as a BSN it
     is kept as :data:`~workflow.privacy.WITHHELD`, and the refusal's message is masked
     (:func:`~workflow.privacy.redact`): a refusal record never keeps what failed a screen."""
-    who = Actor(_kept(actor.id) or actor.id, actor.role, _kept(actor.on_behalf_of))
+    who = Actor(_kept(actor.id) or actor.id, actor.role, _kept(actor.on_behalf_of), actor.channel)
     record = next_record(
         case, _kept_event(event), who, now, _kept(key), outcome=refusal.outcome, to_state=case.state,
         occurred_at=now, payload={}, reason=None, refusal=privacy.redact(f"{type(refusal).__name__}: {refusal}"),

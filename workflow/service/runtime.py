@@ -10,11 +10,11 @@ one service rippled into the others.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import cached_property
 
-from workflow.cases.case import new_case_id
+from workflow.cases.case import Actor, new_case_id
 from workflow.cases.definitions import Definition
 from workflow.cases.engine import Engine
 from workflow.clock import DEFAULT_TOLERANCE, Clock
@@ -42,6 +42,13 @@ class Runtime:
     clock_tolerance: timedelta = DEFAULT_TOLERANCE
     """How far the clock may read behind the last record before writes are refused
     (:func:`workflow.clock.forward`); ``SECOND_OPINION_CLOCK_TOLERANCE`` in seconds."""
+    channel: str = "embedded"
+    """The channel of commands whose actor names none: this process's (``cli:<user>@<host>``,
+    ``worker:<host>:<pid>``, or ``embedded:<label>`` as an embedding program declares it)."""
+
+    def with_channel(self, actor: Actor) -> Actor:
+        """``actor`` with a channel: its own, else this process's."""
+        return actor if actor.channel else replace(actor, channel=self.channel)
 
     @property
     def definition(self) -> Definition:
