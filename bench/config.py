@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_PG = os.environ.get("SECOND_OPINION_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-SECTIONS = ("fire", "concurrency", "sweep", "reads", "verify", "workers", "api", "startup", "reports", "worklists")
+SECTIONS = ("fire", "concurrency", "sweep", "reads", "verify", "workers", "api", "startup", "reports", "worklists",
+            "log")
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,19 @@ class Sizes:
     worklist_cases: tuple[int, ...] = (10_000, 100_000)
     """Cases stored for the work-list reads (board, overdue page, a page deep in the list), smallest first."""
     worklist_samples: int = 200
+    log_records: tuple[int, ...] = (10_000, 1_000_000)
+    """Records in the transparency log for its head and proofs (issue 17), smallest first."""
+    log_samples: int = 200
 
 
 FULL = Sizes("full", 2000, 1500, 1000, (10_000, 100_000, 1_000_000), 1_000_000, 1000, 20, 5000, 20_000, 1500,
              startup_runs=11)
 QUICK = Sizes("quick", 100, 60, 200, (1_000, 10_000), 40_000, 200, 10, 400, 1000, 120, startup_runs=5,
-              report_cases=2_000, worklist_cases=(1_000, 5_000), worklist_samples=60)  # fmt: skip
+              report_cases=2_000, worklist_cases=(1_000, 5_000), worklist_samples=60, log_records=(1_000, 20_000),
+              log_samples=60)  # fmt: skip
 SMOKE = Sizes("smoke", 20, 20, 20, (200, 1000), 2000, 20, 3, 40, 200, 20, startup_runs=3, report_cases=200,
-              report_samples=2, worklist_cases=(200,), worklist_samples=10)  # fmt: skip
+              report_samples=2, worklist_cases=(200,), worklist_samples=10, log_records=(100, 1_000),
+              log_samples=10)  # fmt: skip
 MODES = {s.mode: s for s in (FULL, QUICK, SMOKE)}
 
 # The goals of issue 7, as ratios of the library's cost to the floor's (lower is better).

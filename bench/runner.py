@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from . import api, concurrency, fire, reads, reports, startup, sweep, verify, workers, worklists
+from . import api, concurrency, fire, reads, reports, startup, sweep, transparency, verify, workers, worklists
 from .config import DEFAULT_PG, FULL, MODES, SECTIONS, Sizes
 from .databases import machine
 from .report import Figure, table, write_json
@@ -32,6 +32,7 @@ RUNS: dict[str, tuple[bool, Section]] = {
     "startup": (False, startup.run),
     "reports": (False, reports.run),
     "worklists": (False, worklists.run),
+    "log": (False, transparency.run),
 }
 
 

@@ -34,6 +34,8 @@ FIGURES = [
     "report.sqlite", "report.postgresql",  # issue 16
     *(f"worklist.{figure}.{backend}.{n}" for figure in ("board", "list_page", "overdue_page")
       for backend in ("sqlite", "postgresql") for n in MODES[MODE].worklist_cases),
+    *(f"log.{figure}.{backend}.{n}" for figure in ("head", "inclusion", "consistency")  # issue 17
+      for backend in ("sqlite", "postgresql") for n in MODES[MODE].log_records),
 ]  # fmt: skip
 
 
@@ -59,6 +61,9 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
         worker = figures[f"workers.postgresql.{n}"]["detail"]
         assert worker["duplicates"] == 0 and worker["losses"] == 0, worker
         assert worker["breach_records"] == worker["due"] and sum(worker["swept_per_process"]) == worker["due"]
+    for name, figure in figures.items():
+        if name.startswith("log.") and not name.endswith(f".{MODES[MODE].log_records[0]}"):
+            assert figure["detail"]["reads_growth_from_smallest"] < 2, figure  # O(log n) reads, not O(n)
     sweep = figures["sweep.postgresql"]["detail"]["seconds_by_open"]
     assert list(sweep) == [str(n) for n in MODES[MODE].sweep_open]  # quick: ["1000", "10000"]
     meta = document["meta"]
