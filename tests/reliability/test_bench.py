@@ -27,7 +27,7 @@ FIGURES = [
     *(f"clients.postgresql.{n}" for n in (1, 2, 4)),
     "sweep.sqlite", "sweep.postgresql",
     *(f"{query}.{backend}" for backend in ("sqlite", "postgresql") for query in ("history", "overdue")),
-    "verify.sqlite", "verify.postgresql",
+    "verify.sqlite", "verify.postgresql", "verify_hash.sqlite", "verify_hash.postgresql",
     *(f"workers.postgresql.{n}" for n in (1, 2, 4)),
     "api.read", "api.fire",
     "startup.show",

@@ -112,12 +112,17 @@ def _v1_fields(record: AuditRecord) -> dict[str, Any]:
     }
 
 
+def hash_input(record: AuditRecord) -> bytes:
+    """The exact bytes a record's hash is taken over, in its own encoding."""
+    if record.encoding == 1:
+        return canonical(hashed_fields(record))
+    return rfc8785.dumps(hashed_fields(record))
+
+
 def compute_hash(record: AuditRecord) -> str:
     if record.encoding not in ENCODINGS:
         return ""  # no hash matches: verification names the record
-    if record.encoding == 1:
-        return hashlib.sha256(canonical(hashed_fields(record))).hexdigest()
-    return hashlib.sha256(rfc8785.dumps(hashed_fields(record))).hexdigest()
+    return hashlib.sha256(hash_input(record)).hexdigest()
 
 
 def seal(**fields: Any) -> AuditRecord:
