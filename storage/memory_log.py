@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from workflow.audit.transparency import AUDIT, Leaf, NodeKey, Pending
+from workflow.audit.transparency import Leaf, NodeKey, Pending
 
 
 @dataclass
@@ -59,7 +59,8 @@ class MemoryLog:
                     raise KeyError((level, idx))
                 found[(level, idx)] = leaves[idx].leaf
             else:
-                found[(level, idx)] = {**self._store.nodes, **self.new_nodes}[(level, idx)]
+                key = (level, idx)
+                found[key] = self.new_nodes[key] if key in self.new_nodes else self._store.nodes[key]
         return found
 
     def position_of(self, kind: str, ref: int) -> int | None:
@@ -81,4 +82,4 @@ class MemoryLog:
         return [*self._store.leaves, *self.new_leaves]
 
 
-__all__ = ["AUDIT", "MemoryLog", "MemoryLogStore"]
+__all__ = ["MemoryLog", "MemoryLogStore"]
