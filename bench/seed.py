@@ -21,6 +21,7 @@ import psycopg
 from storage.codec import encode_payload
 from storage.db import make_engine
 from storage.statements import AUDIT, CASES, DEADLINES, TRANSITIONS, Compiled
+from workflow.audit import jcs
 from workflow.audit.chain import GENESIS, canonical, hashed_fields
 from workflow.listing import assignee_of, case_due_at, provider_of
 
@@ -75,7 +76,8 @@ class Cloner:
                 if fields["seq"] == 1:  # the opening record names the patient reference
                     fields["payload"] = {**fields["payload"], "patient_ref": patient_ref}
                     values["payload"] = encode_payload(fields["payload"])
-                prev = values["hash"] = hashlib.sha256(canonical(fields)).hexdigest()
+                body = jcs.dumps(fields) if fields["v"] >= 2 else canonical(fields)
+                prev = values["hash"] = hashlib.sha256(body).hexdigest()
                 rows["audit_records"].append(_tuple("audit_records", values))
             for values in self._transitions:
                 rows["case_transitions"].append(_tuple("case_transitions", {**values, "case_id": case_id}))

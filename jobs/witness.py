@@ -4,6 +4,11 @@ the database's owner cannot write, a backup bucket's sync folder) and a webhook 
 service). A checkpoint only protects what it pins if a copy exists that the owner cannot rewrite;
 docs/audit.md says what to point these at.
 
+With a directory, the worker also writes the log's leaves since the last file it wrote
+(``leaves-<from>-<to>.txt``, one line a position, :func:`workflow.audit.transparency.leaf_line`)
+before the checkpoint that covers them: with them ``audit verify --witness-dir`` names the first
+position where the database departs from what was witnessed, even after the owner rebuilt the log.
+
 A witness that fails is logged and tried again with the next checkpoint; it never stops the
 worker, and the checkpoint is in ``log_checkpoints`` either way.
 """
@@ -15,15 +20,19 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
 
 from workflow.audit.checkpoint import Signer
+from workflow.audit.transparency import Leaf, leaf_line
 from workflow.service.transparency import LogService
 
 log = logging.getLogger("second_opinion.worker")
+CHECKPOINT_FILE = re.compile(r"checkpoint-[0-9]{12}-[0-9]+\.txt")
+LEAVES_FILE = re.compile(r"leaves-[0-9]{12}-([0-9]{12})\.txt")
+"""The names witnesses' files are written under; ``audit verify --witness-dir`` reads them back."""
 WITNESS_TIMEOUT = 5.0
 
 
@@ -35,12 +44,26 @@ class Witnesses:
         self._client = client
         self._timeout = timeout
 
-    def hand(self, note: str) -> list[str]:
-        """Give ``note`` to every witness; the failures, one line each (empty: all took it)."""
+    def leaves_until(self) -> int:
+        """The position up to which the directory holds the leaves already (0 without one)."""
+        if self.directory is None:
+            return 0
+        try:
+            ends = [int(m.group(1)) for p in self.directory.iterdir() if (m := LEAVES_FILE.fullmatch(p.name))]
+        except OSError:
+            return 0
+        return max(ends, default=0)
+
+    def hand(self, note: str, leaves: Sequence[Leaf] = ()) -> list[str]:
+        """Give ``note`` (and the ``leaves`` it adds, to the directory) to every witness; the
+        failures, one line each (empty: all took it)."""
         failures = []
         size = note.split("\n", 2)[1] if note.count("\n") >= 2 else "0"
         if self.directory is not None:
             try:
+                if leaves:
+                    lines = "".join(leaf_line(leaf) + "\n" for leaf in leaves)
+                    self._write(lines, f"leaves-{leaves[0].position:012d}-{leaves[-1].position + 1:012d}.txt")
                 self._write(note, f"checkpoint-{int(size):012d}-{time.time_ns()}.txt")
             except (OSError, ValueError) as exc:
                 failures.append(f"directory {self.directory}: {exc}")
@@ -55,7 +78,7 @@ class Witnesses:
         return failures
 
     def _write(self, note: str, name: str) -> None:
-        """Written whole or not at all: a witness never reads half a checkpoint."""
+        """Written whole or not at all: a witness never reads half a file."""
         assert self.directory is not None
         descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".checkpoint-")
         with os.fdopen(descriptor, "w") as handle:
@@ -72,6 +95,7 @@ class LogKeeper:
         self.service, self.signer, self.witnesses, self.every = service, signer, witnesses, every
         self._monotonic = monotonic
         self._last: float | None = None
+        self._leaves_until: int | None = None
 
     def tick(self) -> str | None:
         """The checkpoint signed on this tick, if one was due."""
@@ -83,6 +107,15 @@ class LogKeeper:
             return None
         self._last = now
         note = self.service.checkpoint([self.signer], self.signer.name)
-        for failure in self.witnesses.hand(note):
+        size = int(note.split("\n", 2)[1])
+        if self._leaves_until is None:
+            self._leaves_until = self.witnesses.leaves_until()
+        leaves: list[Leaf] = []
+        if self.witnesses.directory is not None:
+            leaves = [x for x in self.service.leaves(self._leaves_until) if x.position < size]
+        failures = self.witnesses.hand(note, leaves)
+        if leaves and not any(f.startswith("directory") for f in failures):
+            self._leaves_until = leaves[-1].position + 1
+        for failure in failures:
             log.warning("checkpoint not handed to a witness: %s", re.sub(r"\s+", " ", failure)[:300])
         return note

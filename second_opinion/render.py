@@ -51,6 +51,11 @@ AUDIT_COLUMNS = (
     "prev_hash",
     "hash",
 )
+CSV_COLUMNS = (*AUDIT_COLUMNS, "channel", "encoding")
+"""The CSV export's header: the audit columns, then (issue 17, added at the end so that readers by
+position keep working) the channel a record came through and the encoding its hash is taken in;
+a record before issue 17 has an empty channel and encoding 1. JSON lines leave both out for such a
+record, so that its line reads as it always did."""
 
 
 def shown(value: datetime) -> str:
@@ -240,11 +245,12 @@ def export_csv(records: Iterable[AuditRecord]) -> str:
     byte for byte what :mod:`csv` wrote (quotes where needed, ``\n`` line ends), but for a cell
     holding a carriage return, which :mod:`csv` with ``\n`` line ends left unquoted (a file no
     CSV reader could read back) and which is quoted now."""
-    lines = [",".join(AUDIT_COLUMNS)]
+    lines = [",".join(CSV_COLUMNS)]
     for record in records:
         row = record_json(record)
         row["payload"] = json.dumps(row["payload"], sort_keys=True, ensure_ascii=False)
-        lines.append(",".join(csv_field(row[column]) for column in AUDIT_COLUMNS))
+        row["channel"], row["encoding"] = record.channel, record.encoding
+        lines.append(",".join(csv_field(row[column]) for column in CSV_COLUMNS))
     return "".join(line + "\n" for line in lines)
 
 

@@ -56,8 +56,8 @@ class SqlLog:
         row = self._run.run("log_position_of", {"kind": kind, "ref": ref}).fetchone()
         return None if row is None else int(row[0])
 
-    def leaves(self) -> list[Leaf]:
-        rows = self._run.run("log_leaves_all", {}).fetchall()
+    def leaves(self, start: int = 0) -> list[Leaf]:
+        rows = self._run.run("log_leaves_all", {"start": start}).fetchall()
         return [Leaf(int(p), str(k), int(r), bytes.fromhex(leaf)) for p, k, r, leaf in rows]
 
     def record_hashes(self, kind: str) -> dict[int, str]:

@@ -40,7 +40,9 @@ LOG_STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
         None,
     ),
     "log_leaves_all": (
-        select(LEAVES.c.position, LEAVES.c.kind, LEAVES.c.ref, LEAVES.c.leaf).order_by(LEAVES.c.position),
+        select(LEAVES.c.position, LEAVES.c.kind, LEAVES.c.ref, LEAVES.c.leaf)
+        .where(LEAVES.c.position >= bindparam("start"))
+        .order_by(LEAVES.c.position),
         None,
     ),
     "log_audit_hashes": (select(AUDIT.c.sequence, AUDIT.c.hash), None),

@@ -66,8 +66,8 @@ class MemoryLog:
     def position_of(self, kind: str, ref: int) -> int | None:
         return next((x.position for x in self._all() if x.kind == kind and x.ref == ref), None)
 
-    def leaves(self) -> list[Leaf]:
-        return self._all()
+    def leaves(self, start: int = 0) -> list[Leaf]:
+        return [leaf for leaf in self._all() if leaf.position >= start]
 
     def record_hashes(self, kind: str) -> dict[int, str]:
         return {ref: h for ref, h, _ in self._records(kind)}

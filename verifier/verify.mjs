@@ -9,6 +9,11 @@
 //   node verify.mjs checkpoint NOTE_FILE PUBLIC_KEY_FILE
 //   node verify.mjs inclusion BUNDLE.json      {"checkpoint", "public_key", "entry" (base64), "index", "proof": [base64]}
 //   node verify.mjs consistency BUNDLE.json    {"old", "new" (signed notes), "public_key", "proof": [base64]}
+//   node verify.mjs records EXPORT.jsonl [INCLUSION_BUNDLE.json ...]
+//       recomputes every audit record's own hash from its fields (RFC 8785 JCS, docs/audit-format.md)
+//       and checks each case's chain; with inclusion bundles, also that each proven entry
+//       ("audit <sequence> <hash>") is a record of the export with that very hash, so the record's
+//       content is tied to the signed checkpoint
 // Exit 0 and one line "OK ..." when it holds; exit 1 and one line "FAILED: why" when it does not.
 import { createHash, createPublicKey, verify as edVerify } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -94,6 +99,70 @@ function verifyConsistency(size1, size2, root1, root2, proof) {
   return sn === 0n && fr.equals(root1) && sr.equals(root2);
 }
 
+// RFC 8785: JSON.stringify writes strings and numbers as JCS says; keys sorted by UTF-16 code units,
+// which is what Array.prototype.sort compares by default.
+function jcs(value) {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(jcs).join(",")}]`;
+  return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${jcs(value[k])}`).join(",")}}`;
+}
+
+// Encoding 1 is Python's json.dumps (sorted by code point, floats as Python's repr): the same text as
+// JCS unless a float or a key beyond U+FFFF occurs, which this verifier then declines to judge.
+function pythonAlike(value) {
+  if (typeof value === "number") return Number.isInteger(value);
+  if (value === null || typeof value !== "object") return true;
+  if (Array.isArray(value)) return value.every(pythonAlike);
+  return Object.entries(value).every(([k, v]) => !/[\uD800-\uDFFF]/.test(k) && pythonAlike(v));
+}
+
+const FIELDS = ["case_id", "seq", "event", "outcome", "from_state", "to_state", "actor_id", "actor_role",
+  "on_behalf_of", "occurred_at", "recorded_at", "idempotency_key", "payload", "reason", "refusal", "prev_hash"];
+const GENESIS = "0".repeat(64);
+
+function checkRecords(text, bundles) {
+  const heads = new Map(), hashes = new Map();
+  let checked = 0, declined = 0, line = 0;
+  for (const raw of text.split("\n")) {
+    line += 1;
+    if (!raw.trim()) continue;
+    let record;
+    try { record = JSON.parse(raw); } catch { fail(`line ${line} is not JSON`); }
+    const where = `record ${record.case_id} #${record.seq} (line ${line})`;
+    for (const f of [...FIELDS, "hash"]) if (!(f in record)) fail(`${where} has no ${f}`);
+    const version = record.encoding ?? 1;
+    if (version !== 1 && version !== 2) fail(`${where} has an unknown encoding ${version}`);
+    const body = { v: version };
+    for (const f of FIELDS) body[f] = record[f];
+    if (version === 2) body.channel = record.channel ?? null;
+    if (version === 1 && !pythonAlike(body)) {
+      declined += 1;
+    } else {
+      const hash = createHash("sha256").update(jcs(body), "utf8").digest("hex");
+      if (hash !== record.hash) fail(`${where}: its hash is not that of its content (changed after it was written)`);
+      checked += 1;
+    }
+    if (record.prev_hash !== (heads.get(record.case_id) ?? GENESIS)) fail(`${where}: its chain is broken (a record before it is missing, moved or changed)`);
+    heads.set(record.case_id, record.hash);
+    if (record.sequence !== undefined) hashes.set(String(record.sequence), record.hash);
+  }
+  for (const bundle of bundles) {
+    const entry = b64(bundle.entry ?? "", "the entry").toString("utf8");
+    const m = /^audit (0|[1-9][0-9]*) ([0-9a-f]{64})$/.exec(entry);
+    if (!m) continue;  // an access record: its content is not in an audit export
+    if (!openCheckpointHolds(bundle)) fail(`the proof of audit record ${m[1]} does not hold`);
+    if (hashes.get(m[1]) !== m[2]) fail(`audit record ${m[1]} of the proof is not in the export with that hash`);
+  }
+  const tail = declined ? `; ${declined} of encoding 1 with a float or an astral key not recomputed` : "";
+  return `OK ${checked} record hashes recomputed, ${heads.size} chain(s) linked, ${bundles.length} proof(s) tied to the export${tail}`;
+}
+
+function openCheckpointHolds(bundle) {
+  const cp = openCheckpoint(bundle.checkpoint, parseKey(bundle.public_key));
+  const proof = (bundle.proof ?? []).map((p) => b64(p, "a proof hash"));
+  return verifyInclusion(leafHash(b64(bundle.entry, "the entry")), BigInt(bundle.index), cp.size, proof, cp.root);
+}
+
 function main(argv) {
   const [command, ...files] = argv;
   const read = (file) => readFileSync(file, "utf8");
@@ -117,7 +186,10 @@ function main(argv) {
     if (!verifyConsistency(old.size, now.size, old.root, now.root, proof)) fail(`the log at ${now.size} does not extend the log at ${old.size}`);
     return `OK the log at ${now.size} extends the log at ${old.size}`;
   }
-  fail("usage: verify.mjs checkpoint NOTE KEY | inclusion BUNDLE | consistency BUNDLE");
+  if (command === "records" && files.length >= 1) {
+    return checkRecords(read(files[0]), files.slice(1).map((f) => JSON.parse(read(f))));
+  }
+  fail("usage: verify.mjs checkpoint NOTE KEY | inclusion BUNDLE | consistency BUNDLE | records EXPORT [BUNDLE...]");
 }
 
 try {

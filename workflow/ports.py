@@ -321,8 +321,8 @@ class TransparencyLog(Protocol):
 
     def position_of(self, kind: str, ref: int) -> int | None: ...
 
-    def leaves(self) -> list[Leaf]:
-        """Every position, in order (verification)."""
+    def leaves(self, start: int = 0) -> list[Leaf]:
+        """Every position from ``start``, in order (verification; the leaves a witness keeps)."""
         ...
 
     def record_hashes(self, kind: str) -> dict[int, str]:

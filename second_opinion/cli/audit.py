@@ -16,29 +16,36 @@ from workflow.errors import ValidationError
 
 from .. import render
 from .common import Db, Json, Lang, err, guard, open_service, out, print_json, words
-from .transparency import PublicKeys, read_text, verifiers
+from .transparency import PublicKeys, read_text, verifiers, witness_dir
 
 
 def verify_command(
     case: Annotated[str | None, typer.Option("--case", help="Verify one case only.")] = None,
     checkpoint: Annotated[list[Path] | None, typer.Option(
         "--checkpoint", help="A signed checkpoint kept outside the database: today's log must extend it.")] = None,
+    witness: Annotated[Path | None, typer.Option(
+        "--witness-dir", help="A witness directory the worker wrote (checkpoints and the leaves they cover).")] = None,
     public_key: PublicKeys = None,
     db: Db = None,
     as_json: Json = False,
     lang: Lang = None,
 ) -> None:
-    """Recompute every hash chain and replay every case; with --checkpoint, prove the transparency
-    log extends each checkpoint; exit 1 naming the first bad record or position."""
+    """Recompute every hash chain and replay every case; with --checkpoint or --witness-dir, prove
+    the transparency log extends each checkpoint; exit 1 naming the first bad record or position."""
     w = words(lang)
     with guard(as_json), open_service(db) as service:
         log = None
-        if checkpoint:
+        if checkpoint or witness is not None:
+            from workflow.audit.transparency import Leaf
             from workflow.service.transparency import LogService
 
             trusted = verifiers(public_key)
-            notes = [(str(path), read_text(path, "--checkpoint")) for path in checkpoint]
-            log = LogService(service.runtime).verify(notes, trusted, trusted[0].name)
+            notes = [(str(path), read_text(path, "--checkpoint")) for path in checkpoint or []]
+            leaves: list[tuple[str, list[Leaf]]] = []
+            if witness is not None:
+                kept, leaves = witness_dir(witness)
+                notes += kept
+            log = LogService(service.runtime).verify(notes, trusted, trusted[0].name, leaves)
         report = service.verify(case)
     problems = log.problems if log is not None else []
     if as_json:

@@ -17,6 +17,7 @@ from .common import Db, guard, open_service, out, print_json
 
 if TYPE_CHECKING:
     from workflow.audit.checkpoint import Verifier
+    from workflow.audit.transparency import Leaf
 
 MAX_FILE = 64 * 1024
 KeyFile = Annotated[Path, typer.Option("--signing-key", help="The private key file `audit keygen` wrote.")]
@@ -25,15 +26,17 @@ PublicKeys = Annotated[
 ]
 
 
-def read_text(path: Path, what: str) -> str:
-    """A small text file, or :class:`ValidationError` naming it and the problem."""
+def read_text(path: Path, what: str, limit: int = 0) -> str:
+    """A small text file (``limit`` bytes, :data:`MAX_FILE` unless given), or
+    :class:`ValidationError` naming it and the problem."""
+    limit = limit or MAX_FILE
     try:
         with path.open("rb") as handle:
-            data = handle.read(MAX_FILE + 1)
+            data = handle.read(limit + 1)
     except OSError as exc:
         raise ValidationError(what, f"cannot read {str(path)[:200]!r}: {exc.strerror}") from None
-    if len(data) > MAX_FILE:
-        raise ValidationError(what, f"{str(path)[:200]!r} is over {MAX_FILE // 1024} KiB")
+    if len(data) > limit:
+        raise ValidationError(what, f"{str(path)[:200]!r} is over {limit // 1024} KiB")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -118,4 +121,27 @@ def extends_command(
         bundle = LogService(service.runtime).extends(*notes, trusted)
     print_json({**bundle, "public_key": trusted[0].text()})
 
+
+
+
+MAX_LEAVES_FILE = 1 << 30
+"""A witnessed leaves file is read whole; 1 GiB is some 10 million positions."""
+
+
+def witness_dir(path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, list[Leaf]]]]:
+    """The checkpoints (``checkpoint-*.txt``) and leaves (``leaves-*.txt``) a witness directory
+    holds, as :meth:`LogService.verify` takes them; a clear error for a directory that is not one."""
+    from jobs.witness import CHECKPOINT_FILE, LEAVES_FILE
+    from workflow.audit.transparency import parse_leaf_lines
+
+    try:
+        names = sorted(p.name for p in path.iterdir())
+    except OSError as exc:
+        raise ValidationError("--witness-dir", f"cannot read {str(path)[:200]!r}: {exc.strerror}") from None
+    notes = [(str(path / n), read_text(path / n, "--witness-dir")) for n in names if CHECKPOINT_FILE.fullmatch(n)]
+    leaves = [(str(path / n), parse_leaf_lines(read_text(path / n, "--witness-dir", MAX_LEAVES_FILE), n))
+              for n in names if LEAVES_FILE.fullmatch(n)]  # fmt: skip
+    if not notes:
+        raise ValidationError("--witness-dir", f"{str(path)[:200]!r} holds no checkpoint-*.txt")
+    return notes, leaves
 

@@ -242,9 +242,10 @@ def test_audit_export_jsonl_and_csv(cli: Cli) -> None:
     assert rows[1]["prev_hash"] == rows[0]["hash"] and rows[2]["hash"] == cli.json("show", case_id)["audit_head"]
     assert cli.run("audit", "export").stdout == cli.run("audit", "export", "--format", "jsonl").stdout
     text = cli.run("audit", "export", "--format", "csv").stdout
-    assert text.splitlines()[0] == ",".join(AUDIT_COLUMNS)
+    assert text.splitlines()[0] == ",".join([*AUDIT_COLUMNS, "channel", "encoding"])
     table = list(csv.DictReader(io.StringIO(text)))
     assert [r["hash"] for r in table] == [r["hash"] for r in rows]
+    assert [(r["channel"], r["encoding"]) for r in table] == [(r["channel"], "2") for r in rows]
     assert json.loads(table[1]["payload"]) == EXAMPLES["record_circumstances"][2]
     assert cli.run("audit", "export", "--since", "2026-11-24").stdout == ""
     assert cli.run("audit", "export", "--format", "csv", "--since", "2026-11-24").stdout.count("\n") == 1  # header
@@ -445,6 +446,7 @@ def doc_block(heading: str, lang: str, index: int = 0) -> str:
 def anonymous(text: str) -> str:
     """Case ids are random, so hashes differ on every run; everything else must be equal."""
     text = re.sub(r'"channel": "cli:[^"]*"', '"channel": "cli:<user>@<host>"', text)  # the machine's
+    text = re.sub(r",cli:[^,\n]*,2$", ",cli:<user>@<host>,2", text, flags=re.M)  # in the CSV
     return re.sub(r"\b[0-9a-f]{64}\b", "<hash>", re.sub(r"\bso-[a-z0-9]{16}\b", "<case>", text))
 
 

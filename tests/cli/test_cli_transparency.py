@@ -70,6 +70,18 @@ def test_an_auditors_round_trip(tmp_path: Path) -> None:
     run("worker", "--once", "--log-signing-key", str(key), "--witness-dir", str(witness))
     (handed,) = witness.glob("checkpoint-*.txt")
     assert handed.read_text().split("\n")[:2] == ["hospital.example/audit", "2"]
+    (leaves,) = witness.glob("leaves-*.txt")  # the leaves it covers, written before it
+    assert leaves.name == "leaves-000000000000-000000000002.txt" and leaves.read_text().count("\n") == 2
+    ok = run("audit", "verify", "--witness-dir", str(witness), "--public-key", public)
+    assert "transparency log verified: 2 record(s), extending 1 checkpoint(s)" in ok
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "holds no checkpoint-*.txt" in run("audit", "verify", "--witness-dir", str(empty), "--public-key", public,
+                                              code=1)  # fmt: skip
+    (empty / "checkpoint-000000000002-1.txt").write_text(handed.read_text())
+    (empty / "leaves-000000000000-000000000002.txt").write_text("0 audit 1 nothex\n")
+    assert "line 1 is not '<position> <audit|access> <sequence> <64 hex>'" in run(
+        "audit", "verify", "--witness-dir", str(empty), "--public-key", public, code=1)
     assert "must be an http(s) URL" in run("worker", "--once", "--witness-url", "ftp://x", code=1)
 
     # the owner changes the first record's hash (triggers off): named by its position
@@ -80,4 +92,16 @@ def test_an_auditors_round_trip(tmp_path: Path) -> None:
     engine.dispose()
     failed = run("audit", "verify", "--checkpoint", str(first), "--public-key", public, code=1)
     assert "transparency log verification FAILED: position 0: audit record 1 changed after it was logged" in failed
+    # and the owner who also rebuilds the log is named at that position by the witnessed leaves
+    engine = sql_engine(db)
+    with engine.begin() as conn:
+        for table in ("log_leaves", "log_nodes"):
+            triggers = f"SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = '{table}'"
+            for (name,) in conn.execute(text(triggers)):
+                conn.exec_driver_sql(f"DROP TRIGGER {name}")
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+    engine.dispose()
+    run("audit", "checkpoint", "--signing-key", str(key))  # re-sequences: the log agrees with itself again
+    failed = run("audit", "verify", "--witness-dir", str(witness), "--public-key", public, code=1)
+    assert "(the first difference at position 0: witnessed as audit record 1; that record was changed" in failed
     assert case_id

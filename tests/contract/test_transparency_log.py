@@ -144,6 +144,35 @@ def test_the_owner_who_also_rewrites_the_log_is_caught_by_the_checkpoint(service
 
 
 @pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
+def test_a_witness_that_kept_the_leaves_names_the_first_position_of_a_rebuilt_log(service: CaseService,
+                                                                                   db_url: str) -> None:  # fmt: skip
+    """The same attack, against a witness that kept the leaves beside the checkpoints (what the
+    worker's witness directory holds): the first position where the rebuilt log departs from them
+    is named exactly, not bounded; a witnessed copy that does not match its checkpoint is not believed."""
+    ids = history(service)
+    log = LogService(service.runtime)
+    note = log.checkpoint([KEY], ORIGIN)
+    kept = log.leaves()
+    deleted = {r.sequence for r in service.history(ids[2])}
+    first = min(leaf.position for leaf in kept if leaf.kind == "audit" and leaf.ref in deleted)
+    owner(db_url, *[f"DELETE FROM {t} WHERE case_id = :c" for t in ("deadlines", "idempotency_keys",
+                                                                   "case_transitions", "audit_records")],
+          "DELETE FROM access_cases_shown WHERE case_id = :c", "DELETE FROM access_records WHERE case_id = :c",
+          "DELETE FROM cases WHERE id = :c", "DELETE FROM log_leaves", "DELETE FROM log_nodes", c=ids[2])  # fmt: skip
+    history(service)
+    log.sequence()
+    report = log.verify([("cp", note)], [KEY.verifier], ORIGIN, [("leaves", kept)])
+    (problem,) = report.problems
+    assert f"(the first difference at position {first}: witnessed as audit record {min(deleted)}; " in problem
+    # a witnessed copy edited to agree with the rebuilt log no longer hashes to the signed root
+    forged = [replace(leaf, leaf=b"\0" * 32) if leaf.position == first else leaf for leaf in kept]
+    report = log.verify([("cp", note)], [KEY.verifier], ORIGIN, [("leaves", forged)])
+    assert report.problems[0] == ("the witnessed leaves do not hash to the root of cp: that copy of the leaves is "
+                                  "not to be believed")
+    assert "(the first difference at a position from 0 to " in report.problems[1]
+
+
+@pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
 def test_an_older_copy_restored_and_erased_access_records(service: CaseService, db_url: str) -> None:
     ids = history(service)
     note = LogService(service.runtime).checkpoint([KEY], ORIGIN)

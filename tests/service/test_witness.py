@@ -68,3 +68,27 @@ def test_without_a_key_the_worker_only_keeps_the_log_current(service: CaseServic
     assert keeper.tick() is None
     with service.unit_of_work(False) as uow:
         assert uow.log.size() == 1 and uow.log.checkpoints() == []
+
+
+def test_the_directory_gets_the_leaves_each_checkpoint_adds_once(service: CaseService, tmp_path: Path) -> None:
+    """Before each checkpoint, the leaves it adds since the last file (``leaves-<from>-<to>.txt``);
+    a new worker continues from the files already there."""
+    from workflow.audit.transparency import parse_leaf_lines
+
+    ticks = Ticks()
+    log = LogService(service.runtime)
+    keeper = LogKeeper(log, KEY, Witnesses(tmp_path), every=60, monotonic=ticks)
+    service.open_case("PX-L1", actor=DESK)
+    keeper.tick()
+    service.open_case("PX-L2", actor=DESK)
+    service.open_case("PX-L3", actor=DESK)
+    ticks.now = 60
+    keeper.tick()
+    names = sorted(p.name for p in tmp_path.glob("leaves-*.txt"))
+    assert names == ["leaves-000000000000-000000000001.txt", "leaves-000000000001-000000000003.txt"]
+    kept = [leaf for name in names for leaf in parse_leaf_lines((tmp_path / name).read_text(), name)]
+    assert kept == log.leaves()
+    service.open_case("PX-L4", actor=DESK)
+    LogKeeper(log, KEY, Witnesses(tmp_path), every=60).tick()  # a restarted worker
+    assert sorted(p.name for p in tmp_path.glob("leaves-*.txt"))[-1] == "leaves-000000000003-000000000004.txt"
+    assert not list(tmp_path.glob(".checkpoint-*"))

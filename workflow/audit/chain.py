@@ -21,6 +21,7 @@ from typing import Any
 
 import rfc8785
 
+from workflow.audit import jcs
 from workflow.cases.case import Case, Transition
 from workflow.cases.definitions import OPEN_EVENT, Definition
 from workflow.cases.engine import Step, advance
@@ -116,7 +117,44 @@ def hash_input(record: AuditRecord) -> bytes:
     """The exact bytes a record's hash is taken over, in its own encoding."""
     if record.encoding == 1:
         return canonical(hashed_fields(record))
-    return rfc8785.dumps(hashed_fields(record))
+    written = _jcs_record(record)
+    return written if written is not None else rfc8785.dumps(hashed_fields(record))
+
+
+_JCS_RECORD = (
+    '{"actor_id":%s,"actor_role":%s,"case_id":%s,"channel":%s,"event":%s,"from_state":%s,'
+    '"idempotency_key":%s,"occurred_at":%s,"on_behalf_of":%s,"outcome":%s,"payload":%s,"prev_hash":%s,'
+    '"reason":%s,"recorded_at":%s,"refusal":%s,"seq":%d,"to_state":%s,"v":%d}'
+)
+"""An encoding-2 record as JCS writes it: the keys of :func:`hashed_fields` in JCS (UTF-16) order."""
+
+
+def _jcs_record(record: AuditRecord) -> bytes | None:
+    """:func:`hashed_fields` as JCS bytes, written field by field with the C string encoder instead
+    of through ``rfc8785`` (the hashing part of verify, docs/benchmarks.md); None when a field is
+    outside the domain where that is byte-identical (:mod:`workflow.audit.jcs`), and the caller
+    falls back to the reference implementation. ``tests/unit/test_jcs.py`` holds the two equal."""
+    texts = (record.actor_id, record.actor_role, record.case_id, record.channel, record.event,
+             record.from_state, record.idempotency_key, record.on_behalf_of, record.outcome,
+             record.prev_hash, record.reason, record.refusal, record.to_state)  # fmt: skip
+    for text in texts:
+        if text is not None and type(text) is not str:
+            return None
+    if type(record.seq) is not int or not 0 <= record.seq <= jcs.SAFE_INTEGER or type(record.encoding) is not int:
+        return None
+    string = jcs.string
+    occurred = string(_utc_text(record.occurred_at))
+    recorded = occurred if record.recorded_at == record.occurred_at else string(_utc_text(record.recorded_at))
+    try:
+        return (_JCS_RECORD % (
+            string(record.actor_id), string(record.actor_role), string(record.case_id), string(record.channel),
+            string(record.event), string(record.from_state), string(record.idempotency_key), occurred,
+            string(record.on_behalf_of), string(record.outcome), jcs.mapping(record.payload),
+            string(record.prev_hash), string(record.reason), recorded, string(record.refusal), record.seq,
+            string(record.to_state), record.encoding,
+        )).encode()  # fmt: skip
+    except (UnicodeEncodeError, rfc8785.CanonicalizationError):
+        return None  # a lone surrogate, or data JCS cannot carry: the reference names the problem
 
 
 def compute_hash(record: AuditRecord) -> str:
@@ -239,9 +277,7 @@ def verify_case(
     return None
 
 
-def _replay_step(
-    record: AuditRecord, state: str | None, facts: dict[str, Any], definition: Definition
-) -> str | Step:
+def _replay_step(record: AuditRecord, state: str | None, facts: dict[str, Any], definition: Definition) -> str | Step:
     """The problem with ``record`` as the next step of a replay at ``state``, or where it leads."""
     if record.outcome not in (ACCEPTED, REJECTED, DENIED, NOTED):
         return f"unknown outcome {record.outcome!r}"

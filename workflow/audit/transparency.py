@@ -21,11 +21,13 @@ in it can be proven (an inclusion proof).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from workflow.audit.merkle import EMPTY_ROOT, leaf_hash, node_hash, split
+from workflow.errors import ValidationError
 
 AUDIT, ACCESS = "audit", "access"
 KINDS = (AUDIT, ACCESS)
@@ -154,3 +156,35 @@ def consistency_path(old: int, size: int, read: Hashes) -> list[bytes]:
 
 def leaf_of(kind: str, ref: int, record_hash: str) -> bytes:
     return leaf_hash(entry(kind, ref, record_hash))
+
+
+# --- witnessed leaves ---------------------------------------------------------------------------
+# A checkpoint pins the first ``size`` leaves by one root hash: enough to tell that history
+# changed, not where. A witness that also keeps the leaves themselves (one line per position,
+# checked against a signed checkpoint before it is believed) lets verification name the first
+# position where today's log departs from what was witnessed, whatever the owner rebuilt.
+
+LEAF_LINE = re.compile(r"(0|[1-9][0-9]{0,17}) (audit|access) (0|[1-9][0-9]{0,17}) ([0-9a-f]{64})")
+MAX_LEAF_LINES = 10_000_000
+"""Lines read from one witnessed file (about 1 GB); a longer file is refused, not read on."""
+
+
+def leaf_line(leaf: Leaf) -> str:
+    """One witnessed position: ``<position> <kind> <sequence> <leaf hash hex>``."""
+    return f"{leaf.position} {leaf.kind} {leaf.ref} {leaf.leaf.hex()}"
+
+
+def parse_leaf_lines(text: str, name: str) -> list[Leaf]:
+    """The leaves of a witnessed file, or a :class:`ValidationError` naming the file and line."""
+    leaves = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line:
+            continue
+        if number > MAX_LEAF_LINES:
+            raise ValidationError(name, f"holds more than {MAX_LEAF_LINES:,} lines")
+        match = LEAF_LINE.fullmatch(line)
+        if match is None:
+            raise ValidationError(name, f"line {number} is not '<position> <audit|access> <sequence> <64 hex>'")
+        position, kind, ref, leaf = match.groups()
+        leaves.append(Leaf(int(position), kind, int(ref), bytes.fromhex(leaf)))
+    return leaves

@@ -86,15 +86,24 @@ class LogService:
             uow.commit()
         return note
 
-    def verify(self, notes: Sequence[tuple[str, str]], trusted: Sequence[Verifier], origin: str) -> LogReport:
-        """Today's log and records against checkpoints (``(name, note)`` each); writes nothing."""
+    def leaves(self, start: int = 0) -> list[Leaf]:
+        """The log's leaves from position ``start``: what a witness keeps beside the checkpoints
+        (:func:`workflow.audit.transparency.leaf_line`), so that verification can name the first
+        position where today's log departs from it."""
+        with self._rt.uow(False) as uow:
+            return uow.log.leaves(start)
+
+    def verify(self, notes: Sequence[tuple[str, str]], trusted: Sequence[Verifier], origin: str,
+               witnessed: Sequence[tuple[str, list[Leaf]]] = ()) -> LogReport:  # fmt: skip
+        """Today's log and records against checkpoints (``(name, note)`` each) and, if given, the
+        leaves a witness kept (``(name, leaves)`` each); writes nothing."""
         with self._rt.uow(False) as uow:
             leaves = uow.log.leaves()
             stored = {kind: uow.log.record_hashes(kind) for kind in KINDS}
         report = LogReport(len(leaves), 0, 0)
         today = self._today(leaves, stored, report)
+        opened: list[tuple[str, Checkpoint]] = []
         heads: dict[int, tuple[str, bytes]] = {}
-        held: list[int] = []
         for name, note in notes:
             try:
                 cp, _ = open_checkpoint(note, trusted)
@@ -109,16 +118,66 @@ class LogService:
                 report.problems.append(f"{name}: a fork: {heads[cp.size][0]} has the same size ({cp.size}) and "
                                        "another root; someone was shown another history")  # fmt: skip
             heads.setdefault(cp.size, (name, cp.root))
+            opened.append((name, cp))
+        kept = self._witnessed(witnessed, opened, report)
+        held: list[int] = []
+        for name, cp in opened:
             if cp.size > len(today):
                 report.problems.append(
                     f"{name}: the log holds {len(today)} records, the checkpoint {cp.size}: records from position "
-                    f"{len(today)} on were removed, or an older copy of the database was restored")
-            elif merkle.root(today[:cp.size]) != cp.root:
-                report.problems.append(f"{name}: {self._bound(cp.size, held)} do not hash to its root: history "
-                                       "it pins was changed, deleted, reordered or re-chained")  # fmt: skip
+                    f"{len(today)} on were removed, or an older copy of the database was restored"
+                )
+            elif merkle.root(today[: cp.size]) != cp.root:
+                where = self._first_difference(cp.size, today, leaves, kept) or self._bound(cp.size, held)
+                report.problems.append(f"{name}: {where} do not hash to its root: history it pins was changed, "
+                                       "deleted, reordered or re-chained")  # fmt: skip
             else:
                 held.append(cp.size)
         return report
+
+    @staticmethod
+    def _witnessed(witnessed: Sequence[tuple[str, list[Leaf]]], opened: list[tuple[str, Checkpoint]],
+                   report: LogReport) -> list[Leaf]:  # fmt: skip
+        """The witnessed leaves from position 0 on, believed only as far as a signed checkpoint
+        vouches for them (the largest one they cover: its root pins every leaf below it)."""
+        if not witnessed:
+            return []
+        by_position: dict[int, Leaf] = {}
+        for name, leaves in witnessed:
+            for leaf in leaves:
+                if by_position.setdefault(leaf.position, leaf) != leaf:
+                    report.problems.append(f"{name}: position {leaf.position} differs from another witnessed copy")
+                    return []
+        kept: list[Leaf] = []
+        while len(kept) in by_position:
+            kept.append(by_position[len(kept)])
+        covered = [(name, cp) for name, cp in opened if cp.size <= len(kept)]
+        if not covered:
+            return []
+        name, cp = max(covered, key=lambda pair: pair[1].size)
+        if merkle.root([leaf.leaf for leaf in kept[: cp.size]]) != cp.root:
+            report.problems.append(f"the witnessed leaves do not hash to the root of {name}: that copy of the "
+                                   "leaves is not to be believed")  # fmt: skip
+            return []
+        return kept[: cp.size]
+
+    @staticmethod
+    def _first_difference(size: int, today: list[bytes], leaves: list[Leaf], kept: list[Leaf]) -> str | None:
+        """Where today's log first departs from the witnessed leaves, in words; None when the
+        witnessed leaves do not reach that far or do not differ below ``size``."""
+        for position in range(min(size, len(kept))):
+            if today[position] == kept[position].leaf:
+                continue
+            was = kept[position]
+            now = leaves[position] if position < len(leaves) else None
+            if now is not None and (now.kind, now.ref) != (was.kind, was.ref):
+                change = (f"it holds {now.kind} record {now.ref} today: records before it were deleted or "
+                          "reordered, or the log was rebuilt")  # fmt: skip
+            else:
+                change = "that record was changed or deleted since (re-chained, rewritten, or its case removed)"
+            return (f"the log's first {size} records (the first difference at position {position}: witnessed as "
+                    f"{was.kind} record {was.ref}; {change})")  # fmt: skip
+        return None
 
     def _today(self, leaves: list[Leaf], stored: dict[str, dict[int, str]], report: LogReport) -> list[bytes]:
         """The leaves today's records give, position by position; problems the log's rows show."""
