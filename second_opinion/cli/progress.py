@@ -34,6 +34,10 @@ def stderr_is_terminal() -> bool:
         return False
 
 
+REFRESH = 4
+"""Frames a second."""
+
+
 @contextmanager
 def progress_bar(
     label: str, unit: str, as_json: bool = False, console: Console | None = None
@@ -51,8 +55,11 @@ def progress_bar(
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
                rate_column(unit), TimeElapsedColumn())  # fmt: skip
-    # redirect_*=False: stdout is the command's (it may be a pipe to another program) and is left alone
-    with Bar(*columns, console=console, transient=True, redirect_stdout=False, redirect_stderr=False) as bar:
+    # redirect_*=False: stdout is the command's (it may be a pipe to another program) and is left alone.
+    # 4 frames a second (rich's default is 10): enough for a count and a rate, and the drawing
+    # thread then costs about half a percent of a core (docs/benchmarks.md, issue 18)
+    with Bar(*columns, console=console, transient=True, redirect_stdout=False, redirect_stderr=False,
+             refresh_per_second=REFRESH) as bar:  # fmt: skip
         task = bar.add_task(label, total=None)
 
         def advance(done: int, total: int | None, /) -> None:
