@@ -7,7 +7,8 @@ advance, how much there is. The command line turns that into a bar on stderr
 (:mod:`second_opinion.cli.progress`); an embedding program can log it, or pass nothing.
 
 It is called per batch or per transaction, never per record of a large set, so that reporting
-costs nothing next to the work (``bench/progress.py`` measures it on ``audit verify``).
+costs nothing next to the work (``bench/progress.py`` measures it on ``audit verify``:
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
