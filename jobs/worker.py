@@ -24,6 +24,8 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC
 from types import FrameType
 
@@ -32,17 +34,25 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from workflow.errors import ClockBehind, StorageUnavailable, first_line
 from workflow.service.deadlines import DeadlineService, SweepReport
+from workflow.service.progress import Progress
 
 from .delivery import STOP_POLL, Delivery, DeliveryReport
 from .witness import LogKeeper
 
 log = logging.getLogger("second_opinion.worker")
 
+CatchUp = Callable[[], AbstractContextManager[Progress | None]]
+"""Opens what shows the catch-up sweep's progress for as long as that sweep runs (the command
+line's bar on a terminal, :mod:`second_opinion.cli.progress`); it is closed before anything is
+delivered or logged, so a bar and the log never share a line."""
+
 
 class Worker:
     def __init__(self, deadlines: DeadlineService, delivery: Delivery, interval: float = 30,
-                 keeper: LogKeeper | None = None) -> None:  # fmt: skip
+                 keeper: LogKeeper | None = None, catch_up: CatchUp | None = None) -> None:  # fmt: skip
         self.deadlines = deadlines
+        self.catch_up = catch_up
+        """Shows the progress of the first sweep (the catch-up after downtime), if given."""
         self.delivery = delivery
         self.interval = interval
         self.keeper = keeper
@@ -51,9 +61,11 @@ class Worker:
         """Set by SIGTERM/SIGINT; only ever read with ``is_set()`` (which takes no lock), so the
         signal handler, which runs in the main thread, can never wait on a lock that thread holds."""
 
-    def tick(self) -> tuple[SweepReport, DeliveryReport]:
-        """One sweep, then one round of deliveries; both stop early once :attr:`stopping` is set."""
-        swept = self.deadlines.sweep(should_stop=self.stopping.is_set)
+    def tick(self, catch_up: CatchUp | None = None) -> tuple[SweepReport, DeliveryReport]:
+        """One sweep, then one round of deliveries; both stop early once :attr:`stopping` is set.
+        ``catch_up`` shows the sweep's progress while it runs."""
+        with catch_up() if catch_up is not None else nullcontext(None) as progress:
+            swept = self.deadlines.sweep(should_stop=self.stopping.is_set, progress=progress)
         delivered = DeliveryReport() if self.stopping.is_set() else self.delivery.run_once(self.stopping.is_set)
         if self.keeper is not None and not self.stopping.is_set():
             self.keeper.tick()
@@ -70,7 +82,7 @@ class Worker:
     def once(self) -> tuple[SweepReport, DeliveryReport]:
         """One :meth:`tick` that SIGTERM and SIGINT stop as they stop :meth:`run` (``worker --once``)."""
         self._on_signals()
-        return self.tick()
+        return self.tick(self.catch_up)
 
     def run(self) -> None:
         """Run until SIGTERM or SIGINT.
@@ -82,7 +94,7 @@ class Worker:
         and the database and HTTP client would be closed under it.)"""
         self._on_signals()
         log.info("worker started: sweeping every %s s", self.interval)
-        self._safe_tick()  # catch up at once on whatever fell due while no worker ran
+        self._safe_tick(self.catch_up)  # catch up at once on whatever fell due while no worker ran
         if not self.stopping.is_set():
             scheduler = BackgroundScheduler(timezone=UTC)
             scheduler.add_job(
@@ -105,9 +117,9 @@ class Worker:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
 
-    def _safe_tick(self) -> None:
+    def _safe_tick(self, catch_up: CatchUp | None = None) -> None:
         try:
-            self.tick()
+            self.tick(catch_up)
         except StorageUnavailable as exc:  # unreachable, a broken connection, a timeout, full, read-only
             message = first_line(exc)
             log.warning("database unavailable (%s: %s); retrying in %g s", exc.reason, message, self.interval)

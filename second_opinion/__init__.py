@@ -6,6 +6,9 @@ The one import users need::
     service = connect("sqlite:///cases.sqlite3")      # after `second-opinion init`
     receipt = service.open_case("PX-0001", actor=Actor("desk-7", "coordinator"))
     service.fire(receipt.case_id, "refer", actor=Actor("gp-12", "gp"))
+
+The package ships ``py.typed``: a type checker reads these hints (``tests/embedding`` runs
+``mypy --strict`` on a program that embeds it).
 """
 
 from workflow import (
@@ -24,6 +27,7 @@ from workflow import (
     IdempotencyConflict,
     InvalidTransition,
     PermissionDenied,
+    Progress,
     Receipt,
     SecondOpinionError,
     StorageNotReady,
@@ -56,6 +60,7 @@ __all__ = [
     "IdempotencyConflict",
     "InvalidTransition",
     "PermissionDenied",
+    "Progress",
     "Receipt",
     "SecondOpinionError",
     "StorageNotReady",

@@ -24,6 +24,7 @@ from workflow.privacy import contains_bsn
 from workflow.service import inputs
 from workflow.service.cases import CaseService
 from workflow.service.deadlines import Channel, DeadlineService
+from workflow.service.progress import Progress
 from workflow.service.runtime import Runtime
 
 from .limits import Limits, Monotonic, Rate
@@ -349,7 +350,8 @@ def build_app(url: str | None = None, *, clock: Clock | None = None, body_timeou
                       contacts=contacts)  # fmt: skip
 
 
-def init(url: str | None = None) -> str:
-    """Create or upgrade the schema; returns the schema revision now in place."""
+def init(url: str | None = None, progress: Progress | None = None) -> str:
+    """Create or upgrade the schema; returns the schema revision now in place. ``progress`` hears
+    the migrations applied (:mod:`workflow.service.progress`)."""
     # StorageNotReady (nothing was changed), or StorageUnavailable: "try again"
-    return initialise(database_url(url), timeouts_from_env())
+    return initialise(database_url(url), timeouts_from_env(), progress)

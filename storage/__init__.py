@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from workflow.errors import StorageNotReady, first_line
 from workflow.ports import UnitOfWork
+from workflow.service.progress import Progress
 
 from .db import (
     DEFAULT_TIMEOUTS,
@@ -101,7 +102,7 @@ def open_backend(url: str = DEFAULT_URL, *, check: bool = True, timeouts: Timeou
         raise
 
 
-def initialise(url: str = DEFAULT_URL, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> str:
+def initialise(url: str = DEFAULT_URL, timeouts: Timeouts = DEFAULT_TIMEOUTS, progress: Progress | None = None) -> str:
     """Create or upgrade the schema at ``url``; returns the revision it is now at.
 
     A database that cannot be reached, or is locked, full or read-only, is
@@ -110,7 +111,7 @@ def initialise(url: str = DEFAULT_URL, timeouts: Timeouts = DEFAULT_TIMEOUTS) ->
     newer version's) is :class:`~workflow.errors.StorageNotReady`, saying why; either way nothing
     was changed. Migrations run without a statement timeout (one may rewrite a large table), but
     with the lock timeout: a migration queued behind a long transaction would hold up every
-    query queued behind it."""
+    query queued behind it. ``progress`` hears the migrations applied (:func:`storage.migrate.upgrade`)."""
     if url.startswith(MEMORY_URL):
         return "memory"
     from .migrate import upgrade  # Alembic loads only here
@@ -120,7 +121,7 @@ def initialise(url: str = DEFAULT_URL, timeouts: Timeouts = DEFAULT_TIMEOUTS) ->
         with translating():
             try:
                 refuse_unknown_schema(engine, url)
-                return upgrade(engine)
+                return upgrade(engine, progress)
             except DBAPIError as exc:  # a file SQLite cannot open or that is no database; a server that refuses
                 if unavailable(exc) is not None:
                     raise translated(exc) from exc

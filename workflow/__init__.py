@@ -25,6 +25,7 @@ from workflow.errors import (
 )
 from workflow.service.cases import CaseService
 from workflow.service.commands import FireEvent, OpenCase
+from workflow.service.progress import Progress
 from workflow.service.recording import Receipt
 from workflow.service.runtime import Runtime
 
@@ -49,6 +50,7 @@ __all__ = [
     "InvalidTransition",
     "OpenCase",
     "PermissionDenied",
+    "Progress",
     "Receipt",
     "Runtime",
     "SecondOpinionError",

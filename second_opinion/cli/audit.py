@@ -16,6 +16,7 @@ from workflow.errors import ValidationError
 
 from .. import render
 from .common import Db, Json, Lang, err, guard, open_service, out, print_json, words
+from .progress import progress_bar
 from .transparency import PublicKeys, read_text, verifiers, witness_dir
 
 
@@ -46,7 +47,8 @@ def verify_command(
                 kept, leaves = witness_dir(witness)
                 notes += kept
             log = LogService(service.runtime).verify(notes, trusted, trusted[0].name, leaves)
-        report = service.verify(case)
+        with progress_bar("verifying", "cases", as_json) as progress:
+            report = service.verify(case, progress)
     problems = log.problems if log is not None else []
     if as_json:
         data = render.verify_json(report)
@@ -90,7 +92,8 @@ def export_command(
     """Write audit records, in storage order, to stdout; with --after or --since, the cursor of the
     next export to stderr."""
     with guard(), open_service(db) as service:
-        records = service.export(since_instant(since), after)
+        with progress_bar("exporting", "records") as progress:
+            records = service.export(since_instant(since), after, progress)
         text = render.export_csv(records) if format is ExportFormat.csv else render.export_jsonl(records)
     sys.stdout.write(text)
     cursor = render.next_after(records, after)

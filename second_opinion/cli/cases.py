@@ -43,6 +43,7 @@ from .common import (
     words,
 )
 from .next_steps import print_verdict
+from .progress import progress_bar
 
 EVENTS_HELP = "\n\n".join(f"{e.name}: {e.description}" for e in DEFINITION.events)
 FIRE_HELP = f"Fire EVENT on case CASE.\n\nEvents (from the definition table):\n\n{EVENTS_HELP}"
@@ -53,8 +54,8 @@ def init_command(db: Db = None, lang: Lang = None) -> None:
     from storage.db import redact as redact_url
 
     w = words(lang)
-    with guard():
-        revision = init(db)
+    with guard(), progress_bar("migrating", "migrations") as progress:
+        revision = init(db, progress)
         out.print(w.t("initialised %(url)s at schema revision %(revision)s") % {
             "url": redact_url(database_url(db)), "revision": revision}, markup=False)  # fmt: skip
 

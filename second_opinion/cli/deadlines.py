@@ -28,6 +28,7 @@ from workflow.service import inputs
 from .. import render
 from ..bootstrap import connect_deadlines, load_closures
 from .common import Db, Json, Lang, emit, guard, open_service, out, print_json, words
+from .progress import progress_bar
 
 CalendarName = Annotated[str, typer.Option("--calendar", help=f"One of: {', '.join(CALENDARS)}.")]
 Organisation = Annotated[str | None, typer.Option("--organisation", help="Layer this organisation's closures.")]
@@ -150,7 +151,8 @@ def recompute_command(db: Db = None, as_json: Json = False, lang: Lang = None) -
     """Recompute running deadlines with this release's calendar data; every change is audited."""
     w = words(lang)
     with guard(as_json), open_service(db) as service:
-        changes = connect_deadlines(service).recompute()
+        with progress_bar("recomputing", "cases", as_json) as progress:
+            changes = connect_deadlines(service).recompute(progress)
         human = "\n".join(f"{c['deadline']}: {c['old_due_at']} -> {c['new_due_at']}" for c in changes)
         emit(as_json, changes, human or w.t("no deadline changed"))
 

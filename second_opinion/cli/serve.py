@@ -136,10 +136,13 @@ def worker_command(
     """Run the deadline worker: sweep due reminders and breaches, deliver notifications, keep the
     transparency log current (and, with a key, sign checkpoints for the witnesses). SIGTERM or
     SIGINT stops it within moments, leaving what it did not deliver to the next run."""
+    from functools import partial
+
     from jobs import SEND_TIMEOUT, Delivery, LogKeeper, Witnesses, Worker
     from workflow.audit.checkpoint import Signer
     from workflow.service.transparency import LogService
 
+    from .progress import progress_bar
     from .transparency import read_text
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -156,7 +159,8 @@ def worker_command(
         if witness_url is not None and not witness_url.startswith(("https://", "http://")):
             raise ValidationError("--witness-url", "must be an http(s) URL")
         keeper = LogKeeper(LogService(service.runtime), signer, Witnesses(witness_dir, witness_url), checkpoint_every)
-        worker = Worker(deadlines, delivery, interval, keeper)
+        catch_up = partial(progress_bar, "catching up", "claims")  # the first sweep's bar, on a terminal
+        worker = Worker(deadlines, delivery, interval, keeper, catch_up)
         if once:
             swept, delivered = worker.once()
             out.print(

@@ -11,6 +11,11 @@ connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run migrations through `second-opinion init` (storage.migrate.upgrade)")
 
-context.configure(connection=connection, target_metadata=METADATA, render_as_batch=connection.dialect.name == "sqlite")
+context.configure(
+    connection=connection,
+    target_metadata=METADATA,
+    render_as_batch=connection.dialect.name == "sqlite",
+    on_version_apply=context.config.attributes.get("on_version_apply"),  # init's progress (storage.migrate)
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -25,6 +25,7 @@ from workflow.deadlines.policies import POLICIES, CalendarFor, Deadline, Deadlin
 from workflow.ports import UnitOfWorkFactory
 from workflow.service import inputs
 from workflow.service.commands import Admit, Commands, FireEvent, OpenCase, Verdict
+from workflow.service.progress import Progress
 from workflow.service.recording import Receipt
 from workflow.service.runtime import Runtime
 from workflow.service.verification import Verification
@@ -189,9 +190,11 @@ class CaseService:
     def history(self, case_id: str) -> list[AuditRecord]:
         return self.views.history(case_id)
 
-    def export(self, recorded_from: datetime | None = None, after: int | None = None) -> list[AuditRecord]:
+    def export(
+        self, recorded_from: datetime | None = None, after: int | None = None, progress: Progress | None = None
+    ) -> list[AuditRecord]:
         """See :meth:`workflow.service.views.Views.export`."""
-        return self.views.export(recorded_from, after)
+        return self.views.export(recorded_from, after, progress)
 
     def deadlines_of(self, case_id: str) -> list[Deadline]:
         return self.views.deadlines_of(case_id)
@@ -200,5 +203,7 @@ class CaseService:
         """See :func:`workflow.service.inputs.screen_names`."""
         inputs.screen_names(self.runtime, case, fields)
 
-    def verify(self, case_id: str | None = None) -> VerifyReport:
-        return self.verification.verify(case_id)
+    def verify(self, case_id: str | None = None, progress: Progress | None = None) -> VerifyReport:
+        """Recompute every hash chain and replay every case (or one); ``progress`` hears the cases
+        done per batch (see :mod:`workflow.service.progress`)."""
+        return self.verification.verify(case_id, progress)

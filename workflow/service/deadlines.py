@@ -33,6 +33,7 @@ from workflow.deadlines.policies import (
 )
 from workflow.errors import ConcurrentUpdate, ValidationError
 from workflow.ports import Notification, UnitOfWork
+from workflow.service.progress import Progress, tell
 from workflow.service.recording import next_record, readable, stamp
 from workflow.service.runtime import Runtime
 from workflow.service.views import Views
@@ -75,13 +76,22 @@ class DeadlineService:
 
     # --- the sweep ------------------------------------------------------------------------------
 
-    def sweep(self, should_stop: Callable[[], bool] = lambda: False, limit: int | None = None) -> SweepReport:
-        """Handle everything due by now, one case per transaction, until nothing is due."""
-        report = SweepReport()
-        while not should_stop() and (limit is None or report.cases < limit):
-            if not self._handle_one(report):
+    def sweep(
+        self, should_stop: Callable[[], bool] = lambda: False, limit: int | None = None,
+        progress: Progress | None = None,
+    ) -> SweepReport:  # fmt: skip
+        """Handle everything due by now, one case per transaction, until nothing is due.
+
+        ``progress`` hears the claims handled so far after each (one transaction each; how many
+        are due is not known in advance: what falls due meanwhile is swept too)."""
+        swept = SweepReport()
+        claims = 0
+        while not should_stop() and (limit is None or swept.cases < limit):
+            if not self._handle_one(swept):
                 break
-        return report
+            claims += 1
+            tell(progress, claims, None)
+        return swept
 
     def _handle_one(self, report: SweepReport) -> bool:
         with readable(), self._rt.uow(True) as uow:
@@ -146,16 +156,18 @@ class DeadlineService:
 
     # --- recomputation --------------------------------------------------------------------------
 
-    def recompute(self) -> list[dict[str, Any]]:
+    def recompute(self, progress: Progress | None = None) -> list[dict[str, Any]]:
         """Recompute running deadlines under today's calendar data; audit every change.
 
         One transaction per case, and the case's deadlines are read again under its lock, so a
-        sweep or a command that changed them meanwhile is never overwritten."""
+        sweep or a command that changed them meanwhile is never overwritten. ``progress`` hears
+        the cases done, of all with a running deadline, after each transaction."""
         with readable(), self._rt.uow(False) as uow:
             case_ids = sorted({d.case_id for d in uow.deadlines.list(RUNNING)})
         changes: list[dict[str, Any]] = []
-        for case_id in case_ids:
+        for done, case_id in enumerate(case_ids, 1):
             changes += self._recompute_case(case_id)
+            tell(progress, done, len(case_ids))
         return changes
 
     def _recompute_case(self, case_id: str) -> list[dict[str, Any]]:

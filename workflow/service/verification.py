@@ -13,6 +13,7 @@ from workflow.deadlines.policies import Deadline, calendar_of, difference, polic
 from workflow.errors import UnknownCase
 from workflow.ports import UnreadableRow
 from workflow.service import inputs
+from workflow.service.progress import Progress, tell
 from workflow.service.recording import readable
 from workflow.service.runtime import Runtime
 
@@ -24,8 +25,10 @@ class Verification:
     def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
 
-    def verify(self, case_id: str | None = None) -> VerifyReport:
-        """Recompute every chain and replay every case; collect the first problem of each."""
+    def verify(self, case_id: str | None = None, progress: Progress | None = None) -> VerifyReport:
+        """Recompute every chain and replay every case; collect the first problem of each.
+
+        ``progress`` hears the cases verified so far, of all, once per batch."""
         findings: list[Finding] = []
         records_seen = 0
         if case_id is not None:
@@ -56,6 +59,7 @@ class Verification:
                         finding = self._check_deadlines(case, records, deadlines.of(case.id))
                     if finding:
                         findings.append(finding)
+                tell(progress, start + len(batch), len(cases))
         return VerifyReport(cases=len(cases), records=records_seen, findings=tuple(findings))
 
     def _check_deadlines(self, case: Case, records: list[AuditRecord], stored: list[Deadline]) -> Finding | None:

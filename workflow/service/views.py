@@ -17,6 +17,7 @@ from workflow.clock import utc_iso
 from workflow.deadlines.policies import Deadline
 from workflow.errors import UnknownCase, ValidationError
 from workflow.service import inputs
+from workflow.service.progress import EXPORT_STEP, Progress
 from workflow.service.recording import readable
 from workflow.service.runtime import Runtime
 
@@ -84,7 +85,9 @@ class Views:
                 raise UnknownCase(case_id)
             return uow.audit.for_case(case_id)
 
-    def export(self, recorded_from: datetime | None = None, after: int | None = None) -> list[AuditRecord]:
+    def export(
+        self, recorded_from: datetime | None = None, after: int | None = None, progress: Progress | None = None
+    ) -> list[AuditRecord]:
         """Audit records in storage order (global ``sequence``): recorded from ``recorded_from`` on,
         and with a sequence above ``after``, each filter when given.
 
@@ -92,11 +95,22 @@ class Views:
         date a record before the last one (:func:`workflow.service.recording.stamp`): what a
         later export can add has a higher sequence, and a ``recorded_at`` no earlier, than all
         this one saw. ``after`` (the highest sequence already read) repeats nothing; ``recorded_from``
-        (the last ``recorded_at`` read) repeats the records of that very instant."""
+        (the last ``recorded_at`` read) repeats the records of that very instant.
+
+        ``progress`` hears the records read so far every :data:`~workflow.service.progress.EXPORT_STEP`
+        (the total is not known before the last)."""
         if after is not None and after < 0:
             raise ValidationError("after", f"{after} is not a sequence number (0 or more)")
         with readable(), self._rt.uow(False) as uow:
-            return list(uow.audit.since(recorded_from, after))
+            if progress is None:
+                return list(uow.audit.since(recorded_from, after))
+            records: list[AuditRecord] = []
+            for record in uow.audit.since(recorded_from, after):
+                records.append(record)
+                if len(records) % EXPORT_STEP == 0:
+                    progress(len(records), None)
+            progress(len(records), len(records))
+            return records
 
     def deadlines_of(self, case_id: str) -> list[Deadline]:
         """The case's deadlines, each with its due moment, state and how it was computed."""
