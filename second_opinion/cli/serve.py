@@ -18,7 +18,8 @@ import typer
 from workflow.errors import ValidationError
 from workflow.privacy import redact
 
-from ..bootstrap import ENV_SEND_TIMEOUT, MAX_SEND_TIMEOUT, connect_deadlines, send_timeout_from_env
+from ..bootstrap import ENV_SEND_TIMEOUT, connect_deadlines, send_timeout_from_env
+from ..settings import MAX_SEND_TIMEOUT
 from .common import Db, Json, Lang, emit, err, guard, open_service, out, words
 
 if TYPE_CHECKING:
