@@ -61,8 +61,8 @@ def _run_workers(url: str, n: int) -> tuple[float, list[int], float]:
     with tempfile.TemporaryDirectory(prefix="so-bench-workers-") as tmp:
         logs = [(open(f"{tmp}/{i}.out", "w+"), open(f"{tmp}/{i}.err", "w+")) for i in range(n)]  # noqa: SIM115
         cpu_before, start = _children_cpu(), time.perf_counter()
-        procs = [subprocess.Popen([sys.executable, "-m", "second_opinion", "worker", "--once", "--db", url], env=env,
-                                  stdout=out, stderr=err, text=True) for out, err in logs]  # fmt: skip
+        argv = [sys.executable, "-m", "second_opinion", "worker", "--once", "--allow-clock-override", "--db", url]
+        procs = [subprocess.Popen(argv, env=env, stdout=out, stderr=err, text=True) for out, err in logs]
         codes = [p.wait(timeout=3600) for p in procs]
         elapsed, cpu = time.perf_counter() - start, _children_cpu() - cpu_before
         outputs = []

@@ -41,7 +41,10 @@ log = logging.getLogger("second_opinion.worker")
 
 class Worker:
     def __init__(self, deadlines: DeadlineService, delivery: Delivery, interval: float = 30,
-                 keeper: LogKeeper | None = None) -> None:  # fmt: skip
+                 keeper: LogKeeper | None = None, warning: str | None = None) -> None:  # fmt: skip
+        self.warning = warning
+        """Logged before every sweep (a pinned clock, say: ``worker --allow-clock-override``), so a
+        log read from any point shows it, not only the start."""
         self.deadlines = deadlines
         self.delivery = delivery
         self.interval = interval
@@ -53,6 +56,8 @@ class Worker:
 
     def tick(self) -> tuple[SweepReport, DeliveryReport]:
         """One sweep, then one round of deliveries; both stop early once :attr:`stopping` is set."""
+        if self.warning:
+            log.warning("%s", self.warning)
         swept = self.deadlines.sweep(should_stop=self.stopping.is_set)
         delivered = DeliveryReport() if self.stopping.is_set() else self.delivery.run_once(self.stopping.is_set)
         if self.keeper is not None and not self.stopping.is_set():

@@ -82,16 +82,22 @@ class Settings(BaseSettings):
                                    "may sit idle in a transaction; 0: no limit.")  # fmt: skip
     db_pool_timeout: float = Field(_DB_DEFAULTS.pool, description="Seconds to wait for a pooled connection "
                                    "(above 0).")  # fmt: skip
-    clock: datetime | None = Field(None, description="Pins \"now\" (ISO 8601 with offset) for scripts, tests and "
-                                   "as-of runs. `serve` and `worker` refuse it without `--allow-clock-override`.")
+    clock: datetime | None = Field(
+        None,
+        description='Pins "now" (ISO 8601 with offset) for scripts, tests and '
+        "as-of runs. `serve` and `worker` refuse it without `--allow-clock-override`.",
+    )
     clock_tolerance: float = Field(DEFAULT_TOLERANCE.total_seconds(), description="Seconds the clock may read "
                                    "behind the last record before writes are refused (0 to 3600).")  # fmt: skip
     secret: SecretStr | None = Field(None, description="Identity key for BSN hashes (at least 32 bytes). "
                                      "Prefer `SECRET_FILE`.")  # fmt: skip
     secret_file: Path | None = Field(None, description="File holding the identity key (used when `SECRET` is "
                                      "unset).")  # fmt: skip
-    session_key: SecretStr | None = Field(None, description="Key web-desk sessions are signed with (at least 32 "
-                                          "bytes); unset: derived from the identity key, else one per process.")
+    session_key: SecretStr | None = Field(
+        None,
+        description="Key web-desk sessions are signed with (at least 32 "
+        "bytes); unset: derived from the identity key, else one per process.",
+    )
     tls_proxy: bool = Field(False, description="A proxy ends TLS in front of `serve`: desk cookies are always "
                             "Secure (`1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`).")  # fmt: skip
     rate_token: str = Field("120/60", description="API writes per token, `COUNT/SECONDS` or `0`/`off`.")
@@ -103,8 +109,11 @@ class Settings(BaseSettings):
     rate_read: str = Field("600/60", description="API reads per token, `COUNT/SECONDS` or `0`/`off`.")
     webhook_url: str | None = Field(None, description="http(s) URL the worker posts notifications to (besides "
                                     "the log).")  # fmt: skip
-    send_timeout: float | None = Field(None, description="Seconds a webhook call may take in all (above 0, at "
-                                       "most 60); unset: 5.", json_schema_extra=_flag("worker --send-timeout"))
+    send_timeout: float | None = Field(
+        None,
+        description="Seconds a webhook call may take in all (above 0, at most 60); unset: 5.",
+        json_schema_extra=_flag("worker --send-timeout"),
+    )
     organisation: str | None = Field(None, description="The organisation whose closure days (`CLOSURES`) "
                                      "apply.")  # fmt: skip
     closures: Path | None = Field(None, description="JSON file of the organisation's closure days.")

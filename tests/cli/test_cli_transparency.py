@@ -67,10 +67,11 @@ def test_an_auditors_round_trip(tmp_path: Path) -> None:
     # the worker signs one too, for the witness directory
     witness = tmp_path / "witness"
     witness.mkdir()
-    run("worker", "--once", "--log-signing-key", str(key), "--witness-dir", str(witness))
+    run("worker", "--once", "--allow-clock-override", "--log-signing-key", str(key), "--witness-dir", str(witness))
     (handed,) = witness.glob("checkpoint-*.txt")
     assert handed.read_text().split("\n")[:2] == ["hospital.example/audit", "2"]
-    assert "must be an http(s) URL" in run("worker", "--once", "--witness-url", "ftp://x", code=1)
+    refused = run("worker", "--once", "--allow-clock-override", "--witness-url", "ftp://x", code=1)
+    assert "must be an http(s) URL" in refused
 
     # the owner changes the first record's hash (triggers off): named by its position
     engine = sql_engine(db)
