@@ -28,6 +28,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, field_validator
 from pydantic import ValidationError as PydanticError
@@ -221,7 +222,7 @@ class Settings(BaseSettings):
     @classmethod
     def _webhook(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str) and value and not value.startswith(("http://", "https://")):
-            raise ConfigurationError(_name(info), f"{value!r} is not an http(s) URL")
+            raise ConfigurationError(_name(info), f"{masked_url(value)!r} is not an http(s) URL")
         return value or None
 
     @field_validator("send_timeout", mode="before")
@@ -243,6 +244,12 @@ class Settings(BaseSettings):
             check_organisation(value, _name(info))
         return value or None
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """A password in a URL is masked in ``repr``/``str`` too: a settings object that reaches a
+        log or a traceback shows no credential (SecretStr masks the keys themselves)."""
+        for name, value in super().__repr_args__():
+            yield name, masked_url(value) if name in URL_FIELDS and isinstance(value, str) else value
+
     def source(self, field: str) -> Source:
         """Where the value of ``field`` came from."""
         return self._sources.get(field, "default")
@@ -251,6 +258,23 @@ class Settings(BaseSettings):
         """The database's time bounds (:class:`storage.db.Timeouts`)."""
         return Timeouts(self.db_lock_timeout, self.db_statement_timeout, self.db_idle_timeout, self.db_pool_timeout,
                         _DB_DEFAULTS.connect)  # fmt: skip
+
+
+URL_FIELDS = ("db", "webhook_url")
+"""Settings that are URLs and may carry a password (``postgresql://user:PASSWORD@host/db``)."""
+
+
+def masked_url(url: str) -> str:
+    """``url`` with the password of its user part as :data:`MASK`."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # a malformed user part: show none of it
+        return MASK
+    if password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
 
 
 def check_organisation(organisation: str, setting: str) -> None:
@@ -311,11 +335,14 @@ def _environ(env: Mapping[str, str] | None) -> Iterator[None]:
 def _configuration_error(exc: PydanticError, flags: Mapping[str, Any]) -> ConfigurationError:
     error = exc.errors(include_url=False)[0]
     field = str(error["loc"][0]) if error["loc"] else "settings"
-    where = _flag_of(field) if field in flags else env_name(field)
-    return ConfigurationError(where or field, f"{error['msg']} (got {str(error.get('input'))[:80]!r})")
+    where = (flag_of(field) if field in flags else None) or env_name(field)
+    secret = field in Settings.model_fields and "SecretStr" in str(Settings.model_fields[field].annotation)
+    got = "" if secret else f" (got {str(error.get('input'))[:80]!r})"  # never a key's value in an error
+    return ConfigurationError(where, f"{error['msg']}{got}")
 
 
-def _flag_of(field: str) -> str | None:
+def flag_of(field: str) -> str | None:
+    """The command-line flag that mirrors a setting, if one does."""
     extra = Settings.model_fields[field].json_schema_extra
     return str(extra["flag"]) if isinstance(extra, dict) and "flag" in extra else None
 
