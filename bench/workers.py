@@ -3,7 +3,8 @@ same number of due deadlines: no breach may be recorded twice or not at all, and
 
 Each run gets a fresh schema of due cases (full clones, see :mod:`bench.seed`); the processes
 are started as users start them (``python -m second_opinion worker --once --db URL``, the clock
-pinned by ``SECOND_OPINION_CLOCK``), and the breach records are counted per case in the database.
+pinned by ``SECOND_OPINION_CLOCK``, which the worker obeys only with ``--allow-clock-override``),
+and the breach records are counted per case in the database.
 A run's time is from starting the processes to the last one exiting: process start-up, the
 sweep, and the delivery of every notification (to the log) included.
 """
