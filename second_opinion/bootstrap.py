@@ -268,11 +268,17 @@ def check_channel(channel: str) -> str:
 
 
 def runtime_for(
-    backend: Backend, clock: Clock | None, key: bytes | None, policies: Sequence[DeadlinePolicy], config: Settings
+    backend: Backend,
+    clock: Clock | None,
+    key: bytes | None,
+    policies: Sequence[DeadlinePolicy],
+    config: Settings | None = None,
 ) -> Runtime:
     """The one runtime every service of a process shares: storage, clock, definition and engine,
-    policies, calendars and identity key, each from ``config`` unless given."""
+    policies, calendars and identity key, each from ``config`` (default: the environment's) unless
+    given. A bad setting closes ``backend`` before it is raised."""
     try:
+        config = config or settings.load()
         key = key if key is not None else identity_key(config)
         calendars = calendars_of(config)
     except ConfigurationError:
