@@ -49,7 +49,11 @@ delivered or logged, so a bar and the log never share a line."""
 
 class Worker:
     def __init__(self, deadlines: DeadlineService, delivery: Delivery, interval: float = 30,
-                 keeper: LogKeeper | None = None, catch_up: CatchUp | None = None) -> None:  # fmt: skip
+                 keeper: LogKeeper | None = None, catch_up: CatchUp | None = None,
+                 warning: str | None = None) -> None:  # fmt: skip
+        self.warning = warning
+        """Logged before every sweep (a pinned clock, say: ``worker --allow-clock-override``), so a
+        log read from any point shows it, not only the start."""
         self.deadlines = deadlines
         self.catch_up = catch_up
         """Shows the progress of the first sweep (the catch-up after downtime), if given."""
@@ -64,6 +68,8 @@ class Worker:
     def tick(self, catch_up: CatchUp | None = None) -> tuple[SweepReport, DeliveryReport]:
         """One sweep, then one round of deliveries; both stop early once :attr:`stopping` is set.
         ``catch_up`` shows the sweep's progress while it runs."""
+        if self.warning:
+            log.warning("%s", self.warning)
         with catch_up() if catch_up is not None else nullcontext(None) as progress:
             swept = self.deadlines.sweep(should_stop=self.stopping.is_set, progress=progress)
         delivered = DeliveryReport() if self.stopping.is_set() else self.delivery.run_once(self.stopping.is_set)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -16,18 +14,19 @@ from storage import DEFAULT_URL, Backend, Timeouts, initialise, open_backend
 from workflow.cases.definitions import DEFINITION
 from workflow.cases.engine import Engine
 from workflow.cases.providers import ProviderVersion, contact_problems
-from workflow.clock import DEFAULT_TOLERANCE, Clock, FixedClock, SystemClock, parse_instant
+from workflow.clock import Clock, FixedClock, SystemClock
 from workflow.deadlines.calendars import Calendars, Closure
 from workflow.deadlines.policies import POLICIES, DeadlinePolicy
 from workflow.errors import ConfigurationError, ValidationError
 from workflow.privacy import contains_bsn
-from workflow.service import inputs
 from workflow.service.cases import CaseService
 from workflow.service.deadlines import Channel, DeadlineService
 from workflow.service.progress import Progress
 from workflow.service.runtime import Runtime
 
+from . import settings
 from .limits import Limits, Monotonic, Rate
+from .settings import MIN_SECRET_BYTES, Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 ENV_DB = "SECOND_OPINION_DB"
 ENV_CLOCK = "SECOND_OPINION_CLOCK"
 ENV_CLOCK_TOLERANCE = "SECOND_OPINION_CLOCK_TOLERANCE"
-MAX_CLOCK_TOLERANCE = 3600.0
 ENV_SECRET = "SECOND_OPINION_SECRET"
 ENV_SECRET_FILE = "SECOND_OPINION_SECRET_FILE"
 ENV_RATE_TOKEN = "SECOND_OPINION_RATE_TOKEN"
@@ -43,120 +41,92 @@ ENV_RATE_CASE = "SECOND_OPINION_RATE_CASE"
 ENV_RATE_AUTH_FAILURES = "SECOND_OPINION_RATE_AUTH_FAILURES"
 ENV_RATE_READ = "SECOND_OPINION_RATE_READ"
 ENV_RATE_CASE_TOKEN = "SECOND_OPINION_RATE_CASE_TOKEN"
-RATE_DEFAULTS = {ENV_RATE_TOKEN: "120/60", ENV_RATE_CASE: "30/60", ENV_RATE_AUTH_FAILURES: "20/60",
-                 ENV_RATE_READ: "600/60", ENV_RATE_CASE_TOKEN: "10/60"}  # fmt: skip
-"""Writes per token (an integration may open a case every half second, in bursts of 120), writes
-per case (a case's whole life is some twenty commands over weeks: no one fires thirty in a minute),
-writes per token on one case (a third of the case's: one flooder, a patient on their own case say,
-cannot hold the case's other parties off it), failed authentications per client address (a
-misconfigured client retries a few times; a guesser is slowed to one a few seconds), reads per
-token (a dashboard polling every few seconds). Each ``COUNT/SECONDS``, or ``0``/``off``; see docs/api.md."""
 ENV_WEBHOOK = "SECOND_OPINION_WEBHOOK_URL"
 ENV_CLOSURES = "SECOND_OPINION_CLOSURES"
 ENV_ORGANISATION = "SECOND_OPINION_ORGANISATION"
 ENV_SEND_TIMEOUT = "SECOND_OPINION_SEND_TIMEOUT"
-MAX_SEND_TIMEOUT = 60.0
 ENV_DB_LOCK_TIMEOUT = "SECOND_OPINION_DB_LOCK_TIMEOUT"
 ENV_DB_STATEMENT_TIMEOUT = "SECOND_OPINION_DB_STATEMENT_TIMEOUT"
 ENV_DB_IDLE_TIMEOUT = "SECOND_OPINION_DB_IDLE_TIMEOUT"
 ENV_DB_POOL_TIMEOUT = "SECOND_OPINION_DB_POOL_TIMEOUT"
 ENV_PROVIDER_CONTACTS = "SECOND_OPINION_PROVIDER_CONTACTS"
+"""The variables' names, as callers and tests quote them; each is a field of
+:class:`~second_opinion.settings.Settings` (docs/operations.md lists them all), where the rate
+limits' defaults are argued: writes per token (an integration may open a case every half second,
+in bursts of 120), writes per case (a case's whole life is some twenty commands over weeks),
+writes per token on one case (a third of the case's: one flooder cannot hold the case's other
+parties off it), failed authentications per client address (a guesser is slowed to one a few
+seconds), reads per token (a dashboard polling every few seconds)."""
 MAX_CONTACTS_BYTES = 64 * 1024
 """A contacts file holds a few lines per provider: a few KiB. Past this it is refused unread."""
-MIN_SECRET_BYTES = 32
-MAX_TIMEOUT_SECONDS = 3600
 
 
-def database_url(url: str | None = None, env: Mapping[str, str] = os.environ) -> str:
+def database_url(url: str | None = None, env: Mapping[str, str] | None = None) -> str:
     """The explicit URL, else ``$SECOND_OPINION_DB``, else the SQLite file in the working directory."""
-    return url or env.get(ENV_DB) or DEFAULT_URL
+    return url or settings.env_text("db", env) or DEFAULT_URL
 
 
-def timeouts_from_env(env: Mapping[str, str] = os.environ) -> Timeouts:
+def timeouts_from_env(env: Mapping[str, str] | None = None) -> Timeouts:
     """The database's time bounds (:class:`storage.db.Timeouts`, where the defaults are argued),
     in seconds, each overridable: ``$SECOND_OPINION_DB_LOCK_TIMEOUT`` (a lock wait, on SQLite its
     busy timeout), ``_STATEMENT_TIMEOUT``, ``_IDLE_TIMEOUT`` (idle in a transaction) and
     ``_POOL_TIMEOUT`` (waiting for a pooled connection). Zero turns a PostgreSQL timeout off; the
     pool's must be above zero."""
-    default = Timeouts()
-    return Timeouts(
-        lock=_seconds(env, ENV_DB_LOCK_TIMEOUT, default.lock),
-        statement=_seconds(env, ENV_DB_STATEMENT_TIMEOUT, default.statement),
-        idle_in_transaction=_seconds(env, ENV_DB_IDLE_TIMEOUT, default.idle_in_transaction),
-        pool=_seconds(env, ENV_DB_POOL_TIMEOUT, default.pool, positive=True),
-        connect=default.connect,
-    )
+    return settings.load(env).timeouts()
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float, positive: bool = False) -> float:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    lowest = "above 0" if positive else "from 0"
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0 or (positive and value == 0) or value > MAX_TIMEOUT_SECONDS:
-        problem = f"must be a number of seconds {lowest} to {MAX_TIMEOUT_SECONDS}, such as {default:g} (got {text!r})"
-        raise ConfigurationError(name, problem)
-    return value
-
-
-def clock_from_env(env: Mapping[str, str] = os.environ) -> Clock:
+def clock_from_env(env: Mapping[str, str] | None = None) -> Clock:
     """``SECOND_OPINION_CLOCK=<ISO datetime with offset>`` pins "now" for scripts and as-of runs."""
-    pinned = env.get(ENV_CLOCK)
-    return FixedClock(parse_instant(pinned, ENV_CLOCK)) if pinned else SystemClock()
+    return clock_of(settings.load(env))
 
 
-def clock_tolerance_from_env(env: Mapping[str, str] = os.environ) -> timedelta:
+def clock_of(config: Settings) -> Clock:
+    """The pinned clock ``SECOND_OPINION_CLOCK`` names, else the system's."""
+    return SystemClock() if config.clock is None else FixedClock(config.clock)
+
+
+def clock_tolerance_from_env(env: Mapping[str, str] | None = None) -> timedelta:
     """``SECOND_OPINION_CLOCK_TOLERANCE=<seconds>``: how far behind the last record the clock may
     read (the record then takes the last record's time) before writes are refused as
     ``ClockBehind``. Default 2 s: a few servers' NTP-synchronised clocks differ by milliseconds."""
-    text = env.get(ENV_CLOCK_TOLERANCE, "").strip()
-    if not text:
-        return DEFAULT_TOLERANCE
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not 0 <= seconds <= MAX_CLOCK_TOLERANCE:  # also NaN
-        problem = f"{text!r} is not a number of seconds from 0 to {MAX_CLOCK_TOLERANCE:g}"
-        raise ConfigurationError(ENV_CLOCK_TOLERANCE, problem)
-    return timedelta(seconds=seconds)
+    return timedelta(seconds=settings.load(env).clock_tolerance)
 
 
-def identity_key_from_env(env: Mapping[str, str] = os.environ) -> bytes | None:
+def identity_key_from_env(env: Mapping[str, str] | None = None) -> bytes | None:
+    """The key for BSN hashes (:func:`identity_key`) as the environment configures it."""
+    return identity_key(settings.load(env))
+
+
+def identity_key(config: Settings) -> bytes | None:
     """The key for BSN hashes: ``$SECOND_OPINION_SECRET``, or the bytes of the file named by
     ``$SECOND_OPINION_SECRET_FILE``. It lives outside the database on purpose: a stolen
     database then holds no way to test a guessed BSN against the stored hashes."""
-    if env.get(ENV_SECRET):
-        try:
-            key = env[ENV_SECRET].encode()
-        except UnicodeEncodeError:  # bytes that are not UTF-8 arrive as lone surrogates
-            problem = f"is not UTF-8 text; put a key of raw bytes in a file named by ${ENV_SECRET_FILE}"
-            raise ConfigurationError(ENV_SECRET, problem) from None
-        source = ENV_SECRET
-    elif env.get(ENV_SECRET_FILE):
-        try:
-            key = Path(env[ENV_SECRET_FILE]).read_bytes().strip()
-        except OSError as exc:
-            raise ConfigurationError(ENV_SECRET_FILE, f"cannot read the key file ({exc.strerror})") from None
-        source = ENV_SECRET_FILE
-    else:
+    if config.secret is not None:
+        return config.secret.get_secret_value().encode()  # its length and encoding checked by Settings
+    if config.secret_file is None:
         return None
+    try:
+        key = config.secret_file.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigurationError(ENV_SECRET_FILE, f"cannot read the key file ({exc.strerror})") from None
     if len(key) < MIN_SECRET_BYTES:
-        raise ConfigurationError(source, f"the key must be at least {MIN_SECRET_BYTES} bytes (got {len(key)})")
+        raise ConfigurationError(ENV_SECRET_FILE, f"the key must be at least {MIN_SECRET_BYTES} bytes (got {len(key)})")
     return key
 
 
-def limits_from_env(env: Mapping[str, str] = os.environ, monotonic: Monotonic | None = None) -> Limits:
-    """The API's rate limits: ``$SECOND_OPINION_RATE_TOKEN``, ``_CASE``, ``_CASE_TOKEN``, ``_AUTH_FAILURES``
-    and ``_READ``,
-    each ``COUNT/SECONDS`` (or ``0``/``off``), defaults in :data:`RATE_DEFAULTS`. Per process."""
-    rates = {name: Rate.parse(name, env.get(name) or default) for name, default in RATE_DEFAULTS.items()}
-    return Limits.of(rates[ENV_RATE_TOKEN], rates[ENV_RATE_CASE], rates[ENV_RATE_AUTH_FAILURES], rates[ENV_RATE_READ],
-                     rates[ENV_RATE_CASE_TOKEN], monotonic=monotonic or time.monotonic)  # fmt: skip
+def limits_from_env(env: Mapping[str, str] | None = None, monotonic: Monotonic | None = None) -> Limits:
+    """The API's rate limits (:func:`limits_of`) as the environment configures them."""
+    return limits_of(settings.load(env), monotonic)
+
+
+def limits_of(config: Settings, monotonic: Monotonic | None = None) -> Limits:
+    """The API's rate limits: ``$SECOND_OPINION_RATE_TOKEN``, ``_CASE``, ``_CASE_TOKEN``,
+    ``_AUTH_FAILURES`` and ``_READ``, each ``COUNT/SECONDS`` (or ``0``/``off``). Per process."""
+    return Limits.of(
+        Rate.parse(ENV_RATE_TOKEN, config.rate_token), Rate.parse(ENV_RATE_CASE, config.rate_case),
+        Rate.parse(ENV_RATE_AUTH_FAILURES, config.rate_auth_failures), Rate.parse(ENV_RATE_READ, config.rate_read),
+        Rate.parse(ENV_RATE_CASE_TOKEN, config.rate_case_token), monotonic=monotonic or time.monotonic,
+    )  # fmt: skip
 
 
 def load_closures(path: str | Path, source: str | None = None) -> list[Closure]:
@@ -231,62 +201,40 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 def provider_contacts_from_env(
-    env: Mapping[str, str] = os.environ, providers: Sequence[ProviderVersion] = DEFINITION.providers
+    env: Mapping[str, str] | None = None, providers: Sequence[ProviderVersion] = DEFINITION.providers
 ) -> ProviderContacts:
     """``$SECOND_OPINION_PROVIDER_CONTACTS`` names the operator's contacts file; none: the seeds' values."""
-    path = env.get(ENV_PROVIDER_CONTACTS)
+    path = settings.load(env).provider_contacts
     return load_provider_contacts(path, providers, ENV_PROVIDER_CONTACTS) if path else {}
 
 
-def check_organisation(organisation: str, setting: str) -> None:
-    """The organisation whose closures apply is checked as a case's (``--org``) is: it is part of
-    every calendar's name (``nl-atw+<organisation>``), so it is echoed in answers and stored."""
-    try:
-        inputs.check_id("organisation", organisation)
-    except ValidationError as exc:
-        raise ConfigurationError(setting, exc.problem) from None
+def calendars_from_env(env: Mapping[str, str] | None = None) -> Calendars:
+    """The calendars (:func:`calendars_of`) as the environment configures them."""
+    return calendars_of(settings.load(env))
 
 
-def calendars_from_env(env: Mapping[str, str] = os.environ) -> Calendars:
+def calendars_of(config: Settings) -> Calendars:
     """``$SECOND_OPINION_ORGANISATION`` with ``$SECOND_OPINION_CLOSURES`` layers that
     organisation's closure days on every calendar deadlines use."""
-    organisation = env.get(ENV_ORGANISATION) or None
-    if organisation is not None:
-        check_organisation(organisation, ENV_ORGANISATION)
-    closures = load_closures(env[ENV_CLOSURES], ENV_CLOSURES) if env.get(ENV_CLOSURES) else []
-    if closures and organisation is None:
+    closures = load_closures(config.closures, ENV_CLOSURES) if config.closures else []
+    if closures and config.organisation is None:
         raise ConfigurationError(ENV_ORGANISATION, f"name the organisation whose closures {ENV_CLOSURES} applies")
-    return Calendars(organisation, closures)
+    return Calendars(config.organisation, closures)
 
 
-def channels_from_env(env: Mapping[str, str] = os.environ) -> list[Channel]:
+def channels_from_env(env: Mapping[str, str] | None = None) -> list[Channel]:
     """Notifications always go to the log; ``$SECOND_OPINION_WEBHOOK_URL`` adds a webhook."""
-    channels = [Channel("log")]
-    url = env.get(ENV_WEBHOOK)
-    if url:
-        if not url.startswith(("http://", "https://")):
-            raise ConfigurationError(ENV_WEBHOOK, f"{url!r} is not an http(s) URL")
-        channels.append(Channel("webhook", url))
-    return channels
+    url = settings.load(env).webhook_url
+    return [Channel("log")] + ([Channel("webhook", url)] if url else [])
 
 
-def send_timeout_from_env(env: Mapping[str, str] = os.environ) -> float | None:
+def send_timeout_from_env(env: Mapping[str, str] | None = None) -> float | None:
     """``$SECOND_OPINION_SEND_TIMEOUT``: seconds a webhook call may take in all (None: the
     worker's default). Bounded, so a call always fits in a delivery lease."""
-    raw = env.get(ENV_SEND_TIMEOUT)
-    if not raw:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 < seconds <= MAX_SEND_TIMEOUT:  # also false for nan
-        raise ConfigurationError(ENV_SEND_TIMEOUT, f"{raw!r} is not a number of seconds above 0, at most "
-                                                   f"{MAX_SEND_TIMEOUT:g}")  # fmt: skip
-    return seconds
+    return settings.load(env).send_timeout
 
 
-def connect_deadlines(service: CaseService, env: Mapping[str, str] = os.environ) -> DeadlineService:
+def connect_deadlines(service: CaseService, env: Mapping[str, str] | None = None) -> DeadlineService:
     """The deadline side of the service layer, on the same storage as ``service``."""
     return DeadlineService(service.runtime, channels_from_env(env))
 
@@ -308,8 +256,9 @@ def connect(
     >>> service = connect("memory://", channel="embedded:ward-planner")
     """
     checked = check_channel("embedded" if channel is None else channel)
-    backend = open_backend(database_url(url), timeouts=timeouts_from_env())
-    return CaseService.on(replace(runtime_for(backend, clock, identity_key, policies), channel=checked))
+    config = settings.load()  # once: a bad value anywhere refuses before the database is opened
+    backend = open_backend(database_url(url), timeouts=config.timeouts())
+    return CaseService.on(replace(runtime_for(backend, clock, identity_key, policies, config), channel=checked))
 
 
 def check_channel(channel: str) -> str:
@@ -320,20 +269,25 @@ def check_channel(channel: str) -> str:
 
 
 def runtime_for(
-    backend: Backend, clock: Clock | None, identity_key: bytes | None, policies: Sequence[DeadlinePolicy]
+    backend: Backend,
+    clock: Clock | None,
+    key: bytes | None,
+    policies: Sequence[DeadlinePolicy],
+    config: Settings | None = None,
 ) -> Runtime:
     """The one runtime every service of a process shares: storage, clock, definition and engine,
-    policies, calendars and identity key, each read from the environment unless given."""
+    policies, calendars and identity key, each from ``config`` (default: the environment's) unless
+    given. A bad setting closes ``backend`` before it is raised."""
     try:
-        key = identity_key if identity_key is not None else identity_key_from_env()
-        calendars = calendars_from_env()
-        tolerance = clock_tolerance_from_env()
+        config = config or settings.load()
+        key = key if key is not None else identity_key(config)
+        calendars = calendars_of(config)
     except ConfigurationError:
         backend.close()
         raise
     return Runtime(
-        backend.unit_of_work, clock or clock_from_env(), Engine(), tuple(policies), calendars, key,
-        on_close=backend.close, clock_tolerance=tolerance,
+        backend.unit_of_work, clock or clock_of(config), Engine(), tuple(policies), calendars, key,
+        on_close=backend.close, clock_tolerance=timedelta(seconds=config.clock_tolerance),
     )  # fmt: skip
 
 
@@ -343,15 +297,16 @@ def build_app(url: str | None = None, *, clock: Clock | None = None, body_timeou
     (:func:`provider_contacts_from_env`) are read from the environment."""
     from .api import create_app  # the web stack loads only for those who serve
 
+    config = settings.load()
     contacts = provider_contacts_from_env()  # once, before the database is opened: a bad file opens nothing
-    backend = open_backend(database_url(url), timeouts=timeouts_from_env())
-    service = CaseService.on(runtime_for(backend, clock, None, POLICIES))
-    return create_app(service, ready=backend.check, limits=limits_from_env(), body_timeout=body_timeout,
-                      contacts=contacts)  # fmt: skip
+    backend = open_backend(database_url(url), timeouts=config.timeouts())
+    service = CaseService.on(runtime_for(backend, clock, None, POLICIES, config))
+    return create_app(service, ready=backend.check, limits=limits_of(config), body_timeout=body_timeout,
+                      contacts=contacts, settings=config)  # fmt: skip
 
 
 def init(url: str | None = None, progress: Progress | None = None) -> str:
     """Create or upgrade the schema; returns the schema revision now in place. ``progress`` hears
     the migrations applied (:mod:`workflow.service.progress`)."""
     # StorageNotReady (nothing was changed), or StorageUnavailable: "try again"
-    return initialise(database_url(url), timeouts_from_env(), progress)
+    return initialise(database_url(url), settings.load().timeouts(), progress)

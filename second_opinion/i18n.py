@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gettext
 import io
-import os
 from collections.abc import Mapping
 from datetime import date, datetime
 from functools import lru_cache
@@ -85,11 +84,13 @@ def negotiate(accept_language: str | None, default: str = DEFAULT) -> str:
     return best
 
 
-def from_env(env: Mapping[str, str] = os.environ) -> str:
+def from_env(env: Mapping[str, str] | None = None) -> str:
     """``$SECOND_OPINION_LANG`` (``nl``, ``nl_NL.UTF-8``, ``en``...), else :data:`DEFAULT`; a value
     naming no language of :data:`LANGUAGES` is English here (the CLI refuses it instead:
     :func:`second_opinion.cli.common.chosen_lang`), read by the same :func:`language`."""
-    return language(env.get(ENV_LANG, "")) or DEFAULT
+    from .settings import env_text  # settings loads pydantic: only for those who ask
+
+    return language(env_text("lang", env)) or DEFAULT
 
 
 MAX_LANG = 64

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 
 from second_opinion import web
 from second_opinion.limits import Limits
+from second_opinion.settings import Settings
 from workflow.errors import SecondOpinionError, StorageError, StorageNotReady
 from workflow.service.access import AccessService
 from workflow.service.cases import CaseService
@@ -43,11 +44,13 @@ def create_app(
     limits: Limits | None = None,
     body_timeout: float | None = None,
     contacts: Mapping[str, Mapping[str, str]] | None = None,
+    settings: Settings | None = None,
 ) -> FastAPI:
     """The app around ``service``; ``ready`` raises StorageNotReady (or a StorageError) when the
     database cannot take a write, and answers in bounded time (:mod:`storage.readiness`).
     ``contacts`` are the operator's provider contact values, already checked
-    (:func:`second_opinion.bootstrap.provider_contacts_from_env`); none: the seeds' values."""
+    (:func:`second_opinion.bootstrap.provider_contacts_from_env`); none: the seeds' values.
+    ``settings`` are the web desk's (session key, TLS proxy); none: the environment's."""
     app = FastAPI(title="second-opinion", version=version, description=DESCRIPTION, docs_url=None,
                   redoc_url=None)
     # No slash is redirected: Starlette builds that Location from the caller's Host (an open redirect).
@@ -68,7 +71,7 @@ def create_app(
     for router in routers:
         app.include_router(router, responses=_ERRORS)
     swagger.serve_docs(app)  # /docs from this host's files, not a CDN
-    web.mount(app, service, app.state.limits)  # the web desk under /ui (docs/ui.md)
+    web.mount(app, service, app.state.limits, settings)  # the web desk under /ui (docs/ui.md)
 
     @app.get("/health", response_model=schemas.Health, response_model_exclude_none=True, tags=["operations"],
              summary="The process answers")  # fmt: skip

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from workflow.service.cases import CaseService
 
 from .. import render
 from ..bootstrap import ENV_DB, connect
+from ..settings import env_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -111,7 +111,7 @@ def chosen_lang(value: str | None) -> str:
         if value in i18n.LANGUAGES:
             return value
         refuse_lang("--lang", value)
-    env = os.environ.get(i18n.ENV_LANG, "")
+    env = env_text("lang")
     if not env.strip():
         return i18n.DEFAULT
     found = i18n.language(env)
@@ -193,7 +193,7 @@ def emit(as_json: bool, data: Any, human: Any) -> None:
 
 def actor_of(actor: str | None, role: str, on_behalf_of: str | None) -> Actor:
     if actor is None:
-        actor = os.environ.get("SECOND_OPINION_ACTOR") or "user:" + re.sub(r"[^A-Za-z0-9._-]", "_", getpass.getuser())
+        actor = env_text("actor") or "user:" + re.sub(r"[^A-Za-z0-9._-]", "_", getpass.getuser())
     return Actor(actor, role, on_behalf_of)
 
 

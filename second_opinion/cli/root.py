@@ -18,7 +18,7 @@ import typer.core
 
 from workflow.privacy import redact
 
-from . import audit, cases, deadlines, next_steps, reports, serve, tokens, transparency, worklists
+from . import audit, cases, config, deadlines, next_steps, reports, serve, tokens, transparency, worklists
 
 NAME = "second-opinion"
 
@@ -104,6 +104,7 @@ app.command("report")(reports.report_command)
 app.command("demo")(cases.demo_command)
 app.command("worker")(serve.worker_command)
 app.command("serve")(serve.serve_command)
+app.command("config")(config.config_command)
 
 audit_app = typer.Typer(help="Verify and export the audit trail.", no_args_is_help=True)
 audit_app.command("verify")(audit.verify_command)

@@ -15,14 +15,26 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from workflow.errors import ValidationError
+from workflow.clock import utc_iso
+from workflow.errors import ConfigurationError, ValidationError
 from workflow.privacy import redact
 
-from ..bootstrap import ENV_SEND_TIMEOUT, MAX_SEND_TIMEOUT, connect_deadlines, send_timeout_from_env
+from ..bootstrap import ENV_CLOCK, ENV_SEND_TIMEOUT, connect_deadlines, send_timeout_from_env
+from ..settings import MAX_SEND_TIMEOUT
+from ..settings import load as load_settings
 from .common import Db, Json, Lang, emit, err, guard, open_service, out, words
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+
+AllowClock = Annotated[
+    bool,
+    typer.Option(
+        "--allow-clock-override",
+        help="Obey $SECOND_OPINION_CLOCK (a pinned 'now': tests and demos only); without it a pinned clock is refused.",
+    ),
+]
 
 
 def serve_command(
@@ -40,8 +52,9 @@ def serve_command(
     max_per_address: Annotated[int, typer.Option(
         "--max-connections-per-address", min=0, max=100_000,
         help="Open connections from one client address past which new ones are closed (0: none).")] = 100,
+    allow_clock_override: AllowClock = False,
     db: Db = None,
-) -> None:
+) -> None:  # fmt: skip
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs). Run several on one PostgreSQL
     to scale out reads: every command locks its case row, so they never overwrite each other, and
     commands from all of them append to the audit log one at a time (docs/api.md). Rate
@@ -55,7 +68,10 @@ def serve_command(
 
     limits = ServerLimits(header_timeout, keep_alive, body_timeout, max_connections, max_per_address)
     with guard():
+        warning = pinned_clock("serve", allow_clock_override)
         api = build_app(db, body_timeout=limits.body_timeout)
+    if warning:
+        err.print(f"warning: {warning}", markup=False)
     err.print(f"second-opinion API on http://{host}:{port} (OpenAPI: /openapi.json)", markup=False)
     quiet_request_lines(api)
     uvicorn.Server(server_config(api, host, port, limits)).run()
@@ -109,6 +125,21 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS
 HIDDEN = "..."
 
 
+def pinned_clock(command: str, allowed: bool) -> str | None:
+    """A long-running command refuses ``$SECOND_OPINION_CLOCK`` unless ``--allow-clock-override``
+    is given: one stray variable would otherwise freeze time for every case it serves (no deadline
+    would ever fall due; every record would carry the same instant). Allowed, it is the warning to
+    log at the start (and the worker's before every sweep); None when no clock is pinned."""
+    config = load_settings()  # a bad value of any variable: one error line, before anything is opened
+    if config.clock is None:
+        return None
+    if not allowed:
+        problem = (f"{command} refuses a pinned clock (it would freeze time for every case); unset it, or pass "
+                   "--allow-clock-override for a test or a demo")  # fmt: skip
+        raise ConfigurationError(ENV_CLOCK, problem)
+    return f"{ENV_CLOCK} pins the clock at {utc_iso(config.clock)} (--allow-clock-override): not for production"
+
+
 def worker_command(
     once: Annotated[bool, typer.Option("--once", help="One sweep and one delivery round, then exit.")] = False,
     interval: Annotated[float, typer.Option("--interval", min=1, max=86400, help="Seconds between sweeps.")] = 30,
@@ -131,6 +162,7 @@ def worker_command(
         "--witness-url", help="POST each checkpoint (text/plain) to this URL.")] = None,
     checkpoint_every: Annotated[float, typer.Option(
         "--checkpoint-every", min=1, max=7 * 86400, help="Seconds between checkpoints.")] = 3600,
+    allow_clock_override: AllowClock = False,
     db: Db = None,
 ) -> None:  # fmt: skip
     """Run the deadline worker: sweep due reminders and breaches, deliver notifications, keep the
@@ -151,6 +183,10 @@ def worker_command(
     import os
     import socket
 
+    with guard():
+        warning = pinned_clock("worker", allow_clock_override)
+    if warning:
+        logging.getLogger("second_opinion.worker").warning("%s", warning)
     with guard(), open_service(db, channel=f"worker:{socket.gethostname()}:{os.getpid()}") as service:
         deadlines = connect_deadlines(service)
         timeout = send_timeout or send_timeout_from_env() or SEND_TIMEOUT
@@ -160,7 +196,7 @@ def worker_command(
             raise ValidationError("--witness-url", "must be an http(s) URL")
         keeper = LogKeeper(LogService(service.runtime), signer, Witnesses(witness_dir, witness_url), checkpoint_every)
         catch_up = partial(progress_bar, "catching up", "claims")  # the first sweep's bar, on a terminal
-        worker = Worker(deadlines, delivery, interval, keeper, catch_up)
+        worker = Worker(deadlines, delivery, interval, keeper, catch_up, warning=None if once else warning)
         if once:
             swept, delivered = worker.once()
             out.print(

@@ -5,8 +5,6 @@ headers on every answer."""
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +16,7 @@ from starlette.exceptions import HTTPException
 from second_opinion.api.problems import problem_for
 from second_opinion.api.request_target import RequestTarget
 from second_opinion.limits import Limits
+from second_opinion.settings import Settings
 from workflow.errors import (
     ClockBehind,
     PermissionDenied,
@@ -38,10 +37,11 @@ log = logging.getLogger("second_opinion.web")
 PREFIX = "/ui"
 
 
-def create_ui(service: CaseService, limits: Limits | None = None, env: Mapping[str, str] = os.environ,
+def create_ui(service: CaseService, limits: Limits | None = None, config: Settings | None = None,
               store: SessionStore | None = None) -> FastAPI:  # fmt: skip
-    """The web desk's app (mount it at :data:`PREFIX`), on the services of ``service``."""
-    ui = Ui(service, limits or Limits(), env, store)
+    """The web desk's app (mount it at :data:`PREFIX`), on the services of ``service``; its session
+    key and TLS switch from ``config`` (default: the environment's settings)."""
+    ui = Ui(service, limits or Limits(), config, store)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.router.redirect_slashes = False
     app.state.ui = ui
@@ -148,6 +148,6 @@ class SecurityHeaders:
 
 
 def mount(app: FastAPI, service: CaseService, limits: Limits | None = None,
-          env: Mapping[str, str] = os.environ) -> None:  # fmt: skip
+          config: Settings | None = None) -> None:  # fmt: skip
     """The web desk at ``/ui`` of ``app``, sharing its service and its rate limits."""
-    app.mount(PREFIX, create_ui(service, limits, env))
+    app.mount(PREFIX, create_ui(service, limits, config))

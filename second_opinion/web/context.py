@@ -7,7 +7,6 @@ each read is checked and logged the same way; nothing here reads storage.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +20,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from second_opinion import i18n, labels
 from second_opinion.limits import Limits
+from second_opinion.settings import Settings
+from second_opinion.settings import load as load_settings
 from workflow.access import rules
 from workflow.access.rules import Principal
 from workflow.cases.definitions import Definition
@@ -29,7 +30,7 @@ from workflow.service.access import AccessService
 from workflow.service.cases import CaseService
 from workflow.service.tokens import TokenService
 
-from .sessions import COOKIE_PATH, LANG_COOKIE, SESSION_COOKIE, Session, SessionStore, behind_tls, session_key
+from .sessions import COOKIE_PATH, LANG_COOKIE, SESSION_COOKIE, Session, SessionStore, session_key
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -86,16 +87,18 @@ class Caller:
 class Ui:
     """The web desk's services and settings, built once per app."""
 
-    def __init__(self, service: CaseService, limits: Limits, env: Mapping[str, str] = os.environ,
+    def __init__(self, service: CaseService, limits: Limits, config: Settings | None = None,
                  store: SessionStore | None = None) -> None:  # fmt: skip
+        config = config or load_settings()
         self.service = service
         self.runtime = service.runtime
         self.access = AccessService(service.runtime)
         self.tokens = TokenService(service.runtime)
         self.limits = limits
-        self.store = store or SessionStore(session_key(service.runtime.identity_key, env), service.runtime.uow,
-                                           service.runtime.clock)  # fmt: skip
-        self.tls_proxy = behind_tls(env)
+        configured = None if config.session_key is None else config.session_key.get_secret_value()
+        self.store = store or SessionStore(session_key(service.runtime.identity_key, configured),
+                                           service.runtime.uow, service.runtime.clock)  # fmt: skip
+        self.tls_proxy = config.tls_proxy  # a proxy ends TLS before us: cookies are always Secure
         self.capabilities = rules.capabilities(service.runtime.definition)
         self.templates = Environment(
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True), auto_reload=False

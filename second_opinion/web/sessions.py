@@ -52,14 +52,14 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def session_key(identity_key: bytes | None, env: Mapping[str, str]) -> bytes:
+def session_key(identity_key: bytes | None, configured_key: str | None) -> bytes:
     """The key sessions are signed with: ``$SECOND_OPINION_SESSION_KEY`` (at least 32 bytes), else
     one derived from the identity key (``$SECOND_OPINION_SECRET``, never used as it is: an HMAC of it
     under a label of its own), else a random one for this process (its sessions then work on this process only, and end
     with it)."""
-    configured = env.get(ENV_SESSION_KEY, "").encode()
+    configured = (configured_key or "").encode()
     if configured:
-        if len(configured) < MIN_KEY_BYTES:
+        if len(configured) < MIN_KEY_BYTES:  # Settings refuses it first; a caller of its own is refused here
             from workflow.errors import ConfigurationError
 
             raise ConfigurationError(ENV_SESSION_KEY, f"the key must be at least {MIN_KEY_BYTES} bytes")
@@ -67,11 +67,6 @@ def session_key(identity_key: bytes | None, env: Mapping[str, str]) -> bytes:
     if identity_key:
         return hmac.new(identity_key, _LABEL, hashlib.sha256).digest()
     return secrets.token_bytes(32)  # this process's own: its sessions are unknown to the others
-
-
-def behind_tls(env: Mapping[str, str]) -> bool:
-    """``$SECOND_OPINION_TLS_PROXY=1``: a proxy ends TLS before us, so cookies are always Secure."""
-    return env.get(ENV_TLS_PROXY, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)

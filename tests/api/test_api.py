@@ -243,7 +243,7 @@ def test_readiness_reports_a_database_behind_the_code(tmp_path) -> None:  # type
     assert answer.status_code == 503 and answer.json()["status"] == "not ready"
     assert "sqlite" not in answer.text and str(tmp_path) not in answer.text  # anyone may ask: no database named
     assert client.get("/health").status_code == 200  # alive, just not ready
-    missing = Cli(tmp_path / "never-initialised.sqlite3").run("serve", "--port", "1", code=1)
+    missing = Cli(tmp_path / "never-initialised.sqlite3").run("serve", "--port", "1", "--allow-clock-override", code=1)
     assert "run `second-opinion init` first" in missing.stderr
 
 

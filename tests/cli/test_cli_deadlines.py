@@ -103,9 +103,9 @@ def test_deadlines_worker_and_outbox(cli: Cli) -> None:
     assert cli.json("deadlines", "--due-before", "2026-12-07") == []
     later = {**ENV, "SECOND_OPINION_CLOCK": "2026-12-08T09:00:00+01:00"}
     assert len(json.loads(cli.run("deadlines", "--overdue", "--json", env=later).stdout)) == 1
-    swept = cli.run("worker", "--once", env=later).stdout
+    swept = cli.run("worker", "--once", "--allow-clock-override", env=later).stdout
     assert swept.startswith("swept 1 cases: 1 reminders, 1 breaches; delivered 2, failed 0, dead 0")
-    assert cli.run("worker", "--once", env=later).stdout.startswith("swept 0 cases")
+    assert cli.run("worker", "--once", "--allow-clock-override", env=later).stdout.startswith("swept 0 cases")
     outbox = cli.json("outbox")
     assert [(n["kind"], n["status"], n["attempts"]) for n in outbox] == [
         ("deadline_reminder", "delivered", 1), ("deadline_breached", "delivered", 1)]  # fmt: skip
@@ -127,5 +127,5 @@ def test_deadline_command_errors_write_nothing(cli: Cli) -> None:
         result = cli.run(*args, code=1)
         assert message in result.stderr and result.stderr.count("\n") == 1
     webhook = {**ENV, "SECOND_OPINION_WEBHOOK_URL": "ftp://example"}
-    assert "is not an http(s) URL" in cli.run("worker", "--once", code=1, env=webhook).stderr
+    assert "is not an http(s) URL" in cli.run("worker", "--once", "--allow-clock-override", code=1, env=webhook).stderr
     assert snapshot(cli.path) == before

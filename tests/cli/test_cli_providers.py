@@ -190,7 +190,8 @@ BAD_FILES = [
 
 
 @pytest.mark.parametrize(("content", "fragment"), BAD_FILES)
-@pytest.mark.parametrize("command", [["providers"], ["providers", "--json"], ["serve", "--db", "memory://"]],
+@pytest.mark.parametrize("command", [["providers"], ["providers", "--json"],
+                                     ["serve", "--allow-clock-override", "--db", "memory://"]],
                          ids=["providers", "providers-json", "serve"])  # fmt: skip
 def test_a_bad_contacts_file_stops_the_command_with_one_line(
     cli: Cli, tmp_path: Path, content: bytes, fragment: str, command: list[str]

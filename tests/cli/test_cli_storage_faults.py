@@ -107,7 +107,7 @@ def test_worker_once_on_a_locked_sqlite_file_is_one_line(tmp_path: Path) -> None
     lock timeout ends it with one line, exit 1 (the long-running worker logs one line and retries)."""
     url = migrated_sqlite(tmp_path / "busy.sqlite3")
     with write_locked(tmp_path / "busy.sqlite3"):
-        result = run("worker", "--once", "--db", url, env={ENV_DB_LOCK_TIMEOUT: "0.2"})
+        result = run("worker", "--once", "--allow-clock-override", "--db", url, env={ENV_DB_LOCK_TIMEOUT: "0.2"})
     one_error_line(result, "the database is unavailable (lock timeout: database is locked)")
 
 

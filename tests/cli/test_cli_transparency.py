@@ -67,7 +67,7 @@ def test_an_auditors_round_trip(tmp_path: Path) -> None:
     # the worker signs one too, for the witness directory
     witness = tmp_path / "witness"
     witness.mkdir()
-    run("worker", "--once", "--log-signing-key", str(key), "--witness-dir", str(witness))
+    run("worker", "--once", "--allow-clock-override", "--log-signing-key", str(key), "--witness-dir", str(witness))
     (handed,) = witness.glob("checkpoint-*.txt")
     assert handed.read_text().split("\n")[:2] == ["hospital.example/audit", "2"]
     (leaves,) = witness.glob("leaves-*.txt")  # the leaves it covers, written before it
@@ -82,7 +82,8 @@ def test_an_auditors_round_trip(tmp_path: Path) -> None:
     (empty / "leaves-000000000000-000000000002.txt").write_text("0 audit 1 nothex\n")
     assert "line 1 is not '<position> <audit|access> <sequence> <64 hex>'" in run(
         "audit", "verify", "--witness-dir", str(empty), "--public-key", public, code=1)
-    assert "must be an http(s) URL" in run("worker", "--once", "--witness-url", "ftp://x", code=1)
+    refused = run("worker", "--once", "--allow-clock-override", "--witness-url", "ftp://x", code=1)
+    assert "must be an http(s) URL" in refused
 
     # the owner changes the first record's hash (triggers off): named by its position
     engine = sql_engine(db)

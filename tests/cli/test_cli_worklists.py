@@ -58,7 +58,7 @@ def test_deadlines_overdue_keeps_breached_and_counts_working_days(cli: Cli) -> N
     assert [(d["id"], d["working_days_left"]) for d in soon] == [(f"{case_id}/domestic-dossier", 10)]
     assert cli.json("deadlines", "--due-within", "9") == []
     later = {**ENV, "SECOND_OPINION_CLOCK": "2026-12-09T09:00:00+01:00"}
-    cli.run("worker", "--once", env=later)  # the breach is recorded
+    cli.run("worker", "--once", "--allow-clock-override", env=later)  # the breach is recorded
     (overdue,) = json.loads(cli.run("deadlines", "--overdue", "--json", env=later).stdout)
     assert (overdue["state"], overdue["working_days_late"]) == ("breached", 2)
     (listed,) = json.loads(cli.run("cases", "--overdue", "--json", env=later).stdout)

@@ -421,8 +421,8 @@ def _worker(db: str, tmp: Path, out: Outputs) -> None:
     try:
         hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
         env = _subprocess_env(db, SECOND_OPINION_CLOCK=LATER, SECOND_OPINION_WEBHOOK_URL=hook)
-        done = subprocess.run([sys.executable, "-m", "second_opinion", "worker", "--once"], env=env, cwd=tmp,
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        argv = [sys.executable, "-m", "second_opinion", "worker", "--once", "--allow-clock-override"]
+        done = subprocess.run(argv, env=env, cwd=tmp, capture_output=True, text=True, timeout=120)
     finally:
         server.shutdown()
         server.server_close()

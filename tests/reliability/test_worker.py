@@ -84,8 +84,8 @@ class Worker:
         self._out = tempfile.TemporaryFile("w+")  # noqa: SIM115  (closed by finish())
         self._err = tempfile.TemporaryFile("w+")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "second_opinion", "worker", *args], env=env, text=True, stdout=self._out,
-            stderr=self._err,
+            [sys.executable, "-m", "second_opinion", "worker", "--allow-clock-override", *args], env=env, text=True,
+            stdout=self._out, stderr=self._err,
         )  # fmt: skip
 
     def running(self) -> bool:

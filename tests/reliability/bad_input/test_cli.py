@@ -74,6 +74,7 @@ ENV: dict[str, str | None] = {
                      "SECOND_OPINION_ORGANISATION", "SECOND_OPINION_ORG", "SECOND_OPINION_SEND_TIMEOUT",
                      "SECOND_OPINION_PROVIDER_CONTACTS")),
 }  # fmt: skip
+WORKER_ONCE = ["worker", "--once", "--allow-clock-override"]  # the worker obeys ENV's pinned clock only so
 RUNNER = CliRunner(env=ENV)
 _COMMAND = typer.main.get_command(app)
 
@@ -459,17 +460,17 @@ NO_DB_SLOTS = [
     Slot("diagram EXTRA", lambda v, c, t: ["diagram", v], refused, as_json=False),
     Slot("init --db", lambda v, c, t: ["init", "--db", v], _db_url, as_json=False),
     Slot("demo --db", lambda v, c, t: ["demo", "--db", v], _db_url, as_json=False),
-    Slot("worker --once --db", lambda v, c, t: ["worker", "--once", "--db", v], _db_url, as_json=False),
+    Slot("worker --once --db", lambda v, c, t: [*WORKER_ONCE, "--db", v], _db_url, as_json=False),
     Slot("token list --db", lambda v, c, t: ["token", "list", "--db", v], _db_url),
     Slot("deadlines recompute --db", lambda v, c, t: ["deadlines", "recompute", "--db", v], _db_url),
     Slot("access-log verify --db", lambda v, c, t: ["access-log", "verify", "--db", v], _db_url),
-    Slot("worker --interval", lambda v, c, t: ["worker", "--once", "--interval", v, *_MEMORY], anything,
+    Slot("worker --interval", lambda v, c, t: [*WORKER_ONCE, "--interval", v, *_MEMORY], anything,
          as_json=False),
-    Slot("worker --max-attempts", lambda v, c, t: ["worker", "--once", "--max-attempts", v, *_MEMORY], anything,
+    Slot("worker --max-attempts", lambda v, c, t: [*WORKER_ONCE, "--max-attempts", v, *_MEMORY], anything,
          as_json=False),
-    Slot("worker --send-timeout", lambda v, c, t: ["worker", "--once", "--send-timeout", v, *_MEMORY], anything,
+    Slot("worker --send-timeout", lambda v, c, t: [*WORKER_ONCE, "--send-timeout", v, *_MEMORY], anything,
          as_json=False),
-    Slot("$SECOND_OPINION_SEND_TIMEOUT", lambda v, c, t: ["worker", "--once", *_MEMORY], _env_or_default(anything),
+    Slot("$SECOND_OPINION_SEND_TIMEOUT", lambda v, c, t: [*WORKER_ONCE, *_MEMORY], _env_or_default(anything),
          as_json=False, env=lambda v: {"SECOND_OPINION_SEND_TIMEOUT": v}),
     Slot("$SECOND_OPINION_CLOCK", lambda v, c, t: ["cases", *_MEMORY], _env_or_default(anything),
          env=lambda v: {"SECOND_OPINION_CLOCK": v}),
@@ -590,7 +591,7 @@ def test_init_on_a_database_it_cannot_reach_is_one_error_line(url: str) -> None:
     check_cli(run_cli(["init", "--db", url]), ["init", "--db", url], REFUSED)
 
 
-@pytest.mark.parametrize("command", [["init"], ["cases"], ["token", "list"], ["worker", "--once"]])
+@pytest.mark.parametrize("command", [["init"], ["cases"], ["token", "list"], WORKER_ONCE])
 def test_a_sqlite_file_in_a_missing_directory_is_named_as_such(command: list[str]) -> None:
     args = [*command, "--db", "sqlite:////no/such/dir/x.sqlite3"]
     result = run_cli(args)
@@ -615,7 +616,7 @@ def test_an_error_quoting_a_value_raw_is_still_one_line(label: str) -> None:
     check_cli(run_cli(args), args, REFUSED, as_json=True)
 
 
-@pytest.mark.parametrize("command", [["token", "list"], ["cases"], ["worker", "--once"]])
+@pytest.mark.parametrize("command", [["token", "list"], ["cases"], WORKER_ONCE])
 def test_a_database_that_does_not_answer_is_one_error_line(command: list[str]) -> None:
     """Was two lines: psycopg's message goes on with "\\n\\tIs the server running..."; now its first line
     (workflow.errors.first_line, shared by the CLI, the API's 503 and the worker's log)."""
