@@ -33,6 +33,7 @@ from workflow.deadlines.policies import (
 )
 from workflow.errors import ConcurrentUpdate, ValidationError
 from workflow.ports import Notification, UnitOfWork
+from workflow.service.observer import operation
 from workflow.service.recording import next_record, readable, stamp
 from workflow.service.runtime import Runtime
 from workflow.service.views import Views
@@ -78,9 +79,10 @@ class DeadlineService:
     def sweep(self, should_stop: Callable[[], bool] = lambda: False, limit: int | None = None) -> SweepReport:
         """Handle everything due by now, one case per transaction, until nothing is due."""
         report = SweepReport()
-        while not should_stop() and (limit is None or report.cases < limit):
-            if not self._handle_one(report):
-                break
+        with operation(self._rt.observer, "sweep"):
+            while not should_stop() and (limit is None or report.cases < limit):
+                if not self._handle_one(report):
+                    break
         return report
 
     def _handle_one(self, report: SweepReport) -> bool:
@@ -89,36 +91,41 @@ class DeadlineService:
             case_id = uow.deadlines.claim_due(now)
             if case_id is None:
                 return False
-            case = uow.cases.get(case_id, lock=True)
-            assert case is not None
-            # the case held, then the log's end: what the sweep records is never dated before the
-            # last record (a clock too far behind refuses the sweep whole, see recording.stamp)
-            now = stamp(uow, self.clock, self._rt.clock_tolerance)
-            start, acted = case, False
-            for deadline in uow.deadlines.for_case(case_id):
-                policy = policy_named(deadline.policy, self._rt.policies)
-                if policy is None:
-                    # a policy removed from the table: park the row (visible in `deadlines`, next action
-                    # empty) rather than fail every sweep on it and starve every other case
-                    if deadline.next_action_at is not None and deadline.next_action_at <= now:
-                        uow.deadlines.save(replace(deadline, next_action_at=None, updated_at=now))
-                        report.parked.append(deadline.id)
-                    continue
-                actions, after = pending_actions(deadline, policy, calendar_of(deadline, self._rt.calendars), now)
-                for action in actions:
-                    acted = True
-                    case = self._note(uow, case, deadline, action, now)
-                    report.reminders += action.kind != BREACH
-                    report.breaches += action.kind == BREACH
-                if actions or (deadline.next_action_at is not None and deadline.next_action_at <= now):
-                    uow.deadlines.save(after)  # also when calendar data moved the moment: never claim it again
-            if not uow.cases.update(case, expected_version=start.version, expected_audit_count=start.audit_count):
-                raise ConcurrentUpdate(case_id, start.version, case.version)
-            uow.commit()
-            # A claim can find nothing left to do: on PostgreSQL another worker may have handled
-            # the case between this worker's read of the due list and its lock on the case.
-            report.cases += acted
+            with operation(self._rt.observer, "sweep.case", case_id=case_id):
+                self._sweep_case(uow, case_id, report)
             return True
+
+    def _sweep_case(self, uow: UnitOfWork, case_id: str, report: SweepReport) -> None:
+        """The claimed case's due actions, committed together (see :meth:`sweep`)."""
+        case = uow.cases.get(case_id, lock=True)
+        assert case is not None
+        # the case held, then the log's end: what the sweep records is never dated before the
+        # last record (a clock too far behind refuses the sweep whole, see recording.stamp)
+        now = stamp(uow, self.clock, self._rt.clock_tolerance)
+        start, acted = case, False
+        for deadline in uow.deadlines.for_case(case_id):
+            policy = policy_named(deadline.policy, self._rt.policies)
+            if policy is None:
+                # a policy removed from the table: park the row (visible in `deadlines`, next action
+                # empty) rather than fail every sweep on it and starve every other case
+                if deadline.next_action_at is not None and deadline.next_action_at <= now:
+                    uow.deadlines.save(replace(deadline, next_action_at=None, updated_at=now))
+                    report.parked.append(deadline.id)
+                continue
+            actions, after = pending_actions(deadline, policy, calendar_of(deadline, self._rt.calendars), now)
+            for action in actions:
+                acted = True
+                case = self._note(uow, case, deadline, action, now)
+                report.reminders += action.kind != BREACH
+                report.breaches += action.kind == BREACH
+            if actions or (deadline.next_action_at is not None and deadline.next_action_at <= now):
+                uow.deadlines.save(after)  # also when calendar data moved the moment: never claim it again
+        if not uow.cases.update(case, expected_version=start.version, expected_audit_count=start.audit_count):
+            raise ConcurrentUpdate(case_id, start.version, case.version)
+        uow.commit()
+        # A claim can find nothing left to do: on PostgreSQL another worker may have handled
+        # the case between this worker's read of the due list and its lock on the case.
+        report.cases += acted
 
     def _note(self, uow: UnitOfWork, case: Case, deadline: Deadline, action: Action, now: datetime) -> Case:
         """One action: its audit record on the case's chain and its outbox rows, same transaction."""
@@ -139,9 +146,7 @@ class DeadlineService:
         message = {"case_id": case.id, "kind": action.kind, "seq": record.seq, **payload}
         for channel in self.channels:
             key = f"{action.key(deadline)}/{channel.name}"
-            uow.outbox.add(
-                Notification(key, case.id, action.kind, channel.name, channel.target, message, now, now)
-            )
+            uow.outbox.add(Notification(key, case.id, action.kind, channel.name, channel.target, message, now, now))
         return case.chained(record.hash)
 
     # --- recomputation --------------------------------------------------------------------------
