@@ -65,11 +65,12 @@ def serve_command(
         seen = observing(metrics_port)
         api = build_app(db, body_timeout=limits.body_timeout, observability=seen)
         where = serve_metrics(seen, metrics_host, metrics_port)
-    err.print(f"second-opinion API on http://{host}:{port} (OpenAPI: /openapi.json){where}", markup=False)
+    # a log line, not a print: in JSON mode every line of standard error is one JSON object
+    logging.getLogger("second_opinion.api").info("second-opinion API on http://%s:%d (OpenAPI: /openapi.json)%s",
+                                                 host, port, where)  # fmt: skip
     quiet_request_lines(api)
-    config = server_config(api, host, port, limits)
-    config.log_config, config.access_log = None, False  # our logging, and our request line (with its id)
-    uvicorn.Server(config).run()
+    # uvicorn's lines go through our logging; its access line is filtered as before
+    uvicorn.Server(server_config(api, host, port, limits, own_logging=True)).run()
 
 
 MetricsPort = Annotated[int, typer.Option(

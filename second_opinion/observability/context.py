@@ -37,13 +37,13 @@ def accepted_id(offered: str | None) -> str:
 
 @contextmanager
 def request_scope(request_id: str) -> Iterator[dict[str, str]]:
-    """The log fields of one request, from its id on; restored when the request ends."""
+    """The log fields of one request, from its id on; restored when the request ends. When it
+    ends in an exception they are left in place, for the server's last handler (the 500's problem
+    document quotes the id): the request's task ends with it, and its context with the task."""
     fields = {"request_id": request_id}
     token = _request.set(fields)
-    try:
-        yield fields
-    finally:
-        _request.reset(token)
+    yield fields
+    _request.reset(token)
 
 
 def current() -> dict[str, str] | None:

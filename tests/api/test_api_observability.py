@@ -280,3 +280,32 @@ def test_requests_commands_and_sweeps_are_spans() -> None:
               and s.attributes and s.attributes["event"] == "refer"]  # fmt: skip
     assert denied and denied[0].status.status_code.name == "ERROR"
     assert "second_opinion.sweep" in spans
+
+
+def test_a_crash_is_a_500_quoting_the_request_id(captured: io.StringIO) -> None:
+    api = Observed()
+
+    @api.app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError(f"bug quoting {BSN}")
+
+    answer = api.client.get("/boom", headers={"X-Request-Id": "crash-1"})
+    assert answer.status_code == 500 and answer.json()["request_id"] == "crash-1"
+    crashed = [line for line in lines(captured) if line["level"] == "error"]
+    assert crashed and crashed[0]["request_id"] == "crash-1" and "RuntimeError" in crashed[0]["exception"]
+    assert BSN not in captured.getvalue()  # the traceback's message is screened too
+    assert api.sample("second_opinion_http_request_duration_seconds_count", method="GET", route="/boom",
+                      status="500") == 1  # fmt: skip
+
+
+def test_the_operations_doc_lists_every_metric_as_the_registry_has_it() -> None:
+    from pathlib import Path
+
+    from second_opinion.observability.metrics import catalogue
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    section = doc.split("### Metrics", 1)[1].split("###", 1)[0]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| `second_opinion_")]  # fmt: skip
+    documented = sorted((name.strip("`"), kind, text) for name, kind, _, text in rows)
+    assert documented == catalogue()

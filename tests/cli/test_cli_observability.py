@@ -166,3 +166,30 @@ def test_the_worker_serves_metrics_on_localhost(db_url: str) -> None:
             proc.wait(timeout=60)
         err.seek(0)
         assert "Traceback" not in err.read()
+
+
+def test_serve_logs_json_lines_with_request_ids_and_serves_metrics_apart(tmp_path: Path) -> None:
+    from tests.reliability.test_api_servers import Server
+
+    url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
+    made = subprocess.run([sys.executable, "-m", "second_opinion", "init", "--db", url], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    metrics_port = _free_port()
+    server = Server(url, _free_port(), tmp_path, env={ENV_LOG_FORMAT: "json"},
+                    flags=("--metrics-port", str(metrics_port)))  # fmt: skip
+    try:
+        server.wait_ready(time.monotonic() + 60)
+        typed = server.client.get("/cases/PX-111222333/history?state=Jansen", headers={"X-Request-Id": "edge-7"})
+        assert typed.headers["x-request-id"] == "edge-7"
+        assert server.client.get("/metrics").status_code == 404  # never on the API's port
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        assert "second_opinion_http_request_duration_seconds_count" in scraped
+        assert "second_opinion_readings_ok 1.0" in scraped
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in server.output.splitlines() if line.strip()]
+    assert any(line["event"].startswith("second-opinion API on") for line in lines)
+    requested = [x for x in lines if x.get("request_id") == "edge-7" and x["logger"] == "second_opinion.http"]
+    assert requested and requested[0]["route"] == "/cases/{case_id}/history" and requested[0]["status"] == 401
+    assert "111222333" not in server.output and "Jansen" not in server.output
