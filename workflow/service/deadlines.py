@@ -91,14 +91,15 @@ class DeadlineService:
             case_id = uow.deadlines.claim_due(now)
             if case_id is None:
                 return False
-            with operation(self._rt.observer, "sweep.case", case_id=case_id):
-                self._sweep_case(uow, case_id, report)
+            case = uow.cases.get(case_id, lock=True)
+            assert case is not None
+            with operation(self._rt.observer, "sweep.case", case_id=case_id, organisation=case.organisation):
+                self._sweep_case(uow, case, report)
             return True
 
-    def _sweep_case(self, uow: UnitOfWork, case_id: str, report: SweepReport) -> None:
-        """The claimed case's due actions, committed together (see :meth:`sweep`)."""
-        case = uow.cases.get(case_id, lock=True)
-        assert case is not None
+    def _sweep_case(self, uow: UnitOfWork, case: Case, report: SweepReport) -> None:
+        """The claimed (and locked) case's due actions, committed together (see :meth:`sweep`)."""
+        case_id = case.id
         # the case held, then the log's end: what the sweep records is never dated before the
         # last record (a clock too far behind refuses the sweep whole, see recording.stamp)
         now = stamp(uow, self.clock, self._rt.clock_tolerance)

@@ -1,5 +1,5 @@
 """What the service layer tells an observer: commands and their outcomes, and the operations
-(a command, a sweep, one case of a sweep, one delivery) it runs, so that logs, metrics and traces
+(a command, a sweep, one case of a sweep) it runs, so that logs, metrics and traces
 can be attached by the composition root without the service layer importing any of them.
 
 The default, :data:`NO_OBSERVER`, does nothing: a program that embeds the library pays one
@@ -35,8 +35,8 @@ class Observer(Protocol):
     """Told of each command's outcome and of every operation's start and end."""
 
     def operation(self, name: str, attributes: Mapping[str, str]) -> AbstractContextManager[None]:
-        """Wraps one operation: ``command``, ``sweep``, ``sweep.case`` or ``deliver``, with
-        ``attributes`` such as ``event`` and ``case_id``. A log context, a span, a timer."""
+        """Wraps one operation: ``command``, ``sweep`` or ``sweep.case``, with ``attributes`` such
+        as ``event``, ``case_id`` and ``organisation``. A log context, a span, a timer."""
         ...
 
     def command(self, event: str, outcome: str, refusal: str | None, case_id: str | None = None) -> None:
