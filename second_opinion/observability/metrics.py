@@ -40,6 +40,7 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._readings: ReadingsCollector | None = None
         r = self.registry
         self.commands = Counter(PREFIX + "commands", "Commands by event and outcome (accepted, rejected, denied, "
                                 "failed)", ["event", "outcome"], registry=r)  # fmt: skip
@@ -54,8 +55,12 @@ class Metrics:
                                       buckets=LATENCY_BUCKETS, registry=r)  # fmt: skip
 
     def watch(self, take: Callable[[], Reading]) -> None:
-        """Compute the deadline and outbox gauges from ``take()`` at every scrape."""
-        self.registry.register(ReadingsCollector(take))
+        """Compute the deadline and outbox gauges from ``take()`` at every scrape; a second call
+        replaces the first (one set of gauges per registry, never two answering the same names)."""
+        if self._readings is not None:
+            self.registry.unregister(self._readings)
+        self._readings = ReadingsCollector(take)
+        self.registry.register(self._readings)
 
     def serve(self, host: str, port: int) -> int:
         """Serve ``/metrics`` on its own listener (a thread); returns the port (``0`` picks one)."""

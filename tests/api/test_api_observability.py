@@ -313,3 +313,10 @@ def test_the_operations_doc_lists_every_metric_as_the_registry_has_it() -> None:
             if line.startswith("| `second_opinion_")]  # fmt: skip
     documented = sorted((name.strip("`"), kind, text) for name, kind, _, text in rows)
     assert documented == catalogue()
+
+
+def test_watching_twice_keeps_one_set_of_gauges() -> None:
+    api = Observed()
+    api.seen.on(api.service.runtime)  # a second runtime on the same metrics: the gauges are not doubled
+    scraped = generate_latest(api.seen.metrics.registry).decode()  # type: ignore[union-attr]
+    assert scraped.count("\nsecond_opinion_outbox_pending ") == 1
