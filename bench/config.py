@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 DEFAULT_PG = os.environ.get("SECOND_OPINION_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 SECTIONS = ("fire", "concurrency", "sweep", "reads", "verify", "workers", "api", "startup", "reports", "worklists",
-            "log")
+            "log", "observability")
 
 
 @dataclass(frozen=True)

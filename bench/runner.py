@@ -14,7 +14,20 @@ from typing import Any
 
 import psycopg
 
-from . import api, concurrency, fire, reads, reports, startup, sweep, transparency, verify, workers, worklists
+from . import (
+    api,
+    concurrency,
+    fire,
+    observability,
+    reads,
+    reports,
+    startup,
+    sweep,
+    transparency,
+    verify,
+    workers,
+    worklists,
+)
 from .config import DEFAULT_PG, FULL, MODES, SECTIONS, Sizes
 from .databases import machine
 from .report import Figure, table, write_json
@@ -33,6 +46,7 @@ RUNS: dict[str, tuple[bool, Section]] = {
     "reports": (False, reports.run),
     "worklists": (False, worklists.run),
     "log": (False, transparency.run),
+    "observability": (False, observability.run),  # issue 18
 }
 
 

@@ -123,7 +123,8 @@ class Delivery:
                 continue
             report.failed += 1
             report.dead += after.status == "dead"
-            log.warning("notification %s attempt %d failed: %s", notification.key, after.attempts, error)
+            log.warning("notification %s attempt %d failed: %s", notification.key, after.attempts, error,
+                        extra={"case_id": notification.case_id})  # fmt: skip
 
 
 class Round:
@@ -244,7 +245,8 @@ def _to_log(notification: Notification) -> str | None:
     if notification.channel != "log":
         return f"unknown channel {notification.channel!r}"
     # The payload names the case and the deadline, never the patient (no BSN, no name).
-    log.info("%s %s", notification.kind, json.dumps(notification.payload, sort_keys=True))
+    log.info("%s %s", notification.kind, json.dumps(notification.payload, sort_keys=True),
+             extra={"case_id": notification.case_id})  # fmt: skip
     return None
 
 

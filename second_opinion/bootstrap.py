@@ -31,6 +31,8 @@ from .settings import MIN_SECRET_BYTES, Settings
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from .observability import Observability
+
 ENV_DB = "SECOND_OPINION_DB"
 ENV_CLOCK = "SECOND_OPINION_CLOCK"
 ENV_CLOCK_TOLERANCE = "SECOND_OPINION_CLOCK_TOLERANCE"
@@ -291,18 +293,23 @@ def runtime_for(
     )  # fmt: skip
 
 
-def build_app(url: str | None = None, *, clock: Clock | None = None, body_timeout: float | None = None) -> FastAPI:
+def build_app(
+    url: str | None = None, *, clock: Clock | None = None, body_timeout: float | None = None,
+    observability: Observability | None = None,
+) -> FastAPI:  # fmt: skip
     """The HTTP app on the database at ``url``; its readiness probe re-checks that database; the
     rate limits (:func:`limits_from_env`) and the providers' contact values
-    (:func:`provider_contacts_from_env`) are read from the environment."""
+    (:func:`provider_contacts_from_env`) are read from the environment; ``observability``: the
+    metrics and spans ``serve`` observes with (:mod:`second_opinion.observability`)."""
     from .api import create_app  # the web stack loads only for those who serve
 
     config = settings.load()
     contacts = provider_contacts_from_env()  # once, before the database is opened: a bad file opens nothing
     backend = open_backend(database_url(url), timeouts=config.timeouts())
-    service = CaseService.on(runtime_for(backend, clock, None, POLICIES, config))
+    runtime = runtime_for(backend, clock, None, POLICIES, config)
+    service = CaseService.on(observability.on(runtime) if observability else runtime)
     return create_app(service, ready=backend.check, limits=limits_of(config), body_timeout=body_timeout,
-                      contacts=contacts, settings=config)  # fmt: skip
+                      contacts=contacts, settings=config, observability=observability)  # fmt: skip
 
 
 def init(url: str | None = None, progress: Progress | None = None) -> str:

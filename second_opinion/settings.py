@@ -52,6 +52,8 @@ MASK = "********"
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 Source = Literal["default", "environment", "flag"]
+CHOICES: dict[str, tuple[str, ...]] = {"log_format": ("json", "console", "auto"), "tracing": ("off", "console", "otlp")}
+"""The settings that take one of a few words (the first: what each word means is in its description)."""
 
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("second_opinion_environ", default=None)
 _DB_DEFAULTS = Timeouts()
@@ -128,6 +130,11 @@ class Settings(BaseSettings):
                              json_schema_extra=_flag("--role"))  # fmt: skip
     org: str | None = Field(None, description="Organisation owning a case opened on the command line.",
                             json_schema_extra=_flag("--org"))  # fmt: skip
+
+    log_format: str = Field("auto", description="`json`, `console` or `auto` (the console format when standard "
+                            "error is a terminal, JSON lines otherwise); [Observability](#observability).")  # fmt: skip
+    tracing: str = Field("off", description="OpenTelemetry traces: `off`, `console` or `otlp` (needs the "
+                         "`otel` extra).")  # fmt: skip
 
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
 
@@ -236,6 +243,17 @@ class Settings(BaseSettings):
             problem = f"{text!r} is not a number of seconds above 0, at most {MAX_SEND_TIMEOUT:g}"
             raise ConfigurationError(_name(info), problem)
         return seconds
+
+    @field_validator(*CHOICES, mode="before")
+    @classmethod
+    def _choice(cls, value: object, info: ValidationInfo) -> object:
+        text = _text(value)
+        if text is None:
+            return value
+        word, words = text.strip().lower(), CHOICES[str(info.field_name)]
+        if word not in words:
+            raise ConfigurationError(_name(info), f"must be {', '.join(words[:-1])} or {words[-1]} (got {word[:40]!r})")
+        return word
 
     @field_validator("organisation", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ from workflow.audit.transparency import AUDIT
 from workflow.cases.case import Case, Transition
 from workflow.deadlines.policies import RUNNING, Deadline
 from workflow.listing import CaseFilter, Listed, ListedCases, Position, case_due_at, is_open, sort_key
-from workflow.ports import ByCase, Notification, StoredResult
+from workflow.ports import ByCase, DeadlineTally, Notification, StoredResult
 
 from .memory_log import MemoryLog, MemoryLogStore
 
@@ -203,6 +203,14 @@ class MemoryDeadlines:
     def save(self, deadline: Deadline, *, new: bool = False) -> None:
         self._uow.staged_deadlines[deadline.id] = _utc(deadline)
 
+    def tally(self, due_soon_before: datetime) -> list[DeadlineTally]:
+        found: dict[tuple[str, str], list[int]] = {}
+        for d in (d for d in self._uow.staged_deadlines.values() if d.stopped_at is None):
+            tally = found.setdefault((d.policy, d.state), [0, 0])
+            tally[0] += 1
+            tally[1] += d.state == RUNNING and d.due_at is not None and d.due_at < due_soon_before
+        return [DeadlineTally(policy, state, n, soon) for (policy, state), (n, soon) in sorted(found.items())]
+
     def claim_due(self, now: datetime) -> str | None:
         due = [
             d for d in self._uow.staged_deadlines.values()
@@ -256,6 +264,10 @@ class MemoryOutbox:
     def save_all(self, notifications: Sequence[Notification]) -> None:
         for notification in notifications:
             self.save(notification)
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        pending = [n.created_at for n in self._uow.staged_outbox.values() if n.status == "pending"]
+        return len(pending), min(pending, default=None)
 
     def list(self, status: str | None = None) -> list[Notification]:
         rows = sorted(self._uow.staged_outbox.values(), key=lambda n: n.id or 0)

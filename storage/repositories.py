@@ -18,7 +18,7 @@ from workflow.cases.case import Case, Transition
 from workflow.deadlines.policies import Deadline
 from workflow.errors import AuditIntegrityError
 from workflow.listing import CaseFilter, ListedCases, Position
-from workflow.ports import ByCase, KeyTaken, Notification, StoredResult, UnreadableRow
+from workflow.ports import ByCase, DeadlineTally, KeyTaken, Notification, StoredResult, UnreadableRow
 
 from . import codec, worklists
 from .codec import LazyJson, RowReader, TableCodec, encode_payload
@@ -235,6 +235,10 @@ class SqlDeadlines:
         name = "deadlines_open_due_before" if due_from is None else "deadlines_open_due_between"
         return self._run.all(name, values, codec.DEADLINES, _EXPLANATION)
 
+    def tally(self, due_soon_before: datetime) -> list[DeadlineTally]:
+        rows = self._run.run("deadline_tally", {"soon": self._run.compiled.ts_in(due_soon_before)}).fetchall()
+        return [DeadlineTally(str(policy), str(state), int(n), int(soon or 0)) for policy, state, n, soon in rows]
+
     def claim_due(self, now: datetime) -> str | None:
         found = self._run.run("claim_due", {"now": now}).fetchone()
         return None if found is None else str(found[0])
@@ -290,6 +294,10 @@ class SqlOutbox:
         if notifications:
             params = [self._run.compiled.params(_outbox_outcome(n)) for n in notifications]
             self._run.cursor.executemany(self._run.compiled.sql["update_outbox"], params)
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        count, oldest = self._run.run("outbox_backlog", {}).fetchone()
+        return int(count), None if oldest is None else self._run.compiled.codec.ts_out(oldest)
 
     def list(self, status: str | None = None) -> list[Notification]:
         if status is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, or_, select
+from sqlalchemy import Engine, and_, bindparam, case, func, or_, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -270,6 +270,22 @@ STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
         OUTBOX.update().where(OUTBOX.c.id == bindparam("b_id")).values({n: bindparam(n) for n in _OUTBOX_OUTCOME}),
         None,
     ),
+    # the scrape-time gauges (workflow.service.readings): deadlines not stopped, through the index
+    # on (stopped_at, due_at, id), so their cost follows the open deadlines, not the history; and
+    # the pending outbox rows, through its partial index on pending rows
+    "deadline_tally": (
+        select(
+            DEADLINES.c.policy,
+            DEADLINES.c.state,
+            func.count(),
+            func.sum(case((and_(DEADLINES.c.state == RUNNING, DEADLINES.c.due_at < bindparam("soon")), 1), else_=0)),
+        )
+        .where(DEADLINES.c.stopped_at.is_(None))
+        .group_by(DEADLINES.c.policy, DEADLINES.c.state)
+        .order_by(DEADLINES.c.policy, DEADLINES.c.state),
+        None,
+    ),
+    "outbox_backlog": (select(func.count(), func.min(OUTBOX.c.created_at)).where(OUTBOX.c.status == "pending"), None),
     "outbox_all": (select(OUTBOX).order_by(OUTBOX.c.id), None),
     "outbox_in_status": (select(OUTBOX).where(OUTBOX.c.status == bindparam("status")).order_by(OUTBOX.c.id), None),
     "insert_token": (TOKENS.insert().inline(), _columns(TOKENS)),

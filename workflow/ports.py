@@ -170,8 +170,24 @@ class Notification:
     id: int | None = None
 
 
+@dataclass(frozen=True)
+class DeadlineTally:
+    """How many of one policy's deadlines, not stopped, are in one state (``running``, ``paused``,
+    ``breached``), and how many of the running ones fall due before the moment asked about."""
+
+    policy: str
+    state: str
+    count: int
+    due_soon: int
+
+
 class DeadlineStore(Protocol):
     def for_case(self, case_id: str) -> list[Deadline]: ...
+
+    def tally(self, due_soon_before: datetime) -> list[DeadlineTally]:
+        """The deadlines not stopped, counted by policy and state (one row each, by policy then
+        state): at most policies x states rows, read from the index of open deadlines."""
+        ...
 
     def for_cases(self, case_ids: Sequence[str], *, lazy: bool = False) -> ByCase[Deadline]:
         """:meth:`for_case` of each case, in one read. ``lazy``: each ``explanation`` may stay
@@ -217,6 +233,10 @@ class Outbox(Protocol):
         ...
 
     def list(self, status: str | None = None) -> list[Notification]: ...
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        """Pending notifications: how many, and when the oldest of them was made (None: none)."""
+        ...
 
 
 class TokenStore(Protocol):

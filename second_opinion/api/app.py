@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException
 
 from second_opinion import web
 from second_opinion.limits import Limits
+from second_opinion.observability import Observability
+from second_opinion.observability.http import Observe
 from second_opinion.settings import Settings
 from workflow.errors import SecondOpinionError, StorageError, StorageNotReady
 from workflow.service.access import AccessService
@@ -31,6 +33,11 @@ DESCRIPTION = """Dutch second-opinion cases as persisted state machines, for car
 systems, hospital desks, insurers' tools and auditors. Every call needs a bearer token
 (`second-opinion token create`); every error is `application/problem+json` (RFC 9457)."""
 
+
+NO_NATIVE_TELEMETRY: Any = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+"""FastAPI's own OpenTelemetry (when the SDK is installed and a provider set) records raw paths,
+query strings and exception messages, which may quote what a caller typed (a name in a query):
+ours (:mod:`second_opinion.observability`) records route templates only. Older FastAPI ignores it."""
 
 READY_THREADS = 4
 """Threads /ready may hold at once, apart from the pool that runs requests."""
@@ -45,14 +52,18 @@ def create_app(
     body_timeout: float | None = None,
     contacts: Mapping[str, Mapping[str, str]] | None = None,
     settings: Settings | None = None,
+    observability: Observability | None = None,
 ) -> FastAPI:
     """The app around ``service``; ``ready`` raises StorageNotReady (or a StorageError) when the
     database cannot take a write, and answers in bounded time (:mod:`storage.readiness`).
     ``contacts`` are the operator's provider contact values, already checked
     (:func:`second_opinion.bootstrap.provider_contacts_from_env`); none: the seeds' values.
-    ``settings`` are the web desk's (session key, TLS proxy); none: the environment's."""
+    ``settings`` are the web desk's (session key, TLS proxy); none: the environment's.
+
+    ``observability``: the metrics and spans of requests (none: request ids and the request log
+    line only; :mod:`second_opinion.observability.http`)."""
     app = FastAPI(title="second-opinion", version=version, description=DESCRIPTION, docs_url=None,
-                  redoc_url=None)
+                  redoc_url=None, telemetry=NO_NATIVE_TELEMETRY)  # fmt: skip
     # No slash is redirected: Starlette builds that Location from the caller's Host (an open redirect).
     app.router.redirect_slashes = False
     app.state.limits = limits or Limits()  # none unless given: `serve` gives them (bootstrap.limits_from_env)
@@ -66,6 +77,8 @@ def create_app(
     app.add_exception_handler(StorageError, problems.on_storage_error)  # a lost database: 503, else 500
     app.add_exception_handler(Exception, problems.on_crash)
     app.add_middleware(edge.Edge, body_timeout=body_timeout or edge.BODY_TIMEOUT)
+    seen = observability or Observability()  # outermost: the Edge's refusals have request ids too
+    app.add_middleware(Observe, metrics=seen.metrics, spans=seen.spans)
     routers = (worklists.router, cases.router, next_steps.router, audit.router, fhir.router, reference.router,
                reports.router)  # fmt: skip
     for router in routers:

@@ -13,6 +13,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from second_opinion.limits import Limits
+from second_opinion.observability import context
 from workflow.access.rules import Principal
 from workflow.cases.case import CASE_ID_SHAPE
 from workflow.clock import as_utc
@@ -75,6 +76,8 @@ def principal(
             raise RateLimited("too many failed authentications from this address", wait) from None
         limits(request).auth_failed(address)
         raise
+    case_id = request.path_params.get("case_id")
+    context.annotate(organisation=token.organisation, case_id=case_id if isinstance(case_id, str) else None)
     if on_behalf_of is not None:
         inputs.check_id("X-On-Behalf-Of", on_behalf_of)
     if request.method in READS:

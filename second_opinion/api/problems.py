@@ -40,6 +40,7 @@ from workflow.errors import (
 )
 from workflow.privacy import FIELDS_JOINER, REDACTED, contains_bsn, redact
 
+from ..observability import context
 from .request_target import RequestTarget
 
 MEDIA_TYPE = "application/problem+json"
@@ -101,6 +102,9 @@ def problem(status: int, slug: str, title: str, detail: str, instance: str, **ex
     the CLI (a typed BSN must not come back, nor reach a log), and what is not Unicode (a lone
     surrogate) is escaped, so that the document can always be written."""
     body = {"type": TYPE_PREFIX + slug, "title": title, "status": status, "detail": detail, "instance": instance}
+    request_id = context.request_id()
+    if request_id is not None:  # what the operator looks up in the log (docs/operations.md)
+        body["request_id"] = request_id
     headers = {"WWW-Authenticate": 'Bearer realm="second-opinion"'} if status == 401 else None
     return JSONResponse(_quoted({**body, **extra}), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 

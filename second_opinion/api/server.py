@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger("second_opinion.api")
@@ -121,10 +122,15 @@ def guarded_h11(header_timeout: float, max_per_address: int = 0) -> type[H11Prot
     return HeaderTimeoutH11
 
 
-def server_config(app: Any, host: str, port: int, limits: ServerLimits = ServerLimits()) -> uvicorn.Config:
-    """The uvicorn configuration ``serve`` runs ``app`` with (tests start a real server from it)."""
+def server_config(
+    app: Any, host: str, port: int, limits: ServerLimits = ServerLimits(), *, own_logging: bool = False
+) -> uvicorn.Config:
+    """The uvicorn configuration ``serve`` runs ``app`` with (tests start a real server from it).
+    ``own_logging``: uvicorn leaves logging as the caller configured it (``serve``'s structlog
+    set-up, :mod:`second_opinion.observability.logs`) instead of installing its own handlers."""
     return uvicorn.Config(
         app, host=host, port=port, log_level="info", proxy_headers=False,
+        log_config=None if own_logging else LOGGING_CONFIG,
         http=guarded_h11(limits.header_timeout, limits.max_per_address), timeout_keep_alive=limits.keep_alive,  # type: ignore[arg-type]
         limit_concurrency=limits.max_connections, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )  # fmt: skip

@@ -27,6 +27,10 @@ from .common import Db, Json, Lang, emit, err, guard, open_service, out, words
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from ..observability import Observability
+
+DEFAULT_METRICS_HOST = "127.0.0.1"
+
 
 AllowClock = Annotated[
     bool,
@@ -53,6 +57,8 @@ def serve_command(
         "--max-connections-per-address", min=0, max=100_000,
         help="Open connections from one client address past which new ones are closed (0: none).")] = 100,
     allow_clock_override: AllowClock = False,
+    metrics_port: MetricsPort = 0,
+    metrics_host: MetricsHost = DEFAULT_METRICS_HOST,
     db: Db = None,
 ) -> None:  # fmt: skip
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs). Run several on one PostgreSQL
@@ -60,7 +66,8 @@ def serve_command(
     commands from all of them append to the audit log one at a time (docs/api.md). Rate
     limits come from $SECOND_OPINION_RATE_TOKEN, _CASE, _CASE_TOKEN, _AUTH_FAILURES and _READ
     (docs/api.md).
-    Behind a reverse proxy every client has its address: raise --max-connections-per-address."""
+    Behind a reverse proxy every client has its address: raise --max-connections-per-address.
+    Logs: $SECOND_OPINION_LOG_FORMAT; traces: $SECOND_OPINION_TRACING (docs/operations.md)."""
     import uvicorn
 
     from ..api.server import ServerLimits, server_config
@@ -69,12 +76,46 @@ def serve_command(
     limits = ServerLimits(header_timeout, keep_alive, body_timeout, max_connections, max_per_address)
     with guard():
         warning = pinned_clock("serve", allow_clock_override)
-        api = build_app(db, body_timeout=limits.body_timeout)
+        seen = observing(metrics_port)
+        api = build_app(db, body_timeout=limits.body_timeout, observability=seen)
+        where = serve_metrics(seen, metrics_host, metrics_port)
     if warning:
         err.print(f"warning: {warning}", markup=False)
-    err.print(f"second-opinion API on http://{host}:{port} (OpenAPI: /openapi.json)", markup=False)
+    # a log line, not a print: in JSON mode every line of standard error is one JSON object
+    logging.getLogger("second_opinion.api").info("second-opinion API on http://%s:%d (OpenAPI: /openapi.json)%s",
+                                                 host, port, where)  # fmt: skip
     quiet_request_lines(api)
-    uvicorn.Server(server_config(api, host, port, limits)).run()
+    # uvicorn's lines go through our logging; its access line is filtered as before
+    uvicorn.Server(server_config(api, host, port, limits, own_logging=True)).run()
+
+
+MetricsPort = Annotated[int, typer.Option(
+    "--metrics-port", min=0, max=65535,
+    help="Serve Prometheus /metrics on this port, a listener of its own (0: no metrics).")]  # fmt: skip
+MetricsHost = Annotated[str, typer.Option(
+    "--metrics-host", help="Address the metrics listener binds to (default: this machine only).")]  # fmt: skip
+
+
+def observing(metrics_port: int) -> Observability:
+    """Logging configured (``$SECOND_OPINION_LOG_FORMAT``), metrics if a port is given, spans if
+    ``$SECOND_OPINION_TRACING`` asks: what ``serve`` and ``worker`` observe with."""
+    from ..observability import Observability, settings_from_env
+    from ..observability.logs import configure
+
+    settings = settings_from_env()
+    configure(settings.log_format)
+    return Observability.start(settings, metrics=metrics_port > 0)
+
+
+def serve_metrics(seen: Observability, host: str, port: int) -> str:
+    """Start the metrics listener when asked; what the start line says of it."""
+    if seen.metrics is None:
+        return ""
+    try:
+        bound = seen.metrics.serve(host, port)
+    except OSError as exc:
+        raise ConfigurationError("--metrics-port", f"cannot listen on {host}:{port} ({exc.strerror})") from None
+    return f", metrics on http://{host}:{bound}/metrics"
 
 
 def quiet_request_lines(api: FastAPI) -> None:
@@ -163,31 +204,35 @@ def worker_command(
     checkpoint_every: Annotated[float, typer.Option(
         "--checkpoint-every", min=1, max=7 * 86400, help="Seconds between checkpoints.")] = 3600,
     allow_clock_override: AllowClock = False,
+    metrics_port: MetricsPort = 0,
+    metrics_host: MetricsHost = DEFAULT_METRICS_HOST,
     db: Db = None,
 ) -> None:  # fmt: skip
     """Run the deadline worker: sweep due reminders and breaches, deliver notifications, keep the
     transparency log current (and, with a key, sign checkpoints for the witnesses). SIGTERM or
     SIGINT stops it within moments, leaving what it did not deliver to the next run."""
+    import os
+    import socket
     from functools import partial
 
     from jobs import SEND_TIMEOUT, Delivery, LogKeeper, Witnesses, Worker
     from workflow.audit.checkpoint import Signer
+    from workflow.service.cases import CaseService
     from workflow.service.transparency import LogService
 
     from .progress import progress_bar
     from .transparency import read_text
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per call; ours says what failed
-    import os
-    import socket
-
     with guard():
         warning = pinned_clock("worker", allow_clock_override)
+        seen = observing(metrics_port)
     if warning:
         logging.getLogger("second_opinion.worker").warning("%s", warning)
-    with guard(), open_service(db, channel=f"worker:{socket.gethostname()}:{os.getpid()}") as service:
+    with guard(), open_service(db, channel=f"worker:{socket.gethostname()}:{os.getpid()}") as plain:
+        service = CaseService.on(seen.on(plain.runtime))
+        where = serve_metrics(seen, metrics_host, metrics_port)
+        if where:
+            logging.getLogger("second_opinion.worker").info("metrics on %s", where.removeprefix(", metrics on "))
         deadlines = connect_deadlines(service)
         timeout = send_timeout or send_timeout_from_env() or SEND_TIMEOUT
         delivery = Delivery(deadlines, max_attempts=max_attempts, send_timeout=timeout)

@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from second_opinion import i18n, labels
 from second_opinion.limits import Limits
+from second_opinion.observability import context as request_fields
 from second_opinion.settings import Settings
 from second_opinion.settings import load as load_settings
 from workflow.access import rules
@@ -133,6 +134,8 @@ class Ui:
                 raise Refused(429, N_("Too many requests"), N_("Too many pages for this token; wait a moment."),
                               {"Retry-After": str(wait)})  # fmt: skip
         client = request.client.host if request.client else None
+        case_id = request.path_params.get("case_id")
+        request_fields.annotate(organisation=token.organisation, case_id=case_id if isinstance(case_id, str) else None)
         return Caller(session, Principal(token, client=client, via="web"))
 
     def client(self, request: Request) -> str:

@@ -5,7 +5,6 @@ with their sources), and ``serve``/``worker`` refuse a pinned clock unless told
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 from typer.testing import CliRunner
@@ -67,13 +66,13 @@ def test_serve_and_worker_refuse_a_pinned_clock_without_the_flag(command: list[s
     assert "second-opinion API on" not in result.output and "swept" not in result.output  # nothing ran
 
 
-def test_the_worker_obeys_a_pinned_clock_when_allowed_and_warns(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="second_opinion.worker"):
-        result = run("worker", "--once", "--allow-clock-override", "--db", "memory://",
-                     env={"SECOND_OPINION_CLOCK": CLOCK})  # fmt: skip
+def test_the_worker_obeys_a_pinned_clock_when_allowed_and_warns() -> None:
+    result = run("worker", "--once", "--allow-clock-override", "--db", "memory://",
+                 env={"SECOND_OPINION_CLOCK": CLOCK, "SECOND_OPINION_LOG_FORMAT": "json"})  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("swept 0 cases")
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    warnings = [line["event"] for line in lines if line["level"] == "warning"]
     assert warnings == ["SECOND_OPINION_CLOCK pins the clock at 2026-11-23T09:00:00.000000Z (--allow-clock-override): "
                         "not for production"]  # fmt: skip
 

@@ -128,7 +128,10 @@ def run_api(db: Path, secret: str, target: str) -> dict[str, Any]:
     answer = client.get(target, headers={"Authorization": f"Bearer {secret}"})
     service.close()
     copy.unlink()
-    return {"status": answer.status_code, "body": answer.json(), "etag": answer.headers.get("etag")}
+    body = answer.json()
+    if isinstance(body, dict):
+        body.pop("request_id", None)  # issue 18: a problem document quotes the request's id, new on each request
+    return {"status": answer.status_code, "body": body, "etag": answer.headers.get("etag")}
 
 
 def test_every_api_read_answers_as_before(old_file: Path) -> None:

@@ -37,6 +37,7 @@ FIGURES = [
       for backend in ("sqlite", "postgresql") for n in MODES[MODE].worklist_cases),
     *(f"log.{figure}.{backend}.{n}" for figure in ("head", "inclusion", "consistency")  # issue 17
       for backend in ("sqlite", "postgresql") for n in MODES[MODE].log_records),
+    "observed.fire.sqlite", "observed.fire.postgresql",  # issue 18
 ]  # fmt: skip
 
 

@@ -46,7 +46,9 @@ class Served(Server):
         assert made.returncode == 0, made.stderr
         flags = ("--header-timeout", "1", "--keep-alive", "1", "--body-timeout", "1",
                  "--max-connections", str(max_connections), *per_address)  # fmt: skip
-        super().__init__(url, _free_port(), tmp, flags=flags)
+        # the console format: the request-line assertions below quote it (JSON lines escape their quotes;
+        # the JSON format's own request lines: tests/cli/test_cli_observability.py)
+        super().__init__(url, _free_port(), tmp, flags=flags, env={"SECOND_OPINION_LOG_FORMAT": "console"})
         self.wait_ready(time.monotonic() + 30)
 
     def log(self) -> str:

@@ -31,6 +31,7 @@ from workflow.errors import (
 )
 from workflow.ports import UnitOfWork
 from workflow.service import inputs
+from workflow.service.observer import observed_command
 from workflow.service.recording import (
     Receipt,
     fingerprint,
@@ -111,6 +112,9 @@ class Commands:
         self._rt = runtime
 
     def open_case(self, command: OpenCase) -> Receipt:
+        return observed_command(self._rt.observer, OPEN_EVENT, True, lambda: self._open_case(command))
+
+    def _open_case(self, command: OpenCase) -> Receipt:
         command = replace(command, actor=self._rt.with_channel(command.actor))
         rt, actor, definition = self._rt, command.actor, self._rt.definition
         inputs.check_actor(actor, definition)
@@ -149,8 +153,13 @@ class Commands:
         input is refused before the case is read, except that a caller with ``admit`` learns
         nothing of a case it is not admitted to, not even that its input was bad."""
         command = replace(command, actor=self._rt.with_channel(command.actor))
-        data, print_ = self._validated(command, admit)
-        return retrying(lambda: self._fire(command, data, print_, admit))
+        known = self._rt.definition.event(command.event) is not None
+
+        def run() -> Receipt:
+            data, print_ = self._validated(command, admit)
+            return retrying(lambda: self._fire(command, data, print_, admit))
+
+        return observed_command(self._rt.observer, command.event, known, run, command.case_id)
 
     def check(self, command: FireEvent, admit: Admit | None = None) -> Verdict:
         """The decision :meth:`fire` would take on ``command`` now, its checks in the same order,

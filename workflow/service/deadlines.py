@@ -33,6 +33,7 @@ from workflow.deadlines.policies import (
 )
 from workflow.errors import ConcurrentUpdate, ValidationError
 from workflow.ports import Notification, UnitOfWork
+from workflow.service.observer import operation
 from workflow.service.progress import Progress, tell
 from workflow.service.recording import next_record, readable, stamp
 from workflow.service.runtime import Runtime
@@ -86,11 +87,12 @@ class DeadlineService:
         are due is not known in advance: what falls due meanwhile is swept too)."""
         swept = SweepReport()
         claims = 0
-        while not should_stop() and (limit is None or swept.cases < limit):
-            if not self._handle_one(swept):
-                break
-            claims += 1
-            tell(progress, claims, None)
+        with operation(self._rt.observer, "sweep"):
+            while not should_stop() and (limit is None or swept.cases < limit):
+                if not self._handle_one(swept):
+                    break
+                claims += 1
+                tell(progress, claims, None)
         return swept
 
     def _handle_one(self, report: SweepReport) -> bool:
@@ -101,34 +103,40 @@ class DeadlineService:
                 return False
             case = uow.cases.get(case_id, lock=True)
             assert case is not None
-            # the case held, then the log's end: what the sweep records is never dated before the
-            # last record (a clock too far behind refuses the sweep whole, see recording.stamp)
-            now = stamp(uow, self.clock, self._rt.clock_tolerance)
-            start, acted = case, False
-            for deadline in uow.deadlines.for_case(case_id):
-                policy = policy_named(deadline.policy, self._rt.policies)
-                if policy is None:
-                    # a policy removed from the table: park the row (visible in `deadlines`, next action
-                    # empty) rather than fail every sweep on it and starve every other case
-                    if deadline.next_action_at is not None and deadline.next_action_at <= now:
-                        uow.deadlines.save(replace(deadline, next_action_at=None, updated_at=now))
-                        report.parked.append(deadline.id)
-                    continue
-                actions, after = pending_actions(deadline, policy, calendar_of(deadline, self._rt.calendars), now)
-                for action in actions:
-                    acted = True
-                    case = self._note(uow, case, deadline, action, now)
-                    report.reminders += action.kind != BREACH
-                    report.breaches += action.kind == BREACH
-                if actions or (deadline.next_action_at is not None and deadline.next_action_at <= now):
-                    uow.deadlines.save(after)  # also when calendar data moved the moment: never claim it again
-            if not uow.cases.update(case, expected_version=start.version, expected_audit_count=start.audit_count):
-                raise ConcurrentUpdate(case_id, start.version, case.version)
-            uow.commit()
-            # A claim can find nothing left to do: on PostgreSQL another worker may have handled
-            # the case between this worker's read of the due list and its lock on the case.
-            report.cases += acted
+            with operation(self._rt.observer, "sweep.case", case_id=case_id, organisation=case.organisation):
+                self._sweep_case(uow, case, report)
             return True
+
+    def _sweep_case(self, uow: UnitOfWork, case: Case, report: SweepReport) -> None:
+        """The claimed (and locked) case's due actions, committed together (see :meth:`sweep`)."""
+        case_id = case.id
+        # the case held, then the log's end: what the sweep records is never dated before the
+        # last record (a clock too far behind refuses the sweep whole, see recording.stamp)
+        now = stamp(uow, self.clock, self._rt.clock_tolerance)
+        start, acted = case, False
+        for deadline in uow.deadlines.for_case(case_id):
+            policy = policy_named(deadline.policy, self._rt.policies)
+            if policy is None:
+                # a policy removed from the table: park the row (visible in `deadlines`, next action
+                # empty) rather than fail every sweep on it and starve every other case
+                if deadline.next_action_at is not None and deadline.next_action_at <= now:
+                    uow.deadlines.save(replace(deadline, next_action_at=None, updated_at=now))
+                    report.parked.append(deadline.id)
+                continue
+            actions, after = pending_actions(deadline, policy, calendar_of(deadline, self._rt.calendars), now)
+            for action in actions:
+                acted = True
+                case = self._note(uow, case, deadline, action, now)
+                report.reminders += action.kind != BREACH
+                report.breaches += action.kind == BREACH
+            if actions or (deadline.next_action_at is not None and deadline.next_action_at <= now):
+                uow.deadlines.save(after)  # also when calendar data moved the moment: never claim it again
+        if not uow.cases.update(case, expected_version=start.version, expected_audit_count=start.audit_count):
+            raise ConcurrentUpdate(case_id, start.version, case.version)
+        uow.commit()
+        # A claim can find nothing left to do: on PostgreSQL another worker may have handled
+        # the case between this worker's read of the due list and its lock on the case.
+        report.cases += acted
 
     def _note(self, uow: UnitOfWork, case: Case, deadline: Deadline, action: Action, now: datetime) -> Case:
         """One action: its audit record on the case's chain and its outbox rows, same transaction."""
@@ -149,9 +157,7 @@ class DeadlineService:
         message = {"case_id": case.id, "kind": action.kind, "seq": record.seq, **payload}
         for channel in self.channels:
             key = f"{action.key(deadline)}/{channel.name}"
-            uow.outbox.add(
-                Notification(key, case.id, action.kind, channel.name, channel.target, message, now, now)
-            )
+            uow.outbox.add(Notification(key, case.id, action.kind, channel.name, channel.target, message, now, now))
         return case.chained(record.hash)
 
     # --- recomputation --------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from workflow.deadlines.calendars import Calendars
 from workflow.deadlines.policies import POLICIES, CalendarFor, DeadlinePolicy
 from workflow.errors import ConfigurationError
 from workflow.ports import UnitOfWorkFactory
+from workflow.service.observer import NO_OBSERVER, Observer
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class Runtime:
     channel: str = "embedded"
     """The channel of commands whose actor names none: this process's (``cli:<user>@<host>``,
     ``worker:<host>:<pid>``, or ``embedded:<label>`` as an embedding program declares it)."""
+    observer: Observer = NO_OBSERVER
+    """Told of commands and operations (:mod:`workflow.service.observer`); by default nothing is:
+    logs, metrics and traces are the composition root's (:mod:`second_opinion.observability`)."""
 
     def with_channel(self, actor: Actor) -> Actor:
         """``actor`` with a channel: its own, else this process's."""
