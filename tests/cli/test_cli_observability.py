@@ -129,8 +129,8 @@ def _free_port() -> int:
 def test_the_worker_logs_json_lines_naming_the_case(db_url: str) -> None:
     case_id = _due_case(db_url)
     env = {**os.environ, "SECOND_OPINION_DB": db_url, "SECOND_OPINION_CLOCK": AFTER, ENV_LOG_FORMAT: "json"}
-    done = subprocess.run([sys.executable, "-m", "second_opinion", "worker", "--once", "--allow-clock-override"], env=env, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    command = [sys.executable, "-m", "second_opinion", "worker", "--once", "--allow-clock-override"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
     assert lines and all({"event", "level", "logger", "timestamp"} <= set(line) for line in lines)
@@ -144,7 +144,8 @@ def test_the_worker_serves_metrics_on_localhost(db_url: str) -> None:
     port = _free_port()
     env = {**os.environ, "SECOND_OPINION_DB": db_url, "SECOND_OPINION_CLOCK": AFTER, ENV_LOG_FORMAT: "json"}
     with tempfile.TemporaryFile("w+") as err:
-        command = [sys.executable, "-m", "second_opinion", "worker", "--allow-clock-override", "--interval", "3600", "--metrics-port", str(port)]
+        command = [sys.executable, "-m", "second_opinion", "worker", "--allow-clock-override", "--interval", "3600",
+                   "--metrics-port", str(port)]  # fmt: skip
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err)
         try:
             text = ""
