@@ -90,7 +90,8 @@ def _report(caller: Caller, access: Access, route: str | None, first: str | None
 
 
 @router.get("/summary", response_model=ReportOut, response_model_by_alias=True,
-            summary="Figures per route over a period (coordinators, care consultants, auditors)")  # fmt: skip
+            summary="Figures per route over a period (coordinators, care consultants, auditors)",
+            operation_id="readReport")  # fmt: skip
 def summary(
     caller: Caller, access: Access, route: RouteParam = None, first: FromParam = None, last: ToParam = None
 ) -> dict[str, Any]:
@@ -98,7 +99,7 @@ def summary(
 
 
 @router.get("/summary.csv", summary="The figures as CSV (coordinators, care consultants, auditors)",
-            responses=_body(MEDIA_CSV, "CSV"))
+            responses=_body(MEDIA_CSV, "CSV"), operation_id="readReportCsv")
 def summary_csv(
     caller: Caller, access: Access, route: RouteParam = None, first: FromParam = None, last: ToParam = None
 ) -> Response:
@@ -109,7 +110,7 @@ def summary_csv(
 
 
 @router.get("/charts/{name}.svg", summary=f"A chart as SVG: {', '.join(CHARTS)}",
-            responses=_body(MEDIA_SVG, "SVG"))
+            responses=_body(MEDIA_SVG, "SVG"), operation_id="readReportChart")
 def chart_svg(
     name: str, caller: Caller, access: Access, route: RouteParam = None, first: FromParam = None,
     last: ToParam = None,

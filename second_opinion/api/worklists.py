@@ -29,7 +29,8 @@ _ID = r"^[A-Za-z0-9._:-]{3,64}$"
 Id = Annotated[str | None, Query(max_length=64, pattern=_ID)]
 
 
-@router.get("", response_model=list[schemas.WorkListCaseOut], summary="List the cases you may see (work lists)")
+@router.get("", response_model=list[schemas.WorkListCaseOut], summary="List the cases you may see (work lists)",
+            operation_id="listCases")
 def list_cases(
     request: Request,
     caller: Caller,
