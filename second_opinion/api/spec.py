@@ -82,12 +82,18 @@ def _named_enums(node: Any) -> Any:
     return {k: _named_enums(v) for k, v in node.items()}
 
 
+def _own_model(response: dict[str, Any]) -> bool:
+    """A route's own answer for the status (``/ready``'s 503 is a Health body): left as declared."""
+    refs = [m.get("schema", {}).get("$ref", "") for m in response.get("content", {}).values()]
+    return any(ref and not ref.endswith("HTTPValidationError") for ref in refs)
+
+
 def _responses(path: str, operation: dict[str, Any]) -> None:
     fhir = path == FHIR_PREFIX or path.startswith(FHIR_PREFIX + "/")
     media, model = (outcomes.MEDIA_TYPE, "OperationOutcome") if fhir else (problems.MEDIA_TYPE, "Problem")
     responses = operation.setdefault("responses", {})
     for status, response in responses.items():
-        if not status.isdigit() or int(status) < 400:
+        if not status.isdigit() or int(status) < 400 or _own_model(response):
             continue
         response["description"] = _TITLES.get(int(status), response.get("description", "An error"))
         response["content"] = {media: {"schema": {"$ref": REF + model}}}
