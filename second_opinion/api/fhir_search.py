@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from workflow.clock import AMSTERDAM, parse_instant
 from workflow.errors import ValidationError
 from workflow.listing import MAX_CURSOR_CHARS
+from workflow.privacy import contains_bsn
 
 FHIR_VERSION = "4.0.1"
 CAPABILITY_DATE = "2026-12-03"
@@ -88,6 +89,8 @@ def _identifier(params: Mapping[str, str], name: str, kind: str) -> str | None:
         raise ValidationError(name, f"the system must be {_SYSTEM}{kind} (or none)")
     if not 1 <= len(code) <= 64:
         raise ValidationError(name, "must be 1 to 64 characters")
+    if contains_bsn(code):  # never echoed in the Bundle's links, never a filter: refused as everywhere
+        raise ValidationError(name, "looks like a BSN; search by the pseudonymous reference or organisation name")
     return code
 
 

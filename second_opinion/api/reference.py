@@ -33,7 +33,9 @@ def providers(
     caller: Caller,
     cases: Cases,
     contacts: Contacts,
-    route: Annotated[str | None, Query(max_length=32, description="Only those serving this route.")] = None,
+    route: Annotated[
+        schemas.RouteName | None, Query(max_length=32, description="Only those serving this route.")
+    ] = None,
 ) -> list[dict[str, Any]]:
     if route is not None:
         check_route(cases.definition, route)

@@ -17,10 +17,13 @@ from workflow.errors import ValidationError
 from workflow.service.reports import Report
 
 from .deps import Access, Caller
+from .schemas import RouteName
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-RouteParam = Annotated[str | None, Query(max_length=32, description="Only this route (default: every route).")]
+RouteParam = Annotated[
+    RouteName | None, Query(max_length=32, description="Only this route (default: every route).")
+]
 FromParam = Annotated[
     str | None,
     Query(alias="from", max_length=10, description="First day, YYYY-MM-DD, Europe/Amsterdam (default: the first "

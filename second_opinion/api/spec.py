@@ -63,6 +63,9 @@ def refine(spec: dict[str, Any]) -> dict[str, Any]:
     spec = _named_enums(spec)
     for path, operations in spec.get("paths", {}).items():
         for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                parameter["schema"] = _inline_enums(parameter["schema"], components)
+        for operation in operations.values():
             _responses(path, operation)
     for unused in ("HTTPValidationError", "ValidationError"):
         if unused in components and f'"{REF}{unused}"' not in str(spec).replace("'", '"'):
@@ -80,6 +83,20 @@ def _named_enums(node: Any) -> Any:
         kept = {k: _named_enums(v) for k, v in node.items() if k not in (schemas.NAMED, "type")}
         return {"$ref": REF + node[schemas.NAMED], **kept}
     return {k: _named_enums(v) for k, v in node.items()}
+
+
+def _inline_enums(node: Any, components: dict[str, Any]) -> Any:
+    """A parameter's named enum, written out: schemathesis cannot bind its dictionaries to a
+    ``$ref`` in a parameter, and a query parameter is a plain value list anyway."""
+    if isinstance(node, list):
+        return [_inline_enums(item, components) for item in node]
+    if not isinstance(node, dict):
+        return node
+    name = node.get("$ref", "").removeprefix(REF)
+    if name in schemas.ENUMS:
+        return {**{k: v for k, v in components[name].items() if k != "title"},
+                **{k: v for k, v in node.items() if k != "$ref"}}  # fmt: skip
+    return {k: _inline_enums(v, components) for k, v in node.items()}
 
 
 def _own_model(response: dict[str, Any]) -> bool:

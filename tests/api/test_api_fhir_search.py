@@ -150,6 +150,14 @@ def test_the_statuses_no_fhir_route_answers_today_would_be_outcomes_too(status: 
     assert body["issue"][0]["details"]["coding"][0]["code"] == slug and "111222333" not in str(body)
 
 
+@pytest.mark.parametrize("params", [{"patient": "111222333"}, {"owner": "111222333"},
+                                    {"patient": "urn:second-opinion:patient-ref|111222333"}])  # fmt: skip
+def test_a_bsn_in_a_search_is_refused_and_never_echoed(api: Api, params: dict[str, str]) -> None:
+    answer = search(api, api.auth("coordinator"), **params)
+    outcome(answer, 422, "validation-error")
+    assert "111222333" not in answer.text
+
+
 def test_the_problem_document_stays_outside_fhir(api: Api) -> None:
     answer = api.client.get("/cases/so-aaaaaaaaaaaaaaaa", headers=api.auth("coordinator"))
     assert answer.headers["content-type"].startswith("application/problem+json")
