@@ -26,7 +26,8 @@ from . import event_data, outcomes, problems, schemas
 from .schemas import REF
 
 FHIR_PREFIX = "/fhir"
-ETAG = {"description": 'The case\'s version, a strong validator, e.g. "4"; send it back as If-Match.',
+ETAG = {"description": 'The case\'s version, e.g. "4" (every accepted command moves it; a refused one and deadline '
+        "bookkeeping do not): send it back as If-Match, or as If-None-Match for a 304.",
         "schema": {"type": "string", "pattern": r'^"\d+"$'}}  # fmt: skip
 LOCATION = {"description": "The new case: /cases/<id>.", "schema": {"type": "string"}}
 RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"type": "string", "pattern": r"^\d+$"}}
