@@ -20,6 +20,7 @@ from second_opinion.api.problems import problem
 from tests.api_support import Api, outcome
 from tests.conftest import PATHS, T0, fire_example
 from workflow import FixedClock
+from workflow.errors import StorageUnavailable
 
 
 @pytest.fixture
@@ -137,12 +138,25 @@ def test_every_error_under_fhir_is_an_operation_outcome(api: Api, call: Any, sta
         assert answer.headers["www-authenticate"].startswith("Bearer")
 
 
+def test_a_lost_database_under_fhir_is_a_transient_outcome(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    case_id = api.open()
+
+    def lost(*_: Any, **__: Any) -> Any:
+        raise StorageUnavailable("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(api.app.state.access, "case_file", lost)
+    answer = api.client.get(f"/fhir/Task/{case_id}", headers=api.auth("coordinator"))
+    outcome(answer, 503, "storage-unavailable")
+    assert answer.json()["issue"][0]["code"] == "transient" and answer.headers["retry-after"] == "1"
+    assert "connection" not in answer.text  # the cause is the operator's, in the log
+
+
 @pytest.mark.parametrize(("status", "slug"), [(403, "permission-denied"), (409, "guard-refused"),
-                                           (412, "stale-version"), (429, "rate-limited"), (500, "internal-error"),
-                                           (503, "storage-unavailable")])  # fmt: skip
+                                           (412, "stale-version"), (429, "rate-limited"),
+                                           (500, "internal-error")])  # fmt: skip
 def test_the_statuses_no_fhir_route_answers_today_would_be_outcomes_too(status: int, slug: str) -> None:
-    """No /fhir read is refused by role (403) or writes (409, 412); a rate limit, a crash or a lost
-    database are hard to cause there on purpose: the one function every error goes through says."""
+    """No /fhir read is refused by role (403) or writes (409, 412); a rate limit or a crash is hard
+    to cause there on purpose: the one function every error goes through says what they would be."""
     answer = problem(status, slug, "a title", "a detail quoting 111222333", "/fhir/Task/so-x", field="x")
     body = json.loads(bytes(answer.body))
     assert answer.media_type == "application/fhir+json" and answer.status_code == status
