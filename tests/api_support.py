@@ -38,11 +38,32 @@ class Api:
 
 
 def problem(answer: Any, status: int, slug: str) -> dict[str, Any]:
-    """Assert an RFC 9457 problem of this status and type; return its body."""
+    """Assert an RFC 9457 problem of this status and type; return its body. Under /fhir the same
+    problem comes as an OperationOutcome (api/outcomes.py): its type is the issue's coding, and the
+    body returned is the problem it carries (type, status, detail, title, field)."""
     assert answer.status_code == status, answer.text
+    if answer.headers["content-type"].startswith("application/fhir+json"):
+        return outcome(answer, status, slug)
     assert answer.headers["content-type"].startswith("application/problem+json"), answer.headers
     body: dict[str, Any] = answer.json()
     assert body["type"] == f"urn:second-opinion:problem:{slug}", body
     assert body["status"] == status and body["detail"] and body["title"]
     assert "Traceback" not in answer.text
     return body
+
+
+def outcome(answer: Any, status: int, slug: str) -> dict[str, Any]:
+    """Assert a FHIR OperationOutcome for this status and problem type; return it as a problem."""
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].startswith("application/fhir+json"), answer.headers
+    body = answer.json()
+    assert body["resourceType"] == "OperationOutcome", body
+    issue = body["issue"][0]
+    assert issue["details"]["coding"] == [{"system": "urn:second-opinion:problem", "code": slug}], body
+    assert issue["severity"] == "error" and issue["diagnostics"] and issue["details"]["text"]
+    assert "Traceback" not in answer.text
+    found = {"type": f"urn:second-opinion:problem:{slug}", "status": status, "detail": issue["diagnostics"],
+             "title": issue["details"]["text"]}  # fmt: skip
+    if "expression" in issue:
+        found["field"] = issue["expression"][0]
+    return found

@@ -27,11 +27,12 @@ from workflow.service.access import AccessService
 from workflow.service.cases import CaseService
 from workflow.service.tokens import TokenService
 
-from . import audit, cases, edge, fhir, next_steps, problems, reference, reports, schemas, swagger, worklists
+from . import audit, cases, edge, fhir, next_steps, problems, reference, reports, schemas, spec, swagger, worklists
 
 DESCRIPTION = """Dutch second-opinion cases as persisted state machines, for care-coordination
-systems, hospital desks, insurers' tools and auditors. Every call needs a bearer token
-(`second-opinion token create`); every error is `application/problem+json` (RFC 9457)."""
+systems, hospital desks, insurers' tools and auditors. Every call but /health, /ready and
+/fhir/metadata needs a bearer token (`second-opinion token create`); every error is
+`application/problem+json` (RFC 9457, schema `Problem`), under /fhir a FHIR `OperationOutcome`."""
 
 
 NO_NATIVE_TELEMETRY: Any = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
@@ -83,16 +84,18 @@ def create_app(
                reports.router)  # fmt: skip
     for router in routers:
         app.include_router(router, responses=_ERRORS)
+    spec.install(app)  # /openapi.json with operation ids, enums, Problem, per-event bodies (api/spec.py)
     swagger.serve_docs(app)  # /docs from this host's files, not a CDN
     web.mount(app, service, app.state.limits, settings)  # the web desk under /ui (docs/ui.md)
 
     @app.get("/health", response_model=schemas.Health, response_model_exclude_none=True, tags=["operations"],
-             summary="The process answers")  # fmt: skip
+             summary="The process answers", operation_id="checkHealth")  # fmt: skip
     async def health() -> dict[str, Any]:  # async: on the event loop, never queued behind a full thread pool
         return {"status": "ok"}
 
     @app.get("/ready", response_model=schemas.Health, response_model_exclude_none=True, tags=["operations"],
              summary="The database is at this version's schema and can take a write (answered within 2 s)",
+             operation_id="checkReady",
              responses={503: {"model": schemas.Health, "description": "Not ready; the reason is in the log."}},
              )  # fmt: skip
     async def readiness() -> Any:
@@ -113,13 +116,8 @@ def create_app(
     return app
 
 
-_PROBLEM: dict[str, Any] = {
-    "description": "A problem document (RFC 9457).",
-    "content": {problems.MEDIA_TYPE: {"schema": {"type": "object", "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-        "detail": {"type": "string"}, "instance": {"type": "string"}}}}},
-}  # fmt: skip
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: _PROBLEM
+    status: {"description": "A problem document (RFC 9457)."}
     for status in sorted({s for s, _, _ in (*problems.PROBLEMS.values(), *problems.OTHER_PROBLEMS.values())})
 }
+"""Every error status of the problem table; :mod:`.spec` gives each its body schema and headers."""

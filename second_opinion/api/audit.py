@@ -32,7 +32,8 @@ EXPORTED: dict[str, Any] = {
 }
 
 
-@router.get("/audit/verify", response_model=schemas.VerifyOut, summary="Verify the audit trail (auditors)")
+@router.get("/audit/verify", response_model=schemas.VerifyOut, summary="Verify the audit trail (auditors)",
+            operation_id="verifyAudit")
 def verify(
     caller: Caller, access: Access, case: Annotated[str | None, Query(max_length=64)] = None
 ) -> dict[str, Any]:
@@ -44,6 +45,7 @@ def verify(
     summary="Export audit records as JSON lines, in storage order (auditors)",
     response_class=StreamingResponse,
     responses={200: EXPORTED},
+    operation_id="exportAudit",
 )
 def export(
     caller: Caller,
@@ -66,6 +68,7 @@ def export(
 
 
 @router.get("/access-log", response_model=list[schemas.AccessRecordOut], response_model_exclude_unset=True,
-            summary="The access log: your organisation's (auditors) or your own case's (patients)")  # fmt: skip
+            summary="The access log: your organisation's (auditors) or your own case's (patients)",
+            operation_id="listAccessLog")  # fmt: skip
 def access_log(caller: Caller, access: Access) -> list[dict[str, Any]]:
     return [access_json(r) for r in access.access_records(caller)]

@@ -129,6 +129,14 @@ def expected_version(if_match: str | None) -> int | None:
     return int(found.group(1))
 
 
+def none_match(if_none_match: str, version: int) -> bool:
+    """Whether ``If-None-Match`` names ``version`` (RFC 9110 13.1.2: ``*``, or a list of entity tags
+    compared weakly, so ``W/"3"`` matches ``"3"``). A tag that is no version matches nothing: the
+    answer is then the full read, never an error (a cache may send tags of its own)."""
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or f'"{version}"' in tags
+
+
 def command_args(body: schemas.FireEvent, if_match: str | None, idempotency_key: str | None) -> dict[str, Any]:
     """The keyword arguments of a fire or a check from a ``schemas.FireEvent`` body and its headers:
     one reading for ``POST /cases/ID/events`` and ``POST /cases/ID/check``, so that a check answers

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from workflow.access.log import GRANTED, AccessRecord
@@ -21,8 +21,18 @@ from workflow.cases.case import Case
 from workflow.cases.definitions import OPEN_EVENT
 from workflow.clock import utc_iso
 from workflow.deadlines.policies import RUNNING, Deadline
+from workflow.service.worklists import WorkListQuery
 
 from .deps import Access, Caller
+from .fhir_search import (
+    CURSOR_CHARS,
+    MAX_COUNT,
+    PAGING,
+    TASK_SEARCH,
+    capability_statement,
+    check_parameters,
+    task_search,
+)
 
 
 class FhirJSON(JSONResponse):
@@ -120,6 +130,10 @@ def task(case: Case, records: Sequence[AuditRecord], deadlines: Iterable[Deadlin
     return out
 
 
+def _doc(name: str) -> str:
+    return TASK_SEARCH[name][1]
+
+
 def audit_event(record: AuditRecord) -> dict[str, Any]:
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
@@ -160,12 +174,16 @@ def bundle(resources: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "entry": [{"resource": r} for r in resources]}  # fmt: skip
 
 
-@router.get("/Task/{case_id}", summary="A case as a FHIR R4 Task")
+@router.get("/Task/{case_id}", summary="A case as a FHIR R4 Task", operation_id="readTask")
 def read_task(case_id: str, caller: Caller, access: Access) -> dict[str, Any]:
     return task(*access.case_file(caller, case_id, "fhir-task"))
 
 
-@router.get("/AuditEvent", summary="A case's audit records (and, for auditors and the patient, access records)")
+@router.get(
+    "/AuditEvent",
+    summary="A case's audit records (and, for auditors and the patient, access records)",
+    operation_id="searchAuditEvents",
+)
 def search_audit_events(
     caller: Caller,
     access: Access,
@@ -173,3 +191,57 @@ def search_audit_events(
 ) -> dict[str, Any]:
     records, accesses = access.case_events(caller, entity.removeprefix("Task/"))
     return bundle([*map(audit_event, records), *map(access_event, accesses)])
+
+
+@router.get("/metadata", summary="The FHIR CapabilityStatement: what this endpoint reads and searches (no token)",
+            operation_id="readCapabilityStatement")  # fmt: skip
+def metadata(request: Request) -> dict[str, Any]:
+    return capability_statement(request.app.version)
+
+
+@router.get("/Task", summary="Search cases as FHIR Tasks: a searchset Bundle, one page at a time",
+            operation_id="searchTasks")  # fmt: skip
+def search_tasks(
+    request: Request,
+    caller: Caller,
+    access: Access,
+    status: Annotated[
+        str | None,
+        Query(max_length=32, description=_doc("status"), json_schema_extra={"enum": sorted(set(TASK_STATUS.values()))}),
+    ] = None,
+    owner: Annotated[str | None, Query(max_length=120, description=_doc("owner"))] = None,
+    patient: Annotated[str | None, Query(max_length=120, description=_doc("patient"))] = None,
+    period: Annotated[str | None, Query(max_length=40, description=_doc("period"))] = None,
+    count: Annotated[int | None, Query(alias="_count", ge=1, le=MAX_COUNT, description=_doc("_count"))] = None,
+    cursor: Annotated[
+        str | None, Query(alias=PAGING, max_length=CURSOR_CHARS, description="From the Bundle's next link.")
+    ] = None,
+) -> dict[str, Any]:
+    """Each page is one work-list page of the caller's (one access record of kind ``list`` naming every
+    case on it) and, per case, its Task read as ``GET /fhir/Task/ID`` reads it (one ``fhir-task``
+    record each): every result is a logged read. The declared parameters are for the schema; the
+    query is read whole, so that an unknown or repeated parameter is refused."""
+    check_parameters(request.query_params.multi_items())
+    search = task_search(dict(request.query_params), TASK_STATUS)
+    index, cursor_now = search.index, search.cursor
+    while True:
+        query = WorkListQuery(state=search.states[index], organisation=search.organisation,
+                              patient_ref=search.patient_ref, updated_since=search.updated_since, limit=search.count,
+                              cursor=cursor_now)  # fmt: skip
+        page = access.worklist(caller, query)
+        if page.next_cursor is not None:
+            following: tuple[int, str] | None = (index, page.next_cursor)
+        elif index + 1 < len(search.states):
+            following = (index + 1, "")
+        else:
+            following = None
+        if page.cases or following is None or following[1]:
+            break
+        index, cursor_now = following[0], None  # this state has none (left): the next state's first page
+    tasks = [task(*access.case_file(caller, case.id, "fhir-task")) for case in page.cases]
+    params = dict(request.query_params)
+    links = [{"relation": "self", "url": f"Task?{request.url.query}" if request.url.query else "Task"}]
+    if following is not None:
+        links.append({"relation": "next", "url": search.link("Task", params, *following)})
+    return {"resourceType": "Bundle", "type": "searchset", "link": links,
+            "entry": [{"resource": t, "search": {"mode": "match"}} for t in tasks]}  # fmt: skip

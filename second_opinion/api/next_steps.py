@@ -58,7 +58,7 @@ class StepOut(BaseModel):
     also: list[BlockerOut] | None = Field(None, description="blocked: the other guards that refuse too.")
 
 
-class ChecklistItemOut(BaseModel):
+class CaseChecklistItemOut(BaseModel):
     item: str
     required: bool
     status: str = Field(description="received | waived | missing")
@@ -67,7 +67,7 @@ class ChecklistItemOut(BaseModel):
 class ChecklistOut(BaseModel):
     provider: str | None = Field(None, description="The provider whose checklist it is; absent: none chosen.")
     provider_required: bool
-    items: list[ChecklistItemOut]
+    items: list[CaseChecklistItemOut]
     missing: list[str]
     circumstances_missing: list[str]
 
@@ -96,13 +96,15 @@ class VerdictOut(BaseModel):
 
 
 @router.get("/{case_id}/next", response_model=NextStepsOut, response_model_exclude_none=True,
-            summary="What your role may do to the case now, and what blocks the rest")  # fmt: skip
+            summary="What your role may do to the case now, and what blocks the rest",
+            operation_id="readNextSteps")  # fmt: skip
 def next_steps(case_id: str, caller: Caller, access: Access) -> dict[str, Any]:
     return access.next_steps(caller, case_id).as_dict()
 
 
 @router.post("/{case_id}/check", response_model=VerdictOut,
-             summary="What firing this event would decide (the body of POST /events); writes nothing")  # fmt: skip
+             summary="What firing this event would decide (the body of POST /events); writes nothing",
+             operation_id="checkEvent")  # fmt: skip
 def check(
     case_id: str,
     body: schemas.FireEvent,

@@ -41,6 +41,7 @@ from workflow.errors import (
 from workflow.privacy import FIELDS_JOINER, REDACTED, contains_bsn, redact
 
 from ..observability import context
+from . import outcomes
 from .request_target import RequestTarget
 
 MEDIA_TYPE = "application/problem+json"
@@ -106,7 +107,14 @@ def problem(status: int, slug: str, title: str, detail: str, instance: str, **ex
     if request_id is not None:  # what the operator looks up in the log (docs/operations.md)
         body["request_id"] = request_id
     headers = {"WWW-Authenticate": 'Bearer realm="second-opinion"'} if status == 401 else None
+    if instance == FHIR or instance.startswith(FHIR + "/"):  # a FHIR client reads an OperationOutcome
+        resource = outcomes.outcome(status, slug, title, detail, extra)
+        return JSONResponse(_quoted(resource), status_code=status, media_type=outcomes.MEDIA_TYPE, headers=headers)
     return JSONResponse(_quoted({**body, **extra}), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+FHIR = "/fhir"
+"""Errors on this path and under it are FHIR OperationOutcomes (:mod:`.outcomes`)."""
 
 
 def _quoted(value: Any) -> Any:

@@ -20,19 +20,22 @@ router = APIRouter(tags=["reference"])
 CalendarName = Annotated[str, Query(max_length=32, description=f"One of {', '.join(CALENDARS)}.")]
 
 
-@router.post("/coverage", summary="Coverage decisions for the stated facts")
+@router.post("/coverage", summary="Coverage decisions for the stated facts", operation_id="decideCoverage")
 def coverage(body: schemas.Coverage, caller: Caller) -> list[dict[str, Any]]:
     decisions = [decide_coverage(body.facts, body.policy)] if body.policy else decide_all(body.facts)
     return [d.as_dict() for d in decisions]
 
 
 @router.get("/providers", response_model=list[schemas.ProviderOut],
-            summary="The providers a patient may choose: checklist, consultation, costs team, contacts")  # fmt: skip
+            summary="The providers a patient may choose: checklist, consultation, costs team, contacts",
+            operation_id="listProviders")  # fmt: skip
 def providers(
     caller: Caller,
     cases: Cases,
     contacts: Contacts,
-    route: Annotated[str | None, Query(max_length=32, description="Only those serving this route.")] = None,
+    route: Annotated[
+        schemas.RouteName | None, Query(max_length=32, description="Only those serving this route.")
+    ] = None,
 ) -> list[dict[str, Any]]:
     if route is not None:
         check_route(cases.definition, route)
@@ -40,7 +43,8 @@ def providers(
 
 
 @router.get("/calendar/add-working-days", response_model=schemas.CountOut,
-            summary="The date N working days after a start date (day 0 never counts)")  # fmt: skip
+            summary="The date N working days after a start date (day 0 never counts)",
+            operation_id="addWorkingDays")  # fmt: skip
 def add_days(
     caller: Caller,
     cases: Cases,
@@ -52,6 +56,7 @@ def add_days(
 
 
 @router.get("/calendar/working-days", response_model=schemas.CountOut,
-            summary="Working days after START up to and including END")  # fmt: skip
+            summary="Working days after START up to and including END",
+            operation_id="countWorkingDays")  # fmt: skip
 def between(caller: Caller, cases: Cases, start: date, end: date, calendar: CalendarName = "nl-atw") -> dict[str, Any]:
     return working_days_between(cases.calendars(calendar), start, end).as_dict()

@@ -17,10 +17,13 @@ from workflow.errors import ValidationError
 from workflow.service.reports import Report
 
 from .deps import Access, Caller
+from .schemas import RouteName
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-RouteParam = Annotated[str | None, Query(max_length=32, description="Only this route (default: every route).")]
+RouteParam = Annotated[
+    RouteName | None, Query(max_length=32, description="Only this route (default: every route).")
+]
 FromParam = Annotated[
     str | None,
     Query(alias="from", max_length=10, description="First day, YYYY-MM-DD, Europe/Amsterdam (default: the first "
@@ -90,7 +93,8 @@ def _report(caller: Caller, access: Access, route: str | None, first: str | None
 
 
 @router.get("/summary", response_model=ReportOut, response_model_by_alias=True,
-            summary="Figures per route over a period (coordinators, care consultants, auditors)")  # fmt: skip
+            summary="Figures per route over a period (coordinators, care consultants, auditors)",
+            operation_id="readReport")  # fmt: skip
 def summary(
     caller: Caller, access: Access, route: RouteParam = None, first: FromParam = None, last: ToParam = None
 ) -> dict[str, Any]:
@@ -98,7 +102,7 @@ def summary(
 
 
 @router.get("/summary.csv", summary="The figures as CSV (coordinators, care consultants, auditors)",
-            responses=_body(MEDIA_CSV, "CSV"))
+            responses=_body(MEDIA_CSV, "CSV"), operation_id="readReportCsv")
 def summary_csv(
     caller: Caller, access: Access, route: RouteParam = None, first: FromParam = None, last: ToParam = None
 ) -> Response:
@@ -109,7 +113,7 @@ def summary_csv(
 
 
 @router.get("/charts/{name}.svg", summary=f"A chart as SVG: {', '.join(CHARTS)}",
-            responses=_body(MEDIA_SVG, "SVG"))
+            responses=_body(MEDIA_SVG, "SVG"), operation_id="readReportChart")
 def chart_svg(
     name: str, caller: Caller, access: Access, route: RouteParam = None, first: FromParam = None,
     last: ToParam = None,

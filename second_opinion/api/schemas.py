@@ -6,8 +6,9 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, WithJsonSchema
 
+from workflow.cases.definitions import DEFINITION
 from workflow.service.inputs import MAX_REASON_CHARS
 
 _STRICT = ConfigDict(extra="forbid")
@@ -23,6 +24,32 @@ def iso_8601(value: Any) -> Any:
 
 
 Instant = Annotated[datetime, BeforeValidator(iso_8601)]
+
+REF = "#/components/schemas/"
+ENUMS: dict[str, tuple[tuple[str, ...], str]] = {
+    "EventName": (DEFINITION.event_names, "An event of the definition table."),
+    "StateName": (tuple(s.name for s in DEFINITION.states), "A state of the definition table."),
+    "RouteName": (DEFINITION.route_names, "A route of the definition table."),
+    "RoleName": (DEFINITION.role_names, "A role of the definition table."),
+}
+"""Named enums of ``/openapi.json``, from the definition table (a new event is in the schema by
+itself). Fields stay ``str`` for validation: the service refuses an unknown name with its own
+problem type (``unknown-event``, ``validation-error``) naming the known ones."""
+
+
+NAMED = "x-named-enum"
+"""Marks a field of a named enum; :func:`second_opinion.api.spec.refine` turns the mark into a ``$ref``
+(pydantic resolves a ``$ref`` it is given against its own definitions, which these are not)."""
+
+
+def _named(name: str) -> Any:
+    return WithJsonSchema({"type": "string", NAMED: name})
+
+
+EventName = Annotated[str, _named("EventName")]
+StateName = Annotated[str, _named("StateName")]
+RouteName = Annotated[str, _named("RouteName")]
+RoleName = Annotated[str, _named("RoleName")]
 _ID = r"^[A-Za-z0-9._:-]{3,64}$"
 
 
@@ -30,7 +57,7 @@ class OpenCase(BaseModel):
     model_config = _STRICT
 
     patient_ref: str = Field(description="Pseudonymous patient reference (never a BSN or name).", max_length=64)
-    route: str = Field("domestic", description="domestic, royal-doctors or online.", max_length=32)
+    route: RouteName = Field("domestic", description="The route of the case.", max_length=32)
     provider: str | None = Field(
         None, max_length=64,
         description="The provider the patient chose, one serving the route (GET /providers?route=...); a route "
@@ -49,9 +76,11 @@ class OpenCase(BaseModel):
 class FireEvent(BaseModel):
     model_config = _STRICT
 
-    event: str = Field(description="An event of the definition table, e.g. refer.", max_length=64)
+    event: EventName = Field(description="An event of the definition table, e.g. refer.", max_length=64)
     reason: str | None = Field(None, max_length=MAX_REASON_CHARS)
-    data: dict[str, Any] = Field(default_factory=dict, description="Event data, e.g. {\"consent\": true}.")
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="The event's data: /openapi.json gives each event's (FireEvent)."
+    )
     occurred_at: Instant | None = None
 
 
@@ -64,9 +93,9 @@ class Coverage(BaseModel):
 
 class Receipt(BaseModel):
     case_id: str
-    event: str
-    from_state: str | None
-    to_state: str
+    event: str = Field(description="`open`, or an event of the definition table.")
+    from_state: StateName | None
+    to_state: StateName
     version: int
     seq: int
     occurred_at: str
@@ -124,9 +153,9 @@ class ProviderOut(BaseModel):
 class CaseOut(BaseModel):
     id: str
     patient_ref: str
-    route: str
+    route: RouteName
     organisation: str
-    state: str
+    state: StateName
     version: int
     opened_at: str
     updated_at: str
@@ -145,7 +174,7 @@ class CaseOut(BaseModel):
     self_paying: bool = Field(
         description="The case went ahead without a referral, the patient paying (facts.self_paying)."
     )
-    allowed_events: list[str]
+    allowed_events: list[EventName]
     deadlines: list[DeadlineOut] | None = None
 
 
@@ -170,10 +199,10 @@ class AuditRecordOut(BaseModel):
     seq: int
     event: str
     outcome: str
-    from_state: str | None
-    to_state: str | None
+    from_state: StateName | None
+    to_state: StateName | None
     actor_id: str
-    actor_role: str
+    actor_role: RoleName
     on_behalf_of: str | None
     occurred_at: str
     recorded_at: str
@@ -232,3 +261,41 @@ class CountOut(BaseModel):
 class Health(BaseModel):
     status: str
     detail: str | None = None
+
+
+class ProblemError(BaseModel):
+    field: str
+    problem: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details with this API's extension fields (:mod:`second_opinion.api.problems`):
+    which ones a problem carries depends on its ``type``; a client matches on ``type``."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"examples": [{
+            "type": "urn:second-opinion:problem:invalid-transition", "title": "The event is not allowed in the "
+            "case's state", "status": 409, "detail": "cannot review a case in state 'requested'",
+            "instance": "/cases/so-0123456789abcdef/events", "state": "requested",
+            "allowed": ["refer", "withdraw"], "request_id": "3f2c9a0e5b7d4c1a"}]},
+    )  # fmt: skip
+
+    type: str = Field(description="urn:second-opinion:problem:<slug>; the table in docs/api.md.")
+    title: str
+    status: int
+    detail: str = Field(description="For people; its wording may change.")
+    instance: str = Field(description="The path of the request.")
+    field: str | None = Field(None, description="The field at fault (422), in the API's spelling.")
+    errors: list[ProblemError] | None = Field(None, description="Every field at fault (422 from validation).")
+    state: str | None = Field(None, description="The case's state (409).")
+    allowed: list[str] | None = Field(None, description="The events the state allows (409).")
+    guard: str | None = Field(None, description="The guard that refused (409 guard-refused).")
+    reason: str | None = Field(None, description="Why the guard refused.")
+    role: str | None = Field(None, description="The token's role (403).")
+    permitted: list[str] | None = Field(None, description="The roles that may (403).")
+    expected: int | str | None = Field(None, description="The version in If-Match (412).")
+    actual: int | str | None = Field(None, description="The case's version now (412).")
+    known: list[str] | None = Field(None, description="The known events (422 unknown-event).")
+    request_id: str | None = Field(None, description="The request's id, as in the X-Request-Id response header "
+                                   "and the server's log lines (docs/operations.md).")  # fmt: skip

@@ -29,13 +29,18 @@ _ID = r"^[A-Za-z0-9._:-]{3,64}$"
 Id = Annotated[str | None, Query(max_length=64, pattern=_ID)]
 
 
-@router.get("", response_model=list[schemas.WorkListCaseOut], summary="List the cases you may see (work lists)")
+@router.get(
+    "",
+    response_model=list[schemas.WorkListCaseOut],
+    summary="List the cases you may see (work lists)",
+    operation_id="listCases",
+)
 def list_cases(
     request: Request,
     caller: Caller,
     access: Access,
-    state: Annotated[str | None, Query(max_length=64)] = None,
-    route: Annotated[str | None, Query(max_length=32)] = None,
+    state: Annotated[schemas.StateName | None, Query(max_length=64)] = None,
+    route: Annotated[schemas.RouteName | None, Query(max_length=32)] = None,
     patient_ref: Annotated[Id, Query(description="Only the cases of this patient reference.")] = None,
     provider: Annotated[Id, Query(description="Only cases with this chosen provider (facts.provider.id).")] = None,
     assignee: Annotated[Id, Query(description="Only cases assigned to this person (facts.assignee.id).")] = None,

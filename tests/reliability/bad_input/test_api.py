@@ -17,9 +17,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from second_opinion import connect
+from second_opinion.api.fhir import TASK_STATUS
 from second_opinion.reporting import CHARTS
 from storage import initialise
-from tests.api_support import Api, problem
+from tests.api_support import Api, outcome, problem
 from tests.conftest import T0, fire_example, pg_schema
 from tests.reliability.bad_input.corpus import (
     _BOUNDS_ONLY,
@@ -159,7 +160,9 @@ def check_api(answer: Any, where: str, expect: str = EITHER) -> bool:
     status = answer.status_code
     assert status < 500, f"{where}: {status} {answer.text[:300]}"
     assert "Traceback" not in answer.text, where
-    if status >= 400:
+    if status >= 400 and answer.request.url.path.startswith("/fhir/"):  # FHIR's error: an OperationOutcome
+        assert outcome(answer, status, answer.json()["issue"][0]["details"]["coding"][0]["code"]), where
+    elif status >= 400:
         assert answer.headers["content-type"].startswith("application/problem+json"), f"{where}: {answer.headers}"
         body = answer.json()
         assert body["status"] == status and body["type"].startswith("urn:second-opinion:problem:"), f"{where}: {body}"
@@ -275,6 +278,13 @@ API_SLOTS = [
             header_identifier, reads=True, header=True),
     ApiSlot("GET /fhir/Task/{id}", lambda v, c: Request("GET", f"/fhir/Task/{_url_part(v)}"), path_segment(refused),
             reads=True),
+    ApiSlot("GET /fhir/Task status", lambda v, c: Request("GET", "/fhir/Task", query={"status": v}),
+            one_of(*TASK_STATUS.values()), reads=True),
+    ApiSlot("GET /fhir/Task patient", lambda v, c: Request("GET", "/fhir/Task", query={"patient": v}), anything,
+            reads=True, storage=True),
+    ApiSlot("GET /fhir/Task period", lambda v, c: Request("GET", "/fhir/Task", query={"period": v}), anything,
+            reads=True),
+    ApiSlot("GET /fhir/metadata (no input)", lambda v, c: Request("GET", "/fhir/metadata"), anything, reads=True),
     ApiSlot("GET /fhir/AuditEvent entity",
             lambda v, c: Request("GET", "/fhir/AuditEvent", query={"entity": v}, as_auditor=True), refused,
             reads=True, storage=True),
