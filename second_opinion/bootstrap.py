@@ -341,12 +341,16 @@ def build_app(url: str | None = None, *, clock: Clock | None = None, body_timeou
     rate limits (:func:`limits_from_env`) and the providers' contact values
     (:func:`provider_contacts_from_env`) are read from the environment."""
     from .api import create_app  # the web stack loads only for those who serve
+    from .oidc import Jwks, OidcVerifier, oidc_from_env
 
     contacts = provider_contacts_from_env()  # once, before the database is opened: a bad file opens nothing
+    settings = oidc_from_env()
+    jwks = None if settings is None else Jwks(settings.jwks)  # a missing or garbled JWKS file: a startup error
     backend = open_backend(database_url(url), timeouts=timeouts_from_env())
     service = CaseService.on(runtime_for(backend, clock, None, POLICIES))
+    oidc = None if settings is None else OidcVerifier(settings, service.runtime.definition, service.runtime.clock, jwks)
     return create_app(service, ready=backend.check, limits=limits_from_env(), body_timeout=body_timeout,
-                      contacts=contacts)  # fmt: skip
+                      contacts=contacts, oidc=oidc)  # fmt: skip
 
 
 def init(url: str | None = None) -> str:
