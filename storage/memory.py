@@ -282,7 +282,7 @@ class MemoryTokens:
 
     def touch(self, token_id: str, at: datetime, not_since: datetime) -> None:
         found = self._uow.staged_tokens.get(token_id)
-        if found is not None and (found.last_used_at is None or found.last_used_at < not_since):
+        if found is not None and (found.last_used_at is None or found.last_used_at <= not_since):
             self._uow.staged_tokens[token_id] = _utc(replace(found, last_used_at=at))
 
     def list(self) -> list[ApiToken]:

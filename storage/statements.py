@@ -283,7 +283,7 @@ STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
     "touch_token": (
         TOKENS.update()
         .where(TOKENS.c.id == bindparam("b_id"))
-        .where(or_(TOKENS.c.last_used_at.is_(None), TOKENS.c.last_used_at < bindparam("not_since")))
+        .where(or_(TOKENS.c.last_used_at.is_(None), TOKENS.c.last_used_at <= bindparam("not_since")))
         .values(last_used_at=bindparam("last_used_at")),
         None,
     ),

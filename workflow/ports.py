@@ -231,7 +231,7 @@ class TokenStore(Protocol):
         ...
 
     def touch(self, token_id: str, at: datetime, not_since: datetime) -> None:
-        """Set the token's ``last_used_at`` to ``at`` unless it is already ``not_since`` or later:
+        """Set the token's ``last_used_at`` to ``at`` unless it is already later than ``not_since``:
         conditional, so concurrent uses within a minute write once."""
         ...
 
