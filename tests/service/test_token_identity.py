@@ -12,7 +12,7 @@ from tests.conftest import BACKENDS
 from workflow import CaseService, ValidationError
 from workflow.access import log as access_log
 from workflow.access.rules import Principal
-from workflow.access.tokens import ALL_SCOPES, DEFAULT_LIFETIME, MAX_LIFETIME, role_scopes
+from workflow.access.tokens import ALL_SCOPES, DEFAULT_LIFETIME, MAX_LIFETIME, hash_secret, role_scopes
 from workflow.audit.chain import GENESIS, canonical
 from workflow.cases.definitions import DEFINITION
 from workflow.errors import MissingScope, Unauthenticated
@@ -156,3 +156,50 @@ def test_records_before_the_channel_verify_as_before() -> None:
     assert access_log.verify_chain([replace(old, sequence=1)]) == []
     assert access_log.verify_chain([replace(old, sequence=1, encoding=7)]) == [
         "access record 1: its encoding 7 is not one this version knows (edited?)"]
+
+
+def test_cli_creates_with_expiry_and_scopes_and_lists_them_in_amsterdam_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.cli.test_cli import Cli
+
+    cli = Cli(tmp_path / "tokens.sqlite3")
+    cli.run("init")
+    made = cli.json("token", "create", "--actor", "desk-1", "--role", "coordinator", "--org", ORG,
+                    "--expires-in", "30d", "--scope", "cases:read", "--scope", "reports:read")  # fmt: skip
+    assert made["scopes"] == ["cases:read", "reports:read"] and made["last_used_at"] is None
+    assert made["expires_at"].startswith("2026-12-23T09:00")  # the CLI's pinned clock is 2026-11-23T09:00Z
+    table = cli.run("token", "list").stdout
+    for shown in ("2026-12-23 10:00", "cases:read reports:read", "never"):  # expiry in Europe/Amsterdam
+        assert shown in table, table
+    error = cli.run("token", "create", "--actor", "gp-1", "--role", "gp", "--org", ORG, "--scope", "audit:read",
+                    code=1).stderr  # fmt: skip
+    assert "'gp' cannot use 'audit:read'" in error and error.count("\n") == 1
+    error = cli.run("token", "create", "--actor", "gp-1", "--role", "gp", "--org", ORG, "--expires-in", "2y",
+                    code=1).stderr  # fmt: skip
+    assert "not a lifetime such as 90d" in error
+
+
+def test_tokens_from_before_the_migration_keep_working(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Revision 0016 gives existing tokens no expiry and every scope: their role bounds them as before."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from second_opinion import connect
+    from storage import initialise
+    from storage.db import make_engine
+    from storage.migrate import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    initialise(url)
+    engine = make_engine(url)
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0014")
+        conn.execute(text("INSERT INTO api_tokens (id, token_hash, actor, role, organisation, created_at) "
+                          "VALUES ('tok-old', :h, 'desk-0', 'coordinator', 'org-a', '2026-01-01 00:00:00')"),
+                     {"h": hash_secret("sotk_old")})  # fmt: skip
+    engine.dispose()
+    initialise(url)
+    with connect(url) as service:
+        token = TokenService(service.runtime).authenticate("sotk_old")
+    assert (token.id, token.expires_at, token.scopes) == ("tok-old", None, ALL_SCOPES)
