@@ -92,7 +92,9 @@ def oidc_from_env(env: Mapping[str, str] = os.environ) -> OidcSettings | None:
             raise ConfigurationError(name, f"must be set when {ENV_ISSUER} is")
     organisations = frozenset(o.strip() for o in env[ENV_ORGANISATIONS].split(",") if o.strip())
     for organisation in organisations:
-        inputs.check_id(ENV_ORGANISATIONS, organisation)
+        if not inputs.IDENTIFIER.fullmatch(organisation):
+            raise ConfigurationError(ENV_ORGANISATIONS, f"{organisation!r} is not an organisation id (3-64 of "
+                                     "letters, digits and . _ : -)")  # fmt: skip
     claims = dict(DEFAULT_CLAIMS)
     for pair in filter(None, (p.strip() for p in env.get(ENV_CLAIMS, "").split(","))):
         key, _, claim = pair.partition("=")

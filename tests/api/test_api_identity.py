@@ -178,6 +178,7 @@ def test_the_configuration_refuses_what_would_weaken_it(tmp_path: Path) -> None:
         ({"SECOND_OPINION_OIDC_LEEWAY": "3600"}, "0 to 300"),
         ({"SECOND_OPINION_OIDC_CLAIMS": "groups=roles"}, "not one of"),
         ({"SECOND_OPINION_OIDC_AUDIENCE": ""}, "must be set"),
+        ({"SECOND_OPINION_OIDC_ORGANISATIONS": "org-a,o/b"}, "'o/b' is not an organisation id"),
     ):
         with pytest.raises(ConfigurationError, match=problem_text):
             oidc_from_env(env(path, **extra))
@@ -220,3 +221,14 @@ def test_a_jwks_url_is_cached_for_its_ttl_and_refetched_for_an_unknown_kid(tmp_p
     now[0] = 400.0
     keys.key("rsa-1")
     assert len(fetches) == 2  # past the TTL
+
+
+def test_serve_stops_at_start_on_a_bad_jwks_file_before_opening_the_database(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from second_opinion.bootstrap import build_app
+
+    for name, value in env(tmp_path / "absent.json").items():
+        monkeypatch.setenv(name, value)
+    db = tmp_path / "never.sqlite3"
+    with pytest.raises(ConfigurationError, match="SECOND_OPINION_OIDC_JWKS: cannot read the JWKS file"):
+        build_app(f"sqlite:///{db}")
+    assert not db.exists()
