@@ -16,7 +16,8 @@ class (``reason``), with nothing written anywhere:
 
 The caller becomes an :class:`~workflow.access.tokens.ApiToken` that exists only for the request:
 id ``oidc:<issuer hash>:<subject>`` (the credential the access log and the audit trail name), the
-role's scopes narrowed by the token's ``scope`` claim when it has one, ``expires_at`` its ``exp``.
+role's scopes narrowed by the token's ``scope`` claim when that names any of ours (an IdP sends
+``openid profile`` to every client; that alone narrows nothing), ``expires_at`` its ``exp``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 
-from workflow.access.tokens import NOT_FOR_TOKENS, ApiToken, role_scopes
+from workflow.access.tokens import NOT_FOR_TOKENS, SCOPES, ApiToken, role_scopes
 from workflow.cases.definitions import Definition
 from workflow.clock import Clock
 from workflow.errors import ConfigurationError, Unauthenticated
@@ -256,9 +257,9 @@ class OidcVerifier:
                                   reason="organisation")  # fmt: skip
         assert isinstance(role, str) and isinstance(organisation, str)
         scopes = role_scopes(self._definition, role)
-        if isinstance(claims.get("scope"), str):  # OAuth scopes narrow further, as a token's do
-            asked = set(claims["scope"].split())
-            scopes = tuple(x for x in scopes if x in asked)
+        asked = set(claims["scope"].split()) if isinstance(claims.get("scope"), str) else set()
+        if asked & set(SCOPES):  # naming any of ours, the OAuth scopes narrow further, as a token's do;
+            scopes = tuple(x for x in scopes if x in asked)  # naming none ("openid profile"): the role's
         return ApiToken(f"oidc:{s.issuer_hash}:{subject}", "", subject, role, organisation, issued,
                         expires_at=expires, scopes=scopes)  # fmt: skip
 

@@ -102,6 +102,10 @@ def test_the_role_and_its_scope_claim_bound_what_a_jwt_may_do(idp: Api, clock) -
     body = {"event": "cancel", "reason": "test"}
     refused = problem(idp.client.post(f"/cases/{case_id}/events", json=body, headers=doctor), 403, "missing-scope")
     assert refused["scope"] == "cases:write"
+    plain = bearer(signed(claims(clock, scope="openid profile")))  # none of ours: the role's scopes
+    assert idp.client.post(f"/cases/{case_id}/check", json=body, headers=plain).status_code == 200
+    fired = idp.client.post(f"/cases/{case_id}/events", json=body, headers=plain)  # the role decides, not a scope
+    assert fired.json().get("type") != "urn:second-opinion:problem:missing-scope", fired.text
     other = bearer(signed(claims(clock, second_opinion_org="org-b")))  # another organisation: the case is unknown
     problem(idp.client.get(f"/cases/{case_id}", headers=other), 404, "unknown-case")
 
