@@ -92,7 +92,8 @@ class TokenService:
             raise Unauthenticated("the token was revoked")
         if found.expired(self._rt.clock.now()):
             assert found.expires_at is not None
-            raise Unauthenticated(f"the token expired at {utc_iso(found.expires_at)}; ask for a new one", reason="expired")
+            when = utc_iso(found.expires_at)
+            raise Unauthenticated(f"the token expired at {when}; ask for a new one", reason="expired")
         return found
 
     def _used(self, token: ApiToken) -> ApiToken:
