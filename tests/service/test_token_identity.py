@@ -134,11 +134,14 @@ def test_access_records_carry_channel_and_credential_and_verify(service: CaseSer
     with service.unit_of_work(False) as uow:
         records = uow.access.all()
     assert [(r.channel, r.credential, r.encoding) for r in records] == [
-        ("api", desk.id, access_log.ENCODING_VERSION), ("web", desk.id, access_log.ENCODING_VERSION)]
+        ("api", desk.id, access_log.ENCODING_VERSION),
+        ("web", desk.id, access_log.ENCODING_VERSION),
+    ]
     assert access.verify_log() == (2, [])
     forged = replace(records[1], credential="tok-someoneelse")  # the credential is in the hash
     assert access_log.verify_chain([records[0], forged]) == [
-        f"access record {records[1].sequence}: its content does not match its hash (it was edited)"]
+        f"access record {records[1].sequence}: its content does not match its hash (it was edited)"
+    ]
 
 
 def test_records_before_the_channel_verify_as_before() -> None:
@@ -155,7 +158,8 @@ def test_records_before_the_channel_verify_as_before() -> None:
         access_log.hash_input(new)  # fmt: skip
     assert access_log.verify_chain([replace(old, sequence=1)]) == []
     assert access_log.verify_chain([replace(old, sequence=1, encoding=7)]) == [
-        "access record 1: its encoding 7 is not one this version knows (edited?)"]
+        "access record 1: its encoding 7 is not one this version knows (edited?)"
+    ]
 
 
 def test_cli_creates_with_expiry_and_scopes_and_lists_them_in_amsterdam_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
