@@ -302,14 +302,19 @@ def build_app(
     (:func:`provider_contacts_from_env`) are read from the environment; ``observability``: the
     metrics and spans ``serve`` observes with (:mod:`second_opinion.observability`)."""
     from .api import create_app  # the web stack loads only for those who serve
+    from .oidc import Jwks, OidcVerifier, oidc_from_env
 
     config = settings.load()
     contacts = provider_contacts_from_env()  # once, before the database is opened: a bad file opens nothing
+    oidc_settings = oidc_from_env()
+    jwks = None if oidc_settings is None else Jwks(oidc_settings.jwks)  # a missing or garbled file: a startup error
     backend = open_backend(database_url(url), timeouts=config.timeouts())
     runtime = runtime_for(backend, clock, None, POLICIES, config)
     service = CaseService.on(observability.on(runtime) if observability else runtime)
+    oidc = None if oidc_settings is None else OidcVerifier(oidc_settings, service.runtime.definition,
+                                                           service.runtime.clock, jwks)  # fmt: skip
     return create_app(service, ready=backend.check, limits=limits_of(config), body_timeout=body_timeout,
-                      contacts=contacts, settings=config, observability=observability)  # fmt: skip
+                      contacts=contacts, settings=config, observability=observability, oidc=oidc)  # fmt: skip
 
 
 def init(url: str | None = None, progress: Progress | None = None) -> str:

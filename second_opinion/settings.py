@@ -136,6 +136,20 @@ class Settings(BaseSettings):
     tracing: str = Field("off", description="OpenTelemetry traces: `off`, `console` or `otlp` (needs the "
                          "`otel` extra).")  # fmt: skip
 
+    oidc_issuer: str | None = Field(None, description="The identity provider whose JWTs the API accepts "
+                                    "(`iss`); unset: API tokens only. docs/integrations.md, Identity.")  # fmt: skip
+    oidc_audience: str | None = Field(None, description="The `aud` a JWT must name (needed with `OIDC_ISSUER`).")
+    oidc_jwks: str | None = Field(None, description="The issuer's keys: a JWKS file, or an https URL (fetched "
+                                  "with a 5 s timeout, 256 KiB, cached 5 min).")  # fmt: skip
+    oidc_organisations: str | None = Field(None, description="Comma-separated organisations a JWT may name "
+                                           "(needed with `OIDC_ISSUER`).")  # fmt: skip
+    oidc_claims: str | None = Field(None, description="Claim names, `subject=sub,role=...,organisation=...`; "
+                                    "unset: `sub`, `second_opinion_role`, `second_opinion_org`.")  # fmt: skip
+    oidc_algorithms: str | None = Field(None, description="Comma-separated signature algorithms accepted "
+                                        "(of RS256, ES256, EdDSA; unset: all three).")  # fmt: skip
+    oidc_leeway: str | None = Field(None, description="Seconds of clock skew allowed on `exp`/`iat`/`nbf` "
+                                    "(0 to 300; unset: 60).")  # fmt: skip
+
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
 
     @classmethod

@@ -31,10 +31,10 @@ from workflow.ports import ByCase, Notification, StoredResult, UnreadableRow
 TIMESTAMPS = frozenset(
     {"opened_at", "updated_at", "occurred_at", "recorded_at", "created_at", "started_at", "due_at", "next_action_at",
      "stopped_at", "now", "next_attempt_at", "leased_until", "delivered_at", "revoked_at", "at", "seen_at",
-     "seen_before", "started_before"}
+     "seen_before", "started_before", "expires_at", "last_used_at", "not_since"}
 )  # fmt: skip
 """Columns (and bound parameters) holding a moment."""
-JSON_COLUMNS = frozenset({"facts", "explanation", "name_hashes", "notices"})
+JSON_COLUMNS = frozenset({"facts", "explanation", "name_hashes", "notices", "scopes"})
 """Columns stored as canonical JSON text, encoded on the way in by :meth:`Codec.params`."""
 PAYLOADS = frozenset({"payload"})
 """JSON columns the repositories encode themselves (audit and outbox payloads), decoded here."""
@@ -258,7 +258,14 @@ KEYS: TableCodec[StoredResult] = TableCodec(
 )
 DEADLINES: TableCodec[Deadline] = TableCodec("deadlines", Deadline, lambda r: f"deadline {r['id']}", drop=("id",))
 OUTBOX: TableCodec[Notification] = TableCodec("outbox", Notification, lambda r: f"row {r['id']} of outbox")
-TOKENS: TableCodec[ApiToken] = TableCodec("api_tokens", ApiToken, lambda r: f"row {r['id']} of api_tokens")
+def _token(state: dict[str, Any]) -> dict[str, Any]:
+    state["scopes"] = tuple(state["scopes"])
+    return state
+
+
+TOKENS: TableCodec[ApiToken] = TableCodec(
+    "api_tokens", ApiToken, lambda r: f"row {r['id']} of api_tokens", finish=_token
+)
 SESSIONS: TableCodec[WebSession] = TableCodec("web_sessions", WebSession, lambda r: "a row of web_sessions")
 def _access(state: dict[str, Any]) -> dict[str, Any]:
     shown = state.pop("cases_shown")

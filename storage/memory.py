@@ -292,6 +292,11 @@ class MemoryTokens:
     def save(self, token: ApiToken) -> None:
         self._uow.staged_tokens[token.id] = _utc(token)
 
+    def touch(self, token_id: str, at: datetime, not_since: datetime) -> None:
+        found = self._uow.staged_tokens.get(token_id)
+        if found is not None and (found.last_used_at is None or found.last_used_at <= not_since):
+            self._uow.staged_tokens[token_id] = _utc(replace(found, last_used_at=at))
+
     def list(self) -> list[ApiToken]:
         return sorted(self._uow.staged_tokens.values(), key=lambda t: (t.created_at, t.id))
 

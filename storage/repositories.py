@@ -321,6 +321,9 @@ class SqlTokens:
     def save(self, token: ApiToken) -> None:
         self._run.run("revoke_token", {"b_id": token.id, "revoked_at": token.revoked_at})
 
+    def touch(self, token_id: str, at: datetime, not_since: datetime) -> None:
+        self._run.run("touch_token", {"b_id": token_id, "last_used_at": at, "not_since": not_since})
+
     def list(self) -> list[ApiToken]:
         return self._run.all("tokens_all", {}, codec.TOKENS)
 

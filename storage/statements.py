@@ -295,6 +295,14 @@ STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
         TOKENS.update().where(TOKENS.c.id == bindparam("b_id")).values(revoked_at=bindparam("revoked_at")),
         None,
     ),
+    # at most once a minute per token, even when concurrent uses all read an old last_used_at
+    "touch_token": (
+        TOKENS.update()
+        .where(TOKENS.c.id == bindparam("b_id"))
+        .where(or_(TOKENS.c.last_used_at.is_(None), TOKENS.c.last_used_at <= bindparam("not_since")))
+        .values(last_used_at=bindparam("last_used_at")),
+        None,
+    ),
     "tokens_all": (select(TOKENS).order_by(TOKENS.c.created_at, TOKENS.c.id), None),
     "insert_access": (ACCESS.insert().inline(), _columns(ACCESS, "sequence")),
     "access_head": (select(ACCESS.c.hash, ACCESS.c.at).order_by(ACCESS.c.sequence.desc()).limit(1), None),

@@ -206,6 +206,11 @@ class TokenRow(SQLModel, table=True):
     organisation: str = Field(max_length=64)
     created_at: datetime = _ts()
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    """None: never (tokens created before revision 0015)."""
+    scopes: str = Field(sa_type=Text)
+    """The token's scopes, a JSON array (:data:`workflow.access.tokens.SCOPES`)."""
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
 class AccessRow(SQLModel, table=True):
@@ -233,6 +238,12 @@ class AccessRow(SQLModel, table=True):
     cases_shown: str | None = Field(default=None, sa_type=Text)
     """A page of a list (kind ``list``): the ids of the cases shown, a JSON array; part of the hash.
     Found by case through ``access_cases_shown`` (one row per case shown, written with the record)."""
+    channel: str | None = Field(default=None, max_length=16)
+    """Through what the read came (``api``, ``web``); None before revision 0015. Part of the hash."""
+    credential: str | None = Field(default=None, max_length=200)
+    """Which credential proved the caller (a token id, ``oidc:<issuer hash>:<subject>``). Part of the hash."""
+    encoding: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    """How the record is hashed (:data:`workflow.access.log.ENCODINGS`)."""
 
 
 class AccessShownRow(SQLModel, table=True):

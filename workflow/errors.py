@@ -97,6 +97,16 @@ class PermissionDenied(SecondOpinionError):
         super().__init__(f"role {role!r} may not {event}; permitted roles: {', '.join(self.permitted) or 'none'}")
 
 
+class MissingScope(PermissionDenied):
+    """The token's role may do this, but the token was not given the scope for it (scopes only
+    narrow what a role may do: :data:`workflow.access.tokens.SCOPES`)."""
+
+    def __init__(self, role: str, scope: str) -> None:
+        self.scope = scope
+        super().__init__(role, f"do this without the token scope {scope!r}", ())
+        self.args = (f"the token lacks the scope {scope!r}; create a token with it (`token create --scope {scope}`)",)
+
+
 class ConcurrentUpdate(SecondOpinionError):
     def __init__(self, case_id: str, expected: int, actual: int) -> None:
         self.case_id = case_id
@@ -159,8 +169,10 @@ class Unauthenticated(SecondOpinionError):
 
     outcome = "denied"
 
-    def __init__(self, problem: str) -> None:
+    def __init__(self, problem: str, reason: str | None = None) -> None:
         self.problem = problem
+        if reason is not None:  # the class of what was wrong, for a client to act on (e.g. ``expired``)
+            self.reason = reason
         super().__init__(f"not authenticated: {problem}")
 
 

@@ -250,6 +250,11 @@ class TokenStore(Protocol):
         """Write back a token's revocation (by id)."""
         ...
 
+    def touch(self, token_id: str, at: datetime, not_since: datetime) -> None:
+        """Set the token's ``last_used_at`` to ``at`` unless it is already later than ``not_since``:
+        conditional, so concurrent uses within a minute write once."""
+        ...
+
     def list(self) -> list[ApiToken]: ...
 
 

@@ -21,6 +21,7 @@ from second_opinion import web
 from second_opinion.limits import Limits
 from second_opinion.observability import Observability
 from second_opinion.observability.http import Observe
+from second_opinion.oidc import OidcVerifier
 from second_opinion.settings import Settings
 from workflow.errors import SecondOpinionError, StorageError, StorageNotReady
 from workflow.service.access import AccessService
@@ -54,6 +55,7 @@ def create_app(
     contacts: Mapping[str, Mapping[str, str]] | None = None,
     settings: Settings | None = None,
     observability: Observability | None = None,
+    oidc: OidcVerifier | None = None,
 ) -> FastAPI:
     """The app around ``service``; ``ready`` raises StorageNotReady (or a StorageError) when the
     database cannot take a write, and answers in bounded time (:mod:`storage.readiness`).
@@ -72,6 +74,7 @@ def create_app(
     app.state.contacts = dict(contacts or {})
     app.state.access = AccessService(service.runtime)
     app.state.tokens = TokenService(service.runtime)
+    app.state.oidc = oidc  # bearer JWTs of the configured issuer (second_opinion.oidc); None: API tokens only
     app.add_exception_handler(SecondOpinionError, problems.on_refusal)
     app.add_exception_handler(RequestValidationError, problems.on_bad_request)
     app.add_exception_handler(HTTPException, problems.on_http)

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from second_opinion.limits import Limits
 from second_opinion.observability import context
+from second_opinion.oidc import MAX_TOKEN_CHARS, OidcVerifier
 from workflow.access.rules import Principal
 from workflow.cases.case import CASE_ID_SHAPE
 from workflow.clock import as_utc
@@ -64,7 +65,12 @@ def principal(
     try:
         if credentials is None and request.headers.get("authorization"):
             raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
-        token = tokens.authenticate(credentials.credentials if credentials else None)
+        bearer = credentials.credentials if credentials else None
+        oidc: OidcVerifier | None = request.app.state.oidc
+        if bearer is not None and len(bearer) > MAX_TOKEN_CHARS:  # before any parsing or hashing
+            raise Unauthenticated(f"the token is longer than {MAX_TOKEN_CHARS} characters", reason="too-large")
+        # a JWT of the configured identity provider (staff signing in), else an API token
+        token = oidc.verify(bearer) if oidc and bearer and oidc.looks_like_jwt(bearer) else tokens.authenticate(bearer)
     except Unauthenticated:
         # token guessing: past the limit the address gets 429 instead of 401. The token is looked
         # up first all the same (one indexed read), so that a valid token always passes: behind a

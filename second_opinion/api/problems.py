@@ -28,6 +28,7 @@ from workflow.errors import (
     GuardRefused,
     IdempotencyConflict,
     InvalidTransition,
+    MissingScope,
     PermissionDenied,
     SecondOpinionError,
     StorageNotReady,
@@ -58,6 +59,7 @@ PROBLEMS: dict[type[SecondOpinionError], tuple[int, str, str]] = {
     InvalidTransition: (409, "invalid-transition", "The event is not allowed in the case's state"),
     ConcurrentUpdate: (412, "stale-version", "The case changed since the version in If-Match"),
     PermissionDenied: (403, "permission-denied", "The token's role may not do this"),
+    MissingScope: (403, "missing-scope", "The token lacks the scope this needs"),
     Unauthenticated: (401, "unauthenticated", "No valid bearer token"),
     StorageNotReady: (503, "storage-not-ready", "The database is not ready"),
     ConfigurationError: (503, "configuration-error", "The service is not configured for this request"),
@@ -88,7 +90,8 @@ FIELDS = {"patient reference": "patient_ref", "idempotency key": "Idempotency-Ke
           "dates": "end", "patient name": "patient_name", "on-behalf-of": "X-On-Behalf-Of"}  # fmt: skip
 """The service's names for a few fields -> the names the API spells them with."""
 
-_EXTRAS = ("field", "state", "allowed", "guard", "reason", "role", "permitted", "expected", "actual", "known")
+_EXTRAS = ("field", "state", "allowed", "guard", "reason", "role", "permitted", "expected", "actual", "known",
+           "scope")
 
 
 def problem_for(exc: SecondOpinionError) -> tuple[int, str, str]:

@@ -234,6 +234,10 @@ class AccessRecordOut(BaseModel):
     cases: list[str] | None = Field(
         None, description="A list page (kind list, v 2): the ids of the cases it showed; absent on other records."
     )
+    channel: str | None = Field(None, description="Through what the read came: api or web (null before v 3).")
+    credential: str | None = Field(
+        None, description="What proved the caller: a token id, or oidc:<issuer hash>:<subject> (null before v 3)."
+    )
 
 
 class Finding(BaseModel):

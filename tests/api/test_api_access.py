@@ -147,11 +147,12 @@ def test_every_read_is_logged_with_who_what_when_where(api: Api, clock) -> None:
     for r in reads:
         assert (r["actor_role"], r["organisation"], r["on_behalf_of"]) == ("second_opinion_doctor", OWNER, "dr-head-1")
         if r["kind"] == "list":  # one record per page, naming every case shown (issue 16)
-            assert (r["case_id"], r["patient_ref"], r["cases"], r["v"]) == (None, None, [case_id], 2)
+            assert (r["case_id"], r["patient_ref"], r["cases"], r["v"]) == (None, None, [case_id], 3)
         else:
             assert (r["case_id"], r["patient_ref"], r["outcome"]) == (case_id, PATIENT_REF, "granted")
             assert "cases" not in r
         assert r["client"] == "testclient" and r["at"] == "2026-11-23T09:00:00.000000Z"
+        assert r["channel"] == "api" and r["credential"].startswith("tok-")  # issue 19: which token read it
     assert log[-1]["kind"] == "access-log" and log[-1]["actor_id"] == "aud-1"  # reading the log is logged too
     again = api.client.get(f"/cases/{case_id}/access-log", headers=auditor).json()
     assert len(again) == len(log) + 1

@@ -48,6 +48,18 @@ ADDED_SINCE: dict[str, Any] = {
 """Keys a case's JSON gained since the fixture was made, inserted before ``allowed_events``, with the
 value every case of the fixture has."""
 
+TOKEN_ADDED_SINCE: dict[str, Any] = {
+    # issue 19 (migration 0015): a token written before has no expiry, every scope and no last use
+    "expires_at": None,
+    "scopes": ["cases:read", "cases:write", "audit:read", "reports:read", "webhooks:admin"],
+    "last_used_at": None,
+}
+"""Keys a token's JSON gained since the fixture was made, appended, with the value every old token has."""
+ACCESS_ADDED_SINCE: dict[str, Any] = {"channel": None, "credential": None}
+"""Keys an access record's JSON gained since (issue 19), with the value every record written before has.
+The one record an API read writes today (at :data:`maker.READ_AT`) is written in today's encoding
+(``v`` 3, with its channel and credential in the hash): :func:`written_today` says what it must be."""
+
 
 def _allowed_now(state: str, old: list[str]) -> list[str]:
     from workflow import DEFINITION
@@ -65,6 +77,11 @@ def patched(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
     out = {k: patched(v) for k, v in value.items()}
+    if {"actor", "role", "organisation", "revoked_at"} <= set(out):
+        assert not set(TOKEN_ADDED_SINCE) & set(out), "the fixture already has a key listed as added since"
+        out |= TOKEN_ADDED_SINCE
+    if {"prev_hash", "kind", "outcome"} <= set(out):
+        out = written_today(out) if out["at"] == _READ_AT_UTC else out | ACCESS_ADDED_SINCE
     if "allowed_events" in out and "state" in out:
         assert not set(ADDED_SINCE) & set(out), "the fixture already has a key listed as added since"
         at = list(out).index("allowed_events")
@@ -72,6 +89,35 @@ def patched(value: Any) -> Any:
         out = dict(items[:at] + list(ADDED_SINCE.items()) + items[at:])
         out["allowed_events"] = _allowed_now(out["state"], out["allowed_events"])
     return out
+
+
+def _utc_text(text: str) -> str:
+    from workflow.clock import parse_instant, utc_iso
+
+    return utc_iso(parse_instant(text, "at"))
+
+
+_READ_AT_UTC = _utc_text(maker.READ_AT)
+
+
+def written_today(old: dict[str, Any]) -> dict[str, Any]:
+    """The access record the API read writes, as today writes it: the old record's fields, through
+    channel ``api`` with the auditor's token as credential, hashed as encoding 3 (issue 19)."""
+    import sqlite3
+    from contextlib import closing
+
+    from workflow.access import log as access_log
+    from workflow.access.tokens import hash_secret
+    from workflow.clock import parse_instant
+
+    with closing(sqlite3.connect(FIXTURES / maker.DB_NAME)) as conn:
+        (token_id,) = conn.execute("SELECT id FROM api_tokens WHERE token_hash = ?",
+                                   (hash_secret(ANSWERS["secrets"]["auditor"]),)).fetchone()  # fmt: skip
+    fields = {k: v for k, v in old.items() if k not in ("v", "hash", "sequence", "cases")}
+    today = {"channel": "api", "credential": token_id, "encoding": access_log.ENCODING_VERSION}
+    record = access_log.AccessRecord(**{**fields, "at": parse_instant(old["at"], "at")}, hash="", **today)
+    new = access_log.as_dict(record)
+    return {**new, "sequence": old["sequence"], "hash": access_log.compute_hash(record)}
 
 
 _ALLOWED_ROW = re.compile(r"^│ allowed events .*\n(?:│\s+│.*\n)*", re.MULTILINE)

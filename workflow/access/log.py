@@ -8,7 +8,12 @@ breaks a link that :func:`verify_chain` names. Storage appends only: the table r
 and deletes, as the audit table does.
 
 A record names the patient only by the pseudonymous ``patient_ref`` of the case; the token's
-actor id and organisation say who, ``on_behalf_of`` for whom they acted, ``client`` from where.
+actor id and organisation say who, ``on_behalf_of`` for whom they acted, ``client`` from where,
+``channel`` through what (``api``, ``web``) and ``credential`` with which proof (an API token's id,
+or ``oidc:<issuer hash>:<subject>`` for a bearer JWT of the configured identity provider): every use
+of a token to read case data is a record naming the token. Records from revision 0015 on are hashed
+as RFC 8785 (JCS) canonical JSON with those two fields (:data:`ENCODING_VERSION` 3); records
+written before keep their encoding and verify as before.
 """
 
 from __future__ import annotations
@@ -19,13 +24,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import rfc8785
+
 from workflow.audit.chain import GENESIS, canonical
 from workflow.clock import utc_iso
 
-ENCODING_VERSION = 1
+LEGACY_ENCODING = 1
+"""Stored ``encoding`` of records before revision 0015: sorted-key JSON, hashed as ``v`` 1, or ``v`` 2
+when it names the cases a list page showed (:data:`PAGE_ENCODING_VERSION`)."""
 PAGE_ENCODING_VERSION = 2
 """A record that names the cases a list page showed (``cases``) is hashed as version 2, with them;
 every other record is hashed exactly as before, so the records written before still verify."""
+ENCODING_VERSION = 3
+"""New records: every field of version 1 and 2, plus ``channel`` and ``credential``, as RFC 8785
+(JCS) canonical JSON; ``cases`` only on a list page, as in version 2."""
+ENCODINGS = (LEGACY_ENCODING, ENCODING_VERSION)
 
 GRANTED, DENIED, NOT_FOUND = "granted", "denied", "not-found"
 OUTCOMES = (GRANTED, DENIED, NOT_FOUND)
@@ -73,6 +86,12 @@ class AccessRecord:
     cases: tuple[str, ...] | None = None
     """A list page: the ids of the cases it showed, in the order shown (``case_id`` is then None).
     Part of the hash when present; None on every other record, and on those written before."""
+    channel: str | None = None
+    """``api`` or ``web`` (:attr:`workflow.access.rules.Principal.via`); None before encoding 3."""
+    credential: str | None = None
+    """The token id, or ``oidc:<issuer hash>:<subject>``; None before encoding 3."""
+    encoding: int = LEGACY_ENCODING
+    """How this record is hashed (:data:`ENCODINGS`); stored with it."""
 
     def names(self, case_id: str) -> bool:
         """Whether this record is about ``case_id``: its own case, or a list page that showed it."""
@@ -81,8 +100,15 @@ class AccessRecord:
 
 def hashed_fields(record: AccessRecord) -> dict[str, Any]:
     page = {} if record.cases is None else {"v": PAGE_ENCODING_VERSION, "cases": list(record.cases)}
+    fields = _legacy_fields(record) | page
+    if record.encoding >= ENCODING_VERSION:
+        fields |= {"v": record.encoding, "channel": record.channel, "credential": record.credential}
+    return fields
+
+
+def _legacy_fields(record: AccessRecord) -> dict[str, Any]:
     return {
-        "v": ENCODING_VERSION,
+        "v": LEGACY_ENCODING,
         "at": utc_iso(record.at),
         "actor_id": record.actor_id,
         "actor_role": record.actor_role,
@@ -95,12 +121,20 @@ def hashed_fields(record: AccessRecord) -> dict[str, Any]:
         "patient_ref": record.patient_ref,
         "case_organisation": record.case_organisation,
         "prev_hash": record.prev_hash,
-        **page,
     }
 
 
+def hash_input(record: AccessRecord) -> bytes:
+    """The exact bytes a record's hash is taken over, in its own encoding."""
+    if record.encoding == LEGACY_ENCODING:
+        return canonical(hashed_fields(record))
+    if record.encoding == ENCODING_VERSION:
+        return rfc8785.dumps(hashed_fields(record))
+    raise ValueError(f"access record encoding {record.encoding} is not one of {ENCODINGS}")
+
+
 def compute_hash(record: AccessRecord) -> str:
-    return hashlib.sha256(canonical(hashed_fields(record))).hexdigest()
+    return hashlib.sha256(hash_input(record)).hexdigest()
 
 
 def seal(**fields: Any) -> AccessRecord:
@@ -132,7 +166,9 @@ def verify_chain(records: Sequence[AccessRecord]) -> list[str]:
         where = f"access record {record.sequence}"
         if record.prev_hash != expected:
             problems.append(f"{where}: does not follow the record before it (a record was removed or reordered)")
-        if compute_hash(record) != record.hash:
+        if record.encoding not in ENCODINGS:
+            problems.append(f"{where}: its encoding {record.encoding} is not one this version knows (edited?)")
+        elif compute_hash(record) != record.hash:
             problems.append(f"{where}: its content does not match its hash (it was edited)")
         expected = record.hash
     return problems
@@ -165,6 +201,8 @@ def verify_shown(records: Sequence[AccessRecord], shown: Sequence[tuple[str, str
 
 
 def as_dict(record: AccessRecord) -> dict[str, Any]:
+    """Every field, ``channel`` and ``credential`` too (None on records written before them)."""
     return {
-        "sequence": record.sequence, **hashed_fields(record), "hash": record.hash,
+        "sequence": record.sequence, **hashed_fields(record), "channel": record.channel,
+        "credential": record.credential, "hash": record.hash,
     }  # fmt: skip

@@ -66,6 +66,12 @@ class Principal:
     def organisation(self) -> str:
         return self.token.organisation
 
+    @property
+    def credential(self) -> str:
+        """What proved the caller: the API token's id, or ``oidc:<issuer hash>:<subject>`` for a
+        bearer JWT (:mod:`second_opinion.oidc`); the access log and the audit trail name it."""
+        return self.token.id
+
 
 def sees(principal: Principal, case: Case, scope_of: Mapping[str, str] = SCOPES) -> bool:
     """Fails closed: a role without a scope sees nothing."""

@@ -18,13 +18,14 @@ from workflow.access import log as access_log
 from workflow.access import rules
 from workflow.access.log import DENIED, GRANTED, NOT_FOUND, AccessRecord
 from workflow.access.rules import ORGANISATION, OWN_CASE, WITHHELD, NotVisible, Principal
+from workflow.access.tokens import CAPABILITY_SCOPES
 from workflow.audit.chain import AuditRecord, VerifyReport
 from workflow.cases.case import Case
 from workflow.cases.definitions import Definition
 from workflow.cases.next_steps import NextSteps
 from workflow.clock import forward
 from workflow.deadlines.policies import Deadline
-from workflow.errors import PermissionDenied, UnknownCase, ValidationError
+from workflow.errors import MissingScope, PermissionDenied, UnknownCase, ValidationError
 from workflow.listing import MAX_PAGE, CaseFilter
 from workflow.service import inputs, reports
 from workflow.service.commands import Commands, FireEvent, OpenCase, Verdict
@@ -63,6 +64,14 @@ class AccessService:
         if principal.token.role not in allowed:
             self._log(principal, kind, DENIED, [None])
             raise PermissionDenied(principal.token.role, f"use {capability}", allowed)
+        self._scope(principal, CAPABILITY_SCOPES[capability], kind)
+
+    def _scope(self, principal: Principal, scope: str, kind: str) -> None:
+        """The token's scopes narrow its role: refused (403 naming the scope, logged as denied)
+        before any case is looked at, so the refusal is the same whether the case exists or not."""
+        if not principal.token.allows(scope):
+            self._log(principal, kind, DENIED, [None])
+            raise MissingScope(principal.token.role, scope)
 
     def _admit(self, principal: Principal, case: Case) -> bool:
         if not self.sees(principal, case):
@@ -80,6 +89,8 @@ class AccessService:
               deadlines: bool = False) -> CaseFile:  # fmt: skip
         """:meth:`_visible` with, as asked, the case's audit records and deadlines, all read in one
         unit of work; the access record is written after it, in a unit of work of its own."""
+        if kind not in ("verify", "access-log"):  # those are under audit:read, checked by _require
+            self._scope(principal, "cases:read", kind)
         try:
             case, records, found = self._views.case_file(
                 case_id, lambda c: self._admit(principal, c), history=history, deadlines=deadlines
@@ -131,6 +142,7 @@ class AccessService:
         see: their organisation's cases, a patient their own. ONE access record for the page
         (kind ``list``), naming every case shown, whatever the page's size; an empty page too."""
         check(self._rt, query)
+        self._scope(principal, "cases:read", "list")
         visible = self._visibility(principal)
         page = Page([], None) if visible is None else self._worklists.page(query, visible=visible)
         self._log(principal, "list", GRANTED, page.cases, page=True)
@@ -138,6 +150,7 @@ class AccessService:
 
     def case_counts(self, principal: Principal, query: WorkListQuery) -> dict[str, int]:
         """Cases per state the caller sees (a board's columns). Counts name no case: not logged."""
+        self._scope(principal, "cases:read", "list")
         visible = self._visibility(principal)
         return {} if visible is None else self._worklists.counts(query, visible=visible)
 
@@ -148,6 +161,7 @@ class AccessService:
         each state's cases in ``query``'s order. ONE access record (kind ``list``) names every case
         shown, as a page of a list does; the counts name none."""
         check(self._rt, query)
+        self._scope(principal, "cases:read", "list")
         visible = self._visibility(principal)
         counts = {} if visible is None else self._worklists.counts(query, visible=visible)
         columns = {} if visible is None else {
@@ -250,7 +264,7 @@ class AccessService:
     def case_events(self, principal: Principal, case_id: str) -> tuple[list[AuditRecord], list[AccessRecord]]:
         """A case's audit records and, for those who may read the access log, its access records."""
         _, records, _ = self.case_file(principal, case_id, "fhir-audit")
-        if principal.token.role not in self._capabilities["access-log"]:
+        if principal.token.role not in self._capabilities["access-log"] or not principal.token.allows("audit:read"):
             return records, []
         return records, self.access_records(principal, case_id)
 
@@ -267,6 +281,7 @@ class AccessService:
         patient_name: str | None = None,
         provider: str | None = None,
     ) -> Receipt:
+        self._scope(principal, "cases:write", "open")
         if self._scopes.get(principal.token.role) == OWN_CASE and patient_ref != principal.token.actor:
             raise ValidationError("patient_ref", "a patient's token opens a case only under its own patient reference")
         command = OpenCase(patient_ref, principal.actor, route, occurred_at, _scoped(principal, idempotency_key),
@@ -282,6 +297,7 @@ class AccessService:
         """Fire as the caller, in one unit of work: the visibility check runs on the locked case.
         A case they may not see is unknown to them, untouched, and the attempt logged for its
         owners (what is fired at a visible case is in its audit trail)."""
+        self._scope(principal, "cases:write", "fire")
         key = _scoped(principal, options.pop("idempotency_key", None))
         command = FireEvent(case_id, event, principal.actor, idempotency_key=key, **options)
 
@@ -301,6 +317,7 @@ class AccessService:
     def check(self, principal: Principal, case_id: str, event: str, **options: Any) -> Verdict:
         """What :meth:`fire` would decide, written nowhere but in the access log (``check``): it
         reads the case. Visibility, bad input and idempotency keys are treated as :meth:`fire` treats them."""
+        self._scope(principal, "cases:read", "check")
         key = _scoped(principal, options.pop("idempotency_key", None))
         command = FireEvent(case_id, event, principal.actor, idempotency_key=key, **options)
         admitted: list[Case] = []
@@ -343,7 +360,8 @@ class AccessService:
         written; a record about a case they do not see is written with :data:`WITHHELD` instead."""
         token = principal.token
         who = {"actor_id": token.actor, "actor_role": token.role, "organisation": token.organisation,
-               "kind": kind, "outcome": outcome, "client": principal.client}  # fmt: skip
+               "kind": kind, "outcome": outcome, "client": principal.client, "channel": principal.via,
+               "credential": principal.credential, "encoding": access_log.ENCODING_VERSION}  # fmt: skip
         behalf = principal.on_behalf_of
         if behalf is not None:  # all the cases seen at once: O(words + cases), see inputs.screen_names_of
             seen = [c for c in cases if c is not None and self.sees(principal, c)]
