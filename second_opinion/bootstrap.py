@@ -54,6 +54,7 @@ ENV_WEBHOOK = "SECOND_OPINION_WEBHOOK_URL"
 ENV_CLOSURES = "SECOND_OPINION_CLOSURES"
 ENV_ORGANISATION = "SECOND_OPINION_ORGANISATION"
 ENV_SEND_TIMEOUT = "SECOND_OPINION_SEND_TIMEOUT"
+ENV_WEBHOOK_LOCAL_HTTP = "SECOND_OPINION_WEBHOOK_ALLOW_LOCAL_HTTP"
 MAX_SEND_TIMEOUT = 60.0
 ENV_DB_LOCK_TIMEOUT = "SECOND_OPINION_DB_LOCK_TIMEOUT"
 ENV_DB_STATEMENT_TIMEOUT = "SECOND_OPINION_DB_STATEMENT_TIMEOUT"
@@ -285,6 +286,15 @@ def send_timeout_from_env(env: Mapping[str, str] = os.environ) -> float | None:
     return seconds
 
 
+def local_http_from_env(env: Mapping[str, str] = os.environ) -> bool:
+    """``$SECOND_OPINION_WEBHOOK_ALLOW_LOCAL_HTTP``: ``1`` lets a subscription use plain http to
+    localhost / 127.0.0.1 (a receiver on this machine); anything else than 1/0/empty is refused."""
+    raw = env.get(ENV_WEBHOOK_LOCAL_HTTP, "").strip().lower()
+    if raw not in ("", "0", "1", "true", "false"):
+        raise ConfigurationError(ENV_WEBHOOK_LOCAL_HTTP, f"{raw[:20]!r} is not 1 or 0")
+    return raw in ("1", "true")
+
+
 def connect_deadlines(service: CaseService, env: Mapping[str, str] = os.environ) -> DeadlineService:
     """The deadline side of the service layer, on the same storage as ``service``."""
     return DeadlineService(service.runtime, channels_from_env(env))
@@ -346,7 +356,7 @@ def build_app(url: str | None = None, *, clock: Clock | None = None, body_timeou
     backend = open_backend(database_url(url), timeouts=timeouts_from_env())
     service = CaseService.on(runtime_for(backend, clock, None, POLICIES))
     return create_app(service, ready=backend.check, limits=limits_from_env(), body_timeout=body_timeout,
-                      contacts=contacts)  # fmt: skip
+                      contacts=contacts, allow_local_http=local_http_from_env())  # fmt: skip
 
 
 def init(url: str | None = None) -> str:

@@ -22,9 +22,10 @@ from second_opinion.limits import Limits
 from workflow.errors import SecondOpinionError, StorageError, StorageNotReady
 from workflow.service.access import AccessService
 from workflow.service.cases import CaseService
+from workflow.service.feed_access import FeedAccess
 from workflow.service.tokens import TokenService
 
-from . import audit, cases, edge, fhir, next_steps, problems, reference, reports, schemas, swagger, worklists
+from . import audit, cases, edge, feed, fhir, next_steps, problems, reference, reports, schemas, swagger, worklists
 
 DESCRIPTION = """Dutch second-opinion cases as persisted state machines, for care-coordination
 systems, hospital desks, insurers' tools and auditors. Every call needs a bearer token
@@ -43,11 +44,13 @@ def create_app(
     limits: Limits | None = None,
     body_timeout: float | None = None,
     contacts: Mapping[str, Mapping[str, str]] | None = None,
+    allow_local_http: bool = False,
 ) -> FastAPI:
     """The app around ``service``; ``ready`` raises StorageNotReady (or a StorageError) when the
     database cannot take a write, and answers in bounded time (:mod:`storage.readiness`).
     ``contacts`` are the operator's provider contact values, already checked
-    (:func:`second_opinion.bootstrap.provider_contacts_from_env`); none: the seeds' values."""
+    (:func:`second_opinion.bootstrap.provider_contacts_from_env`); none: the seeds' values.
+    ``allow_local_http``: subscriptions may use plain http to localhost (tests, a local receiver)."""
     app = FastAPI(title="second-opinion", version=version, description=DESCRIPTION, docs_url=None,
                   redoc_url=None)
     # No slash is redirected: Starlette builds that Location from the caller's Host (an open redirect).
@@ -57,6 +60,7 @@ def create_app(
     app.state.contacts = dict(contacts or {})
     app.state.access = AccessService(service.runtime)
     app.state.tokens = TokenService(service.runtime)
+    app.state.feed = FeedAccess(service.runtime, app.state.access, allow_local_http=allow_local_http)
     app.add_exception_handler(SecondOpinionError, problems.on_refusal)
     app.add_exception_handler(RequestValidationError, problems.on_bad_request)
     app.add_exception_handler(HTTPException, problems.on_http)
@@ -64,7 +68,7 @@ def create_app(
     app.add_exception_handler(Exception, problems.on_crash)
     app.add_middleware(edge.Edge, body_timeout=body_timeout or edge.BODY_TIMEOUT)
     routers = (worklists.router, cases.router, next_steps.router, audit.router, fhir.router, reference.router,
-               reports.router)  # fmt: skip
+               reports.router, feed.router)  # fmt: skip
     for router in routers:
         app.include_router(router, responses=_ERRORS)
     swagger.serve_docs(app)  # /docs from this host's files, not a CDN
