@@ -17,6 +17,14 @@ its own. Once a call to a target has run out of time, that target's other notifi
 batch are *deferred* (put back unattempted, due again after the first retry delay), not each
 made to wait out the deadline.
 
+**Subscriptions** (channel ``subscription``, issue 19): the notification's target is a
+subscription's id; its URL and secret are read once per round (:meth:`FeedService.endpoints`) and
+each attempt is signed as Standard Webhooks says (:mod:`jobs.signing`). A removed or inactive
+subscription, or a secret that cannot be opened, is a failed attempt with that error. Storage
+leases a subscription's delivery only when the earlier ones of its case are delivered, so its
+receiver gets a case's events in order (retries keep the id; a dead letter holds the case's later
+events back until an operator retries it, ``second-opinion outbox retry ID``).
+
 **Stopping.** ``run_once(should_stop)`` looks at the flag before each claim and every
 :data:`STOP_POLL` seconds while calls are in flight; when it is set, calls in flight are
 cancelled and everything claimed and not yet settled is *released* (unattempted, due at once),
@@ -42,14 +50,17 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 
-from workflow.ports import Notification
+from workflow.ports import SUBSCRIPTION, Notification
 from workflow.service.deadlines import DeadlineService
+from workflow.service.feed import Endpoint, FeedService
+
+from .signing import signed
 
 log = logging.getLogger("second_opinion.notifications")
 
@@ -80,6 +91,7 @@ class Delivery:
         self, deadlines: DeadlineService, max_attempts: int = 8, send_timeout: float = SEND_TIMEOUT,
         flush_every: float = 1.0, lease: timedelta = LEASE, batch: int = BATCH, targets_at_once: int = TARGETS_AT_ONCE,
         monotonic: Callable[[], float] = time.monotonic,
+        endpoints: Callable[[Sequence[str]], Mapping[str, Endpoint | str]] | None = None,
     ) -> None:  # fmt: skip
         if not 0 < send_timeout <= lease.total_seconds() - 2 * LEASE_MARGIN:
             raise ValueError(f"send_timeout {send_timeout} s does not fit in a {lease} lease")
@@ -92,6 +104,10 @@ class Delivery:
         self.targets_at_once = targets_at_once
         self.monotonic = monotonic
         """The time the lease is measured in (injectable, so a test can make calls "take" long)."""
+        self.endpoints = endpoints or FeedService(deadlines.runtime).endpoints
+        self.clock_now = deadlines.clock.now
+        """The time a signature is made at (``webhook-timestamp``): the runtime's clock."""
+        """Subscription id -> where and with what secret to send (or why not), read once per round."""
 
     def run_once(self, should_stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
         """Attempt every notification that is due, once, until ``should_stop`` says otherwise."""
@@ -144,13 +160,19 @@ class Round:
         self.settled: set[int | None] = set()
         self.flushed = time.monotonic()
         self.settling = asyncio.Lock()
+        self.endpoints: Mapping[str, Endpoint | str] = {}
 
     async def run(self, client: httpx.AsyncClient) -> None:
         targets: dict[str, list[Notification]] = {}
         try:
+            wanted = [n.target for n in self.batch if n.channel == SUBSCRIPTION]
+            self.endpoints = self.delivery.endpoints(wanted) if wanted else {}
             for notification in self.batch:
-                if notification.channel == "webhook":
-                    targets.setdefault(notification.target, []).append(notification)
+                endpoint = self.endpoints.get(notification.target) if notification.channel == SUBSCRIPTION else None
+                if isinstance(endpoint, str):  # removed, inactive, unreadable secret: a failed attempt
+                    self.record(notification, endpoint)
+                elif notification.channel in ("webhook", SUBSCRIPTION):
+                    targets.setdefault(f"{notification.channel}:{notification.target}", []).append(notification)
                 else:  # no call is in flight yet: a settle may block here
                     self.record(notification, _to_log(notification))
                     if time.monotonic() - self.flushed >= self.delivery.flush_every:
@@ -211,25 +233,37 @@ class Round:
             for i, notification in enumerate(todo):
                 if self.should_stop() or delivery.monotonic() - self.claimed_at > latest_start:
                     return  # released when the round settles: unattempted, due again at once
-                error, slow = await send(client, notification, delivery.send_timeout)
+                found = self.endpoints.get(notification.target) if notification.channel == SUBSCRIPTION else None
+                endpoint = found if isinstance(found, Endpoint) else None
+                error, slow = await send(client, notification, delivery.send_timeout, endpoint, delivery.clock_now())
                 self.record(notification, error)
                 await self.flush_if_due()
                 if slow:
                     if rest := todo[i + 1 :]:
                         self.defer(rest)
                         log.warning("webhook %s is too slow: %d more notification(s) deferred",
-                                    _where(notification.target), len(rest))  # fmt: skip
+                                    _where(endpoint.url if endpoint else notification.target), len(rest))  # fmt: skip
                     return
 
 
-async def send(client: httpx.AsyncClient, notification: Notification, deadline: float) -> tuple[str | None, bool]:
+async def send(
+    client: httpx.AsyncClient, notification: Notification, deadline: float, endpoint: Endpoint | None = None,
+    at: datetime | None = None,
+) -> tuple[str | None, bool]:  # fmt: skip
     """POST one notification within ``deadline`` seconds in all; the error (None when delivered)
-    and whether the target was too slow."""
+    and whether the target was too slow. With ``endpoint`` (a subscription's), to its URL, signed
+    at ``at``; else to the notification's target, as the global webhook channel always has."""
     try:
         async with asyncio.timeout(deadline):
-            request = client.stream(
-                "POST", notification.target, json=notification.payload, headers={"Idempotency-Key": notification.key}
-            )
+            if endpoint is not None:
+                assert at is not None, "a signed delivery needs the time it is signed at"
+                body, headers = signed(notification, endpoint, at)
+                request = client.stream("POST", endpoint.url, content=body, headers=headers)
+            else:
+                request = client.stream(
+                    "POST", notification.target, json=notification.payload,
+                    headers={"Idempotency-Key": notification.key},
+                )  # fmt: skip
             async with request as response:  # the status line and headers; the body is never read
                 status = response.status_code
     except TimeoutError:

@@ -236,6 +236,12 @@ def send_timeout_from_env(env: Mapping[str, str] | None = None) -> float | None:
     return settings.load(env).send_timeout
 
 
+def local_http_from_env(env: Mapping[str, str] | None = None) -> bool:
+    """``$SECOND_OPINION_WEBHOOK_ALLOW_LOCAL_HTTP``: subscriptions may use plain http to localhost /
+    127.0.0.1 (a receiver on this machine); read by the settings object, a bad word refused."""
+    return settings.load(env).webhook_allow_local_http
+
+
 def connect_deadlines(service: CaseService, env: Mapping[str, str] | None = None) -> DeadlineService:
     """The deadline side of the service layer, on the same storage as ``service``."""
     return DeadlineService(service.runtime, channels_from_env(env))
@@ -314,7 +320,8 @@ def build_app(
     oidc = None if oidc_settings is None else OidcVerifier(oidc_settings, service.runtime.definition,
                                                            service.runtime.clock, jwks)  # fmt: skip
     return create_app(service, ready=backend.check, limits=limits_of(config), body_timeout=body_timeout,
-                      contacts=contacts, settings=config, observability=observability, oidc=oidc)  # fmt: skip
+                      contacts=contacts, settings=config, observability=observability, oidc=oidc,
+                      allow_local_http=config.webhook_allow_local_http)  # fmt: skip
 
 
 def init(url: str | None = None, progress: Progress | None = None) -> str:

@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     )
     tls_proxy: bool = Field(False, description="A proxy ends TLS in front of `serve`: desk cookies are always "
                             "Secure (`1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`).")  # fmt: skip
+    webhook_allow_local_http: bool = Field(False, description="Webhook subscriptions may use plain http to "
+                                           "localhost (a receiver on this machine; tests).")  # fmt: skip
     rate_token: str = Field("120/60", description="API writes per token, `COUNT/SECONDS` or `0`/`off`.")
     rate_case: str = Field("30/60", description="API writes per case, `COUNT/SECONDS` or `0`/`off`.")
     rate_case_token: str = Field("10/60", description="API writes per token on one case, `COUNT/SECONDS` or "
@@ -220,7 +222,7 @@ class Settings(BaseSettings):
             raise ConfigurationError(_name(info), f"the key must be at least {MIN_SECRET_BYTES} bytes{got}")
         return value
 
-    @field_validator("tls_proxy", mode="before")
+    @field_validator("tls_proxy", "webhook_allow_local_http", mode="before")
     @classmethod
     def _switch(cls, value: object, info: ValidationInfo) -> object:
         text = _text(value)

@@ -31,10 +31,10 @@ from workflow.ports import ByCase, Notification, StoredResult, UnreadableRow
 TIMESTAMPS = frozenset(
     {"opened_at", "updated_at", "occurred_at", "recorded_at", "created_at", "started_at", "due_at", "next_action_at",
      "stopped_at", "now", "next_attempt_at", "leased_until", "delivered_at", "revoked_at", "at", "seen_at",
-     "seen_before", "started_before", "expires_at", "last_used_at", "not_since"}
+     "seen_before", "started_before", "expires_at", "last_used_at", "not_since", "rotated_at"}
 )  # fmt: skip
 """Columns (and bound parameters) holding a moment."""
-JSON_COLUMNS = frozenset({"facts", "explanation", "name_hashes", "notices", "scopes"})
+JSON_COLUMNS = frozenset({"facts", "explanation", "name_hashes", "notices", "scopes", "event_types"})
 """Columns stored as canonical JSON text, encoded on the way in by :meth:`Codec.params`."""
 PAYLOADS = frozenset({"payload"})
 """JSON columns the repositories encode themselves (audit and outbox payloads), decoded here."""

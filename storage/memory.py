@@ -22,8 +22,9 @@ from workflow.audit.transparency import AUDIT
 from workflow.cases.case import Case, Transition
 from workflow.deadlines.policies import RUNNING, Deadline
 from workflow.listing import CaseFilter, Listed, ListedCases, Position, case_due_at, is_open, sort_key
-from workflow.ports import ByCase, DeadlineTally, Notification, StoredResult
+from workflow.ports import SUBSCRIPTION, ByCase, DeadlineTally, Notification, StoredResult
 
+from .memory_feed import MemoryFeed, MemoryFeedStore, MemorySubscriptions
 from .memory_log import MemoryLog, MemoryLogStore
 
 _T = TypeVar("_T")
@@ -64,6 +65,7 @@ class MemoryStore:
     sessions: dict[str, WebSession] = field(default_factory=dict)
     access: list[AccessRecord] = field(default_factory=list)
     log: MemoryLogStore = field(default_factory=MemoryLogStore)
+    feed: MemoryFeedStore = field(default_factory=MemoryFeedStore)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -247,9 +249,15 @@ class MemoryOutbox:
         staged[new_id] = replace(_utc(notification), id=new_id)
 
     def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
+        rows = sorted(self._uow.staged_outbox.values(), key=lambda n: n.id or 0)
+        heads: dict[tuple[str, str], int | None] = {}  # each subscription's and case's first undelivered
+        for n in rows:
+            if n.channel == SUBSCRIPTION and n.status != "delivered":
+                heads.setdefault((n.target, n.case_id), n.id)
         free = [
-            n for n in self._uow.staged_outbox.values()
+            n for n in rows
             if n.status == "pending" and n.next_attempt_at <= now and (n.leased_until is None or n.leased_until <= now)
+            and (n.channel != SUBSCRIPTION or heads[(n.target, n.case_id)] == n.id)
         ]  # fmt: skip
         claimed = [replace(n, leased_until=lease_until) for n in sorted(free, key=lambda n: (n.next_attempt_at, n.id))]
         for n in claimed[:limit]:
@@ -408,6 +416,8 @@ class MemoryUnitOfWork:
         self.access = MemoryAccess(self)
         self.sessions = MemorySessions(self)
         self.log = MemoryLog(self.store.log, self._committed_records)
+        self.feed = MemoryFeed(self.store.feed)
+        self.subscriptions = MemorySubscriptions(self.store.feed, self)
         return self
 
     def _committed_records(self, kind: str) -> list[tuple[int, str, datetime]]:
@@ -420,6 +430,8 @@ class MemoryUnitOfWork:
             raise RuntimeError("read-only unit of work")
         store = self.store
         self.log.commit()
+        self.feed.commit()
+        self.subscriptions.commit()
         start = len(store.audit)
         store.audit.extend(replace(r, sequence=start + i) for i, r in enumerate(self.new_audit, start=1))
         store.transitions.extend(self.new_transitions)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, case, func, or_, select
+from sqlalchemy import Engine, and_, bindparam, case, exists, func, or_, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -22,8 +22,10 @@ from sqlalchemy.sql.expression import ClauseElement, ColumnElement, Select
 from sqlalchemy.types import NullType
 
 from workflow.deadlines.policies import RUNNING
+from workflow.ports import SUBSCRIPTION
 
 from .codec import Codec
+from .feed_statements import FEED_STATEMENTS
 from .log_statements import LOG_STATEMENTS
 from .session_statements import SESSION_STATEMENTS
 from .tables import (
@@ -168,6 +170,16 @@ _BY_DUE = (DEADLINES.c.due_at, DEADLINES.c.id)
 # read through the partial index on running deadlines by (due_at, id), which also gives the order;
 # its cost follows the overdue deadlines, not every running one.
 _DUE_BEFORE = DEADLINES.c.due_at < bindparam("due_before")
+# A delivery to a subscription waits while an earlier one of the same subscription and case is not
+# delivered (pending, leased, or dead until an operator retries it): a case's events arrive in order.
+_EARLIER = OUTBOX.alias("earlier")
+_WAITING = exists().where(
+    _EARLIER.c.target == OUTBOX.c.target,
+    _EARLIER.c.case_id == OUTBOX.c.case_id,
+    _EARLIER.c.id < OUTBOX.c.id,
+    _EARLIER.c.channel == SUBSCRIPTION,
+    _EARLIER.c.status != "delivered",
+)
 # Leasing outbox rows: the LIMIT is the number leased, so the claim locks no row it does not lease
 # (a row locked and not leased would be skipped by every other worker until this claim commits).
 _CLAIM_OUTBOX = (
@@ -176,6 +188,7 @@ _CLAIM_OUTBOX = (
         OUTBOX.c.status == "pending",
         OUTBOX.c.next_attempt_at <= bindparam("now"),
         or_(OUTBOX.c.leased_until.is_(None), OUTBOX.c.leased_until <= bindparam("now")),
+        or_(OUTBOX.c.channel != SUBSCRIPTION, ~_WAITING),
     )
     .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
     .limit(bindparam("limit"))
@@ -325,6 +338,7 @@ STATEMENTS: dict[str, tuple[ClauseElement, list[str] | None]] = {
     **WORKLIST_STATEMENTS,
     **SESSION_STATEMENTS,
     **LOG_STATEMENTS,
+    **FEED_STATEMENTS,
     "access_for_organisation": (select(ACCESS).where(_OF_ORGANISATION).order_by(ACCESS.c.sequence), None),
 }
 

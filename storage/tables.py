@@ -176,6 +176,8 @@ class OutboxRow(SQLModel, table=True):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
+        # a subscription's deliveries of one case, in order: the claim's "nothing earlier undelivered"
+        Index("ix_outbox_target_case", "target", "case_id", "id"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(_BIGINT, primary_key=True, autoincrement=True))
@@ -319,6 +321,43 @@ class LogCheckpointRow(SQLModel, table=True):
     root: str = Field(max_length=64)
     note: str = Field(sa_type=Text)
     created_at: datetime = _ts()
+
+
+class ChangeEventRow(SQLModel, table=True):
+    """The change feed (:mod:`workflow.feed.events`): one row per accepted transition or deadline
+    notice, written in its transaction; ``sequence`` is the feed's order and its cursor."""
+
+    __tablename__ = "change_events"
+    __table_args__ = (Index("ix_change_events_org_sequence", "organisation", "sequence"),)
+
+    sequence: int | None = Field(default=None, sa_column=Column(_BIGINT, primary_key=True, autoincrement=True))
+    id: str = Field(max_length=40, unique=True)
+    type: str = Field(max_length=32)
+    case_id: str = Field(foreign_key="cases.id", max_length=64)
+    organisation: str = Field(max_length=64)
+    route: str = Field(max_length=64)
+    from_state: str | None = Field(default=None, max_length=64)
+    to_state: str = Field(max_length=64)
+    event: str = Field(max_length=64)
+    version: int
+    occurred_at: datetime = _ts()
+    recorded_at: datetime = _ts()
+    actor_role: str = Field(max_length=64)
+
+
+class SubscriptionRow(SQLModel, table=True):
+    """Webhook subscriptions (:mod:`workflow.feed.subscriptions`); ``secret`` is sealed, never clear."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: str = Field(primary_key=True, max_length=40)
+    organisation: str = Field(max_length=64, index=True)
+    url: str = Field(sa_type=Text)
+    secret: str = Field(sa_type=Text)
+    event_types: str = Field(sa_type=Text)
+    active: bool
+    created_at: datetime = _ts()
+    rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
 METADATA = SQLModel.metadata

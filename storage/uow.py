@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from .errors import is_driver_error, translated
+from .feed_repository import SqlFeed, SqlSubscriptions
 from .log_repository import SqlLog
 from .repositories import (
     Runner,
@@ -73,6 +74,8 @@ class SqlUnitOfWork:
         self.access = SqlAccess(runner)
         self.sessions = SqlSessions(runner)
         self.log = SqlLog(runner)
+        self.feed = SqlFeed(runner)
+        self.subscriptions = SqlSubscriptions(runner)
         return self
 
     def commit(self) -> None:

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from workflow.access.sessions import WebSession
     from workflow.access.tokens import ApiToken
     from workflow.audit.transparency import Leaf, Pending
+    from workflow.feed.events import ChangeEvent
+    from workflow.feed.subscriptions import Subscription
     from workflow.listing import CaseFilter, ListedCases, Position
 
 
@@ -150,6 +152,10 @@ class IdempotencyStore(Protocol):
         ...
 
 
+SUBSCRIPTION = "subscription"
+"""The outbox channel of a delivery to a webhook subscription: ``target`` is the subscription's id."""
+
+
 @dataclass(frozen=True)
 class Notification:
     """An outbox row: one message for one channel, delivered after the transaction that made it."""
@@ -221,7 +227,9 @@ class Outbox(Protocol):
     def add(self, notification: Notification) -> None: ...
 
     def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
-        """Lease pending notifications due by ``now`` (and not leased) until ``lease_until``."""
+        """Lease pending notifications due by ``now`` (and not leased) until ``lease_until``. A
+        delivery to a subscription (channel :data:`SUBSCRIPTION`) is leased only when every earlier
+        one of the same subscription and case has been delivered: a case's events arrive in order."""
         ...
 
     def save(self, notification: Notification) -> None:
@@ -361,6 +369,37 @@ class TransparencyLog(Protocol):
         ...
 
 
+class ChangeFeed(Protocol):
+    """The change feed (:mod:`workflow.feed.events`), appended in the unit of the change it reports."""
+
+    def append(self, event: ChangeEvent) -> None: ...
+
+    def page(self, organisation: str, after: int, limit: int) -> list[ChangeEvent]:
+        """Up to ``limit`` events of ``organisation`` with a sequence above ``after``, by sequence."""
+        ...
+
+
+class SubscriptionStore(Protocol):
+    """Webhook subscriptions (:mod:`workflow.feed.subscriptions`)."""
+
+    def add(self, subscription: Subscription) -> None: ...
+
+    def get(self, subscription_id: str) -> Subscription | None: ...
+
+    def of_organisation(self, organisation: str, *, active_only: bool = False) -> list[Subscription]:
+        """By creation, then id."""
+        ...
+
+    def save(self, subscription: Subscription) -> None:
+        """Write back the secret, rotation time and active flag (by id)."""
+        ...
+
+    def remove(self, subscription_id: str, now: datetime) -> None:
+        """Delete the subscription, and dead-letter its deliveries still pending (``subscription
+        removed``), so the worker neither tries them nor holds a case's later events behind them."""
+        ...
+
+
 class UnitOfWork(Protocol):
     @property
     def cases(self) -> CaseRepository: ...
@@ -391,6 +430,12 @@ class UnitOfWork(Protocol):
 
     @property
     def log(self) -> TransparencyLog: ...
+
+    @property
+    def feed(self) -> ChangeFeed: ...
+
+    @property
+    def subscriptions(self) -> SubscriptionStore: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -26,9 +26,24 @@ from second_opinion.settings import Settings
 from workflow.errors import SecondOpinionError, StorageError, StorageNotReady
 from workflow.service.access import AccessService
 from workflow.service.cases import CaseService
+from workflow.service.feed_access import FeedAccess
 from workflow.service.tokens import TokenService
 
-from . import audit, cases, edge, fhir, next_steps, problems, reference, reports, schemas, spec, swagger, worklists
+from . import (
+    audit,
+    cases,
+    edge,
+    feed,
+    fhir,
+    next_steps,
+    problems,
+    reference,
+    reports,
+    schemas,
+    spec,
+    swagger,
+    worklists,
+)
 
 DESCRIPTION = """Dutch second-opinion cases as persisted state machines, for care-coordination
 systems, hospital desks, insurers' tools and auditors. Every call but /health, /ready and
@@ -56,6 +71,7 @@ def create_app(
     settings: Settings | None = None,
     observability: Observability | None = None,
     oidc: OidcVerifier | None = None,
+    allow_local_http: bool = False,
 ) -> FastAPI:
     """The app around ``service``; ``ready`` raises StorageNotReady (or a StorageError) when the
     database cannot take a write, and answers in bounded time (:mod:`storage.readiness`).
@@ -64,7 +80,10 @@ def create_app(
     ``settings`` are the web desk's (session key, TLS proxy); none: the environment's.
 
     ``observability``: the metrics and spans of requests (none: request ids and the request log
-    line only; :mod:`second_opinion.observability.http`)."""
+    line only; :mod:`second_opinion.observability.http`).
+
+
+    ``allow_local_http``: subscriptions may use plain http to localhost (tests, a local receiver)."""
     app = FastAPI(title="second-opinion", version=version, description=DESCRIPTION, docs_url=None,
                   redoc_url=None, telemetry=NO_NATIVE_TELEMETRY)  # fmt: skip
     # No slash is redirected: Starlette builds that Location from the caller's Host (an open redirect).
@@ -75,6 +94,7 @@ def create_app(
     app.state.access = AccessService(service.runtime)
     app.state.tokens = TokenService(service.runtime)
     app.state.oidc = oidc  # bearer JWTs of the configured issuer (second_opinion.oidc); None: API tokens only
+    app.state.feed = FeedAccess(service.runtime, app.state.access, allow_local_http=allow_local_http)
     app.add_exception_handler(SecondOpinionError, problems.on_refusal)
     app.add_exception_handler(RequestValidationError, problems.on_bad_request)
     app.add_exception_handler(HTTPException, problems.on_http)
@@ -84,7 +104,7 @@ def create_app(
     seen = observability or Observability()  # outermost: the Edge's refusals have request ids too
     app.add_middleware(Observe, metrics=seen.metrics, spans=seen.spans)
     routers = (worklists.router, cases.router, next_steps.router, audit.router, fhir.router, reference.router,
-               reports.router)  # fmt: skip
+               reports.router, feed.router)  # fmt: skip
     for router in routers:
         app.include_router(router, responses=_ERRORS)
     spec.install(app)  # /openapi.json with operation ids, enums, Problem, per-event bodies (api/spec.py)

@@ -18,7 +18,7 @@ import typer.core
 
 from workflow.privacy import redact
 
-from . import audit, cases, config, deadlines, next_steps, reports, serve, tokens, transparency, worklists
+from . import audit, cases, config, deadlines, next_steps, reports, serve, tokens, transparency, webhooks, worklists
 
 NAME = "second-opinion"
 
@@ -139,6 +139,16 @@ token_app.command("create")(tokens.create_command)
 token_app.command("list")(tokens.list_command)
 token_app.command("revoke")(tokens.revoke_command)
 app.add_typer(token_app, name="token")
+
+webhook_app = typer.Typer(help="Webhook subscriptions per organisation: add (secret shown once), list, remove, "
+                          "rotate-secret, activate, deactivate.", no_args_is_help=True)  # fmt: skip
+webhook_app.command("add")(webhooks.add_command)
+webhook_app.command("list")(webhooks.list_command)
+webhook_app.command("remove")(webhooks.remove_command)
+webhook_app.command("rotate-secret")(webhooks.rotate_command)
+webhook_app.command("activate")(webhooks.activate_command)
+webhook_app.command("deactivate")(webhooks.deactivate_command)
+app.add_typer(webhook_app, name="webhook")
 
 
 def main() -> None:

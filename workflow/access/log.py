@@ -61,6 +61,8 @@ KINDS = {
     "fire": "fired an event at a case it may not see (refused; other commands are in the audit trail)",
     "open": "tried to open a case with a role that may not (refused)",
     "report": "read a report: figures over the organisation's cases, one record naming no case",
+    "events": "a page of the change feed was served (GET /events: one record per page, naming every case in it)",
+    "subscriptions": "tried to read or manage webhook subscriptions with a role that may not (refused)",
 }
 """Every kind of access that is logged; the API docs are generated from this table."""
 

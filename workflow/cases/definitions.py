@@ -260,6 +260,8 @@ READS = {
     "audit": "verify and export the audit trail of the organisation's cases",
     "access-log": "read the access log (a patient gets only the records about their own case)",
     "reports": "read reports: figures aggregated over the organisation's cases, naming no case or patient",
+    "changes": "pull the change feed of the organisation's cases (GET /events)",
+    "webhooks": "manage the organisation's webhook subscriptions (their URLs and secrets)",
 }
 """Reads beyond a single case; a role lists those it may make in its ``reads``."""
 
@@ -274,9 +276,9 @@ ROLES = (
     Role("care_consultant", "The insurer's ZorgConsulent; registers Royal Doctors requests.", "001, 004",
          sees=ORGANISATION, reads=("reports",)),
     Role("coordinator", "A care-coordination desk (an insurer's team, a hospital's second-opinion desk).",
-         sees=ORGANISATION, reads=("reports",)),
+         sees=ORGANISATION, reads=("reports", "changes", "webhooks")),
     Role("auditor", "Reads the audit trail; fires nothing.", sees=ORGANISATION,
-         reads=("audit", "access-log", "reports")),
+         reads=("audit", "access-log", "reports", "changes")),
     Role("system", "Scheduled jobs of this library (deadlines)."),
 )  # fmt: skip
 

@@ -73,6 +73,14 @@ class AccessService:
             self._log(principal, kind, DENIED, [None])
             raise MissingScope(principal.token.role, scope)
 
+    def require(self, principal: Principal, capability: str, kind: str) -> None:
+        """:meth:`_require`, for the services beside this one (:mod:`workflow.service.feed_access`)."""
+        self._require(principal, capability, kind)
+
+    def granted(self, principal: Principal, kind: str, cases: Sequence[Case]) -> None:
+        """Log a granted read of ``cases`` as one record, as a page of a list is (one naming no case if none)."""
+        self._log(principal, kind, GRANTED, cases, page=True)
+
     def _admit(self, principal: Principal, case: Case) -> bool:
         if not self.sees(principal, case):
             return False

@@ -307,7 +307,7 @@ class Commands:
             )  # fmt: skip
             uow.cases.add(case)
             self._plan_deadlines(uow, case, OPEN_EVENT, case.state, occurred, now)
-            return write_accepted(uow, record, case.version, print_)
+            return write_accepted(uow, record, case, print_)
 
     def _fire(self, command: FireEvent, data: dict[str, Any], print_: str, admit: Admit | None) -> Receipt:
         rt, case_id, event, actor = self._rt, command.case_id, command.event, command.actor
@@ -333,7 +333,7 @@ class Commands:
             if not uow.cases.update(moved, expected_version=case.version, expected_audit_count=case.audit_count):
                 raise ConcurrentUpdate(case_id, case.version, case.version + 1)
             self._plan_deadlines(uow, moved, event, decision.to_state, occurred, now)
-            return write_accepted(uow, record, moved.version, print_)
+            return write_accepted(uow, record, moved, print_)
 
     def _plan_deadlines(
         self, uow: UnitOfWork, case: Case, event: str, to_state: str, at: datetime, now: datetime

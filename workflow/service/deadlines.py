@@ -35,6 +35,7 @@ from workflow.errors import ConcurrentUpdate, ValidationError
 from workflow.ports import Notification, UnitOfWork
 from workflow.service.observer import operation
 from workflow.service.progress import Progress, tell
+from workflow.service.publishing import publish
 from workflow.service.recording import next_record, readable, stamp
 from workflow.service.runtime import Runtime
 from workflow.service.views import Views
@@ -154,6 +155,7 @@ class DeadlineService:
             occurred_at=action.fell_due_at, payload=payload, reason=None, refusal=None,
         )  # fmt: skip
         uow.audit.append(record)
+        publish(uow, record, case)  # the feed and the subscriptions: beside the global channels below
         message = {"case_id": case.id, "kind": action.kind, "seq": record.seq, **payload}
         for channel in self.channels:
             key = f"{action.key(deadline)}/{channel.name}"

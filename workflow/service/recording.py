@@ -23,6 +23,7 @@ from workflow.clock import Clock, as_utc, forward, utc_iso
 from workflow.errors import AuditIntegrityError, ConcurrentUpdate, IdempotencyConflict, SecondOpinionError
 from workflow.ports import KeyTaken, StoredResult, UnitOfWork, UnreadableRow
 from workflow.service import inputs
+from workflow.service.publishing import publish
 
 
 @dataclass(frozen=True)
@@ -116,15 +117,18 @@ def replayed(uow: UnitOfWork, key: str | None, fingerprint: str) -> Receipt | No
     return Receipt(**{**stored.result, "replayed": True})
 
 
-def write_accepted(uow: UnitOfWork, record: AuditRecord, version: int, fingerprint: str) -> Receipt:
-    """After the case row: the transition row, the audit record and the idempotency key of an
-    accepted command, then commit; all of them land together or none does."""
+def write_accepted(uow: UnitOfWork, record: AuditRecord, case: Case, fingerprint: str) -> Receipt:
+    """After the case row (``case``, as written): the transition row, the audit record, the change
+    event with its webhook deliveries (:func:`~workflow.service.publishing.publish`) and the
+    idempotency key of an accepted command, then commit; all of them land together or none does."""
     assert record.to_state is not None
+    version = case.version
     uow.transitions.add(
         Transition(record.case_id, version, record.event, record.from_state, record.to_state, record.occurred_at,
                    record.seq)
     )  # fmt: skip
     uow.audit.append(record)
+    publish(uow, record, case)
     receipt = Receipt.of(record, version)
     if record.idempotency_key is not None:
         uow.keys.put(
