@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -26,6 +26,8 @@ from workflow.ports import SUBSCRIPTION, ByCase, DeadlineTally, Notification, St
 
 from .memory_feed import MemoryFeed, MemoryFeedStore, MemorySubscriptions
 from .memory_log import MemoryLog, MemoryLogStore
+from .memory_sessions import MemorySessions
+from .memory_values import utc_fields
 
 _T = TypeVar("_T")
 
@@ -37,18 +39,6 @@ def _by_case(rows: Iterable[_T], case_ids: Sequence[str], case_of: Callable[[_T]
         if case_of(row) in wanted:
             grouped.setdefault(case_of(row), []).append(row)
     return ByCase(grouped)
-
-
-def _utc(value: _T) -> _T:
-    """What the SQL backends do on the way in and out: aware UTC, naive refused."""
-    changes: dict[str, Any] = {}
-    for f in fields(value):  # type: ignore[arg-type]
-        at = getattr(value, f.name)
-        if isinstance(at, datetime):
-            if at.tzinfo is None or at.utcoffset() is None:
-                raise ValueError("naive datetime refused: store timezone-aware UTC")
-            changes[f.name] = at.astimezone(UTC)
-    return replace(value, **changes) if changes else value  # type: ignore[type-var]
 
 
 @dataclass
@@ -79,13 +69,13 @@ class MemoryCases:
     def add(self, case: Case) -> None:
         if case.id in self._uow.staged_cases:
             raise ValueError(f"case {case.id} exists")
-        self._uow.staged_cases[case.id] = _utc(case)
+        self._uow.staged_cases[case.id] = utc_fields(case)
 
     def update(self, case: Case, *, expected_version: int, expected_audit_count: int) -> bool:
         current = self._uow.staged_cases.get(case.id)
         if current is None or (current.version, current.audit_count) != (expected_version, expected_audit_count):
             return False
-        self._uow.staged_cases[case.id] = _utc(case)
+        self._uow.staged_cases[case.id] = utc_fields(case)
         return True
 
     def find_by_bsn_hash(self, bsn_hash: str) -> list[Case]:
@@ -136,7 +126,7 @@ class MemoryAudit:
         self._uow = uow
 
     def append(self, record: AuditRecord) -> None:
-        self._uow.new_audit.append(_utc(record))
+        self._uow.new_audit.append(utc_fields(record))
 
     def _all(self) -> list[AuditRecord]:
         return self._uow.store.audit + self._uow.new_audit
@@ -164,7 +154,7 @@ class MemoryTransitions:
         self._uow = uow
 
     def add(self, transition: Transition) -> None:
-        self._uow.new_transitions.append(_utc(transition))
+        self._uow.new_transitions.append(utc_fields(transition))
 
     def for_case(self, case_id: str) -> list[Transition]:
         every = self._uow.store.transitions + self._uow.new_transitions
@@ -188,7 +178,7 @@ class MemoryKeys:
         return self._uow.new_keys.get(key) or self._uow.store.keys.get(key)
 
     def put(self, stored: StoredResult) -> None:
-        self._uow.new_keys[stored.key] = _utc(stored)
+        self._uow.new_keys[stored.key] = utc_fields(stored)
 
 
 class MemoryDeadlines:
@@ -203,7 +193,7 @@ class MemoryDeadlines:
         return _by_case(sorted(self._uow.staged_deadlines.values(), key=lambda d: d.id), case_ids, lambda d: d.case_id)
 
     def save(self, deadline: Deadline, *, new: bool = False) -> None:
-        self._uow.staged_deadlines[deadline.id] = _utc(deadline)
+        self._uow.staged_deadlines[deadline.id] = utc_fields(deadline)
 
     def tally(self, due_soon_before: datetime) -> list[DeadlineTally]:
         found: dict[tuple[str, str], list[int]] = {}
@@ -246,7 +236,7 @@ class MemoryOutbox:
         if any(n.key == notification.key for n in staged.values()):
             raise ValueError(f"outbox key {notification.key} exists")
         new_id = max(staged, default=0) + 1
-        staged[new_id] = replace(_utc(notification), id=new_id)
+        staged[new_id] = replace(utc_fields(notification), id=new_id)
 
     def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
         rows = sorted(self._uow.staged_outbox.values(), key=lambda n: n.id or 0)
@@ -267,7 +257,7 @@ class MemoryOutbox:
 
     def save(self, notification: Notification) -> None:
         assert notification.id is not None
-        self._uow.staged_outbox[notification.id] = _utc(notification)
+        self._uow.staged_outbox[notification.id] = utc_fields(notification)
 
     def save_all(self, notifications: Sequence[Notification]) -> None:
         for notification in notifications:
@@ -289,7 +279,7 @@ class MemoryTokens:
     def add(self, token: ApiToken) -> None:
         if token.id in self._uow.staged_tokens or self.by_hash(token.token_hash) is not None:
             raise ValueError(f"token {token.id} exists")
-        self._uow.staged_tokens[token.id] = _utc(token)
+        self._uow.staged_tokens[token.id] = utc_fields(token)
 
     def get(self, token_id: str) -> ApiToken | None:
         return self._uow.staged_tokens.get(token_id)
@@ -298,12 +288,12 @@ class MemoryTokens:
         return next((t for t in self._uow.staged_tokens.values() if t.token_hash == token_hash), None)
 
     def save(self, token: ApiToken) -> None:
-        self._uow.staged_tokens[token.id] = _utc(token)
+        self._uow.staged_tokens[token.id] = utc_fields(token)
 
     def touch(self, token_id: str, at: datetime, not_since: datetime) -> None:
         found = self._uow.staged_tokens.get(token_id)
         if found is not None and (found.last_used_at is None or found.last_used_at <= not_since):
-            self._uow.staged_tokens[token_id] = _utc(replace(found, last_used_at=at))
+            self._uow.staged_tokens[token_id] = utc_fields(replace(found, last_used_at=at))
 
     def list(self) -> list[ApiToken]:
         return sorted(self._uow.staged_tokens.values(), key=lambda t: (t.created_at, t.id))
@@ -330,7 +320,7 @@ class MemoryAccess:
             if record.prev_hash in taken:
                 raise ValueError("access log fork: that head was already extended")
             taken.add(record.prev_hash)
-            self._uow.new_access.append(_utc(record))
+            self._uow.new_access.append(utc_fields(record))
 
     def all(self) -> list[AccessRecord]:
         return self._all()
@@ -345,46 +335,6 @@ class MemoryAccess:
     def for_organisation(self, organisation: str) -> list[AccessRecord]:
         return [r for r in self._all() if r.case_organisation == organisation
                 or (r.case_organisation is None and r.organisation == organisation)]  # fmt: skip
-
-
-class MemorySessions:
-    def __init__(self, uow: MemoryUnitOfWork) -> None:
-        self._uow = uow
-
-    def add(self, session: WebSession) -> None:
-        if session.key in self._uow.staged_sessions:
-            raise ValueError("session exists")
-        self._uow.staged_sessions[session.key] = _utc(session)
-
-    def get(self, key: str) -> WebSession | None:
-        return self._uow.staged_sessions.get(key)
-
-    def save(self, session: WebSession) -> None:
-        if session.key in self._uow.staged_sessions:
-            self._uow.staged_sessions[session.key] = _utc(session)
-
-    def remove(self, key: str) -> None:
-        self._uow.staged_sessions.pop(key, None)
-
-    def remove_token(self, token_id: str) -> None:
-        for s in self.of_token(token_id):
-            del self._uow.staged_sessions[s.key]
-
-    def remove_expired(self, seen_before: datetime, started_before: datetime) -> None:
-        for s in list(self._uow.staged_sessions.values()):
-            if s.seen_at < seen_before or s.started_at < started_before:
-                del self._uow.staged_sessions[s.key]
-
-    def of_token(self, token_id: str) -> list[WebSession]:
-        mine = (s for s in self._uow.staged_sessions.values() if s.token_id == token_id)
-        return sorted(mine, key=lambda s: (s.seen_at, s.key))
-
-    def count(self) -> int:
-        return len(self._uow.staged_sessions)
-
-    def remove_least_recent(self) -> None:
-        if self._uow.staged_sessions:
-            del self._uow.staged_sessions[min(self._uow.staged_sessions.values(), key=lambda s: (s.seen_at, s.key)).key]
 
 
 class MemoryUnitOfWork:

@@ -225,10 +225,12 @@ def worker_command(
 
     with guard():
         warning = pinned_clock("worker", allow_clock_override)
+        if send_timeout is not None and not 0.1 <= send_timeout <= MAX_SEND_TIMEOUT:  # NaN passes click's range
+            raise ValidationError("--send-timeout", f"must be a number of seconds from 0.1 to {MAX_SEND_TIMEOUT:g}")
         seen = observing(metrics_port)
-    if warning:
-        logging.getLogger("second_opinion.worker").warning("%s", warning)
     with guard(), open_service(db, channel=f"worker:{socket.gethostname()}:{os.getpid()}") as plain:
+        if warning:  # once the database answers: a command that fails says one line, not two
+            logging.getLogger("second_opinion.worker").warning("%s", warning)
         service = CaseService.on(seen.on(plain.runtime))
         where = serve_metrics(seen, metrics_host, metrics_port)
         if where:

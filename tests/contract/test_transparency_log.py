@@ -130,7 +130,7 @@ def test_the_owner_who_also_rewrites_the_log_is_caught_by_the_checkpoint(service
     fire_example(service, ids[2], "withdraw")
     late = log.checkpoint([KEY], ORIGIN)
     # a case deleted with every row about it, and the log rebuilt without it
-    owner(db_url, *[f"DELETE FROM {t} WHERE case_id = :c" for t in ("deadlines", "idempotency_keys",
+    owner(db_url, *[f"DELETE FROM {t} WHERE case_id = :c" for t in ("change_events", "deadlines", "idempotency_keys",
                                                                    "case_transitions", "audit_records")],
           "DELETE FROM access_cases_shown WHERE case_id = :c", "DELETE FROM access_records WHERE case_id = :c",
           "DELETE FROM cases WHERE id = :c", "DELETE FROM log_leaves", "DELETE FROM log_nodes", c=ids[2])  # fmt: skip
@@ -155,7 +155,7 @@ def test_a_witness_that_kept_the_leaves_names_the_first_position_of_a_rebuilt_lo
     kept = log.leaves()
     deleted = {r.sequence for r in service.history(ids[2])}
     first = min(leaf.position for leaf in kept if leaf.kind == "audit" and leaf.ref in deleted)
-    owner(db_url, *[f"DELETE FROM {t} WHERE case_id = :c" for t in ("deadlines", "idempotency_keys",
+    owner(db_url, *[f"DELETE FROM {t} WHERE case_id = :c" for t in ("change_events", "deadlines", "idempotency_keys",
                                                                    "case_transitions", "audit_records")],
           "DELETE FROM access_cases_shown WHERE case_id = :c", "DELETE FROM access_records WHERE case_id = :c",
           "DELETE FROM cases WHERE id = :c", "DELETE FROM log_leaves", "DELETE FROM log_nodes", c=ids[2])  # fmt: skip

@@ -64,8 +64,9 @@ def test_a_bad_expiry_is_refused_and_nothing_is_created(service: CaseService, ex
 
 
 def test_scopes_are_bounded_by_the_role() -> None:
-    assert role_scopes(DEFINITION, "auditor") == ALL_SCOPES
-    assert role_scopes(DEFINITION, "gp") == ("cases:read", "cases:write", "webhooks:admin")
+    assert role_scopes(DEFINITION, "auditor") == ("cases:read", "cases:write", "audit:read", "reports:read")
+    assert role_scopes(DEFINITION, "coordinator")[-1] == "webhooks:admin"  # the role that manages subscriptions
+    assert role_scopes(DEFINITION, "gp") == ("cases:read", "cases:write")
     assert role_scopes(DEFINITION, "patient") == ("cases:read", "cases:write", "audit:read")
     assert role_scopes(DEFINITION, "system") == ()
 

@@ -19,8 +19,8 @@ written before keep their encoding and verify as before.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -208,3 +208,26 @@ def as_dict(record: AccessRecord) -> dict[str, Any]:
         "sequence": record.sequence, **hashed_fields(record), "channel": record.channel,
         "credential": record.credential, "hash": record.hash,
     }  # fmt: skip
+
+
+def patient_view(
+    records: Sequence[AccessRecord], patient: str, cases: Collection[str], patient_roles: Collection[str]
+) -> list[AccessRecord]:
+    """What a patient sees of the access log: who of the staff read their own case, and their own
+    reads. Left out: records about any other case (an attempt on another case is no business of
+    theirs), records made by another patient's token (its actor id is that patient's reference:
+    another patient tried to read this case), and of every record kept, the client address (where
+    the staff member sat) and the chain hashes (which would let a patient test guesses of an
+    address against the hash; the chain is verified by the operator, ``access-log verify``).
+    A list page that showed their case is kept, naming their case alone."""
+    own = set(cases)
+    return [
+        replace(r, client=None, prev_hash="", hash="", cases=only_own(r.cases, own))
+        for r in records
+        if any(r.names(c) for c in own) and (r.actor_role not in patient_roles or r.actor_id == patient)
+    ]
+
+
+def only_own(shown: tuple[str, ...] | None, own: Collection[str]) -> tuple[str, ...] | None:
+    """Of a list page's cases, the patient's own: which other cases were on the page is none of theirs."""
+    return None if shown is None else tuple(c for c in shown if c in own)

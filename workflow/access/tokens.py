@@ -57,12 +57,13 @@ SCOPE_TABLE = (
     Scope("cases:write", "open cases and fire events (the role table still says which role may fire which event)"),
     Scope("audit:read", "verify and export the audit trail; read the access log", reads=("audit", "access-log")),
     Scope("reports:read", "read reports (figures over the organisation's cases)", reads=("reports",)),
-    Scope("webhooks:admin", "manage webhook subscriptions of the organisation", staff=True),
+    Scope("webhooks:admin", "manage webhook subscriptions of the organisation", reads=("webhooks",), staff=True),
 )  # fmt: skip
 """Every scope a token can hold; the docs print this table."""
 SCOPES = {s.name: s for s in SCOPE_TABLE}
 ALL_SCOPES = tuple(SCOPES)
-CAPABILITY_SCOPES = {"audit": "audit:read", "access-log": "audit:read", "reports": "reports:read"}
+CAPABILITY_SCOPES = {"audit": "audit:read", "access-log": "audit:read", "reports": "reports:read",
+                     "changes": "cases:read", "webhooks": "webhooks:admin"}  # fmt: skip
 """The scope each read of the role table (:data:`workflow.cases.definitions.READS`) needs."""
 
 

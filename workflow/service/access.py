@@ -9,7 +9,7 @@ decision is here, where it can be tested without a server.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -242,7 +242,7 @@ class AccessService:
     def access_records(self, principal: Principal, case_id: str | None = None) -> list[AccessRecord]:
         """The access log as the caller may see it; this read is itself logged first, so it shows.
 
-        A patient (a role that sees its own case only) gets :func:`patient_view`: the records about
+        A patient (a role that sees its own case only) gets :func:`workflow.access.log.patient_view`: the records about
         their own case, by staff or by themselves, without client addresses and hashes."""
         self._require(principal, "access-log", "access-log")
         if case_id is not None:
@@ -257,7 +257,7 @@ class AccessService:
             records = sorted((r for c in covered for r in uow.access.for_case(c.id)), key=_position)
         if self._scopes.get(principal.token.role) == OWN_CASE:
             own = {c.id for c in covered}
-            return patient_view(records, principal.token.actor, own, self._own_case_roles())
+            return access_log.patient_view(records, principal.token.actor, own, self._own_case_roles())
         return records
 
     def _own_case_roles(self) -> frozenset[str]:
@@ -418,29 +418,6 @@ def _scoped(principal: Principal, key: str | None) -> str | None:
     """Idempotency keys live in one namespace per caller (organisation and actor): nobody else
     choosing the same key replays our receipt or learns that we used it."""
     return None if key is None else f"{principal.organisation}/{principal.token.actor}/{key}"
-
-
-def patient_view(
-    records: Sequence[AccessRecord], patient: str, cases: Collection[str], patient_roles: Collection[str]
-) -> list[AccessRecord]:
-    """What a patient sees of the access log: who of the staff read their own case, and their own
-    reads. Left out: records about any other case (an attempt on another case is no business of
-    theirs), records made by another patient's token (its actor id is that patient's reference:
-    another patient tried to read this case), and of every record kept, the client address (where
-    the staff member sat) and the chain hashes (which would let a patient test guesses of an
-    address against the hash; the chain is verified by the operator, ``access-log verify``).
-    A list page that showed their case is kept, naming their case alone."""
-    own = set(cases)
-    return [
-        replace(r, client=None, prev_hash="", hash="", cases=_only(r.cases, own))
-        for r in records
-        if any(r.names(c) for c in own) and (r.actor_role not in patient_roles or r.actor_id == patient)
-    ]
-
-
-def _only(shown: tuple[str, ...] | None, own: Collection[str]) -> tuple[str, ...] | None:
-    """Of a list page's cases, the patient's own: which other cases were on the page is none of theirs."""
-    return None if shown is None else tuple(c for c in shown if c in own)
 
 
 def _about(case: Case | None) -> dict[str, str | None]:

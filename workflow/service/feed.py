@@ -92,11 +92,12 @@ class FeedService:
         return found
 
     def rotate(self, subscription_id: str, organisation: str | None = None) -> tuple[str, Subscription]:
-        """A new secret, in force for every delivery from now on (retries included); shown once."""
-        secret = subs.new_secret()
-        sealed = self._box.seal(subscription_id, secret)
+        """A new secret, in force for every delivery from now on (retries included); shown once.
+        An id that is no subscription is refused before the sealing key is asked for."""
         with self._rt.uow(True) as uow:
             found = self._found(uow, subscription_id, organisation)
+            secret = subs.new_secret()
+            sealed = self._box.seal(subscription_id, secret)
             rotated = replace(found, secret=sealed, rotated_at=self._rt.clock.now())
             uow.subscriptions.save(rotated)
             uow.commit()

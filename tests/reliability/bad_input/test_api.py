@@ -285,6 +285,19 @@ API_SLOTS = [
             reads=True, storage=True),
     ApiSlot("GET /fhir/Task period", lambda v, c: Request("GET", "/fhir/Task", query={"period": v}), anything,
             reads=True),
+    ApiSlot("GET /events after", lambda v, c: Request("GET", "/events", query={"after": v}), anything, reads=True),
+    ApiSlot("GET /events limit", lambda v, c: Request("GET", "/events", query={"limit": v}), anything, reads=True),
+    ApiSlot("POST /subscriptions url", lambda v, c: Request("POST", "/subscriptions", body={"url": v}), anything,
+            storage=True),
+    ApiSlot("POST /subscriptions event_types", lambda v, c: Request(
+        "POST", "/subscriptions", body={"url": "https://receiver.example/hook", "event_types": [v]}), anything,
+            storage=True),
+    ApiSlot("GET /subscriptions (no input)", lambda v, c: Request("GET", "/subscriptions"), anything, reads=True),
+    ApiSlot("DELETE /subscriptions/{id}", lambda v, c: Request("DELETE", f"/subscriptions/{_url_part(v)}"),
+            path_segment(refused), reads=True, storage=True),
+    ApiSlot("POST /subscriptions/{id}/rotate-secret",
+            lambda v, c: Request("POST", f"/subscriptions/{_url_part(v)}/rotate-secret"), path_segment(refused),
+            reads=True, storage=True),
     ApiSlot("GET /fhir/metadata (no input)", lambda v, c: Request("GET", "/fhir/metadata"), anything, reads=True),
     ApiSlot("GET /fhir/AuditEvent entity",
             lambda v, c: Request("GET", "/fhir/AuditEvent", query={"entity": v}, as_auditor=True), refused,
@@ -369,7 +382,8 @@ def run_api_slot(slot: ApiSlot, target: ApiTarget, corpus: Mapping[str, str], ca
 def test_every_endpoint_has_slots() -> None:
     """Adding a route without adding its inputs here fails: the corpus must reach every endpoint."""
     covered = {(s.request("x", "c").method, re.sub(r"/c(?=/|$)|/x(?=/|$)", "/{case_id}", s.request("x", "c").path)
-                .replace("/charts/x.svg", "/charts/{name}.svg")) for s in API_SLOTS}  # fmt: skip
+                .replace("/charts/x.svg", "/charts/{name}.svg")
+                .replace("/subscriptions/{case_id}", "/subscriptions/{subscription_id}")) for s in API_SLOTS}  # fmt: skip
     paths = Api(connect("memory://")).app.openapi()["paths"]
     routes = {(method.upper(), path) for path, operations in paths.items() for method in operations}
     assert len(routes) >= 17 and routes - covered == set()
