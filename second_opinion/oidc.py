@@ -151,6 +151,8 @@ class Jwks:
             age = None if self._fetched_at is None else now - self._fetched_at
             if age is None or age > JWKS_TTL or (kid not in self._keys and age > JWKS_MIN_REFETCH):
                 self._refresh(now)
+            if not self._keys:  # the last fetch failed and none ever succeeded: say so, not "unknown key"
+                raise Unauthenticated("the issuer's keys cannot be fetched now", reason="jwks-unavailable")
         found = self._keys.get(kid) or (next(iter(self._keys.values())) if kid is None and len(self._keys) == 1
                                         else None)  # fmt: skip
         if found is None:
@@ -158,6 +160,7 @@ class Jwks:
         return found
 
     def _refresh(self, now: float) -> None:
+        self._fetched_at = now  # the attempt counts: while the issuer is down, at most one fetch per interval
         try:
             self._keys = _parse(self._fetch(self._source), self._source)
         except (httpx.HTTPError, ConfigurationError) as exc:
@@ -258,9 +261,9 @@ class OidcVerifier:
         subject, role, organisation = (claims.get(s.claims[k]) for k in ("subject", "role", "organisation"))
         if not isinstance(subject, str) or not inputs.IDENTIFIER.fullmatch(subject):
             raise Unauthenticated(f"the {s.claims['subject']!r} claim is not a usable subject", reason="subject")
-        if role not in self._roles:
+        if not isinstance(role, str) or role not in self._roles:  # a list of roles (Keycloak, Entra): refused
             raise Unauthenticated(f"the {s.claims['role']!r} claim is not a role that may sign in", reason="role")
-        if organisation not in s.organisations:
+        if not isinstance(organisation, str) or organisation not in s.organisations:
             raise Unauthenticated(f"the {s.claims['organisation']!r} claim is not a configured organisation",
                                   reason="organisation")  # fmt: skip
         assert isinstance(role, str) and isinstance(organisation, str)

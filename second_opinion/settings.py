@@ -294,21 +294,25 @@ class Settings(BaseSettings):
                         _DB_DEFAULTS.connect)  # fmt: skip
 
 
-URL_FIELDS = ("db", "webhook_url")
-"""Settings that are URLs and may carry a password (``postgresql://user:PASSWORD@host/db``)."""
+URL_FIELDS = ("db", "webhook_url", "oidc_jwks")
+"""Settings that are URLs and may carry a password (``postgresql://user:PASSWORD@host/db``) or a
+secret in the query (``https://host/hook?token=...``, libpq's ``?password=``)."""
 
 
 def masked_url(url: str) -> str:
-    """``url`` with the password of its user part as :data:`MASK`."""
+    """``url`` with the password of its user part as :data:`MASK`, and for an http(s) URL (a
+    webhook, a JWKS) its whole query too: a token travels there as often as in the user part."""
     try:
         parts = urlsplit(url)
         password = parts.password
     except ValueError:  # a malformed user part: show none of it
         return MASK
+    if parts.query and parts.scheme in ("http", "https"):
+        url = url.split("?", 1)[0] + "?" + MASK
     if password is None:
         return url
     host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
+    return urlunsplit(urlsplit(url)._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
 
 
 def check_organisation(organisation: str, setting: str) -> None:

@@ -107,6 +107,12 @@ def test_subscriptions_over_http_show_the_secret_once_and_stay_in_their_organisa
     assert api.client.delete(f"/subscriptions/{sub}", headers=coordinator).status_code == 204
     assert api.client.get("/subscriptions", headers=coordinator).json() == []
     assert DeadlineService(api.service.runtime).notifications()[0].status == "dead"
+    # every use of a token on the subscriptions is in the access log, naming its credential
+    managed = [(r.kind, r.outcome, r.credential) for r in access_log(api) if r.kind.startswith("subscription")]
+    token_ids = {r.credential for r in access_log(api) if r.kind == "subscription-added"}
+    assert [k for k, _, _ in managed] == ["subscription-added", "subscriptions", "subscriptions",
+                                          "subscription-rotated", "subscription-removed", "subscriptions"]  # fmt: skip
+    assert len(token_ids) == 1 and None not in token_ids
 
 
 @pytest.mark.parametrize(

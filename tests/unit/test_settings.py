@@ -140,3 +140,14 @@ def test_bootstrap_reads_the_settings_object() -> None:
     assert bootstrap.timeouts_from_env({"SECOND_OPINION_DB_LOCK_TIMEOUT": "0.5"}).lock == 0.5
     assert [c.name for c in bootstrap.channels_from_env({"SECOND_OPINION_WEBHOOK_URL": "https://x.example"})] == [
         "log", "webhook"]  # fmt: skip
+
+
+def test_a_token_in_a_urls_query_is_masked_as_its_password_is() -> None:
+    from second_opinion.settings import masked_url
+
+    assert masked_url("https://hooks.example/in?token=SEKRET") == f"https://hooks.example/in?{MASK}"
+    assert masked_url("https://u:pw@idp.example/jwks?key=k") == f"https://u:{MASK}@idp.example/jwks?{MASK}"
+    assert masked_url("postgresql://u:pw@db/x?sslmode=require") == f"postgresql://u:{MASK}@db/x?sslmode=require"
+    assert masked_url("sqlite:///cases.sqlite3") == "sqlite:///cases.sqlite3"
+    shown = repr(load({"SECOND_OPINION_OIDC_JWKS": "https://idp.example/jwks?key=SEKRET"}))
+    assert "SEKRET" not in shown

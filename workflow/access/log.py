@@ -62,7 +62,11 @@ KINDS = {
     "open": "tried to open a case with a role that may not (refused)",
     "report": "read a report: figures over the organisation's cases, one record naming no case",
     "events": "a page of the change feed was served (GET /events: one record per page, naming every case in it)",
-    "subscriptions": "tried to read or manage webhook subscriptions with a role that may not (refused)",
+    "subscriptions": "listed the organisation's webhook subscriptions, or tried to read or manage them with a role "
+    "that may not (refused)",
+    "subscription-added": "added a webhook subscription (its URL and secret go to the organisation's change feed)",
+    "subscription-removed": "removed a webhook subscription",
+    "subscription-rotated": "rotated a webhook subscription's signing secret",
 }
 """Every kind of access that is logged; the API docs are generated from this table."""
 

@@ -32,18 +32,26 @@ class FeedAccess:
 
     def subscriptions(self, principal: Principal) -> list[Subscription]:
         self._access.require(principal, "webhooks", "subscriptions")
-        return self._feed.list(principal.organisation)
+        found = self._feed.list(principal.organisation)
+        self._access.granted(principal, "subscriptions", [])
+        return found
 
     def subscribe(
         self, principal: Principal, url: str, event_types: Sequence[str] | None = None, *, active: bool = True
     ) -> tuple[str, Subscription]:
         self._access.require(principal, "webhooks", "subscriptions")
-        return self._feed.add(principal.organisation, url, event_types, active=active)
+        made = self._feed.add(principal.organisation, url, event_types, active=active)
+        self._access.granted(principal, "subscription-added", [])  # who pointed the feed where: the credential
+        return made
 
     def unsubscribe(self, principal: Principal, subscription_id: str) -> Subscription:
         self._access.require(principal, "webhooks", "subscriptions")
-        return self._feed.remove(subscription_id, principal.organisation)
+        removed = self._feed.remove(subscription_id, principal.organisation)
+        self._access.granted(principal, "subscription-removed", [])
+        return removed
 
     def rotate(self, principal: Principal, subscription_id: str) -> tuple[str, Subscription]:
         self._access.require(principal, "webhooks", "subscriptions")
-        return self._feed.rotate(subscription_id, principal.organisation)
+        rotated = self._feed.rotate(subscription_id, principal.organisation)
+        self._access.granted(principal, "subscription-rotated", [])
+        return rotated
