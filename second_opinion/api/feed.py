@@ -19,6 +19,7 @@ from workflow.feed.subscriptions import MAX_FILTER, MAX_URL, Subscription
 from workflow.service.feed_access import FeedAccess
 
 from .deps import Caller, Writer
+from .schemas import ChangeEventType, RoleName, RouteName, StateName
 
 router = APIRouter(tags=["change feed"])
 SubscriptionId = Annotated[str, Path(max_length=64, description="A subscription's id (`sub_...`).")]
@@ -35,19 +36,19 @@ Feed = Annotated[FeedAccess, Depends(feed)]
 class EventDataOut(BaseModel):
     case_id: str
     organisation: str
-    route: str
-    from_state: str | None
-    to_state: str
-    event: str
+    route: RouteName
+    from_state: StateName | None
+    to_state: StateName
+    event: str = Field(description="The event of the definition table, `open`, or a deadline note.")
     version: int
     occurred_at: str
     recorded_at: str
-    actor_role: str
+    actor_role: RoleName
 
 
 class EventOut(BaseModel):
     id: str = Field(description="Stable: the same in every page and every delivery of this event.")
-    type: str
+    type: ChangeEventType
     timestamp: str
     data: EventDataOut
 

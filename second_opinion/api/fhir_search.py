@@ -80,12 +80,18 @@ def task_search(params: Mapping[str, str], task_status: Mapping[str, str]) -> Ta
     return TaskSearch(states, owner, patient, _since(params.get("period")), int(count), index, cursor)
 
 
+_LITERAL = {"patient": "Patient/", "owner": "Organization/"}
+
+
 def _identifier(params: Mapping[str, str], name: str, kind: str) -> str | None:
     value = params.get(name)
     if value is None:
         return None
+    literal = _LITERAL[name]  # a literal reference (Patient/PX-0001, Organization/org-a) names the same thing
+    if value.startswith(literal):
+        value = "|" + value.removeprefix(literal)
     system, bar, code = value.rpartition("|")
-    if bar and system != _SYSTEM + kind:
+    if bar and system not in ("", _SYSTEM + kind):
         raise ValidationError(name, f"the system must be {_SYSTEM}{kind} (or none)")
     if not 1 <= len(code) <= 64:
         raise ValidationError(name, "must be 1 to 64 characters")

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, WithJsonSchema
 
 from workflow.cases.definitions import DEFINITION
+from workflow.feed.events import EVENT_TYPES
 from workflow.service.inputs import MAX_REASON_CHARS
 
 _STRICT = ConfigDict(extra="forbid")
@@ -31,6 +32,7 @@ ENUMS: dict[str, tuple[tuple[str, ...], str]] = {
     "StateName": (tuple(s.name for s in DEFINITION.states), "A state of the definition table."),
     "RouteName": (DEFINITION.route_names, "A route of the definition table."),
     "RoleName": (DEFINITION.role_names, "A role of the definition table."),
+    "ChangeEventType": (tuple(EVENT_TYPES), "A type of event of the change feed (GET /events, webhooks)."),
 }
 """Named enums of ``/openapi.json``, from the definition table (a new event is in the schema by
 itself). Fields stay ``str`` for validation: the service refuses an unknown name with its own
@@ -50,6 +52,7 @@ EventName = Annotated[str, _named("EventName")]
 StateName = Annotated[str, _named("StateName")]
 RouteName = Annotated[str, _named("RouteName")]
 RoleName = Annotated[str, _named("RoleName")]
+ChangeEventType = Annotated[str, _named("ChangeEventType")]
 _ID = r"^[A-Za-z0-9._:-]{3,64}$"
 
 

@@ -94,7 +94,9 @@ def test_task_search_filters_by_status_owner_patient_and_period(api: Api) -> Non
     assert ids(pages(api, desk, status="cancelled")) == []
     assert ids(pages(api, desk, patient="PX-5001")) == [by_state["referred"]]
     assert ids(pages(api, desk, patient="urn:second-opinion:patient-ref|PX-5001")) == [by_state["referred"]]
+    assert ids(pages(api, desk, patient="Patient/PX-5001")) == [by_state["referred"]]  # a literal reference
     assert len(ids(pages(api, desk, owner="org-a"))) == 5
+    assert len(ids(pages(api, desk, owner="Organization/org-a"))) == 5
     assert ids(pages(api, desk, owner="org-b")) == []  # another organisation's: none seen
     assert len(ids(pages(api, desk, period="ge2026-01-01"))) == 5
     assert ids(pages(api, desk, period="ge2099-01-01T00:00:00Z")) == []

@@ -60,6 +60,14 @@ def test_the_enums_are_the_definition_tables(spec: dict[str, Any]) -> None:
     assert schemas["CaseOut"]["properties"]["allowed_events"]["items"]["$ref"] == REF + "EventName"
     assert schemas["OpenCase"]["properties"]["route"]["$ref"] == REF + "RouteName"
     assert schemas["AuditRecordOut"]["properties"]["actor_role"]["$ref"] == REF + "RoleName"
+    # the change feed (issue 19): its types from the feed's table, its states, route and role from the definition's
+    from workflow.feed.events import EVENT_TYPES
+
+    assert schemas["ChangeEventType"]["enum"] == list(EVENT_TYPES)
+    assert schemas["EventOut"]["properties"]["type"]["$ref"] == REF + "ChangeEventType"
+    data = schemas["EventDataOut"]["properties"]
+    assert (data["route"]["$ref"], data["to_state"]["$ref"], data["actor_role"]["$ref"]) == (
+        REF + "RouteName", REF + "StateName", REF + "RoleName")
     queries = [("/cases", "state", "StateName"), ("/cases", "route", "RouteName"), ("/providers", "route", "RouteName"),
                ("/reports/summary", "route", "RouteName")]  # fmt: skip
     for path, name, enum in queries:
