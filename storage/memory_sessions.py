@@ -4,18 +4,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from workflow.access.sessions import WebSession
 
 from .memory_values import utc_fields
 
-if TYPE_CHECKING:
-    from .memory import MemoryUnitOfWork
+
+class Staged(Protocol):
+    """What of the memory unit of work the sessions use (a protocol, so that this module does not
+    import :mod:`storage.memory`, which imports it)."""
+
+    staged_sessions: dict[str, WebSession]
 
 
 class MemorySessions:
-    def __init__(self, uow: MemoryUnitOfWork) -> None:
+    def __init__(self, uow: Staged) -> None:
         self._uow = uow
 
     def add(self, session: WebSession) -> None:
