@@ -1,5 +1,7 @@
-"""Stateless answers: coverage decisions, the providers and working-day arithmetic (no case data,
-not logged)."""
+"""Stateless answers: coverage decisions, the providers and working-day arithmetic. They hold no case
+data; each answer is still one access record of kind ``reference`` naming the credential (issue 19:
+every use of a token is in the access log), written after the answer is computed, so a refused
+input writes nothing."""
 
 from __future__ import annotations
 
@@ -14,15 +16,16 @@ from workflow.deadlines.calendars import CALENDARS, add_working_days, working_da
 from workflow.service.inputs import check_route
 
 from . import schemas
-from .deps import Caller, Cases, Contacts
+from .deps import Access, Caller, Cases, Contacts
 
 router = APIRouter(tags=["reference"])
 CalendarName = Annotated[str, Query(max_length=32, description=f"One of {', '.join(CALENDARS)}.")]
 
 
 @router.post("/coverage", summary="Coverage decisions for the stated facts", operation_id="decideCoverage")
-def coverage(body: schemas.Coverage, caller: Caller) -> list[dict[str, Any]]:
+def coverage(body: schemas.Coverage, caller: Caller, access: Access) -> list[dict[str, Any]]:
     decisions = [decide_coverage(body.facts, body.policy)] if body.policy else decide_all(body.facts)
+    access.granted(caller, "reference", [])
     return [d.as_dict() for d in decisions]
 
 
@@ -31,6 +34,7 @@ def coverage(body: schemas.Coverage, caller: Caller) -> list[dict[str, Any]]:
             operation_id="listProviders")  # fmt: skip
 def providers(
     caller: Caller,
+    access: Access,
     cases: Cases,
     contacts: Contacts,
     route: Annotated[
@@ -39,7 +43,9 @@ def providers(
 ) -> list[dict[str, Any]]:
     if route is not None:
         check_route(cases.definition, route)
-    return providers_json(cases.definition, contacts, route)
+    found = providers_json(cases.definition, contacts, route)
+    access.granted(caller, "reference", [])
+    return found
 
 
 @router.get("/calendar/add-working-days", response_model=schemas.CountOut,
@@ -47,16 +53,22 @@ def providers(
             operation_id="addWorkingDays")  # fmt: skip
 def add_days(
     caller: Caller,
+    access: Access,
     cases: Cases,
     start: date,
     days: Annotated[int, Query(ge=0, le=2000)],
     calendar: CalendarName = "nl-atw",
 ) -> dict[str, Any]:
-    return add_working_days(cases.calendars(calendar), start, days).as_dict()
+    answer = add_working_days(cases.calendars(calendar), start, days).as_dict()
+    access.granted(caller, "reference", [])
+    return answer
 
 
 @router.get("/calendar/working-days", response_model=schemas.CountOut,
             summary="Working days after START up to and including END",
             operation_id="countWorkingDays")  # fmt: skip
-def between(caller: Caller, cases: Cases, start: date, end: date, calendar: CalendarName = "nl-atw") -> dict[str, Any]:
-    return working_days_between(cases.calendars(calendar), start, end).as_dict()
+def between(caller: Caller, access: Access, cases: Cases, start: date, end: date,
+            calendar: CalendarName = "nl-atw") -> dict[str, Any]:  # fmt: skip
+    answer = working_days_between(cases.calendars(calendar), start, end).as_dict()
+    access.granted(caller, "reference", [])
+    return answer

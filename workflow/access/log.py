@@ -61,6 +61,7 @@ KINDS = {
     "fire": "fired an event at a case it may not see (refused; other commands are in the audit trail)",
     "open": "tried to open a case with a role that may not (refused)",
     "report": "read a report: figures over the organisation's cases, one record naming no case",
+    "reference": "used a stateless answer (coverage, providers, working days): one record naming no case",
     "events": "a page of the change feed was served (GET /events: one record per page, naming every case in it)",
     "subscriptions": "listed the organisation's webhook subscriptions, or tried to read or manage them with a role "
     "that may not (refused)",
