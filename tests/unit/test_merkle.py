@@ -13,6 +13,8 @@ from workflow.audit.merkle import (
     consistency_proof,
     inclusion_proof,
     leaf_hash,
+    node_hash,
+    prefix_roots,
     root,
     split,
     verify_consistency,
@@ -116,3 +118,19 @@ def test_a_log_that_only_grows_is_consistent_and_a_rewrite_is_not(entries: list[
     changed = [*leaves[:at], leaf_hash(entries[at] + b"!"), *leaves[at + 1:]]
     if m < len(leaves):
         assert not verify_consistency(m, len(leaves), root(leaves[:m]), root(changed), consistency_proof(changed, m))
+
+
+@given(st.integers(0, 70), st.lists(st.integers(0, 80), max_size=6))
+def test_prefix_roots_in_one_pass_are_the_roots_of_each_prefix(n: int, sizes: list[int]) -> None:
+    leaves = [leaf_hash(bytes([i])) for i in range(n)]
+    assert prefix_roots(leaves, sizes) == {s: _mth(leaves[:s]) for s in sizes if s <= n}
+
+
+def _mth(leaves: list[bytes]) -> bytes:
+    """RFC 6962 section 2.1's recursive definition, as written there (the library's is iterative)."""
+    if not leaves:
+        return EMPTY_ROOT
+    if len(leaves) == 1:
+        return leaves[0]
+    k = split(len(leaves))
+    return node_hash(_mth(leaves[:k]), _mth(leaves[k:]))

@@ -120,6 +120,8 @@ class LogService:
             heads.setdefault(cp.size, (name, cp.root))
             opened.append((name, cp))
         kept = self._witnessed(witnessed, opened, report)
+        roots = merkle.prefix_roots(today, (cp.size for _, cp in opened))
+        first = next((p for p in range(min(len(today), len(kept))) if today[p] != kept[p].leaf), None)
         held: list[int] = []
         for name, cp in opened:
             if cp.size > len(today):
@@ -127,8 +129,8 @@ class LogService:
                     f"{name}: the log holds {len(today)} records, the checkpoint {cp.size}: records from position "
                     f"{len(today)} on were removed, or an older copy of the database was restored"
                 )
-            elif merkle.root(today[: cp.size]) != cp.root:
-                where = self._first_difference(cp.size, today, leaves, kept) or self._bound(cp.size, held)
+            elif roots[cp.size] != cp.root:
+                where = self._first_difference(cp.size, first, leaves, kept) or self._bound(cp.size, held)
                 report.problems.append(f"{name}: {where} do not hash to its root: history it pins was changed, "
                                        "deleted, reordered or re-chained")  # fmt: skip
             else:
@@ -162,22 +164,19 @@ class LogService:
         return kept[: cp.size]
 
     @staticmethod
-    def _first_difference(size: int, today: list[bytes], leaves: list[Leaf], kept: list[Leaf]) -> str | None:
-        """Where today's log first departs from the witnessed leaves, in words; None when the
-        witnessed leaves do not reach that far or do not differ below ``size``."""
-        for position in range(min(size, len(kept))):
-            if today[position] == kept[position].leaf:
-                continue
-            was = kept[position]
-            now = leaves[position] if position < len(leaves) else None
-            if now is not None and (now.kind, now.ref) != (was.kind, was.ref):
-                change = (f"it holds {now.kind} record {now.ref} today: records before it were deleted or "
-                          "reordered, or the log was rebuilt")  # fmt: skip
-            else:
-                change = "that record was changed or deleted since (re-chained, rewritten, or its case removed)"
-            return (f"the log's first {size} records (the first difference at position {position}: witnessed as "
-                    f"{was.kind} record {was.ref}; {change})")  # fmt: skip
-        return None
+    def _first_difference(size: int, first: int | None, leaves: list[Leaf], kept: list[Leaf]) -> str | None:
+        """Where today's log first departs from the witnessed leaves (``first``, found once for every
+        checkpoint), in words; None when they do not differ below ``size``."""
+        if first is None or first >= size:
+            return None
+        was, now = kept[first], leaves[first] if first < len(leaves) else None
+        if now is not None and (now.kind, now.ref) != (was.kind, was.ref):
+            change = (f"it holds {now.kind} record {now.ref} today: records before it were deleted or "
+                      "reordered, or the log was rebuilt")  # fmt: skip
+        else:
+            change = "that record was changed or deleted since (re-chained, rewritten, or its case removed)"
+        return (f"the log's first {size} records (the first difference at position {first}: witnessed as "
+                f"{was.kind} record {was.ref}; {change})")  # fmt: skip
 
     def _today(self, leaves: list[Leaf], stored: dict[str, dict[int, str]], report: LogReport) -> list[bytes]:
         """The leaves today's records give, position by position; problems the log's rows show."""
