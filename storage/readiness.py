@@ -127,10 +127,11 @@ def _postgres_write(cursor: Any) -> None:
         _log_lock(cursor, lock)
 
 
-_LOCK_KEY = re.compile(r"pg_advisory_xact_lock\((\d+)\)")
+_LOCK_KEY = re.compile(r"pg_advisory_xact_lock\((\d+), ")
 _BUSY_HOLDER = (
     "SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = %s AND l.objsubid = 1 "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objsubid = 2 "
+    "AND l.objid::bigint = (hashtext(current_schema())::bigint & 4294967295) "
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND a.state = 'active'"
 )
 """Whether the holder of a log's advisory lock is at work (a statement running), rather than idle
