@@ -78,6 +78,7 @@ class Cloner:
                     values["payload"] = encode_payload(fields["payload"])
                 body = jcs.dumps(fields) if fields["v"] >= 2 else canonical(fields)
                 prev = values["hash"] = hashlib.sha256(body).hexdigest()
+                values["body"] = body.decode() if fields["v"] >= 2 else None  # as seal() keeps it
                 rows["audit_records"].append(_tuple("audit_records", values))
             for values in self._transitions:
                 rows["case_transitions"].append(_tuple("case_transitions", {**values, "case_id": case_id}))

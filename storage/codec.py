@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -174,10 +174,17 @@ class RowReader(Generic[_T]):
             if column in TIMESTAMPS or (column not in lazy and (column in JSON_COLUMNS or column in PAYLOADS))
         ]
         self._lazy = [i for i, column in enumerate(names) if column in lazy]
-        # when the columns are exactly the fields, an instance is made as unpickling makes one
-        # (its __dict__ filled in), several times faster than the frozen dataclass's __init__
-        wanted = {f.name for f in fields(table.make)}  # type: ignore[arg-type]
-        self._fill = set(names) - set(table.drop) == wanted and not hasattr(table.make, "__post_init__")
+        # when the columns are the fields (those left out having defaults), an instance is made as
+        # unpickling makes one (its __dict__ filled in), several times faster than the frozen
+        # dataclass's __init__
+        made_of = fields(table.make)  # type: ignore[arg-type]
+        left_out = {f.name for f in made_of} - set(names)
+        self._defaults = {f.name: f.default for f in made_of if f.name in left_out and f.default is not MISSING}
+        self._fill = (
+            set(names) - set(table.drop) <= {f.name for f in made_of}
+            and len(self._defaults) == len(left_out)
+            and not hasattr(table.make, "__post_init__")
+        )
         self._case_at = names.index("case_id") if "case_id" in names else -1
 
     def describe(self, raw: Sequence[Any]) -> str:
@@ -206,6 +213,8 @@ class RowReader(Generic[_T]):
         if not self._fill:
             return self._table.make(**state)
         made = object.__new__(self._table.make)
+        if self._defaults:
+            made.__dict__.update(self._defaults)
         made.__dict__.update(state)
         return made
 

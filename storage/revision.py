@@ -7,7 +7,7 @@ test keeps it equal to the head of the migration scripts.
 
 from __future__ import annotations
 
-SCHEMA_HEAD = "0016"
+SCHEMA_HEAD = "0017"
 
 
 def is_newer(revision: str) -> bool:

@@ -114,6 +114,8 @@ class AuditRow(SQLModel, table=True):
     hash: str = Field(max_length=64)
     channel: str | None = Field(default=None, max_length=200)
     encoding: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    body: str | None = Field(default=None, sa_type=Text)
+    """The text the hash is taken over, as sealed (revision 0017); NULL on records written before."""
 
 
 class IdempotencyRow(SQLModel, table=True):
@@ -246,6 +248,8 @@ class AccessRow(SQLModel, table=True):
     """Which credential proved the caller (a token id, ``oidc:<issuer hash>:<subject>``). Part of the hash."""
     encoding: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     """How the record is hashed (:data:`workflow.access.log.ENCODINGS`)."""
+    body: str | None = Field(default=None, sa_type=Text)
+    """The text the hash is taken over, as sealed (revision 0017); NULL on records written before."""
 
 
 class AccessShownRow(SQLModel, table=True):

@@ -14,7 +14,7 @@ from second_opinion.cli import app
 from storage.ddl import APPEND_ONLY_TABLES, append_only_ddl, drop_append_only_ddl
 from tests.conftest import DESK, SQL_BACKENDS, fire_example, sql_engine
 from workflow import AuditIntegrityError, InvalidTransition
-from workflow.audit.chain import compute_hash
+from workflow.audit.chain import compute_hash, hash_input
 
 on_sql = pytest.mark.parametrize("db_url", SQL_BACKENDS, indirect=True)
 
@@ -96,9 +96,10 @@ def test_edited_record_with_recomputed_hash_is_detected_at_the_next_link(db_url,
     forged = replace(forged, actor_id="dr-forger")
     sql(
         db_url,
-        "UPDATE audit_records SET actor_id = 'dr-forger', hash = :h WHERE case_id = :c AND seq = 3",
+        "UPDATE audit_records SET actor_id = 'dr-forger', hash = :h, body = :b WHERE case_id = :c AND seq = 3",
         bypass=True,
         h=compute_hash(forged),
+        b=hash_input(forged).decode(),
         c=case_id,
     )
     finding = first_finding(service)
@@ -111,9 +112,10 @@ def test_recomputed_hash_on_the_last_record_is_caught_by_the_case_head(db_url, c
     forged = replace(last, actor_id="dr-forger")
     sql(
         db_url,
-        "UPDATE audit_records SET actor_id = 'dr-forger', hash = :h WHERE seq = 6",
+        "UPDATE audit_records SET actor_id = 'dr-forger', hash = :h, body = :b WHERE seq = 6",
         bypass=True,
         h=compute_hash(forged),
+        b=hash_input(forged).decode(),
     )
     finding = first_finding(service)
     assert finding.seq is None and "head hash" in finding.problem

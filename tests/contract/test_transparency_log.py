@@ -18,7 +18,7 @@ from tests.conftest import BACKENDS, DESK, SQL_BACKENDS, fire_example, sql_engin
 from workflow import CaseService
 from workflow.access.rules import Principal
 from workflow.audit import merkle
-from workflow.audit.chain import compute_hash
+from workflow.audit.chain import compute_hash, hash_input
 from workflow.audit.checkpoint import Checkpoint, Signer, open_checkpoint
 from workflow.audit.transparency import ORIGIN, leaf_of
 from workflow.service.access import AccessService
@@ -109,10 +109,12 @@ def test_a_record_changed_and_rechained_passes_audit_verify_but_not_the_checkpoi
     for i in range(1, len(changed)):
         changed[i] = replace(changed[i], prev_hash=changed[i - 1].hash)
         changed[i] = replace(changed[i], hash=compute_hash(changed[i]))
-    statements = [f"UPDATE audit_records SET actor_id = :a{i}, prev_hash = :p{i}, hash = :h{i} WHERE sequence = :s{i}"
-                  for i in range(len(changed))]  # fmt: skip
+    # ... and writes each record's hashed body too, as the library would have written it
+    statements = [f"UPDATE audit_records SET actor_id = :a{i}, prev_hash = :p{i}, hash = :h{i}, body = :b{i} "
+                  f"WHERE sequence = :s{i}" for i in range(len(changed))]  # fmt: skip
     params = {k: v for i, r in enumerate(changed)
-              for k, v in ((f"a{i}", r.actor_id), (f"p{i}", r.prev_hash), (f"h{i}", r.hash), (f"s{i}", r.sequence))}
+              for k, v in ((f"a{i}", r.actor_id), (f"p{i}", r.prev_hash), (f"h{i}", r.hash), (f"s{i}", r.sequence),
+                           (f"b{i}", hash_input(r).decode()))}
     owner(db_url, *statements, "UPDATE cases SET audit_head = :head WHERE id = :case", **params,
           head=changed[-1].hash, case=ids[1])  # fmt: skip
     assert service.verify(ids[1]).ok  # the chains alone cannot tell

@@ -28,6 +28,7 @@ FIGURES = [
     "sweep.sqlite", "sweep.postgresql",
     *(f"{query}.{backend}" for backend in ("sqlite", "postgresql") for query in ("history", "overdue")),
     "verify.sqlite", "verify.postgresql", "verify_hash.sqlite", "verify_hash.postgresql",
+    *(f"{part}.{backend}" for backend in ("sqlite", "postgresql") for part in ("verify_body", "verify_rebuild")),
     "verify_progress.sqlite", "verify_progress.postgresql",  # issue 18
     *(f"workers.postgresql.{n}" for n in (1, 2, 4)),
     "api.read", "api.fire",

@@ -141,7 +141,8 @@ def test_access_records_carry_channel_and_credential_and_verify(service: CaseSer
     assert access.verify_log() == (2, [])
     forged = replace(records[1], credential="tok-someoneelse")  # the credential is in the hash
     assert access_log.verify_chain([records[0], forged]) == [
-        f"access record {records[1].sequence}: its content does not match its hash (it was edited)"
+        f"access record {records[1].sequence}: its content does not match its hash (it was edited: credential "
+        "differs from its hashed body)"
     ]
 
 

@@ -24,8 +24,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import orjson
 import rfc8785
 
+from workflow.audit import jcs
 from workflow.audit.chain import GENESIS, canonical
 from workflow.clock import utc_iso
 
@@ -99,6 +101,10 @@ class AccessRecord:
     """The token id, or ``oidc:<issuer hash>:<subject>``; None before encoding 3."""
     encoding: int = LEGACY_ENCODING
     """How this record is hashed (:data:`ENCODINGS`); stored with it."""
+    body: str | None = field(default=None, compare=False, repr=False)
+    """The text its hash is taken over, kept from sealing and stored beside the columns (revision
+    0017): verification hashes it and checks the columns against it (:func:`body_problem`), as for
+    audit records (:attr:`workflow.audit.chain.AuditRecord.body`). None on records sealed before."""
 
     def names(self, case_id: str) -> bool:
         """Whether this record is about ``case_id``: its own case, or a list page that showed it."""
@@ -151,8 +157,40 @@ def seal(**fields: Any) -> AccessRecord:
     if fields["outcome"] not in OUTCOMES:
         raise ValueError(f"unknown access outcome {fields['outcome']!r}")
     draft = AccessRecord(hash="", **fields)
-    object.__setattr__(draft, "hash", compute_hash(draft))  # sealed once, here, before anyone sees it
+    written = hash_input(draft)
+    object.__setattr__(draft, "hash", hashlib.sha256(written).hexdigest())  # sealed once, here, before anyone sees it
+    if draft.encoding >= ENCODING_VERSION:
+        object.__setattr__(draft, "body", written.decode())
     return draft
+
+
+def stored_hash(record: AccessRecord) -> str:
+    """SHA-256 over the stored body where there is one, else over the hash input rebuilt from the fields."""
+    if record.body is None:
+        return compute_hash(record)
+    try:
+        return hashlib.sha256(record.body.encode()).hexdigest()
+    except UnicodeEncodeError:  # a lone surrogate: not text any record was sealed with
+        return ""
+
+
+def body_problem(record: AccessRecord) -> str | None:
+    """What the record's fields (its columns) say that its stored body does not, by name; or None."""
+    if record.body is None:
+        return None
+    try:
+        stored = orjson.loads(record.body)
+    except orjson.JSONDecodeError:
+        return "its stored body is not JSON (it was edited)"
+    expected = hashed_fields(record)
+    if type(stored) is not dict or stored.keys() != expected.keys():
+        return "its stored body does not hold its fields (it was edited)"
+    differ = sorted("encoding" if name == "v" else name for name, value in expected.items()
+                    if not jcs.same(stored[name], value))  # fmt: skip
+    if differ:
+        verb = "differs" if len(differ) == 1 else "differ"
+        return f"its content does not match its hash (it was edited: {', '.join(differ)} {verb} from its hashed body)"
+    return None
 
 
 def chain(head: str, drafts: Sequence[dict[str, Any]]) -> list[AccessRecord]:
@@ -175,8 +213,10 @@ def verify_chain(records: Sequence[AccessRecord]) -> list[str]:
             problems.append(f"{where}: does not follow the record before it (a record was removed or reordered)")
         if record.encoding not in ENCODINGS:
             problems.append(f"{where}: its encoding {record.encoding} is not one this version knows (edited?)")
-        elif compute_hash(record) != record.hash:
+        elif stored_hash(record) != record.hash:
             problems.append(f"{where}: its content does not match its hash (it was edited)")
+        elif (problem := body_problem(record)) is not None:
+            problems.append(f"{where}: {problem}")
         expected = record.hash
     return problems
 

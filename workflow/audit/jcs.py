@@ -21,8 +21,9 @@ from typing import Any
 
 import rfc8785
 
-__all__ = ["SAFE_INTEGER", "dumps", "mapping", "plain", "string"]
+__all__ = ["SAFE_INTEGER", "dumps", "mapping", "plain", "same", "string"]
 
+_NUMBERS = (int, float)
 SAFE_INTEGER = 2**53 - 1
 """The largest integer an IEEE 754 double (and so JCS) carries exactly."""
 
@@ -83,3 +84,28 @@ def mapping(value: Mapping[str, Any]) -> str:
     if plain(as_dict):
         return _encode(as_dict)
     return rfc8785.dumps(as_dict).decode()
+
+
+def same(stored: Any, value: Any) -> bool:
+    """Whether ``stored`` (decoded JSON) is ``value`` as JCS sees it: of the same kind all the way
+    down, since Python holds ``True == 1``; numbers as the doubles they are, since JCS writes ``1.0``
+    as ``1``; a tuple counts as the list it is written as, a mapping as the object. Used to check
+    columns against the body their hash covers."""
+    if type(stored) in _NUMBERS and type(value) in _NUMBERS:  # not bool: type(True) is bool
+        if type(stored) is int and type(value) is int:
+            return bool(stored == value)
+        try:  # as the doubles JSON numbers are: JCS writes 3.472033853606171e16 as 34720338536061710
+            return float(stored) == float(value)
+        except OverflowError:
+            return False
+    if type(value) is tuple:  # built in memory; stored, it reads back as a list
+        value = list(value)
+    elif type(value) is not dict and isinstance(value, Mapping):
+        value = dict(value)
+    if type(stored) is not type(value):
+        return False
+    if type(stored) is dict:
+        return stored.keys() == value.keys() and all(same(v, value[k]) for k, v in stored.items())
+    if type(stored) is list:
+        return len(stored) == len(value) and all(map(same, stored, value))
+    return bool(stored == value)
