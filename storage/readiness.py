@@ -127,11 +127,11 @@ def _postgres_write(cursor: Any) -> None:
         _log_lock(cursor, lock)
 
 
-_LOCK_KEY = re.compile(r"pg_advisory_xact_lock\((\d+), ")
+_LOCK_KEY = re.compile(r"pg_advisory_xact_lock\((\d+), '(\w+)'::regclass")
 _BUSY_HOLDER = (
     "SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
     "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objsubid = 2 "
-    "AND l.objid::bigint = (hashtext(current_schema())::bigint & 4294967295) "
+    "AND l.objid = %s::regclass::oid "
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND a.state = 'active'"
 )
 """Whether the holder of a log's advisory lock is at work (a statement running), rather than idle
@@ -152,7 +152,7 @@ def _log_lock(cursor: Any, lock: str) -> None:
         cursor.execute("ROLLBACK TO SAVEPOINT probe_lock")
         key = _LOCK_KEY.search(lock)
         assert key is not None, lock
-        cursor.execute(_BUSY_HOLDER, (int(key.group(1)),))
+        cursor.execute(_BUSY_HOLDER, (int(key.group(1)), key.group(2)))
         if cursor.fetchone() is None:
             raise
 

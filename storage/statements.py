@@ -93,12 +93,14 @@ POSTGRESQL = BackendSql(
     # here rather than left to the server's default; reads see their rows as of one instant
     begin_write="SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
     begin_read="SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-    # transaction-scoped advisory locks, keyed by the log and by the schema the tables are in:
-    # advisory locks belong to the whole database, and two schemas (two deployments, or two tests
-    # running side by side) hold two logs that must not wait on each other
-    access_lock="SELECT pg_advisory_xact_lock(7513, hashtext(current_schema()))",  # 7513 after the standard
-    audit_lock="SELECT pg_advisory_xact_lock(7514, hashtext(current_schema()))",  # the access log's key plus one
-    log_lock="SELECT pg_advisory_xact_lock(7515, hashtext(current_schema()))",  # the transparency log's sequencer
+    # transaction-scoped advisory locks, keyed by the log and by the very table its statements
+    # write (its oid, found as they find it): advisory locks belong to the whole database, and two
+    # schemas in it (two deployments, two tests side by side) hold two logs that must not wait on
+    # each other, while every role's session on one schema takes the same key whatever its
+    # search_path (a missing table is an error, never a lock taken on nothing)
+    access_lock="SELECT pg_advisory_xact_lock(7513, 'access_records'::regclass::oid::int)",  # 7513: the standard
+    audit_lock="SELECT pg_advisory_xact_lock(7514, 'audit_records'::regclass::oid::int)",  # the access log's key + 1
+    log_lock="SELECT pg_advisory_xact_lock(7515, 'log_leaves'::regclass::oid::int)",  # the transparency log's sequencer
     driver_transactions=True,
 )
 

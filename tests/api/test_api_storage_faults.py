@@ -164,8 +164,9 @@ def test_postgres_access_log_lock_held_by_a_stuck_transaction_is_a_503_and_not_r
     every read on every server. Each read now gives up after the lock timeout (or, with that off,
     the statement timeout) with a 503, and /ready says "not ready" while the lock is held.
 
-    The lock is an advisory lock keyed by the schema (each test has its own), so tests running
-    beside this one on the same server do not wait on it; both settings run in this one test."""
+    The lock is an advisory lock keyed by the log's table (each test has its own schema, so its
+    own table), so tests running beside this one on the same server do not wait on it; both
+    settings run in this one test."""
     lock_off = {ENV_DB_LOCK_TIMEOUT: "0", ENV_DB_STATEMENT_TIMEOUT: "0.5"}
     for settings, cause in (({ENV_DB_LOCK_TIMEOUT: "0.5"}, "lock timeout"), (lock_off, "statement timeout")):
         for name, value in settings.items():
@@ -353,6 +354,6 @@ def holding_busily(db_url: str) -> bool:
         found = conn.execute(
             "SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
             "AND l.granted AND l.classid = 7514 AND l.objsubid = 2 AND a.state = 'active' "
-            "AND l.objid::bigint = (hashtext(current_schema())::bigint & 4294967295)"
+            "AND l.objid = 'audit_records'::regclass::oid"
         ).fetchone()
     return found is not None

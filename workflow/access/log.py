@@ -168,6 +168,8 @@ def stored_hash(record: AccessRecord) -> str:
     """SHA-256 over the stored body where there is one, else over the hash input rebuilt from the fields."""
     if record.body is None:
         return compute_hash(record)
+    if type(record.body) is not str:  # SQLite holds a BLOB in a TEXT column: no body this library wrote
+        return ""
     try:
         return hashlib.sha256(record.body.encode()).hexdigest()
     except UnicodeEncodeError:  # a lone surrogate: not text any record was sealed with
@@ -179,7 +181,7 @@ def body_problem(record: AccessRecord) -> str | None:
     if record.body is None:
         return None
     try:
-        stored = orjson.loads(record.body)
+        stored = orjson.loads(record.body) if type(record.body) is str else None
     except orjson.JSONDecodeError:
         return "its stored body is not JSON (it was edited)"
     expected = hashed_fields(record)
@@ -267,7 +269,7 @@ def patient_view(
     A list page that showed their case is kept, naming their case alone."""
     own = set(cases)
     return [
-        replace(r, client=None, prev_hash="", hash="", cases=only_own(r.cases, own))
+        replace(r, client=None, prev_hash="", hash="", cases=only_own(r.cases, own), body=None)
         for r in records
         if any(r.names(c) for c in own) and (r.actor_role not in patient_roles or r.actor_id == patient)
     ]

@@ -192,6 +192,8 @@ def stored_hash(record: AuditRecord) -> str:
     verification; :func:`body_problem` is the part that ties the body to the fields."""
     if record.body is None:
         return compute_hash(record)
+    if type(record.body) is not str:  # SQLite holds a BLOB in a TEXT column: no body this library wrote
+        return ""
     try:
         return hashlib.sha256(record.body.encode()).hexdigest()
     except UnicodeEncodeError:  # a lone surrogate: not text any record was sealed with
@@ -205,6 +207,8 @@ _TEXTS_IN_BODY = operator.itemgetter(*_BODY_TEXTS)
 _TEXTS_OF_RECORD = operator.attrgetter(*_BODY_TEXTS)
 _INSTANT_SHAPE = "0000-00-00T00:00:00.000000Z"
 _SORTED = orjson.OPT_SORT_KEYS
+_STRICT = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+"""The columns' payload as orjson writes it, refusing an integer beyond 2^53 as JCS does."""
 
 
 def body_problem(record: AuditRecord) -> str | None:
@@ -218,7 +222,7 @@ def body_problem(record: AuditRecord) -> str | None:
     if record.body is None:
         return None
     try:
-        stored = orjson.loads(record.body)
+        stored = orjson.loads(record.body) if type(record.body) is str else None
     except orjson.JSONDecodeError:
         return "its stored body is not JSON (the record was altered)"
     if type(stored) is not dict or stored.keys() != _BODY_KEYS:
@@ -252,9 +256,9 @@ def _same_payload(stored: Any, payload: Mapping[str, Any]) -> bool:
     ``true`` from ``1``, in C) settle it; otherwise (``1`` against ``1.0``, which JCS writes alike; a
     tuple, which is no list to Python; what ``orjson`` cannot write; a real difference) the walk decides."""
     try:
-        if stored == payload and orjson.dumps(stored, option=_SORTED) == orjson.dumps(payload, option=_SORTED):
+        if stored == payload and orjson.dumps(stored, option=_SORTED) == orjson.dumps(payload, option=_STRICT):
             return True
-    except TypeError:  # a mapping that is not a dict, an integer beyond 64 bits
+    except TypeError:  # a mapping that is not a dict, an integer JCS refuses (beyond 2^53), found by review
         pass
     return jcs.same(stored, payload)
 

@@ -88,10 +88,13 @@ def mapping(value: Mapping[str, Any]) -> str:
 
 def same(stored: Any, value: Any) -> bool:
     """Whether ``stored`` (decoded JSON) is ``value`` as JCS sees it: of the same kind all the way
-    down, since Python holds ``True == 1``; numbers as the doubles they are, since JCS writes ``1.0``
-    as ``1``; a tuple counts as the list it is written as, a mapping as the object. Used to check
-    columns against the body their hash covers."""
+    down, since Python holds ``True == 1``; numbers as the doubles JCS writes (``1.0`` as ``1``,
+    ``3.472033853606171e16`` as ``34720338536061710``), except that an integer ``value`` beyond
+    ±(2^53 - 1), which JCS refuses, is never the same; a tuple counts as the list it is written as,
+    a mapping as the object. Used to check columns against the body their hash covers."""
     if type(stored) in _NUMBERS and type(value) in _NUMBERS:  # not bool: type(True) is bool
+        if type(value) is int and not -SAFE_INTEGER <= value <= SAFE_INTEGER:
+            return False  # JCS refuses such an integer: no sealed record holds one (10**21 + 12345 is no 1e+21)
         if type(stored) is int and type(value) is int:
             return bool(stored == value)
         try:  # as the doubles JSON numbers are: JCS writes 3.472033853606171e16 as 34720338536061710
