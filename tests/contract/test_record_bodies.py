@@ -107,8 +107,9 @@ def test_a_body_that_is_not_a_record_is_named(body: str, problem: str) -> None:
 def test_instants_must_be_written_as_the_hash_input_writes_them() -> None:
     sealed = record()
     assert sealed.body is not None and '"occurred_at":"2026-11-02T09:30:15.123456Z"' in sealed.body
-    other = sealed.body.replace("2026-11-02T09:30:15.123456Z", "2026-11-02T09:30:15.123456+00:00", 1)
-    assert "occurred_at differs" in (body_problem(replace(sealed, body=other)) or "")
+    for written in ("2026-11-02T09:30:15.123456+00:00", "2026-11-02T09:30:15,123456Z", "2026-11-02 09:30:15.123456Z"):
+        other = sealed.body.replace("2026-11-02T09:30:15.123456Z", written, 1)
+        assert "occurred_at differs" in (body_problem(replace(sealed, body=other)) or ""), written
 
 
 def test_a_record_without_a_body_is_hashed_from_its_fields_as_before() -> None:

@@ -265,7 +265,8 @@ def _same_payload(stored: Any, payload: Mapping[str, Any]) -> bool:
 
 def _instant(text: Any) -> datetime | None:
     """An instant as the body writes it (``YYYY-MM-DDTHH:MM:SS.ffffffZ``), else None."""
-    if type(text) is not str or len(text) != len(_INSTANT_SHAPE) or text[10] != "T" or text[-1] != "Z":
+    if type(text) is not str or len(text) != len(_INSTANT_SHAPE) or text[10] != "T" or text[19] != "." \
+            or text[-1] != "Z":  # fmt: skip
         return None
     try:
         return datetime.fromisoformat(text)
