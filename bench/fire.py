@@ -37,14 +37,17 @@ class Library:
         self.service.close()
 
 
-def compare(url: str, command: str, n: int) -> tuple[float, float]:
-    """(floor µs, library µs) per ``command``, each the median of ROUNDS interleaved rounds of ``n``."""
-    raw, library = Raw(url), Library(url, n * ROUNDS if command == "fire" else 0)
+def compare(url: str, command: str, n: int) -> tuple[float, float, float]:
+    """(floor µs, library µs, the floor without the required statements µs) per ``command``, each the
+    median of ROUNDS interleaved rounds of ``n`` (:mod:`bench.floors`: what a command must do now)."""
+    raw, bare = Raw(url), Raw(url, required=False)
+    library = Library(url, n * ROUNDS if command == "fire" else 0)
     try:
-        floor, lib = per_call_us([_method(raw, command), _method(library, command)], n)
-        return floor, lib
+        floor, lib, before = per_call_us([_method(raw, command), _method(library, command), _method(bare, command)], n)
+        return floor, lib, before
     finally:
         raw.close()
+        bare.close()
         library.close()
 
 
@@ -58,11 +61,12 @@ def run(sizes: Sizes, backends: list[str], pg: str) -> list[Figure]:
     for backend in backends:
         for command in ("fire", "open"):
             with database(backend, pg) as url:
-                floor, library = compare(url, command, sizes.fire_ops)
+                floor, library, before = compare(url, command, sizes.fire_ops)
             goal = FIRE_GOAL[backend]
             figures.append(Figure(
                 f"{command}.{backend}", f"{command} on {backend} vs raw driver transaction", "µs/op", library, floor,
-                library / floor, f"≤{goal:g}x", library / floor <= goal, {"ops_per_round": sizes.fire_ops,
-                                                                       "rounds": ROUNDS},
+                library / floor, f"≤{goal:g}x", library / floor <= goal,
+                {"ops_per_round": sizes.fire_ops, "rounds": ROUNDS, "floor_without_required_us": before,
+                 "ratio_to_floor_without_required": library / before},
             ))  # fmt: skip
     return figures

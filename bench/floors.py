@@ -5,6 +5,13 @@
 reads it), UPDATE the case, INSERT a transition and an audit record, COMMIT. ``open``: BEGIN,
 INSERT the case, its transition and its audit record, COMMIT. A SHA-256 and a timestamp are
 computed per command, as the library must; JSON is pre-encoded.
+
+Since the work a command must do grew (:data:`REQUIRED`), both also take the audit log's end
+(the advisory lock on PostgreSQL, then the last record's time: issue 16, so that ``sequence``
+order is commit order), write the audit record with its channel, encoding and stored body (issue
+17), INSERT the change-feed event and read the organisation's active subscriptions (issue 19),
+as the library does in the same transaction. ``Raw(url, required=False)`` is the floor as it was
+before those, kept to show what they cost.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+
+from storage.statements import POSTGRESQL
 
 from .databases import sqlite_path
 from .workload import PATH
@@ -42,6 +51,28 @@ CASE_UPDATE = ("UPDATE cases SET state={m}, version={m}, updated_at={m}, audit_h
                "WHERE id={m} AND version={m} AND audit_count={m}")  # fmt: skip
 TRANSITION_INSERT = ("INSERT INTO case_transitions (case_id, version, event, from_state, to_state, occurred_at, "
                      "audit_seq) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m})")  # fmt: skip
+BODY = json.dumps({"actor_id": "bench-desk", "actor_role": "coordinator", "case_id": "so-" + "x" * 16,
+                   "channel": "embedded", "event": "refer", "from_state": "requested", "idempotency_key": None,
+                   "occurred_at": "2026-11-23T09:00:00.000000Z", "on_behalf_of": None, "outcome": "accepted",
+                   "payload": {"provider": "umc-utrecht"}, "prev_hash": "0" * 64, "reason": None,
+                   "recorded_at": "2026-11-23T09:00:00.000000Z", "refusal": None, "seq": 2, "to_state": "referred",
+                   "v": 2}, separators=(",", ":"))  # fmt: skip
+"""An audit record's stored body of the usual length (the library writes each record's own)."""
+REQUIRED = (
+    "SELECT recorded_at FROM audit_records ORDER BY sequence DESC LIMIT 1",
+    "INSERT INTO change_events (id, type, case_id, organisation, route, from_state, to_state, event, version, "
+    "occurred_at, recorded_at, actor_role) VALUES ({m}, 'case.transitioned', {m}, 'local', 'domestic', {m}, {m}, {m}, "
+    "{m}, {m}, {m}, 'coordinator')",
+    "SELECT id, organisation, url, secret, event_types, active, created_at, rotated_at FROM webhook_subscriptions "
+    "WHERE organisation = 'local' AND active = {true} ORDER BY id",
+)
+"""What a command must do beyond writing its rows, and the library does in the same transaction:
+the audit log's end read (after its lock), the change-feed event, the subscriptions to deliver it to."""
+AUDIT_INSERT_REQUIRED = ("INSERT INTO audit_records (case_id, seq, event, outcome, from_state, to_state, actor_id, "
+                         "actor_role, on_behalf_of, occurred_at, recorded_at, idempotency_key, payload, reason, "
+                         "refusal, prev_hash, hash, channel, encoding, body) VALUES ({m}, {m}, {m}, 'accepted', {m}, "
+                         "{m}, 'bench-desk', 'coordinator', NULL, {m}, {m}, NULL, {m}, NULL, NULL, {m}, {m}, "
+                         "'embedded', 2, {m})")  # fmt: skip
 AUDIT_INSERT = ("INSERT INTO audit_records (case_id, seq, event, outcome, from_state, to_state, actor_id, actor_role, "
                 "on_behalf_of, occurred_at, recorded_at, idempotency_key, payload, reason, refusal, prev_hash, hash) "
                 "VALUES ({m}, {m}, {m}, 'accepted', {m}, {m}, 'bench-desk', 'coordinator', NULL, {m}, {m}, NULL, {m}, "
@@ -73,9 +104,10 @@ def _deadline_sql(step: str, case_id: str, seq: int, m: str, now: str) -> list[t
 class Raw:
     """One driver connection; ``fire`` walks one case along PATH forever, ``open`` adds cases."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, required: bool = True) -> None:
         self.sqlite = url.startswith("sqlite")
         self.m = "?" if self.sqlite else "%s"
+        self.required = required
         if self.sqlite:
             self.conn: Any = sqlite3.connect(sqlite_path(url), isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
@@ -114,20 +146,52 @@ class Raw:
                 cursor = self.conn.execute(sql, params)
                 if cursor.description:
                     cursor.fetchall()
+            if self.required:
+                self._log_end()
             self._run(CASE_UPDATE, ("referred", seq, now, digest, seq, FACTS, case_id, seq - 1, seq - 1))
             self._run(TRANSITION_INSERT, (case_id, seq, step, "requested", "referred", now, seq))
-            self._run(AUDIT_INSERT, (case_id, seq, step, "requested", "referred", now, now, "{}", digest, digest))
+            self._audit(case_id, seq, step, "requested", now, "{}", digest)
+            if self.required:
+                self._publish(case_id, seq, step, "requested", now)
 
         self._tx(body)
+
+    def _log_end(self) -> None:
+        """The audit log's end, as the library takes it before appending (the lock on PostgreSQL)."""
+        if not self.sqlite:
+            assert POSTGRESQL.audit_lock is not None
+            self.conn.execute(POSTGRESQL.audit_lock)
+        self._run(REQUIRED[0], ()).fetchone()
+
+    def _audit(self, case_id: str, seq: int, event: str, from_state: str | None, now: str, payload: str,
+               digest: str) -> None:  # fmt: skip
+        if self.required:
+            self._run(AUDIT_INSERT_REQUIRED, (case_id, seq, event, from_state, "referred", now, now, payload, digest,
+                                              digest, BODY))  # fmt: skip
+        else:
+            self._run(AUDIT_INSERT, (case_id, seq, event, from_state, "referred", now, now, payload, digest, digest))
+
+    def _publish(self, case_id: str, seq: int, event: str, from_state: str | None, now: str) -> None:
+        """The change-feed event and the read of the subscriptions to queue it for (none here)."""
+        self._run(REQUIRED[1], (f"evt_{uuid.uuid4().hex}", case_id, from_state, "referred", event, seq, now, now))
+        self._run(REQUIRED[2].replace("{true}", "1" if self.sqlite else "true"), ()).fetchall()
 
     def open(self) -> None:
         case_id, now = uuid.uuid4().hex, _now()
         digest = hashlib.sha256(case_id.encode()).hexdigest()
 
         def body() -> None:
+            if self.required:
+                self._log_end()
             self._run(CASE_INSERT, (case_id, now, now, digest))
             self._run(TRANSITION_INSERT, (case_id, 1, "open", None, "requested", now, 1))
-            self._run(AUDIT_INSERT, (case_id, 1, "open", None, "requested", now, now, OPEN_PAYLOAD, "0" * 64, digest))
+            if self.required:
+                self._run(AUDIT_INSERT_REQUIRED, (case_id, 1, "open", None, "requested", now, now, OPEN_PAYLOAD,
+                                                  "0" * 64, digest, BODY))  # fmt: skip
+                self._publish(case_id, 1, "open", None, now)
+            else:
+                self._run(AUDIT_INSERT, (case_id, 1, "open", None, "requested", now, now, OPEN_PAYLOAD, "0" * 64,
+                                         digest))  # fmt: skip
 
         self._tx(body)
 
