@@ -28,7 +28,7 @@ import orjson
 import rfc8785
 
 from workflow.audit import jcs
-from workflow.audit.chain import GENESIS, canonical
+from workflow.audit.chain import GENESIS, body_hash, canonical
 from workflow.clock import utc_iso
 
 LEGACY_ENCODING = 1
@@ -166,14 +166,7 @@ def seal(**fields: Any) -> AccessRecord:
 
 def stored_hash(record: AccessRecord) -> str:
     """SHA-256 over the stored body where there is one, else over the hash input rebuilt from the fields."""
-    if record.body is None:
-        return compute_hash(record)
-    if type(record.body) is not str:  # SQLite holds a BLOB in a TEXT column: no body this library wrote
-        return ""
-    try:
-        return hashlib.sha256(record.body.encode()).hexdigest()
-    except UnicodeEncodeError:  # a lone surrogate: not text any record was sealed with
-        return ""
+    return compute_hash(record) if record.body is None else body_hash(record.body)
 
 
 def body_problem(record: AccessRecord) -> str | None:

@@ -190,13 +190,18 @@ def stored_hash(record: AuditRecord) -> str:
     """The hash of what is stored: SHA-256 over the record's body where it has one, else over the
     hash input rebuilt from its fields (:func:`compute_hash`). This is the hashing part of
     verification; :func:`body_problem` is the part that ties the body to the fields."""
-    if record.body is None:
-        return compute_hash(record)
-    if type(record.body) is not str:  # SQLite holds a BLOB in a TEXT column: no body this library wrote
+    return compute_hash(record) if record.body is None else body_hash(record.body)
+
+
+def body_hash(body: object) -> str:
+    """SHA-256 over a stored body's UTF-8 bytes; "" (which no hash matches) for what no sealed
+    record holds: a body that is not text (SQLite keeps a BLOB in a TEXT column), or a lone
+    surrogate. Shared with the access log's records (:func:`workflow.access.log.stored_hash`)."""
+    if type(body) is not str:
         return ""
     try:
-        return hashlib.sha256(record.body.encode()).hexdigest()
-    except UnicodeEncodeError:  # a lone surrogate: not text any record was sealed with
+        return hashlib.sha256(body.encode()).hexdigest()
+    except UnicodeEncodeError:
         return ""
 
 
