@@ -24,11 +24,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-import orjson
 import rfc8785
 
 from workflow.audit import jcs
-from workflow.audit.chain import GENESIS, body_hash, canonical
+from workflow.audit.chain import GENESIS, body_hash, canonical, read_body
 from workflow.clock import utc_iso
 
 LEGACY_ENCODING = 1
@@ -174,8 +173,8 @@ def body_problem(record: AccessRecord) -> str | None:
     if record.body is None:
         return None
     try:
-        stored = orjson.loads(record.body) if type(record.body) is str else None
-    except orjson.JSONDecodeError:
+        stored = read_body(record.body)
+    except ValueError:
         return "its stored body is not JSON (it was edited)"
     expected = hashed_fields(record)
     if type(stored) is not dict or stored.keys() != expected.keys():

@@ -216,6 +216,13 @@ _STRICT = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 """The columns' payload as orjson writes it, refusing an integer beyond 2^53 as JCS does."""
 
 
+def read_body(body: object) -> Any:
+    """A stored body decoded (``orjson``: a third of the standard parser's time); None for one that
+    is not text, which holds no record's fields. Raises ValueError on text that is not JSON. Shared
+    with the access log's records (:func:`workflow.access.log.body_problem`)."""
+    return orjson.loads(body) if type(body) is str else None
+
+
 def body_problem(record: AuditRecord) -> str | None:
     """What the record's fields (its columns) say that its stored body does not, or None.
 
@@ -227,8 +234,8 @@ def body_problem(record: AuditRecord) -> str | None:
     if record.body is None:
         return None
     try:
-        stored = orjson.loads(record.body) if type(record.body) is str else None
-    except orjson.JSONDecodeError:
+        stored = read_body(record.body)
+    except ValueError:
         return "its stored body is not JSON (the record was altered)"
     if type(stored) is not dict or stored.keys() != _BODY_KEYS:
         return "its stored body does not hold a record's fields (the record was altered)"
