@@ -8,6 +8,7 @@ import logging
 import re
 import sqlite3
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -149,7 +150,10 @@ def test_a_bsn_however_spelled_in_a_path_or_query_does_not_come_back(service: Ca
     assert answer.status_code in (404, 422), answer.text
     assert not _bsn_anywhere(answer.text)
     with service.unit_of_work(False) as uow:
-        assert not _bsn_anywhere(repr(uow.access.all()))
+        # screened without their hashes: a pair of SHA-256 hex digests holds a nine-digit run that
+        # passes the eleven-test about one time in 20 (measured), which is chance, not data
+        records = [replace(r, hash="", prev_hash="") for r in uow.access.all()]
+        assert not _bsn_anywhere(repr(records))
 
 
 @pytest.mark.parametrize("db_url", ["memory"], indirect=True)
